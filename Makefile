@@ -1,0 +1,34 @@
+# Everything the project needs is installed by `make install` into .venv; nothing by hand.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test lint bench standin clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	touch $(STAMP)
+
+run: install
+	$(PY) app.py
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+test: lint
+	$(PY) -m pytest
+
+bench: install
+	$(PY) -m bench
+
+# A local stand-in for Slack's Web API, for trying the app by hand (see README).
+standin: install
+	$(PY) -m devtools.standin
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

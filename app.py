@@ -1,0 +1,105 @@
+"""CareThread entry point: load settings, build the app, start the scheduler, serve.
+
+SLACK_APP_TOKEN set: Socket Mode. Otherwise HTTP on PORT with gunicorn (POST /slack/events,
+GET /healthz). Settings come from the environment and .env; see README.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from bot.config import ConfigError, Settings, load_settings
+
+log = logging.getLogger("carethread")
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+        _check_storage(settings)
+    except ConfigError as err:
+        print(f"carethread: {err}", file=sys.stderr)
+        return 2
+    if settings.key_file is not None:
+        log.warning(
+            "Encryption and audit keys are in %s. Back this file up: without it the case data "
+            "cannot be read.",
+            settings.key_file,
+        )
+    if settings.socket_mode:
+        return _serve_socket_mode(settings)
+    return _serve_http(settings)
+
+
+def _check_storage(settings: Settings) -> None:
+    """Migrate and check the keys before serving, so a wrong key or database fails here, loudly."""
+    from bot.crypto import Cipher
+    from bot.deps import check_keys
+    from storage import migrate
+    from storage.db import make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        migrate.upgrade(engine)
+        check_keys(engine, Cipher(settings.encryption_keys), settings.audit_key.encode())
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"Cannot prepare the database at DATABASE_URL: {exc}") from exc
+    finally:
+        engine.dispose()
+
+
+def start_background(app) -> None:
+    """The outbox relay thread and the sweep scheduler, once per serving process."""
+    from bot.factory import deps_of
+    from bot.scheduler import start_scheduler
+
+    deps = deps_of(app)
+    deps.relay.start()
+    start_scheduler(deps)
+
+
+def _serve_socket_mode(settings: Settings) -> int:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.factory import create_app
+
+    app = create_app(settings)
+    start_background(app)
+    log.info("CareThread is running in Socket Mode")
+    SocketModeHandler(app, settings.app_token).start()
+    return 0
+
+
+def _serve_http(settings: Settings) -> int:
+    from gunicorn.app.base import BaseApplication
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"0.0.0.0:{settings.port}")
+            self.cfg.set("workers", settings.web_workers)
+            self.cfg.set("threads", settings.web_threads)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("timeout", 30)
+            self.cfg.set("graceful_timeout", 10)
+            self.cfg.set("accesslog", "-")
+
+        def load(self):
+            # Runs in each worker after the fork: its own engine, relay and scheduler.
+            from bot.factory import create_app
+            from bot.web import wsgi_app
+
+            app = create_app(settings)
+            start_background(app)
+            log.info("CareThread worker ready on port %s", settings.port)
+            return wsgi_app(app)
+
+    Server().run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

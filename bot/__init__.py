@@ -1,0 +1,1 @@
+"""CareThread: care-team coordination for integrated mental-health care, in Slack."""

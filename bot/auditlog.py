@@ -1,0 +1,174 @@
+"""The append-only, hash-chained audit log.
+
+Each event's hash is an HMAC (key from the environment) over its canonical content and the
+previous event's hash, so anyone with database access alone can neither alter a row nor
+recompute the chain after altering it. Appends lock the single `audit_head` row, which
+serialises them across threads and processes: the chain cannot fork.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from storage.models import AuditEvent, AuditHead
+
+GENESIS_HASH = "0" * 64
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    DENIED = "denied"
+    BAD_INPUT = "bad_input"
+    CONFLICT = "conflict"
+    ERROR = "error"
+
+
+class Source(StrEnum):
+    COMMAND = "command"
+    BUTTON = "button"
+    MODAL = "modal"
+    SCHEDULER = "scheduler"
+    THREAD = "thread"
+    DELIVERY = "delivery"
+    HOME = "home"
+    CLI = "cli"
+
+
+APP_ACTOR = "app"
+
+
+@dataclass
+class PendingEvent:
+    """An event recorded during a unit of work, chained when the unit commits."""
+
+    at: datetime
+    actor: str
+    action: str
+    outcome: str
+    source: str
+    team_id: str | None = None
+    case_id: int | None = None
+    target: str | None = None
+    correlation_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def canonical_details(details: dict[str, Any]) -> str:
+    return json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def event_hash(key: bytes, event: AuditEvent) -> str:
+    content = {
+        "seq": event.seq,
+        "at": event.at.isoformat(timespec="microseconds"),
+        "team_id": event.team_id,
+        "actor": event.actor,
+        "action": event.action,
+        "case_id": event.case_id,
+        "target": event.target,
+        "outcome": event.outcome,
+        "source": event.source,
+        "correlation_id": event.correlation_id,
+        "details": event.details,
+        "prev_hash": event.prev_hash,
+    }
+    message = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def append(session: Session, key: bytes, events: Iterable[PendingEvent]) -> list[AuditEvent]:
+    """Chain and insert events inside the caller's transaction (commit is the caller's)."""
+    pending = list(events)
+    if not pending:
+        return []
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+    written = []
+    for item in pending:
+        row = AuditEvent(
+            seq=head.seq + 1,
+            at=item.at,
+            team_id=item.team_id,
+            actor=item.actor,
+            action=item.action,
+            case_id=item.case_id,
+            target=item.target,
+            outcome=str(item.outcome),
+            source=str(item.source),
+            correlation_id=item.correlation_id,
+            details=canonical_details(item.details),
+            prev_hash=head.hash,
+            hash="",
+        )
+        row.hash = event_hash(key, row)
+        session.add(row)
+        head.seq, head.hash = row.seq, row.hash
+        written.append(row)
+    session.add(head)
+    session.flush()
+    return written
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    checked: int
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+
+def verify_rows(key: bytes, rows: Iterable[AuditEvent], head: AuditHead | None = None) -> VerifyResult:
+    """Walk the chain in seq order; report the first sequence number that is wrong.
+
+    Detects an altered row (hash mismatch), a deleted or inserted row (gap, or prev_hash
+    not the previous row's hash), reordering (seq out of order), and truncation at the
+    end (the head records the last seq and hash).
+    """
+    expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
+    for row in rows:
+        if row.seq != expected_seq:
+            bad = min(row.seq, expected_seq)
+            return VerifyResult(False, checked, bad, f"expected seq {expected_seq}, found {row.seq}")
+        if row.prev_hash != prev_hash:
+            return VerifyResult(False, checked, row.seq, "previous-hash link broken")
+        if not hmac.compare_digest(event_hash(key, row), row.hash):
+            return VerifyResult(False, checked, row.seq, "content does not match its hash")
+        prev_hash, expected_seq, checked = row.hash, expected_seq + 1, checked + 1
+    if head is not None and (head.seq != expected_seq - 1 or head.hash != prev_hash):
+        last = expected_seq - 1
+        return VerifyResult(
+            False, checked, min(head.seq, last) + 1, f"chain ends at {last}, head says {head.seq}"
+        )
+    return VerifyResult(True, checked)
+
+
+def iter_events(session: Session, *, batch: int = 5000) -> Iterator[AuditEvent]:
+    """All events in seq order, fetched in batches so a million rows fit in memory."""
+    last = 0
+    while True:
+        rows = (
+            session.execute(
+                select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
+            )
+            .scalars()
+            .all()
+        )
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+        session.expunge_all()
+
+
+def verify(session: Session, key: bytes) -> VerifyResult:
+    head = session.get(AuditHead, 1)
+    return verify_rows(key, iter_events(session), head)

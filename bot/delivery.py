@@ -1,0 +1,309 @@
+"""The outbox relay: sends queued Slack messages, retries what failed, records every result.
+
+Rows are claimed with a lease (a conditional UPDATE; `FOR UPDATE SKIP LOCKED` on
+PostgreSQL) so several threads or replicas never send the same row at once. The HTTP call
+to Slack happens outside any database transaction. Delivery is at-least-once only in one
+narrow case: a process that dies after Slack accepted a message and before the result was
+committed sends it again when the lease expires; Slack offers no idempotency key to close it.
+
+Order is kept per channel: a message is sent only when no earlier message to the same
+channel is still pending, so when one has to wait (429, 5xx) the ones behind it wait with
+it and a thread never reads out of order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.error import URLError
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy import or_, select, update
+from sqlalchemy.engine import Engine
+
+from bot import auditlog
+from bot.auditlog import APP_ACTOR, Outcome, PendingEvent, Source
+from bot.clock import Clock
+from bot.crypto import Cipher
+from storage.db import is_postgres, session_scope
+from storage.models import OutboxMessage, OutboxStatus
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+MAX_BACKOFF_SECONDS = 600
+DEPENDENCY_WAIT = timedelta(seconds=2)
+
+
+@dataclass(frozen=True)
+class _Result:
+    kind: str  # "sent" | "retry" | "failed"
+    data: dict[str, Any] | None = None
+    error: str | None = None
+    retry_after: float | None = None
+
+
+class Relay:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        client: WebClient,
+        cipher: Cipher,
+        clock: Clock,
+        audit_key: bytes,
+        lease_seconds: int = 60,
+        batch_size: int = 50,
+    ) -> None:
+        self.engine = engine
+        self.client = client
+        self.cipher = cipher
+        self.clock = clock
+        self.audit_key = audit_key
+        self.lease = timedelta(seconds=lease_seconds)
+        self.batch_size = batch_size
+        self._wake = threading.Event()
+        self._idle = threading.Condition()
+        self._busy = False
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    # -- background worker: woken after each commit that queued messages -------------------
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def kick(self) -> None:
+        with self._idle:
+            self._busy = True
+        self._wake.set()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until everything due has been attempted (tests, graceful shutdown)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._busy, timeout)
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait()
+            self._wake.clear()
+            try:
+                while not self._stopping and self.deliver_due():
+                    pass
+            except Exception:  # keep the worker alive; the sweep retries what is left
+                log.exception("outbox relay pass failed")
+            finally:
+                with self._idle:
+                    if not self._wake.is_set():
+                        self._busy = False
+                        self._idle.notify_all()
+
+    # -- one pass ---------------------------------------------------------------------------
+
+    def deliver_due(self) -> int:
+        """Claim and attempt every message due now; returns how many were claimed."""
+        ids = self._claim()
+        for row_id in ids:
+            try:
+                self._deliver(row_id)
+            except Exception:
+                log.exception("delivering outbox message %s failed unexpectedly", row_id)
+                self._release(row_id, delay=timedelta(seconds=30), error="internal error")
+        return len(ids)
+
+    def _claim(self) -> list[int]:
+        now = self.clock.now()
+        with session_scope(self.engine) as session:
+            query = (
+                select(OutboxMessage.id)
+                .where(
+                    OutboxMessage.status == OutboxStatus.PENDING,
+                    OutboxMessage.next_attempt_at <= now,
+                    or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
+                )
+                .order_by(OutboxMessage.id)
+                .limit(self.batch_size)
+            )
+            if is_postgres(self.engine):
+                query = query.with_for_update(skip_locked=True)
+            ids = list(session.execute(query).scalars())
+            if ids:
+                session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(ids))
+                    .values(lease_until=now + self.lease)
+                )
+        return ids
+
+    def _deliver(self, row_id: int) -> None:
+        now = self.clock.now()
+        with session_scope(self.engine) as session:
+            row = session.get(OutboxMessage, row_id)
+            if row is None or row.status != OutboxStatus.PENDING:
+                return
+            depends_on = row.update_of or row.thread_of
+            parent = session.get(OutboxMessage, depends_on) if depends_on else None
+            if parent is not None and parent.status in (OutboxStatus.FAILED, OutboxStatus.SUPERSEDED):
+                self._finish(session, row, _Result("failed", error=f"depends on failed message {parent.id}"))
+                return
+            if parent is not None and parent.status == OutboxStatus.PENDING:
+                row.lease_until, row.next_attempt_at = None, now + DEPENDENCY_WAIT
+                return
+            if row.update_of is not None and self._has_newer_update(session, row):
+                row.status, row.lease_until = OutboxStatus.SUPERSEDED, None
+                return
+            ahead = self._earlier_pending(session, row)
+            if ahead is not None:
+                # Keep per-channel order: go when the message ahead goes, right after it.
+                row.lease_until, row.next_attempt_at = None, max(ahead.next_attempt_at, now)
+                return
+            channel = parent.result_channel if row.update_of and parent else row.channel
+            args = json.loads(self.cipher.decrypt(row.payload_enc))
+            args["channel"] = channel
+            if row.thread_of and parent:
+                args["thread_ts"] = parent.result_ts
+            if row.update_of and parent:
+                args["ts"] = parent.result_ts
+            method = row.method
+
+        result = self._call(method, args)
+
+        with session_scope(self.engine) as session:
+            row = session.get(OutboxMessage, row_id)
+            self._finish(session, row, result, channel=channel)
+
+    @staticmethod
+    def _earlier_pending(session, row: OutboxMessage) -> OutboxMessage | None:
+        if not row.channel:
+            return None
+        return session.execute(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.channel == row.channel,
+                OutboxMessage.status == OutboxStatus.PENDING,
+                OutboxMessage.id < row.id,
+            )
+            .order_by(OutboxMessage.id)
+            .limit(1)
+        ).scalar_one_or_none()
+
+    @staticmethod
+    def _has_newer_update(session, row: OutboxMessage) -> bool:
+        newer = session.execute(
+            select(OutboxMessage.id)
+            .where(
+                OutboxMessage.update_of == row.update_of,
+                OutboxMessage.id > row.id,
+                OutboxMessage.status == OutboxStatus.PENDING,
+            )
+            .limit(1)
+        ).first()
+        return newer is not None
+
+    def _call(self, method: str, args: dict[str, Any]) -> _Result:
+        joined = False
+        while True:
+            try:
+                response = self.client.api_call(method, json=args)
+                return _Result("sent", data=dict(response.data) if isinstance(response.data, dict) else {})
+            except SlackApiError as exc:
+                status = exc.response.status_code
+                error = str(exc.response.get("error") or f"http_{status}")
+                if status == 429:
+                    return _Result(
+                        "retry", error="ratelimited", retry_after=_retry_after(exc.response.headers)
+                    )
+                if status >= 500 or error in RETRYABLE_ERRORS:
+                    return _Result("retry", error=error)
+                if error == "not_in_channel" and not joined and str(args.get("channel", "")).startswith("C"):
+                    joined = self._join(args["channel"])
+                    if joined:
+                        continue
+                return _Result("failed", error=error)
+            except (SlackClientError, URLError, OSError, TimeoutError) as exc:
+                return _Result("retry", error=f"connection: {type(exc).__name__}")
+
+    def _join(self, channel: str) -> bool:
+        """Public channels can be joined (channels:join); private ones need an /invite."""
+        try:
+            self.client.conversations_join(channel=channel)
+            return True
+        except (SlackApiError, SlackClientError, URLError, OSError):
+            return False
+
+    def _finish(self, session, row: OutboxMessage, result: _Result, *, channel: str | None = None) -> None:
+        now = self.clock.now()
+        row.attempts += 1
+        row.lease_until = None
+        if result.kind == "sent":
+            data = result.data or {}
+            row.status, row.sent_at, row.last_error = OutboxStatus.SENT, now, None
+            row.result_channel = str(data.get("channel") or channel or row.channel)
+            row.result_ts = str(data.get("ts") or "") or None
+            action, outcome = "message.delivered", Outcome.OK
+        elif result.kind == "retry":
+            delay = result.retry_after if result.retry_after is not None else _backoff(row.attempts)
+            row.next_attempt_at = now + timedelta(seconds=delay)
+            row.last_error = (result.error or "")[:500]
+            action, outcome = "message.retry", Outcome.ERROR
+        else:
+            row.status, row.last_error = OutboxStatus.FAILED, (result.error or "")[:500]
+            action, outcome = "message.failed", Outcome.ERROR
+        session.add(row)
+        details: dict[str, Any] = {"method": row.method, "purpose": row.purpose, "attempt": row.attempts}
+        if result.error:
+            details["error"] = result.error
+        auditlog.append(
+            session,
+            self.audit_key,
+            [
+                PendingEvent(
+                    at=now,
+                    actor=APP_ACTOR,
+                    action=action,
+                    outcome=outcome,
+                    source=Source.DELIVERY,
+                    case_id=row.case_id,
+                    target=f"outbox:{row.id}",
+                    details=details,
+                )
+            ],
+        )
+
+    def _release(self, row_id: int, *, delay: timedelta, error: str) -> None:
+        with session_scope(self.engine) as session:
+            row = session.get(OutboxMessage, row_id)
+            if row is not None and row.status == OutboxStatus.PENDING:
+                row.lease_until, row.last_error = None, error
+                row.next_attempt_at = self.clock.now() + delay
+
+
+def _retry_after(headers: Any) -> float:
+    for name, value in dict(headers or {}).items():
+        if name.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list) else value
+            try:
+                return max(0.0, float(raw))
+            except (TypeError, ValueError):
+                break
+    return 1.0
+
+
+def _backoff(attempts: int) -> float:
+    return float(min(MAX_BACKOFF_SECONDS, 2 ** min(attempts, 10)))

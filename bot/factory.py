@@ -1,0 +1,48 @@
+"""Build the Bolt app: settings + storage + Slack client + listeners, nothing started yet."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Executor
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from sqlalchemy.engine import Engine
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.deps import Deps, build_deps
+
+log = logging.getLogger(__name__)
+_DEPS_ATTR = "_carethread_deps"
+
+
+def create_app(
+    settings: Settings,
+    client: WebClient | None = None,
+    engine: Engine | None = None,
+    *,
+    clock: Clock | None = None,
+    listener_executor: Executor | None = None,
+) -> App:
+    """The real app. Tests pass a client pointed at a stand-in Slack, an engine and a clock."""
+    deps = build_deps(settings, client=client, engine=engine, clock=clock)
+    app = App(
+        client=deps.client,
+        signing_secret=settings.signing_secret,
+        # Listeners run after ack() returns Slack's 200, so slow work never costs the 3 s.
+        process_before_response=False,
+        # Slack's auth.test at start-up; the stand-in answers it too.
+        token_verification_enabled=True,
+        listener_executor=listener_executor,
+        logger=logging.getLogger("slack_bolt"),
+    )
+    from handlers import register_all
+
+    register_all(app, deps)
+    setattr(app, _DEPS_ATTR, deps)
+    return app
+
+
+def deps_of(app: App) -> Deps:
+    return getattr(app, _DEPS_ATTR)

@@ -1,0 +1,173 @@
+"""Templates in, validated Block Kit out.
+
+Every `{{ value }}` is escaped twice by default: for Slack mrkdwn (`&`, `<`, `>`, so a form
+field cannot smuggle in `<!channel>` or a mention) and for a JSON string (so it cannot break
+the document). Values that are already safe markup (a mention we built from a checked user
+id, a date token) are wrapped in `Raw` by the filters below and pass through untouched.
+Whatever a template produces is parsed and validated with slack_sdk's models before use.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+
+from bot.config import PROJECT_ROOT
+
+TEMPLATE_DIR = PROJECT_ROOT / "templates"
+MAX_MESSAGE_BLOCKS = 50
+MAX_VIEW_BLOCKS = 100
+MAX_TEXT = 3000
+USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
+CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,30}$")
+
+
+class TemplateError(Exception):
+    """A template rendered something that is not valid JSON or not valid Block Kit."""
+
+
+class Raw(str):
+    """A string that is already safe for the JSON string and the mrkdwn it lands in."""
+
+
+def escape_mrkdwn(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _json_inner(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+def _finalize(value: Any) -> Any:
+    if isinstance(value, Raw):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return value
+    if value is None:
+        return ""
+    return _json_inner(escape_mrkdwn(str(value)))
+
+
+def _plain(value: Any) -> Raw:
+    """For plain_text fields and input values: JSON-escaped, shown as typed."""
+    return Raw(_json_inner("" if value is None else str(value)))
+
+
+def _clip(value: Any, limit: int = 300) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+
+
+def _mention(user_id: str) -> Raw:
+    if not USER_ID.match(user_id or ""):
+        return Raw(_json_inner(escape_mrkdwn(str(user_id))))
+    return Raw(f"<@{user_id}>")
+
+
+def _channel(channel_id: str) -> Raw:
+    if not CHANNEL_ID.match(channel_id or ""):
+        return Raw(_json_inner(escape_mrkdwn(str(channel_id))))
+    return Raw(f"<#{channel_id}>")
+
+
+def _slack_date(moment: datetime, fmt: str = "{date_short_pretty} {time}") -> Raw:
+    """Slack shows `<!date^…>` in each reader's own time zone; the fallback is UTC."""
+    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
+    return Raw(f"<!date^{int(moment.timestamp())}^{fmt}|{fallback}>")
+
+
+_ESCAPED_MENTION = re.compile(r"&lt;([@#])([UWC][A-Z0-9]{2,30})&gt;")
+
+
+def _with_mentions(value: Any) -> Raw:
+    """Our own sentences that name people as `<@U123>`: escape everything, then let
+    well-formed user and channel mentions through (never `<!channel>` or a link)."""
+    escaped = escape_mrkdwn("" if value is None else str(value))
+    return Raw(_json_inner(_ESCAPED_MENTION.sub(r"<\1\2>", escaped)))
+
+
+def _tojson(value: Any) -> Raw:
+    """A whole JSON value (list, object) built in Python, e.g. option lists."""
+    return Raw(json.dumps(value, ensure_ascii=False))
+
+
+def _link(url: str, text: str) -> Raw:
+    safe_url = url.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C")
+    return Raw(_json_inner(f"<{safe_url}|{escape_mrkdwn(text)}>"))
+
+
+class Renderer:
+    def __init__(self, template_dir: Path = TEMPLATE_DIR) -> None:
+        self.env = Environment(
+            loader=FileSystemLoader(str(template_dir)),
+            undefined=StrictUndefined,
+            finalize=_finalize,
+            autoescape=False,
+            keep_trailing_newline=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters.update(
+            plain=_plain,
+            clip=_clip,
+            mention=_mention,
+            channel=_channel,
+            slackdate=_slack_date,
+            tojson=_tojson,
+            link=_link,
+            with_mentions=_with_mentions,
+        )
+
+    def _render(self, name: str, context: dict[str, Any]) -> dict[str, Any]:
+        text = self.env.get_template(name).render(**context)
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise TemplateError(f"{name} did not render valid JSON: {exc}") from exc
+
+    def message(self, name: str, **context: Any) -> dict[str, Any]:
+        """A message: `text` (the notification line) and validated `blocks`."""
+        doc = self._render(f"messages/{name}.json.j2", context)
+        text = doc.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise TemplateError(f"{name}: a message needs a non-empty top-level text")
+        blocks = doc.get("blocks", [])
+        if len(blocks) > MAX_MESSAGE_BLOCKS:
+            raise TemplateError(f"{name}: {len(blocks)} blocks, Slack allows {MAX_MESSAGE_BLOCKS}")
+        doc["blocks"] = [_validate_block(name, b) for b in blocks]
+        return doc
+
+    def view(self, name: str, **context: Any) -> dict[str, Any]:
+        """A modal or Home tab, validated with slack_sdk's View model."""
+        doc = self._render(f"views/{name}.json.j2", context)
+        if len(doc.get("blocks", [])) > MAX_VIEW_BLOCKS:
+            raise TemplateError(f"{name}: more than {MAX_VIEW_BLOCKS} blocks")
+        try:
+            return View(**doc).to_dict()
+        except Exception as exc:
+            raise TemplateError(f"{name}: invalid view: {exc}") from exc
+
+
+def _validate_block(name: str, block: dict[str, Any]) -> dict[str, Any]:
+    try:
+        parsed = Block.parse(block)
+        if parsed is None:
+            raise TemplateError(f"{name}: unknown block {block.get('type')!r}")
+        out = parsed.to_dict()
+    except TemplateError:
+        raise
+    except Exception as exc:
+        raise TemplateError(f"{name}: invalid block {block.get('type')!r}: {exc}") from exc
+    text = out.get("text")
+    if isinstance(text, dict) and len(text.get("text", "")) > MAX_TEXT:
+        raise TemplateError(f"{name}: section text over {MAX_TEXT} characters")
+    return out

@@ -1,0 +1,305 @@
+"""A local stand-in for Slack's Web API, for tests, benchmarks and trying the app by hand.
+
+It speaks the same HTTP as slack.com/api (form or JSON bodies, `{"ok": ...}` answers,
+429 with Retry-After), records every call, and can be told to fail for a while or to
+enforce a per-channel rate limit. Response URLs of slash commands point at it too.
+
+Run it by hand: `make standin` (or `python -m devtools.standin --port 3001`), set
+SLACK_API_URL=http://127.0.0.1:3001/api/ and look at http://127.0.0.1:3001/calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+BOT_USER = "UBOTCARE1"
+
+
+@dataclass
+class Call:
+    method: str
+    args: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Fault:
+    status: int
+    error: str
+    retry_after: int | None
+    remaining: int
+
+
+class StandInSlack:
+    """Thread-safe recorder and responder; `serve()` puts it on a loopback port."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.users: dict[str, dict[str, Any]] = {}
+        self.faults: dict[str, list[Fault]] = defaultdict(list)
+        self.errors: dict[tuple[str, str], str] = {}  # (method, channel) -> error, permanent
+        self.rate_limit_per_channel: float | None = None  # messages per second
+        self._last_post: dict[str, float] = {}
+        self._ts = itertools.count(1)
+        self._lock = threading.Condition()
+        self.server: ThreadingHTTPServer | None = None
+        self.uploads: dict[str, bytes] = {}
+
+    # -- control ------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "api/"
+
+    def add_user(
+        self, user_id: str, *, tz: str = "America/New_York", is_bot: bool = False, deleted: bool = False
+    ) -> None:
+        self.users[user_id] = {
+            "id": user_id,
+            "tz": tz,
+            "is_bot": is_bot,
+            "deleted": deleted,
+            "name": user_id.lower(),
+        }
+
+    def fail(
+        self,
+        method: str,
+        *,
+        status: int = 500,
+        error: str = "internal_error",
+        times: int = 1,
+        retry_after: int | None = None,
+    ) -> None:
+        with self._lock:
+            self.faults[method].append(Fault(status, error, retry_after, times))
+
+    def refuse(self, method: str, channel: str, error: str) -> None:
+        """Every call of `method` to `channel` answers ok:false with `error` (permanent)."""
+        self.errors[(method, channel)] = error
+
+    def calls_to(self, method: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                found = [c for c in self.calls if c.method == method]
+                if len(found) >= count:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(
+                        f"expected {count} call(s) to {method}, got {len(found)}: "
+                        f"{[c.method for c in self.calls]}"
+                    )
+                self._lock.wait(remaining)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self.faults.clear()
+            self.errors.clear()
+
+    # -- serving ------------------------------------------------------------------------------
+
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> StandInSlack:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                if self.path.startswith("/calls"):
+                    body = json.dumps([{"method": c.method, "args": c.args} for c in standin.calls], indent=1)
+                    self._send(200, body.encode(), "application/json")
+                else:
+                    self._send(404, b"not found", "text/plain")
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                path = urlparse(self.path).path
+                if path.startswith("/upload/"):
+                    standin.uploads[path.rsplit("/", 1)[-1]] = raw
+                    standin._record("upload", {"file_id": path.rsplit("/", 1)[-1], "size": len(raw)})
+                    self._send(200, b"OK - uploaded", "text/plain")
+                    return
+                args = _parse_body(raw, self.headers.get("Content-Type", ""))
+                if path.startswith("/respond/"):
+                    standin._record("response_url", {**args, "token": path.rsplit("/", 1)[-1]})
+                    self._send(200, b"ok", "text/plain")
+                    return
+                method = path.removeprefix("/api/")
+                auth = self.headers.get("Authorization", "")
+                if auth.startswith("Bearer "):
+                    args.setdefault("token", auth[7:])
+                status, payload, headers = standin._answer(method, args)
+                body = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _send(self, status: int, body: bytes, kind: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, name="standin-slack", daemon=True).start()
+        return self
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+    # -- behaviour ----------------------------------------------------------------------------
+
+    def _record(self, method: str, args: dict[str, Any]) -> None:
+        with self._lock:
+            self.calls.append(Call(method, args))
+            self._lock.notify_all()
+
+    def _answer(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        with self._lock:
+            queue = self.faults.get(method)
+            if queue:
+                fault = queue[0]
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    queue.pop(0)
+                headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+                return fault.status, {"ok": False, "error": fault.error}, headers
+            channel = str(args.get("channel", ""))
+            if (method, channel) in self.errors:
+                return 200, {"ok": False, "error": self.errors[(method, channel)]}, {}
+            if method == "chat.postMessage" and self.rate_limit_per_channel:
+                now = time.monotonic()
+                gap = 1.0 / self.rate_limit_per_channel
+                last = self._last_post.get(channel)
+                if last is not None and now - last < gap:
+                    wait = gap - (now - last)
+                    return (
+                        429,
+                        {"ok": False, "error": "ratelimited"},
+                        {"Retry-After": str(max(1, round(wait)))},
+                    )
+                self._last_post[channel] = now
+        self._record(method, args)
+        return 200, self._ok(method, args), {}
+
+    def _ok(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        if method == "auth.test":
+            return {
+                "ok": True,
+                "user_id": BOT_USER,
+                "bot_id": "BCARE",
+                "team_id": "T0CLINIC",
+                "team": "Clinic",
+            }
+        if method in ("chat.postMessage", "chat.update"):
+            ts = args.get("ts") or f"{1_700_000_000 + next(self._ts)}.000100"
+            if channel.startswith(("U", "W")):
+                channel = "D" + channel[1:]
+            return {"ok": True, "channel": channel, "ts": ts, "message": {"text": args.get("text")}}
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": f"{1_700_000_000 + next(self._ts)}.000200"}
+        if method in ("views.open", "views.publish", "views.update", "views.push"):
+            return {"ok": True, "view": {"id": f"V{next(self._ts):08d}", **(args.get("view") or {})}}
+        if method == "users.info":
+            user_id = str(args.get("user", ""))
+            user = self.users.get(user_id)
+            if user is None:
+                return {
+                    "ok": True,
+                    "user": {"id": user_id, "tz": "America/New_York", "is_bot": False, "deleted": False},
+                }
+            return {"ok": True, "user": user}
+        if method == "conversations.open":
+            users = str(args.get("users", ""))
+            return {"ok": True, "channel": {"id": "D" + users.split(",")[0][1:]}}
+        if method == "conversations.join":
+            return {"ok": True, "channel": {"id": channel}}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._ts):08d}"
+            return {"ok": True, "upload_url": f"{self.url}upload/{file_id}", "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            return {"ok": True, "files": [{"id": f.get("id")} for f in _as_list(args.get("files"))]}
+        if method == "chat.getPermalink":
+            return {"ok": True, "permalink": f"https://example.slack.com/archives/{channel}/p1"}
+        return {"ok": True}
+
+
+def _as_list(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return []
+    return value if isinstance(value, list) else []
+
+
+def _parse_body(raw: bytes, content_type: str) -> dict[str, Any]:
+    if not raw:
+        return {}
+    if "json" in content_type:
+        try:
+            data = json.loads(raw)
+            return data if isinstance(data, dict) else {"_": data}
+        except json.JSONDecodeError:
+            return {}
+    args: dict[str, Any] = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
+    for key in ("blocks", "view", "attachments", "files", "payload"):
+        if isinstance(args.get(key), str):
+            with contextlib.suppress(json.JSONDecodeError):
+                args[key] = json.loads(args[key])
+    return args
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=3001)
+    parser.add_argument(
+        "--rate-limit", type=float, default=None, help="chat.postMessage per second per channel"
+    )
+    options = parser.parse_args()
+    standin = StandInSlack()
+    standin.rate_limit_per_channel = options.rate_limit
+    standin.serve(port=options.port)
+    print(f"Stand-in Slack Web API on {standin.api_url} (calls: {standin.url}calls). Ctrl-C to stop.")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        standin.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,15 @@
+"""Slack listeners, one module per workflow; each exposes register(app, deps)."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.deps import Deps
+from handlers import cases, home
+
+MODULES = (cases, home)
+
+
+def register_all(app: App, deps: Deps) -> None:
+    for module in MODULES:
+        module.register(app, deps)

@@ -1,0 +1,83 @@
+"""The one place where errors become what the user sees, and refusals become audit events.
+
+Every listener runs its work inside `replying(...)`: a CareThreadError turns into an
+ephemeral message saying what was wrong and how to do it right (and is audited with its
+outcome); Slack being unreachable says so; a retried delivery is dropped quietly; anything
+unexpected is logged with a reference the user can quote, so no request dies silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from bot.auditlog import Outcome
+from bot.deps import Deps
+from bot.errors import CareThreadError, Duplicate
+from bot.slack import SlackUnavailable
+from bot.unit import Actor
+
+log = logging.getLogger(__name__)
+Reply = Callable[[dict[str, Any]], None]
+
+
+@contextmanager
+def replying(deps: Deps, actor: Actor, action: str, reply: Reply) -> Iterator[None]:
+    try:
+        yield
+    except Duplicate:
+        log.info("ignored a retried Slack delivery for %s", action)
+    except CareThreadError as err:
+        details: dict[str, Any] = {"error": type(err).__name__, "case_id": err.case_id}
+        if getattr(err, "reason", None):
+            details["reason"] = err.reason  # type: ignore[attr-defined]
+        _safely(deps.record, actor, action, Outcome(err.outcome), **details)
+        _safely(reply, deps.renderer.message("error", message=err.message, usage=err.usage))
+    except SlackUnavailable:
+        _safely(deps.record, actor, action, Outcome.ERROR, error="slack_unavailable")
+        _safely(
+            reply,
+            deps.renderer.message(
+                "error",
+                message="Slack did not answer in time, so nothing was opened. Please try again.",
+                usage=None,
+            ),
+        )
+    except Exception:
+        ref = uuid.uuid4().hex[:8]
+        log.exception("unhandled error in %s (ref %s)", action, ref)
+        _safely(deps.record, actor, action, Outcome.ERROR, error="internal", ref=ref)
+        _safely(
+            reply,
+            deps.renderer.message(
+                "error",
+                message=f"Something went wrong on our side (ref `{ref}`). Please try again; if it keeps "
+                "happening, tell your CareThread admin and quote the ref.",
+                usage=None,
+            ),
+        )
+
+
+def _safely(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Last-ditch calls must not raise out of the listener."""
+    try:
+        fn(*args, **kwargs)
+    except Exception:
+        log.exception("could not report an error back to the user")
+
+
+def ephemeral(respond: Callable[..., Any]) -> Reply:
+    """A reply through the command's response_url, visible only to the person who asked."""
+
+    def send(message: dict[str, Any]) -> None:
+        respond(
+            text=message["text"],
+            blocks=message.get("blocks"),
+            response_type="ephemeral",
+            replace_original=False,
+        )
+
+    return send

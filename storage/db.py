@@ -1,0 +1,69 @@
+"""Engine and sessions: SQLite by default, PostgreSQL when DATABASE_URL says so.
+
+SQLite gets WAL (readers never block the writer), a busy timeout (writers wait instead of
+failing) and foreign keys on. Every SQLite transaction starts with BEGIN IMMEDIATE so two
+writers serialise at the start instead of deadlocking when both try to upgrade a read lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session, create_engine
+
+
+def make_engine(url: str, *, echo: bool = False, connect_args: dict | None = None) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            echo=echo,
+            connect_args={"check_same_thread": False, "timeout": 30, **(connect_args or {})},
+        )
+        _configure_sqlite(engine)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            url = str(parsed.set(drivername="postgresql+psycopg"))
+        return create_engine(
+            url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=connect_args or {}
+        )
+    raise ValueError(f"DATABASE_URL must be sqlite:/// or postgresql+psycopg://, got {parsed.drivername}")
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # pragma: no cover - exercised by every test
+        dbapi_connection.isolation_level = None  # let us emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # pragma: no cover - exercised by every test
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any exception."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

@@ -1,0 +1,28 @@
+"""Column types shared by the models."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.types import DateTime, TypeDecorator
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores naive UTC, returns aware UTC, on SQLite and PostgreSQL alike.
+
+    SQLite has no time zones and PostgreSQL's would return aware values: without this the
+    same comparison would behave differently on the two databases.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):  # type: ignore[override]
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; use an aware datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect):  # type: ignore[override]
+        return None if value is None else value.replace(tzinfo=UTC)
