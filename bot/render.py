@@ -95,6 +95,11 @@ def _with_mentions(value: Any) -> Raw:
     return Raw(_json_inner(_ESCAPED_MENTION.sub(r"<\1\2>", escaped)))
 
 
+def _trusted(value: Any) -> Raw:
+    """mrkdwn a service built with escape_mrkdwn around every user-supplied part."""
+    return Raw(_json_inner("" if value is None else str(value)))
+
+
 def _tojson(value: Any) -> Raw:
     """A whole JSON value (list, object) built in Python, e.g. option lists."""
     return Raw(json.dumps(value, ensure_ascii=False))
@@ -125,6 +130,7 @@ class Renderer:
             tojson=_tojson,
             link=_link,
             with_mentions=_with_mentions,
+            trusted=_trusted,
         )
 
     def _render(self, name: str, context: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@ of the case thread; every change is saved, audited and then told in that thread.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -57,6 +58,17 @@ class CaseDetails:
     medications: list[MedicationLine]
     my_role: str | None
     extra_sections: list[str] = field(default_factory=list)
+
+
+# Later workflows add sections to `/case show` (open reports, score trends) by registering a
+# provider: (unit, case) -> list of mrkdwn strings. Their text is escaped by the provider.
+ShowSection = Callable[[Unit, Case], list[str]]
+SHOW_SECTIONS: list[ShowSection] = []
+
+
+def show_section(fn: ShowSection) -> ShowSection:
+    SHOW_SECTIONS.append(fn)
+    return fn
 
 
 def create_case(
@@ -198,6 +210,7 @@ def show_case(unit: Unit, *, case_id: int) -> CaseDetails:
             for m in repo.medications(session=unit.session, case_id=case_id)
         ],
         my_role=access.role,
+        extra_sections=[text for provider in SHOW_SECTIONS for text in provider(unit, case)],
     )
 
 
@@ -362,7 +375,3 @@ def _summary(unit: Unit, access: CaseAccess) -> CaseSummary:
         access.role,
         case.home_channel,
     )
-
-
-def members_of(unit: Unit, case_id: int) -> list[CaseMember]:
-    return repo.members(session=unit.session, case_id=case_id)
