@@ -26,7 +26,8 @@ from bot.factory import create_app, deps_of
 from bot.web import wsgi_app
 from devtools import slackreq
 from devtools.standin import StandInSlack
-from storage.db import make_engine
+from storage.db import make_engine, session_scope
+from storage.models import Case, OutboxMessage
 
 SECRET = "test-signing-secret"
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
@@ -219,6 +220,19 @@ class Harness:
 
     def event(self, event: dict[str, Any], **kwargs: Any) -> Response:
         return self.send(slackreq.event_callback(SECRET, event, **kwargs))
+
+    # -- the database --------------------------------------------------------------------------
+
+    def db(self):
+        """A session for assertions (committed and closed on exit)."""
+        return session_scope(self.engine)
+
+    def root_ts(self, case_id: int) -> str | None:
+        """The ts of the case card: every message in the case thread replies to it."""
+        with self.db() as session:
+            case = session.get(Case, case_id)
+            root = session.get(OutboxMessage, case.card_outbox_id)
+            return root.result_ts
 
     # -- what Slack saw -----------------------------------------------------------------------
 
