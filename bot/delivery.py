@@ -39,7 +39,6 @@ RETRYABLE_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
 MAX_BACKOFF_SECONDS = 600
-DEPENDENCY_WAIT = timedelta(seconds=2)
 
 
 @dataclass(frozen=True)
@@ -117,15 +116,19 @@ class Relay:
     # -- one pass ---------------------------------------------------------------------------
 
     def deliver_due(self) -> int:
-        """Claim and attempt every message due now; returns how many were claimed."""
-        ids = self._claim()
-        for row_id in ids:
+        """Claim what is due now and attempt it; returns how many Slack calls were made.
+
+        Rows that must wait for a message ahead of them are put back, not counted, so a
+        caller looping "until nothing was attempted" stops instead of spinning on them.
+        """
+        attempted = 0
+        for row_id in self._claim():
             try:
-                self._deliver(row_id)
+                attempted += self._deliver(row_id)
             except Exception:
                 log.exception("delivering outbox message %s failed unexpectedly", row_id)
                 self._release(row_id, delay=timedelta(seconds=30), error="internal error")
-        return len(ids)
+        return attempted
 
     def _claim(self) -> list[int]:
         now = self.clock.now()
@@ -151,28 +154,27 @@ class Relay:
                 )
         return ids
 
-    def _deliver(self, row_id: int) -> None:
+    def _deliver(self, row_id: int) -> int:
         now = self.clock.now()
         with session_scope(self.engine) as session:
             row = session.get(OutboxMessage, row_id)
             if row is None or row.status != OutboxStatus.PENDING:
-                return
+                return 0
             depends_on = row.update_of or row.thread_of
             parent = session.get(OutboxMessage, depends_on) if depends_on else None
             if parent is not None and parent.status in (OutboxStatus.FAILED, OutboxStatus.SUPERSEDED):
                 self._finish(session, row, _Result("failed", error=f"depends on failed message {parent.id}"))
-                return
-            if parent is not None and parent.status == OutboxStatus.PENDING:
-                row.lease_until, row.next_attempt_at = None, now + DEPENDENCY_WAIT
-                return
+                return 1
+            ahead = parent if parent is not None and parent.status == OutboxStatus.PENDING else None
+            ahead = ahead or self._earlier_pending(session, row)
+            if ahead is not None:
+                # A reply needs its root, and a channel keeps its order: go right after the
+                # message ahead (same due time, higher id).
+                row.lease_until, row.next_attempt_at = None, max(ahead.next_attempt_at, now)
+                return 0
             if row.update_of is not None and self._has_newer_update(session, row):
                 row.status, row.lease_until = OutboxStatus.SUPERSEDED, None
-                return
-            ahead = self._earlier_pending(session, row)
-            if ahead is not None:
-                # Keep per-channel order: go when the message ahead goes, right after it.
-                row.lease_until, row.next_attempt_at = None, max(ahead.next_attempt_at, now)
-                return
+                return 0
             channel = parent.result_channel if row.update_of and parent else row.channel
             args = json.loads(self.cipher.decrypt(row.payload_enc))
             args["channel"] = channel
@@ -187,6 +189,7 @@ class Relay:
         with session_scope(self.engine) as session:
             row = session.get(OutboxMessage, row_id)
             self._finish(session, row, result, channel=channel)
+        return 1
 
     @staticmethod
     def _earlier_pending(session, row: OutboxMessage) -> OutboxMessage | None:
@@ -210,7 +213,7 @@ class Relay:
             .where(
                 OutboxMessage.update_of == row.update_of,
                 OutboxMessage.id > row.id,
-                OutboxMessage.status == OutboxStatus.PENDING,
+                OutboxMessage.status.in_((OutboxStatus.PENDING, OutboxStatus.SENT)),
             )
             .limit(1)
         ).first()

@@ -1,0 +1,129 @@
+"""The outbox relay: retries with backoff, keeps per-channel order, survives restarts,
+records every result, and never sends a message twice."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from slack_sdk import WebClient
+from sqlalchemy import select
+
+from bot.scheduler import run_sweep
+from storage.models import AuditEvent, OutboxMessage, OutboxStatus
+from tests.conftest import Harness, make_settings
+
+ALICE = "U0ALICE"
+
+
+def outbox(harness) -> list[OutboxMessage]:
+    with harness.db() as session:
+        return list(session.execute(select(OutboxMessage).order_by(OutboxMessage.id)).scalars())
+
+
+def test_rate_limited_message_waits_retry_after_and_keeps_thread_order(harness):
+    harness.slack.fail("chat.postMessage", status=429, retry_after=30, times=1)
+    harness.command(ALICE, "create Blue Heron as prescriber")
+    harness.command(ALICE, "add C-1 <@U0BOB> therapist")
+    rows = outbox(harness)
+    card, note = rows[0], rows[1]
+    assert card.status == OutboxStatus.PENDING and card.last_error == "ratelimited"
+    assert card.next_attempt_at == harness.clock.now() + timedelta(seconds=30)
+    assert note.status == OutboxStatus.PENDING  # waits behind the card: a reply needs its root
+    assert not harness.posts()
+
+    harness.clock.advance(timedelta(seconds=29))
+    run_sweep(harness.deps)
+    assert not harness.posts()  # not before Retry-After
+    harness.clock.advance(timedelta(seconds=1))
+    run_sweep(harness.deps)
+    posts = harness.posts("C0CARE")
+    assert [p["text"] for p in posts] == ["Case C-1 care-team thread", "Update on case C-1"]
+    assert posts[1]["thread_ts"] == harness.root_ts(1)
+    assert {r.status for r in outbox(harness)} == {OutboxStatus.SENT}
+
+    run_sweep(harness.deps)  # nothing left: nothing sent twice
+    assert len(harness.posts()) == 2
+
+
+def test_server_errors_back_off_then_recover_exactly_once(harness):
+    harness.slack.fail("chat.postMessage", status=500, error="internal_error", times=3)
+    harness.command(ALICE, "create Blue Heron")
+    for _ in range(10):
+        harness.clock.advance(timedelta(minutes=5))
+        run_sweep(harness.deps)
+    assert len(harness.posts()) == 1
+    card = outbox(harness)[0]
+    assert card.status == OutboxStatus.SENT and card.attempts == 4
+    with harness.db() as session:
+        actions = [
+            e.action
+            for e in session.execute(
+                select(AuditEvent).where(AuditEvent.target == f"outbox:{card.id}").order_by(AuditEvent.seq)
+            ).scalars()
+        ]
+    assert actions == ["message.retry"] * 3 + ["message.delivered"]
+
+
+def test_permanent_error_is_recorded_and_dependants_fail_too(harness):
+    harness.slack.refuse("chat.postMessage", "C0PRIVATE", "channel_not_found")
+    harness.command(ALICE, "create Blue Heron", channel="C0PRIVATE")
+    harness.command(ALICE, "add C-1 <@U0BOB> therapist")
+    rows = outbox(harness)
+    assert rows[0].status == OutboxStatus.FAILED and rows[0].last_error == "channel_not_found"
+    assert all(r.status == OutboxStatus.FAILED for r in rows if r.thread_of == rows[0].id)
+    with harness.db() as session:
+        failed = (
+            session.execute(select(AuditEvent).where(AuditEvent.action == "message.failed")).scalars().all()
+        )
+    assert failed and failed[0].outcome == "error"
+
+
+def test_not_in_channel_joins_public_channel_and_retries(harness):
+    harness.slack.fail("chat.postMessage", status=200, error="not_in_channel", times=1)
+    harness.command(ALICE, "create Blue Heron")
+    assert harness.slack.calls_to("conversations.join")[0].args["channel"] == "C0CARE"
+    assert len(harness.posts()) == 1 and outbox(harness)[0].status == OutboxStatus.SENT
+
+
+def test_messages_queued_while_slack_is_unreachable_are_sent_after_a_restart(tmp_path, engine, slack, clock):
+    dead = Harness(make_settings(tmp_path, slack), engine, slack, clock)
+    # Slack becomes unreachable: the relay's client now points at a closed port.
+    dead.deps.relay.client = WebClient(token="xoxb-test", base_url="http://127.0.0.1:9/api/", timeout=2)
+    try:
+        dead.command(ALICE, "create Blue Heron", settle=False)
+        dead.executor.wait_idle()
+        dead.deps.relay.wait_idle()
+    finally:
+        dead.close()
+    rows = outbox(dead)
+    assert rows and rows[0].status == OutboxStatus.PENDING and rows[0].last_error.startswith("connection")
+    assert not slack.calls_to("chat.postMessage")
+
+    clock.advance(timedelta(minutes=10))
+    alive = Harness(make_settings(tmp_path, slack), engine, slack, clock)
+    try:
+        run_sweep(alive.deps)  # the start-up sweep
+        run_sweep(alive.deps)
+        assert len(alive.posts("C0CARE")) == 1
+        assert outbox(alive)[0].status == OutboxStatus.SENT
+    finally:
+        alive.close()
+
+
+def test_newer_card_update_supersedes_an_older_pending_one(harness):
+    harness.command(ALICE, "create Blue Heron")
+    harness.slack.fail("chat.update", status=503, error="service_unavailable", times=1)
+    harness.command(ALICE, "add C-1 <@U0BOB> therapist")
+    harness.command(ALICE, "add C-1 <@U0CAROL> pcp")
+    harness.clock.advance(timedelta(minutes=1))
+    run_sweep(harness.deps)
+    updates = harness.slack.calls_to("chat.update")
+    assert "U0CAROL" in str(updates[-1].args["blocks"])
+    statuses = [r.status for r in outbox(harness) if r.update_of]
+    assert OutboxStatus.PENDING not in statuses
+    assert statuses.count(OutboxStatus.SENT) >= 1
+
+
+def test_payloads_are_encrypted_at_rest(harness):
+    harness.command(ALICE, "create Very Private Label")
+    assert all("Very Private" not in r.payload_enc for r in outbox(harness))
