@@ -21,7 +21,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest -q
 
 bench: install
 	$(PY) -m bench

@@ -1,0 +1,88 @@
+"""The /case command parser: every input yields a command or a BadInput with usage."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot import parsing
+from bot.errors import BadInput
+from storage.models import Role
+
+
+@given(st.text(max_size=300))
+@settings(max_examples=300, deadline=None)
+def test_any_text_parses_or_fails_with_usage(text):
+    try:
+        parsing.parse_case_command(text)
+    except BadInput as err:
+        assert err.message and err.usage
+
+
+@given(
+    st.sampled_from(["add", "remove", "show", "close", "reopen", "med", "create", "list"]),
+    st.lists(st.text(min_size=1, max_size=30).filter(lambda s: not s.isspace()), max_size=5),
+)
+@settings(max_examples=300, deadline=None)
+def test_subcommands_with_random_arguments_never_crash(sub, args):
+    try:
+        parsing.parse_case_command(" ".join([sub, *args]))
+    except BadInput as err:
+        assert err.usage
+
+
+@pytest.mark.parametrize("token,expected", [("C-12", 12), ("c-7", 7), ("C12", 12), ("C-000123", 123)])
+def test_case_refs(token, expected):
+    assert parsing.parse_case_ref(token, usage="u") == expected
+
+
+@pytest.mark.parametrize("token", ["12", "C-", "C-1x", "X-1", "C-1234567890", ""])
+def test_bad_case_refs(token):
+    with pytest.raises(BadInput, match="not a case id"):
+        parsing.parse_case_ref(token, usage="u")
+
+
+@pytest.mark.parametrize(
+    "token,expected", [("<@U0BOB|bob>", "U0BOB"), ("<@U0BOB>", "U0BOB"), ("<@W0ENT123|ent.user>", "W0ENT123")]
+)
+def test_mentions_escaped_either_way(token, expected):
+    assert parsing.parse_mention(token, usage="u") == expected
+
+
+@pytest.mark.parametrize("token", ["@bob", "bob", "<#C0CARE|care>", "<!channel>", "<@bob>"])
+def test_non_mentions_are_refused(token):
+    with pytest.raises(BadInput, match="@-mention"):
+        parsing.parse_mention(token, usage="u")
+
+
+def test_roles_and_aliases():
+    assert parsing.parse_role("Case-Manager", usage="u") is Role.CASE_MANAGER
+    assert parsing.parse_role("cm", usage="u") is Role.CASE_MANAGER
+    assert parsing.parse_role("PCP", usage="u") is Role.PCP
+    with pytest.raises(BadInput, match="Roles: `prescriber`"):
+        parsing.parse_role("doctor", usage="u")
+
+
+def test_commands():
+    p = parsing.parse_case_command
+    assert p("") == parsing.Help()
+    assert p("create") == parsing.CreateCase(label=None)
+    assert p("create  Blue   Heron ") == parsing.CreateCase("Blue Heron", Role.CASE_MANAGER)
+    assert p("create Blue Heron as therapist") == parsing.CreateCase("Blue Heron", Role.THERAPIST)
+    assert p("create Fox &amp; Hound") == parsing.CreateCase("Fox & Hound", Role.CASE_MANAGER)
+    assert p("add C-3 <@U0B|b> pharmacist") == parsing.AddMember(3, "U0B", Role.PHARMACIST)
+    assert p("REMOVE c-3 <@U0B>") == parsing.RemoveMember(3, "U0B")
+    assert p("list all") == parsing.ListCases(all=True)
+    assert p("close C-3 moved  to   another clinic") == parsing.CloseCase(3, "moved to another clinic")
+    assert p("close C-3") == parsing.CloseCase(3, None)
+    assert p("med C-3 add lithium 300 mg twice daily") == parsing.AddMedication(
+        3, "lithium", "300 mg twice daily"
+    )
+    assert p("med C-3 add lithium") == parsing.AddMedication(3, "lithium", None)
+    assert p("med C-3 stop lithium") == parsing.StopMedication(3, "lithium")
+
+
+def test_invisible_characters_are_refused():
+    with pytest.raises(BadInput, match="control or invisible"):
+        parsing.parse_case_command("create Blue\u200bHeron")

@@ -1,0 +1,142 @@
+"""Every template renders with sample data and is valid Block Kit; values cannot break out."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+
+from bot.ids import BlockId, Callback
+from bot.parsing import CASE_USAGE, ROLE_HELP
+from bot.render import TEMPLATE_DIR, Renderer, TemplateError
+from bot.services.cases import CaseDetails, CaseSummary, MedicationLine, Member
+from bot.services.home import WaitingItem
+from handlers.cases import ROLE_PLURAL
+from storage.models import ROLE_TITLES, Role
+
+NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+HOSTILE = 'Fox <!channel> <@U123> "quote" \\ & </b>\n{{ x }}'
+renderer = Renderer()
+
+DETAILS = CaseDetails(
+    ref="C-1",
+    label=HOSTILE,
+    status="open",
+    home_channel="C0CARE",
+    thread_url="https://slack.com/archives/C0CARE/p1",
+    created_by="U0A",
+    created_at=NOW,
+    closed_at=None,
+    close_reason=None,
+    members=[Member("U0A", "prescriber"), Member("U0B", "therapist")],
+    medications=[MedicationLine(HOSTILE, HOSTILE, "U0A", NOW)],
+    my_role="prescriber",
+    extra_sections=["*Extra*"],
+)
+SUMMARY = CaseSummary(1, "C-1", HOSTILE, "open", "therapist", "C0CARE")
+
+MESSAGES = {
+    "case_card": dict(
+        ref="C-1", label=HOSTILE, status="open", members=DETAILS.members, created_by="U0A", created_at=NOW
+    ),
+    "case_note": dict(ref="C-1", kind="med_added", actor="U0A", name=HOSTILE, detail=HOSTILE),
+    "reply": dict(text=HOSTILE, hint=HOSTILE),
+    "error": dict(message=HOSTILE, usage=CASE_USAGE["add"]),
+    "help": dict(case_usage=list(CASE_USAGE.values()), roles=ROLE_HELP),
+    "case_created": dict(ref="C-1", label=HOSTILE, channel="C0CARE", role_title="Therapist"),
+    "case_show": dict(c=DETAILS),
+    "case_list": dict(cases=[SUMMARY] * 60, everything=True),
+}
+VIEWS = {
+    "case_create": dict(
+        callback_id=Callback.CASE_CREATE,
+        channel="C0CARE",
+        block=BlockId,
+        roles=list(Role),
+        role_options=[
+            {"text": {"type": "plain_text", "text": ROLE_TITLES[r]}, "value": r.value} for r in Role
+        ],
+        role_plural=ROLE_PLURAL,
+        max_label=80,
+    ),
+    "home": dict(cases=[SUMMARY], waiting=[WaitingItem("C-1", HOSTILE, "https://x.example/a")], now=NOW),
+}
+
+
+def test_every_template_has_sample_data_here():
+    on_disk = {p.name.removesuffix(".json.j2") for p in (TEMPLATE_DIR / "messages").glob("*.json.j2")}
+    assert set(MESSAGES) >= on_disk - set(EXTRA_SAMPLES), "add sample data for new templates"
+
+
+EXTRA_SAMPLES: dict[str, dict] = {}  # other workflows' template tests cover their own templates
+
+
+@pytest.mark.parametrize("name", sorted(MESSAGES))
+def test_message_templates_render_valid_block_kit(name):
+    message = renderer.message(name, **MESSAGES[name])
+    assert message["text"].strip()
+    for block in message["blocks"]:
+        assert Block.parse(block).to_dict() == block
+    assert len(message["blocks"]) <= 50
+
+
+@pytest.mark.parametrize("name", sorted(VIEWS))
+def test_view_templates_render_valid_views(name):
+    view = renderer.view(name, **VIEWS[name])
+    assert View(**view).to_dict() == view
+
+
+def test_user_text_cannot_mention_or_break_json():
+    message = renderer.message("case_card", **MESSAGES["case_card"])
+    dumped = json.dumps(message)
+    assert "<!channel>" not in dumped and "<@U123>" not in dumped
+    assert "&lt;!channel&gt;" in dumped and "&amp;" in dumped
+    label_field = message["blocks"][1]["fields"][0]["text"]
+    assert label_field == '*Label*\nFox &lt;!channel&gt; &lt;@U123&gt; "quote" \\ &amp; &lt;/b&gt;\n{{ x }}'
+    # Our own mentions still work:
+    assert "<@U0A>" in json.dumps(message["blocks"][2])
+
+
+def test_with_mentions_allows_only_well_formed_user_and_channel_mentions():
+    text = renderer.message("reply", text="Added <@U0BOB> in <#C0CARE>; <!here> <https://evil|x>", hint=None)
+    body = text["blocks"][0]["text"]["text"]
+    assert "<@U0BOB>" in body and "<#C0CARE>" in body
+    assert "&lt;!here&gt;" in body and "&lt;https://evil|x&gt;" in body
+
+
+def test_notification_text_of_thread_messages_carries_case_id_only():
+    for kind in ("member_added", "closed", "med_added", "med_stopped"):
+        message = renderer.message(
+            "case_note",
+            ref="C-7",
+            kind=kind,
+            actor="U0A",
+            user="U0B",
+            role="Therapist",
+            reason="secret reason",
+            name="lithium",
+            detail="300 mg",
+            previous="PCP",
+        )
+        assert message["text"] == "Update on case C-7"
+
+
+def test_broken_templates_raise(tmp_path: Path):
+    (tmp_path / "messages").mkdir()
+    (tmp_path / "messages" / "bad.json.j2").write_text('{"text": "x", "blocks": [{"type": "section"}]}')
+    (tmp_path / "messages" / "notjson.json.j2").write_text('{"text": "x", ')
+    (tmp_path / "messages" / "undefined.json.j2").write_text('{"text": "{{ missing }}"}')
+    (tmp_path / "messages" / "notext.json.j2").write_text('{"blocks": []}')
+    broken = Renderer(tmp_path)
+    with pytest.raises(TemplateError, match="invalid block"):
+        broken.message("bad")
+    with pytest.raises(TemplateError, match="valid JSON"):
+        broken.message("notjson")
+    with pytest.raises(Exception, match="missing"):
+        broken.message("undefined")
+    with pytest.raises(TemplateError, match="non-empty top-level text"):
+        broken.message("notext")
