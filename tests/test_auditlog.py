@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 
 from sqlalchemy import select, text
@@ -40,7 +41,7 @@ def test_appends_chain_and_verify(engine):
     with session_scope(engine) as session:
         rows = session.execute(select(AuditEvent).order_by(AuditEvent.seq)).scalars().all()
         assert [r.seq for r in rows] == [1, 2, 3, 4, 5]
-        assert all(b.prev_hash == a.hash for a, b in zip(rows, rows[1:], strict=False))
+        assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(rows))
         assert auditlog.verify(session, KEY).ok
         assert not auditlog.verify(session, b"wrong-key-0123456789").ok
 
