@@ -16,6 +16,7 @@ log = logging.getLogger("carethread")
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         settings = load_settings()
         _check_storage(settings)
