@@ -7,6 +7,7 @@ GET /healthz). Settings come from the environment and .env; see README.md.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from bot.config import ConfigError, Settings, load_settings
@@ -76,29 +77,25 @@ def _serve_socket_mode(settings: Settings) -> int:
 
 
 def _serve_http(settings: Settings) -> int:
-    from gunicorn.app.base import BaseApplication
+    from bot.serve import serve_http
 
-    class Server(BaseApplication):
-        def load_config(self) -> None:
-            self.cfg.set("bind", f"0.0.0.0:{settings.port}")
-            self.cfg.set("workers", settings.web_workers)
-            self.cfg.set("threads", settings.web_threads)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("timeout", 30)
-            self.cfg.set("graceful_timeout", 10)
-            self.cfg.set("accesslog", "-")
+    def build():
+        # Runs in each worker after the fork: its own engine, relay and scheduler.
+        from bot.factory import create_app
+        from bot.web import wsgi_app
 
-        def load(self):
-            # Runs in each worker after the fork: its own engine, relay and scheduler.
-            from bot.factory import create_app
-            from bot.web import wsgi_app
+        app = create_app(settings)
+        start_background(app)
+        log.info("CareThread worker ready on port %s", settings.port)
+        return wsgi_app(app)
 
-            app = create_app(settings)
-            start_background(app)
-            log.info("CareThread worker ready on port %s", settings.port)
-            return wsgi_app(app)
-
-    Server().run()
+    serve_http(
+        port=settings.port,
+        workers=settings.web_workers,
+        threads=settings.web_threads,
+        build=build,
+        access_log=os.environ.get("CARETHREAD_ACCESS_LOG", "1") != "0",
+    )
     return 0
 
 

@@ -54,6 +54,7 @@ class Settings:
     sweep_seconds: int = 60
     web_workers: int = 1
     web_threads: int = 8
+    work_threads: int = 4
     red_flags: tuple[str, ...] = DEFAULT_RED_FLAGS
     crisis_text: str = DEFAULT_CRISIS_TEXT
     key_file: Path | None = None
@@ -105,6 +106,7 @@ def load_settings(
         sweep_seconds=_int(env, "CARETHREAD_SWEEP_SECONDS", 60, low=1, high=86400),
         web_workers=_int(env, "WEB_WORKERS", 1, low=1, high=64),
         web_threads=_int(env, "WEB_THREADS", 8, low=1, high=256),
+        work_threads=_int(env, "CARETHREAD_WORK_THREADS", 4, low=1, high=64),
         red_flags=_list(env.get("CARETHREAD_RED_FLAGS"), DEFAULT_RED_FLAGS),
         crisis_text=(env.get("CARETHREAD_CRISIS_TEXT") or "").strip() or DEFAULT_CRISIS_TEXT,
         encryption_keys=keys,

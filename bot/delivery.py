@@ -23,7 +23,7 @@ from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.engine import Engine
 
 from bot import auditlog
@@ -39,6 +39,8 @@ RETRYABLE_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
 MAX_BACKOFF_SECONDS = 600
+MIN_IDLE_WAIT = 0.2  # seconds
+MAX_IDLE_WAIT = 30.0
 
 
 @dataclass(frozen=True)
@@ -99,19 +101,37 @@ class Relay:
             return self._idle.wait_for(lambda: not self._busy, timeout)
 
     def _run(self) -> None:
+        timeout: float | None = None
         while not self._stopping:
-            self._wake.wait()
+            self._wake.wait(timeout)
             self._wake.clear()
             try:
                 while not self._stopping and self.deliver_due():
                     pass
+                timeout = self._until_next_due()
             except Exception:  # keep the worker alive; the sweep retries what is left
                 log.exception("outbox relay pass failed")
+                timeout = MAX_IDLE_WAIT
             finally:
                 with self._idle:
                     if not self._wake.is_set():
                         self._busy = False
                         self._idle.notify_all()
+
+    def _until_next_due(self) -> float | None:
+        """Seconds until the earliest pending retry, so a rate-limited channel resumes on
+        time instead of at the next sweep. None when nothing is pending."""
+        with session_scope(self.engine) as session:
+            next_due = session.execute(
+                select(func.min(OutboxMessage.next_attempt_at)).where(
+                    OutboxMessage.status == OutboxStatus.PENDING
+                )
+            ).scalar()
+        if next_due is None:
+            return None
+        wait = (next_due - self.clock.now()).total_seconds()
+        # Due but not sendable yet (waiting behind another message, or leased elsewhere): look again soon.
+        return MAX_IDLE_WAIT if wait > MAX_IDLE_WAIT else max(wait, MIN_IDLE_WAIT)
 
     # -- one pass ---------------------------------------------------------------------------
 

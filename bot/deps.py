@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,17 @@ class Deps:
     relay: Relay
     gateway: SlackGateway
     audit_key: bytes
+    work: Executor
+
+    def later(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+        """Run a listener's real work after its ack(), on the bounded work pool.
+
+        Bolt acknowledges only once a listener has started, and listeners share a small
+        pool: if they did their work there, a burst would make new requests' acks wait
+        behind old requests' database work. So listeners ack, hand the work here, and
+        return at once; Slack gets its 200 whatever the backlog.
+        """
+        self.work.submit(_logged, fn, *args, **kwargs)
 
     @contextmanager
     def unit(self, actor: Actor) -> Iterator[Unit]:
@@ -59,6 +71,13 @@ class Deps:
             )
 
 
+def _logged(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    try:
+        fn(*args, **kwargs)
+    except Exception:  # the work wraps itself in replying(); this is the last net
+        log.exception("background work failed")
+
+
 def make_client(settings: Settings) -> WebClient:
     return WebClient(token=settings.bot_token, base_url=settings.slack_api_url, timeout=10)
 
@@ -69,6 +88,7 @@ def build_deps(
     client: WebClient | None = None,
     engine: Engine | None = None,
     clock: Clock | None = None,
+    work: Executor | None = None,
 ) -> Deps:
     """Wire the process's parts and bring the database up to date (migrations, key check)."""
     engine = engine or make_engine(settings.database_url)
@@ -88,6 +108,7 @@ def build_deps(
         relay=Relay(engine=engine, client=client, cipher=cipher, clock=clock, audit_key=audit_key),
         gateway=SlackGateway(client, engine, clock),
         audit_key=audit_key,
+        work=work or ThreadPoolExecutor(max_workers=settings.work_threads, thread_name_prefix="work"),
     )
 
 

@@ -24,9 +24,11 @@ def create_app(
     *,
     clock: Clock | None = None,
     listener_executor: Executor | None = None,
+    work_executor: Executor | None = None,
 ) -> App:
-    """The real app. Tests pass a client pointed at a stand-in Slack, an engine and a clock."""
-    deps = build_deps(settings, client=client, engine=engine, clock=clock)
+    """The real app. Tests pass a client pointed at a stand-in Slack, an engine, a clock and
+    executors they can wait on."""
+    deps = build_deps(settings, client=client, engine=engine, clock=clock, work=work_executor)
     app = App(
         client=deps.client,
         signing_secret=settings.signing_secret,

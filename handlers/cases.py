@@ -31,11 +31,7 @@ def register(app: App, deps: Deps) -> None:
     @app.command(Command.CASE)
     def case_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        actor = actors.from_command(body)
-        reply = ephemeral(respond)
-        with replying(deps, actor, "command:/case", reply):
-            command = parsing.parse_case_command(body.get("text") or "")
-            _run(deps, actor, body, command, reply)
+        deps.later(_case_command, deps, body, ephemeral(respond))
 
     @app.view(Callback.CASE_CREATE)
     def case_create_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -44,21 +40,31 @@ def register(app: App, deps: Deps) -> None:
             form = _read_create_form(view)
         except BadInput as err:
             ack(response_action="errors", errors={err.field or BlockId.LABEL: err.message})
-            deps.record(actor, "modal:case_create", Outcome.BAD_INPUT, field=err.field)
+            deps.later(deps.record, actor, "modal:case_create", Outcome.BAD_INPUT, field=err.field)
             return
         ack()
-        channel = forms.metadata(view)
-        reply = _dm_reply(deps, actor.user_id)
-        with replying(deps, actor, "modal:case_create", reply), deps.unit(actor) as unit:
-            unit.once(f"view:{view.get('id')}")
-            created = cases.create_case(unit, channel=channel, **form)
-            unit.ephemeral(
-                channel=channel,
-                user=actor.user_id,
-                purpose="case_created_reply",
-                case_id=created.id,
-                message=_created_message(deps, created),
-            )
+        deps.later(_create_from_form, deps, actor, view, form)
+
+
+def _case_command(deps: Deps, body: dict[str, Any], reply: Reply) -> None:
+    actor = actors.from_command(body)
+    with replying(deps, actor, "command:/case", reply):
+        command = parsing.parse_case_command(body.get("text") or "")
+        _run(deps, actor, body, command, reply)
+
+
+def _create_from_form(deps: Deps, actor: Actor, view: dict[str, Any], form: dict[str, Any]) -> None:
+    channel = forms.metadata(view)
+    with replying(deps, actor, "modal:case_create", _dm_reply(deps, actor.user_id)), deps.unit(actor) as unit:
+        unit.once(f"view:{view.get('id')}")
+        created = cases.create_case(unit, channel=channel, **form)
+        unit.ephemeral(
+            channel=channel,
+            user=actor.user_id,
+            purpose="case_created_reply",
+            case_id=created.id,
+            message=_created_message(deps, created),
+        )
 
 
 def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, reply: Reply) -> None:

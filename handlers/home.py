@@ -18,10 +18,13 @@ def register(app: App, deps: Deps) -> None:
     def home_opened(body: dict[str, Any], event: dict[str, Any]) -> None:
         if event.get("tab", "home") != "home":
             return
-        user_id = event.get("user")
-        actor = actors.from_event(body, user_id, Source.HOME)
-        with replying(deps, actor, "home:opened", lambda _message: None):
-            publish(deps, actor)
+        actor = actors.from_event(body, event.get("user"), Source.HOME)
+        deps.later(_publish_quietly, deps, actor)
+
+
+def _publish_quietly(deps: Deps, actor) -> None:
+    with replying(deps, actor, "home:opened", lambda _message: None):
+        publish(deps, actor)
 
 
 def publish(deps: Deps, actor) -> None:

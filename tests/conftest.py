@@ -142,7 +142,12 @@ class Harness:
         self.executor = TrackingExecutor()
         client = WebClient(token=settings.bot_token, base_url=settings.slack_api_url, timeout=5)
         self.app = create_app(
-            settings, client=client, engine=engine, clock=clock, listener_executor=self.executor
+            settings,
+            client=client,
+            engine=engine,
+            clock=clock,
+            listener_executor=self.executor,
+            work_executor=self.executor,
         )
         self.deps: Deps = deps_of(self.app)
         self.deps.relay.start()

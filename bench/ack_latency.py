@@ -1,0 +1,183 @@
+"""Acknowledgement latency and throughput of signed slash commands over real HTTP.
+
+Our app (`python app.py`, gunicorn gthread) and a bare Bolt app on the same server stack
+that only acknowledges (bench/bare_app.py) are started side by side on one machine and
+driven by the same client: N threads, each with its own keep-alive connection, sending
+signed requests as Slack does. What is measured is the time until Slack would have its
+HTTP 200, which is what the 3-second rule is about; the work after ack() (and the reply
+through response_url) continues in the background and competes for the same two cores.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from bench.common import SECRET, bench_database_url, percentile, table, temp_dir
+from bot.auditlog import Source
+from bot.services import cases
+from bot.unit import Actor
+from devtools import slackreq
+from devtools.standin import StandInSlack
+from storage.models import Role
+
+ROOT = Path(__file__).resolve().parent.parent
+USER = "U0BENCH"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen:
+    process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return process
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(process.stderr.read().decode()) from None
+            time.sleep(0.2)
+    raise RuntimeError(f"{args} did not start")
+
+
+def _seed(tmp: Path, slack: StandInSlack, env: dict[str, str]) -> None:
+    """One case with the benchmark user on its team, so `/case show C-1` does real work."""
+    from bench.common import deps_for
+
+    deps, engine = deps_for(tmp, slack)
+    with deps.unit(Actor(USER, "T0CLINIC", Source.CLI)) as unit:
+        cases.create_case(unit, label="Bench Case", role=Role.PRESCRIBER, channel="C0BENCH")
+    engine.dispose()
+
+
+def _drive(port: int, commands: list[tuple[str, str]], clients: int, total: int, slack_url: str):
+    latencies: list[float] = []
+    lock = threading.Lock()
+    per_client = max(1, total // clients)
+
+    def client(index: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine = []
+        for n in range(per_client):
+            command, text = commands[(index + n) % len(commands)]
+            signed = slackreq.slash_command(
+                SECRET,
+                command=command,
+                text=text,
+                user=USER,
+                channel="C0BENCH",
+                response_url=f"{slack_url}respond/bench",
+            )
+            started = time.perf_counter()
+            connection.request("POST", "/slack/events", body=signed.body, headers=signed.headers)
+            response = connection.getresponse()
+            response.read()
+            mine.append(time.perf_counter() - started)
+            if response.status != 200:
+                raise RuntimeError(f"HTTP {response.status}")
+        connection.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - started
+    return latencies, len(latencies) / wall
+
+
+def run(
+    concurrency: tuple[int, ...] = (1, 8, 32),
+    requests: int = 400,
+    commands: list[tuple[str, str]] | None = None,
+) -> str:
+    commands = commands or [("/case", "show C-1"), ("/sideeffect", "C-1")]
+    slack = StandInSlack().serve()
+    tmp = temp_dir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CARETHREAD_", "DATABASE_URL"))}
+    env.update({k: v for k, v in os.environ.items() if k in ("CARETHREAD_WORK_THREADS",)})
+    env.update(
+        SLACK_BOT_TOKEN="xoxb-bench",
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=slack.api_url,
+        DATABASE_URL=bench_database_url(tmp),
+        CARETHREAD_DATA_DIR=str(tmp / "data"),
+        CARETHREAD_ACCESS_LOG="0",
+        WEB_WORKERS=os.environ.get("WEB_WORKERS", "2"),
+        WEB_THREADS=os.environ.get("WEB_THREADS", "16"),
+    )
+    _seed(tmp, slack, env)
+    ours_port, bare_port = _free_port(), _free_port()
+    ours = _start([sys.executable, "app.py"], {**env, "PORT": str(ours_port)}, ours_port)
+    bare = _start([sys.executable, "-m", "bench.bare_app"], {**env, "PORT": str(bare_port)}, bare_port)
+    rows = []
+    try:
+        _wait_healthy(ours_port)
+        for command, text in commands:
+            for clients in concurrency:
+                results = {}
+                for name, port in (("ours", ours_port), ("bare", bare_port)):
+                    _drive(port, [(command, text)], clients, 40, slack.url)  # warm-up
+                    results[name] = _drive(
+                        port, [(command, text)], clients, max(requests, clients * 10), slack.url
+                    )
+                (ours_lat, ours_rps), (bare_lat, bare_rps) = results["ours"], results["bare"]
+                o = [percentile(ours_lat, q) * 1000 for q in (50, 95, 99)]
+                b = [percentile(bare_lat, q) * 1000 for q in (50, 95, 99)]
+                rows.append(
+                    [f"{command} {text}", clients, *o, *b, o[0] / b[0], o[2] / b[2], ours_rps, bare_rps]
+                )
+    finally:
+        for process in (ours, bare):
+            process.terminate()
+            process.wait(timeout=20)
+        slack.close()
+    return table(
+        "Acknowledgement latency over HTTP (ms), ours vs a bare Bolt app on the same gunicorn stack",
+        [
+            "request",
+            "clients",
+            "p50",
+            "p95",
+            "p99",
+            "bare p50",
+            "bare p95",
+            "bare p99",
+            "p50 ratio",
+            "p99 ratio",
+            "req/s",
+            "bare req/s",
+        ],
+        rows,
+    )
+
+
+def _wait_healthy(port: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("app not healthy")
+
+
+if __name__ == "__main__":
+    print(run())

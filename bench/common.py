@@ -1,0 +1,80 @@
+"""Shared pieces of the benchmarks: a throwaway app environment and table printing."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from slack_sdk import WebClient
+from sqlalchemy.engine import Engine
+
+from bot.clock import Clock
+from bot.config import Settings, load_settings
+from bot.deps import Deps, build_deps
+from devtools.standin import StandInSlack
+from storage.db import make_engine
+
+SECRET = "bench-signing-secret"
+
+
+def bench_database_url(tmp: Path) -> str:
+    """BENCH_DATABASE_URL (e.g. PostgreSQL) or a SQLite file in a temporary directory."""
+    return os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{tmp / 'bench.db'}"
+
+
+def settings_for(tmp: Path, slack: StandInSlack, **env: str) -> Settings:
+    base = {
+        "SLACK_BOT_TOKEN": "xoxb-bench",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "CARETHREAD_DATA_DIR": str(tmp / "data"),
+        "DATABASE_URL": bench_database_url(tmp),
+    }
+    base.update(env)
+    return load_settings(base, dotenv_path=tmp / "none.env")
+
+
+def deps_for(tmp: Path, slack: StandInSlack, clock: Clock | None = None) -> tuple[Deps, Engine]:
+    settings = settings_for(tmp, slack)
+    engine = make_engine(settings.database_url)
+    client = WebClient(token=settings.bot_token, base_url=settings.slack_api_url, timeout=10)
+    return build_deps(settings, client=client, engine=engine, clock=clock), engine
+
+
+def temp_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="carethread-bench-"))
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(h) for h in headers]] + [[_fmt(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = [
+        f"\n{title}",
+        "  ".join(h.ljust(w) for h, w in zip(cells[0], widths, strict=True)),
+        "  ".join("-" * w for w in widths),
+    ]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells[1:]]
+    return "\n".join(lines)
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) >= 100 else f"{value:.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
