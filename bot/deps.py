@@ -13,6 +13,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from bot import auditlog
 from bot.auditlog import Outcome
@@ -118,12 +119,16 @@ AUDIT_KEY_CHECK = "carethread-audit-key-check"
 def check_keys(engine: Engine, cipher: Cipher, audit_key: bytes) -> None:
     """Refuse to start with keys that cannot read this database: silent garbage is worse."""
     fingerprint = hmac.new(audit_key, AUDIT_KEY_CHECK.encode(), hashlib.sha256).hexdigest()
+    try:
+        with session_scope(engine) as session:
+            if session.get(AppMeta, "key_check") is None:
+                session.add(AppMeta(key="key_check", value=cipher.encrypt(KEY_CHECK_PLAINTEXT)))
+                session.add(AppMeta(key="audit_key_check", value=fingerprint))
+                return
+    except IntegrityError:
+        pass  # another replica starting at the same moment wrote them first: check against theirs
     with session_scope(engine) as session:
         stored = session.get(AppMeta, "key_check")
-        if stored is None:
-            session.add(AppMeta(key="key_check", value=cipher.encrypt(KEY_CHECK_PLAINTEXT)))
-            session.add(AppMeta(key="audit_key_check", value=fingerprint))
-            return
         try:
             ok = cipher.decrypt(stored.value) == KEY_CHECK_PLAINTEXT
         except KeyMismatchError:
