@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import delete
 
 from bot.deps import Deps
+from storage.db import session_scope
+from storage.models import ProcessedRequest
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,18 @@ def _retry_outbox(deps: Deps) -> int:
     while (claimed := deps.relay.deliver_due()) > 0:
         total += claimed
     return total
+
+
+PROCESSED_REQUEST_RETENTION = timedelta(days=2)
+
+
+@sweep_step("processed_requests")
+def _forget_old_deliveries(deps: Deps) -> int:
+    """Slack retries an event within minutes; ids older than this can no longer come back."""
+    cutoff = deps.clock.now() - PROCESSED_REQUEST_RETENTION
+    with session_scope(deps.engine) as session:
+        result = session.execute(delete(ProcessedRequest).where(ProcessedRequest.created_at < cutoff))
+        return result.rowcount or 0
 
 
 def run_sweep(deps: Deps) -> dict[str, object]:

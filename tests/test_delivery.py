@@ -8,8 +8,10 @@ from datetime import timedelta
 from slack_sdk import WebClient
 from sqlalchemy import select
 
+from bot.auditlog import Source
 from bot.scheduler import run_sweep
-from storage.models import AuditEvent, OutboxMessage, OutboxStatus
+from bot.unit import Actor
+from storage.models import AuditEvent, OutboxMessage, OutboxStatus, ProcessedRequest
 from tests.conftest import Harness, make_settings
 
 ALICE = "U0ALICE"
@@ -127,3 +129,15 @@ def test_newer_card_update_supersedes_an_older_pending_one(harness):
 def test_payloads_are_encrypted_at_rest(harness):
     harness.command(ALICE, "create Very Private Label")
     assert all("Very Private" not in r.payload_enc for r in outbox(harness))
+
+
+def test_sweep_forgets_delivery_ids_after_two_days(harness):
+    with harness.deps.unit(Actor.app(Source.SCHEDULER)) as unit:
+        unit.once("ev:old")
+    harness.clock.advance(timedelta(days=2, seconds=1))
+    with harness.deps.unit(Actor.app(Source.SCHEDULER)) as unit:
+        unit.once("ev:new")
+    results = run_sweep(harness.deps)
+    assert results["processed_requests"] == 1
+    with harness.db() as session:
+        assert [r.key for r in session.execute(select(ProcessedRequest)).scalars()] == ["ev:new"]
