@@ -33,7 +33,8 @@ def main() -> int:
         )
         return 2
     print(
-        f"CareThread benchmarks on {platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()},"
+        f"CareThread benchmarks on {platform.node()}: {os.cpu_count()} cores, "
+        f"Python {platform.python_version()},"
         f" database {os.environ.get('BENCH_DATABASE_URL') or 'SQLite (temporary file)'}"
     )
     for name in chosen:
