@@ -141,3 +141,23 @@ def test_sweep_forgets_delivery_ids_after_two_days(harness):
     assert results["processed_requests"] == 1
     with harness.db() as session:
         assert [r.key for r in session.execute(select(ProcessedRequest)).scalars()] == ["ev:new"]
+
+
+def test_scheduler_sweeps_once_at_start_up(harness):
+    from bot.scheduler import start_scheduler
+
+    harness.deps.relay.stop()  # no immediate delivery: only the sweep can send it
+    with harness.deps.unit(Actor.app(Source.SCHEDULER)) as unit:
+        unit.post(
+            channel="C0CARE", message={"text": "left over from before a restart", "blocks": []}, purpose="t"
+        )
+    assert not harness.posts()
+    scheduler = start_scheduler(harness.deps)
+    try:
+        assert (
+            harness.slack.wait_for("chat.postMessage", timeout=10)[0].args["text"]
+            == "left over from before a restart"
+        )
+        assert scheduler.get_job("sweep").trigger.interval.total_seconds() == harness.settings.sweep_seconds
+    finally:
+        scheduler.shutdown(wait=True)
