@@ -13,9 +13,8 @@ from bot.errors import BadInput
 from bot.ids import BlockId, Callback, Command
 from bot.parsing import CASE_USAGE, ROLE_HELP
 from bot.services import cases
-from bot.unit import Actor
 from handlers import actors, forms
-from handlers.replies import Reply, ephemeral, replying
+from handlers.replies import Reply, dm, ephemeral, replying
 from storage.models import ROLE_TITLES, Role
 
 ROLE_PLURAL = {
@@ -48,7 +47,7 @@ def register(app: App, deps: Deps) -> None:
             return
         ack()
         channel = forms.metadata(view)
-        reply = _dm_reply(deps, actor.user_id)
+        reply = dm(deps, actor.user_id)
         with replying(deps, actor, "modal:case_create", reply), deps.unit(actor) as unit:
             unit.once(f"view:{view.get('id')}")
             created = cases.create_case(unit, channel=channel, **form)
@@ -177,13 +176,3 @@ def _read_create_form(view: dict[str, Any]) -> dict[str, Any]:
         name, _, detail = cleaned.partition(" ")
         meds.append((name, detail or None))
     return {"label": label, "role": role, "others": others, "medications": meds}
-
-
-def _dm_reply(deps: Deps, user_id: str) -> Reply:
-    """After a modal closes there is no response_url: errors go to the user by DM."""
-
-    def send(message: dict[str, Any]) -> None:
-        with deps.unit(Actor.app(Source.MODAL)) as unit:
-            unit.post(channel=user_id, message=message, purpose="error_reply")
-
-    return send
