@@ -26,6 +26,7 @@ from bot.parsing_handoff import (
     parse_note,
     parse_severity,
 )
+from bot.render import USER_ID
 from bot.services import handoffs
 from bot.unit import Actor
 from handlers import actors, forms
@@ -33,6 +34,7 @@ from handlers.replies import dm, ephemeral, replying
 from storage.models import Role
 from storage.models_handoffs import HandoffKind, Severity
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
 SEVERITY_OPTIONS = [
     (Severity.STABLE, "Stable", "Expected course; routine follow-up."),
     (Severity.WATCHER, "Watcher", "Could worsen; watch closely."),
@@ -86,11 +88,13 @@ def register(app: App, deps: Deps) -> None:
     @app.view(Callback.HANDOFF_FORM)
     def form_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         actor = actors.from_interaction(body, Source.MODAL)
+        meta: FormMeta | None = None
         try:
             meta = _form_meta(view)
             kind, ipass, coverage_until = _read_form(deps, view, meta)
         except BadInput as err:
-            _field_error(deps, ack, actor, "modal:handoff_form", err, BlockId.SUMMARY)
+            case_id = meta.case_id if meta else None
+            _field_error(deps, ack, actor, "modal:handoff_form", err, BlockId.SUMMARY, case_id=case_id)
             return
         ack()
         with replying(deps, actor, "modal:handoff_form", dm(deps, actor.user_id)):
@@ -206,14 +210,17 @@ def _options(choices: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
 def _form_meta(view: dict[str, Any]) -> FormMeta:
     try:
         raw = json.loads(forms.metadata(view))
-        return FormMeta(
+        meta = FormMeta(
             case_id=int(raw["case"]),
             to_user=str(raw["to"]),
             role=parse_role(str(raw["role"]), usage=HANDOFF_USAGE["start"]),
-            tz=str(raw.get("tz") or "UTC"),
+            tz=str(raw.get("tz") or "UTC")[:64],
         )
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError, BadInput):
         raise BadInput("This form is out of date; run `/handoff` again.") from None
+    if not USER_ID.match(meta.to_user) or not 0 < meta.case_id <= MAX_ID:
+        raise BadInput("This form is out of date; run `/handoff` again.")
+    return meta
 
 
 def _read_form(deps: Deps, view: dict[str, Any], meta: FormMeta) -> tuple[HandoffKind, handoffs.IPass, Any]:
@@ -245,12 +252,21 @@ def _handoff_id(raw: Any) -> int:
         value = int(str(raw))
     except (TypeError, ValueError):
         raise BadInput("That button or form is not a handoff we know; run `/handoff list`.") from None
-    if value <= 0:
+    if not 0 < value <= MAX_ID:
         raise BadInput("That button or form is not a handoff we know; run `/handoff list`.")
     return value
 
 
-def _field_error(deps: Deps, ack: Ack, actor: Actor, action: str, err: BadInput, default_field: str) -> None:
+def _field_error(
+    deps: Deps,
+    ack: Ack,
+    actor: Actor,
+    action: str,
+    err: BadInput,
+    default_field: str,
+    *,
+    case_id: int | None = None,
+) -> None:
     """Show a modal field error (the modal stays open, nothing saved) and audit it."""
     ack(response_action="errors", errors={err.field or default_field: err.message})
-    deps.record(actor, action, Outcome.BAD_INPUT, field=err.field)
+    deps.record(actor, action, Outcome.BAD_INPUT, field=err.field or default_field, case_id=case_id)

@@ -668,3 +668,13 @@ def test_notification_text_never_carries_clinical_detail(team):
             assert word not in text, (word, text)
     # ...while the blocks do carry the I-PASS where it belongs (the thread).
     assert any(SUMMARY.split(";")[0] in text_of(c.args.get("blocks")) for c in sent)
+
+
+def test_a_user_slack_does_not_know_is_bad_input_not_an_outage(team):
+    h = team
+    h.slack.fail("users.info", status=200, error="user_not_found")
+    reply = refused(h, PRESCRIBER, f"C-1 {mention('UNOBODY01')}")
+    assert "is not a member of this Slack workspace" in reply and "Usage:" in reply
+    h.slack.fail("users.info", status=503, error="service_unavailable")
+    assert "Slack did not answer" in refused(h, PRESCRIBER, f"C-1 {mention('UNOBODY02')}")
+    assert [e.outcome for e in audit(h, "command:/handoff")] == ["bad_input", "error"]

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
+
 from bot.config import ConfigError, Settings
 from bot.deps import Deps
 from bot.errors import BadInput, Conflict, NotAllowed
@@ -42,8 +44,9 @@ from bot.parsing_handoff import HANDOFF_USAGE
 from bot.render import slack_date
 from bot.scheduler import sweep_step
 from bot.services import cases
-from bot.services.access import case_ref, open_case
+from bot.services.access import CaseAccess, case_ref, open_case
 from bot.services.home import WaitingItem, waiting_provider
+from bot.slack import SlackUnavailable
 from bot.unit import Actor, Unit
 from storage import cases as cases_repo
 from storage import handoffs as repo
@@ -138,10 +141,26 @@ class Listing:
     coverage: list[HandoffView]
 
 
+UNKNOWN_USER_ERRORS = frozenset({"user_not_found", "user_not_visible"})
+
+
 def lookup_user(deps: Deps, user_id: str) -> SlackUser:
     """users.info facts (bot? deactivated? time zone?). Call it before opening a unit: the
-    lookup writes its cache in its own transaction."""
-    return deps.gateway.user(user_id)
+    lookup writes its cache in its own transaction.
+
+    Slack answering that there is no such user is the user's mistake, not an outage, so it
+    becomes a BadInput instead of "Slack did not answer".
+    """
+    try:
+        return deps.gateway.user(user_id)
+    except SlackUnavailable as exc:
+        cause = exc.__cause__
+        if isinstance(cause, SlackApiError) and cause.response.get("error") in UNKNOWN_USER_ERRORS:
+            raise BadInput(
+                f"<@{user_id}> is not a member of this Slack workspace. Hand off to a colleague here.",
+                usage=HANDOFF_USAGE["start"],
+            ) from None
+        raise
 
 
 # -- asking --------------------------------------------------------------------------------------
@@ -236,7 +255,7 @@ def _check_request(
     role: Role | None,
     kind: HandoffKind | None,
     lock: bool = False,
-) -> tuple[Any, Role]:
+) -> tuple[CaseAccess, Role]:
     access = open_case(unit, case_id, lock=lock, require_open=True)
     ref = case_ref(case_id)
     usage = HANDOFF_USAGE["start"]
