@@ -123,38 +123,11 @@ def register(app: App, deps: Deps) -> None:
 
     @app.view(Callback.HANDOFF_ACCEPT)
     def accept_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        actor = actors.from_interaction(body, Source.MODAL)
-        try:
-            handoff_id = _handoff_id(forms.metadata(view))
-            synthesis = parse_note(
-                forms.text(view, BlockId.SYNTHESIS), what="synthesis (read-back)", field=BlockId.SYNTHESIS
-            )
-        except BadInput as err:
-            _field_error(deps, ack, actor, "modal:handoff_accept", err, BlockId.SYNTHESIS)
-            return
-        ack()
-        with replying(deps, actor, "modal:handoff_accept", dm(deps, actor.user_id)), deps.unit(actor) as unit:
-            unit.once(f"view:{view.get('id')}")
-            handoffs.accept(unit, handoff_id=handoff_id, synthesis=synthesis)
+        _answer_submitted(deps, ack, body, view, accepting=True)
 
     @app.view(Callback.HANDOFF_DECLINE)
     def decline_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        actor = actors.from_interaction(body, Source.MODAL)
-        try:
-            handoff_id = _handoff_id(forms.metadata(view))
-            reason = parse_note(
-                forms.text(view, BlockId.DECLINE_REASON), what="reason", field=BlockId.DECLINE_REASON
-            )
-        except BadInput as err:
-            _field_error(deps, ack, actor, "modal:handoff_decline", err, BlockId.DECLINE_REASON)
-            return
-        ack()
-        with (
-            replying(deps, actor, "modal:handoff_decline", dm(deps, actor.user_id)),
-            deps.unit(actor) as unit,
-        ):
-            unit.once(f"view:{view.get('id')}")
-            handoffs.decline(unit, handoff_id=handoff_id, reason=reason)
+        _answer_submitted(deps, ack, body, view, accepting=False)
 
 
 def _open_form(deps: Deps, actor: Actor, body: dict[str, Any], command: StartHandoff) -> None:
@@ -194,6 +167,30 @@ def _open_answer(deps: Deps, body: dict[str, Any], *, accepting: bool) -> None:
             max_note=MAX_NOTE,
         )
         deps.gateway.open_view(body["trigger_id"], view)
+
+
+def _answer_submitted(
+    deps: Deps, ack: Ack, body: dict[str, Any], view: dict[str, Any], *, accepting: bool
+) -> None:
+    """The synthesis (accept) or the reason (decline): required, then the service decides."""
+    actor = actors.from_interaction(body, Source.MODAL)
+    action = "modal:handoff_accept" if accepting else "modal:handoff_decline"
+    field = BlockId.SYNTHESIS if accepting else BlockId.DECLINE_REASON
+    try:
+        handoff_id = _handoff_id(forms.metadata(view))
+        note = parse_note(
+            forms.text(view, field), what="synthesis (read-back)" if accepting else "reason", field=field
+        )
+    except BadInput as err:
+        _field_error(deps, ack, actor, action, err, field)
+        return
+    ack()
+    with replying(deps, actor, action, dm(deps, actor.user_id)), deps.unit(actor) as unit:
+        unit.once(f"view:{view.get('id')}")
+        if accepting:
+            handoffs.accept(unit, handoff_id=handoff_id, synthesis=note)
+        else:
+            handoffs.decline(unit, handoff_id=handoff_id, reason=note)
 
 
 def _options(choices: list[tuple[str, str, str]]) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ due state in the same transaction, so each step fires once.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlmodel import Session
@@ -53,21 +54,13 @@ def active_coverage(*, session: Session, case_id: int, user_id: str, role: str) 
     ).scalar_one_or_none()
 
 
-def pending_received(*, session: Session, user_id: str) -> list[Handoff]:
+def pending_of(*, session: Session, user_id: str, received: bool) -> list[Handoff]:
+    """Pending handoffs sent to (`received`) or by the user, oldest first."""
+    party = Handoff.to_user if received else Handoff.from_user
     return list(
         session.execute(
             select(Handoff)
-            .where(Handoff.to_user == user_id, Handoff.status == HandoffStatus.PENDING)
-            .order_by(Handoff.created_at, Handoff.id)
-        ).scalars()
-    )
-
-
-def pending_given(*, session: Session, user_id: str) -> list[Handoff]:
-    return list(
-        session.execute(
-            select(Handoff)
-            .where(Handoff.from_user == user_id, Handoff.status == HandoffStatus.PENDING)
+            .where(party == user_id, Handoff.status == HandoffStatus.PENDING)
             .order_by(Handoff.created_at, Handoff.id)
         ).scalars()
     )
@@ -106,31 +99,23 @@ def open_on_case(*, session: Session, case_id: int) -> list[Handoff]:
 
 
 def claim_due_reminders(*, session: Session, now: datetime) -> list[Handoff]:
-    return lock_due(
-        session,
-        select(Handoff)
-        .where(Handoff.status == HandoffStatus.PENDING, Handoff.remind_at <= now)
-        .order_by(Handoff.remind_at, Handoff.id),
-    )
+    return _claim(session, now, HandoffStatus.PENDING, Handoff.remind_at)
 
 
 def claim_due_sender_notices(*, session: Session, now: datetime) -> list[Handoff]:
-    return lock_due(
-        session,
-        select(Handoff)
-        .where(Handoff.status == HandoffStatus.PENDING, Handoff.tell_sender_at <= now)
-        .order_by(Handoff.tell_sender_at, Handoff.id),
-    )
+    return _claim(session, now, HandoffStatus.PENDING, Handoff.tell_sender_at)
 
 
 def claim_ending_coverage(*, session: Session, now: datetime) -> list[Handoff]:
+    return _claim(
+        session, now, HandoffStatus.ACCEPTED, Handoff.coverage_until, Handoff.kind == HandoffKind.COVERAGE
+    )
+
+
+def _claim(session: Session, now: datetime, status: str, due: Any, *also: Any) -> list[Handoff]:
+    """Rows in `status` whose `due` time has come, oldest first, locked for this sweep.
+    (status, due) is an index on the table for each of the three due times."""
     return lock_due(
         session,
-        select(Handoff)
-        .where(
-            Handoff.status == HandoffStatus.ACCEPTED,
-            Handoff.coverage_until <= now,
-            Handoff.kind == HandoffKind.COVERAGE,
-        )
-        .order_by(Handoff.coverage_until, Handoff.id),
+        select(Handoff).where(Handoff.status == status, due <= now, *also).order_by(due, Handoff.id),
     )

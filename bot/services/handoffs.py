@@ -30,6 +30,7 @@ it never takes them off the team later.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -228,7 +229,7 @@ def create(
     )
     unit.post(
         channel=unit.actor.user_id,
-        message=render("handoff_notice", h=view, event="sent", audience="sender", note=None, outcome=None),
+        message=_notice(unit, view, "sent", "sender"),
         purpose="handoff:sent",
         case_id=case_id,
     )
@@ -267,7 +268,11 @@ def _check_request(
         )
     me = unit.actor.user_id
     if receiver.user_id == me:
-        raise BadInput("You can't hand a case off to yourself; name the colleague taking it.", usage=usage)
+        raise BadInput(
+            "You can't hand a case off to yourself; name the colleague taking it.",
+            usage=usage,
+            case_id=case_id,
+        )
     if receiver.is_bot or receiver.deleted:
         raise BadInput(
             f"<@{receiver.user_id}> is a bot or a deactivated account, so they can't take over a case. "
@@ -311,14 +316,15 @@ def _check_not_holding(
 
 
 def open_answer(unit: Unit, *, handoff_id: int, accepting: bool) -> HandoffView:
-    """The receiver clicked Accept or Decline: what their modal shows (I-PASS included)."""
+    """The receiver clicked Accept or Decline: what their modal shows (the I-PASS to read
+    back, when accepting)."""
     handoff = _pending_for_me(unit, handoff_id, lock=False)
     unit.audit(
         "handoff.accept_opened" if accepting else "handoff.decline_opened",
         case_id=handoff.case_id,
         target=f"handoff:{handoff.id}",
     )
-    return _view(unit, handoff, with_ipass=True)
+    return _view(unit, handoff, with_ipass=accepting)
 
 
 def accept(unit: Unit, *, handoff_id: int, synthesis: str) -> Handoff:
@@ -328,8 +334,7 @@ def accept(unit: Unit, *, handoff_id: int, synthesis: str) -> Handoff:
     authority: it becomes void and nothing about the team changes.
     """
     handoff = _pending_for_me(unit, handoff_id, lock=True)
-    case = cases_repo.get_case(session=unit.session, case_id=handoff.case_id, lock=True)
-    assert case is not None  # handoffs reference their case
+    case = _case_of(unit, handoff, lock=True)
     ref = case.ref
     if case.status != CaseStatus.OPEN:
         raise Conflict(
@@ -378,8 +383,7 @@ def accept(unit: Unit, *, handoff_id: int, synthesis: str) -> Handoff:
 def decline(unit: Unit, *, handoff_id: int, reason: str) -> Handoff:
     """The receiver says no, with a reason the sender and the thread see."""
     handoff = _pending_for_me(unit, handoff_id, lock=True)
-    case = cases_repo.get_case(session=unit.session, case_id=handoff.case_id)
-    assert case is not None
+    case = _case_of(unit, handoff)
     handoff.status, handoff.decided_at = HandoffStatus.DECLINED, unit.now
     handoff.decline_reason_enc = unit.deps.cipher.encrypt(reason)
     handoff.remind_at = handoff.tell_sender_at = None
@@ -456,19 +460,16 @@ def _tell(
     to_sender: bool = True,
 ) -> None:
     """An answer or a change: in the thread, to the sender, and on the receiver's DMs."""
-    render = unit.deps.renderer.message
     cases.post_in_thread(
         unit,
         case,
-        render("handoff_notice", h=view, event=event, audience="thread", note=note, outcome=outcome),
+        _notice(unit, view, event, "thread", note=note, outcome=outcome),
         purpose=f"handoff:{event}",
     )
     if to_sender:
         unit.post(
             channel=handoff.from_user,
-            message=render(
-                "handoff_notice", h=view, event=event, audience="sender", note=note, outcome=outcome
-            ),
+            message=_notice(unit, view, event, "sender", note=note, outcome=outcome),
             purpose=f"handoff:{event}",
             case_id=case.id,
         )
@@ -481,6 +482,20 @@ def _settle_requests(unit: Unit, case: Case, handoff: Handoff, view: HandoffView
     for outbox_id in (handoff.request_outbox_id, handoff.reminder_outbox_id):
         if outbox_id is not None:
             unit.update(of=outbox_id, message=message, purpose="handoff:settled", case_id=case.id)
+
+
+def _notice(
+    unit: Unit,
+    view: HandoffView,
+    event: str,
+    audience: str,
+    *,
+    note: str | None = None,
+    outcome: str | None = None,
+) -> dict[str, Any]:
+    return unit.deps.renderer.message(
+        "handoff_notice", h=view, event=event, audience=audience, note=note, outcome=outcome
+    )
 
 
 def _request_message(unit: Unit, view: HandoffView, case: Case, *, reminder: bool) -> dict[str, Any]:
@@ -497,8 +512,8 @@ def list_mine(unit: Unit) -> Listing:
     me = unit.actor.user_id
     session = unit.session
     listing = Listing(
-        given=[_view(unit, h) for h in repo.pending_given(session=session, user_id=me)],
-        received=[_view(unit, h) for h in repo.pending_received(session=session, user_id=me)],
+        given=[_view(unit, h) for h in repo.pending_of(session=session, user_id=me, received=False)],
+        received=[_view(unit, h) for h in repo.pending_of(session=session, user_id=me, received=True)],
         coverage=[_view(unit, h) for h in repo.active_coverages_of(session=session, user_id=me)],
     )
     unit.audit(
@@ -514,7 +529,7 @@ def list_mine(unit: Unit) -> Listing:
 def waiting_handoffs(unit: Unit) -> list[WaitingItem]:
     """App Home: handoffs sent to me that wait for my answer (link: the request DM)."""
     items = []
-    for handoff in repo.pending_received(session=unit.session, user_id=unit.actor.user_id):
+    for handoff in repo.pending_of(session=unit.session, user_id=unit.actor.user_id, received=True):
         request = (
             unit.session.get(OutboxMessage, handoff.request_outbox_id) if handoff.request_outbox_id else None
         )
@@ -591,102 +606,87 @@ def sweep(deps: Deps) -> dict[str, int]:
 
 
 def remind_receivers(deps: Deps) -> int:
-    with deps.unit(Actor.app()) as unit:
-        due = repo.claim_due_reminders(session=unit.session, now=unit.now)
-        for handoff in due:
-            handoff.remind_at, handoff.reminded_at = None, unit.now
-            case = cases_repo.get_case(session=unit.session, case_id=handoff.case_id)
-            assert case is not None
-            reminder = unit.post(
-                channel=handoff.to_user,
-                message=_request_message(unit, _view(unit, handoff), case, reminder=True),
-                purpose="handoff:reminder",
-                case_id=handoff.case_id,
-            )
-            handoff.reminder_outbox_id = reminder.id
-            unit.session.add(handoff)
-            unit.audit(
-                "handoff.reminded",
-                case_id=handoff.case_id,
-                target=f"handoff:{handoff.id}",
-                to_user=handoff.to_user,
-            )
-        return len(due)
+    return _fire_due(deps, repo.claim_due_reminders, _remind)
 
 
 def tell_senders(deps: Deps) -> int:
-    with deps.unit(Actor.app()) as unit:
-        due = repo.claim_due_sender_notices(session=unit.session, now=unit.now)
-        for handoff in due:
-            handoff.tell_sender_at, handoff.sender_told_at = None, unit.now
-            unit.session.add(handoff)
-            unit.post(
-                channel=handoff.from_user,
-                message=deps.renderer.message(
-                    "handoff_notice",
-                    h=_view(unit, handoff),
-                    event="still_pending",
-                    audience="sender",
-                    note=None,
-                    outcome=None,
-                ),
-                purpose="handoff:still_pending",
-                case_id=handoff.case_id,
-            )
-            unit.audit(
-                "handoff.sender_told",
-                case_id=handoff.case_id,
-                target=f"handoff:{handoff.id}",
-                to_user=handoff.from_user,
-            )
-        return len(due)
+    return _fire_due(deps, repo.claim_due_sender_notices, _tell_sender)
 
 
 def end_coverage(deps: Deps) -> int:
+    return _fire_due(deps, repo.claim_ending_coverage, _end_coverage)
+
+
+def _fire_due(deps: Deps, claim: Callable[..., list[Handoff]], fire: Callable[[Unit, Handoff], None]) -> int:
+    """Claim what is due and fire each in one unit, with the state change that makes it
+    no longer due, its messages and its audit event: once, across replicas and restarts."""
     with deps.unit(Actor.app()) as unit:
-        due = repo.claim_ending_coverage(session=unit.session, now=unit.now)
+        due = claim(session=unit.session, now=unit.now)
         for handoff in due:
-            case = cases_repo.get_case(session=unit.session, case_id=handoff.case_id, lock=True)
-            assert case is not None
-            outcome = _end_one(unit, case, handoff)
-            handoff.status, handoff.ended_at, handoff.end_outcome = HandoffStatus.ENDED, unit.now, outcome
+            fire(unit, handoff)
             unit.session.add(handoff)
-            view = _view(unit, handoff)
-            render = deps.renderer.message
-            cases.post_in_thread(
-                unit,
-                case,
-                render(
-                    "handoff_notice",
-                    h=view,
-                    event="coverage_ended",
-                    audience="thread",
-                    note=None,
-                    outcome=outcome,
-                ),
-                purpose="handoff:coverage_ended",
-            )
-            unit.post(
-                channel=handoff.to_user,
-                message=render(
-                    "handoff_notice",
-                    h=view,
-                    event="coverage_ended",
-                    audience="receiver",
-                    note=None,
-                    outcome=outcome,
-                ),
-                purpose="handoff:coverage_ended",
-                case_id=case.id,
-            )
-            unit.audit(
-                "handoff.coverage_ended",
-                case_id=case.id,
-                target=f"handoff:{handoff.id}",
-                outcome_detail=outcome,
-                user=handoff.to_user,
-            )
         return len(due)
+
+
+def _remind(unit: Unit, handoff: Handoff) -> None:
+    handoff.remind_at, handoff.reminded_at = None, unit.now
+    case = _case_of(unit, handoff)
+    reminder = unit.post(
+        channel=handoff.to_user,
+        message=_request_message(unit, _view(unit, handoff), case, reminder=True),
+        purpose="handoff:reminder",
+        case_id=case.id,
+    )
+    handoff.reminder_outbox_id = reminder.id
+    unit.audit("handoff.reminded", case_id=case.id, target=f"handoff:{handoff.id}", to_user=handoff.to_user)
+
+
+def _tell_sender(unit: Unit, handoff: Handoff) -> None:
+    handoff.tell_sender_at, handoff.sender_told_at = None, unit.now
+    unit.post(
+        channel=handoff.from_user,
+        message=_notice(unit, _view(unit, handoff), "still_pending", "sender"),
+        purpose="handoff:still_pending",
+        case_id=handoff.case_id,
+    )
+    unit.audit(
+        "handoff.sender_told",
+        case_id=handoff.case_id,
+        target=f"handoff:{handoff.id}",
+        to_user=handoff.from_user,
+    )
+
+
+def _end_coverage(unit: Unit, handoff: Handoff) -> None:
+    case = _case_of(unit, handoff, lock=True)
+    outcome = _end_one(unit, case, handoff)
+    handoff.status, handoff.ended_at, handoff.end_outcome = HandoffStatus.ENDED, unit.now, outcome
+    view = _view(unit, handoff)
+    cases.post_in_thread(
+        unit,
+        case,
+        _notice(unit, view, "coverage_ended", "thread", outcome=outcome),
+        purpose="handoff:coverage_ended",
+    )
+    unit.post(
+        channel=handoff.to_user,
+        message=_notice(unit, view, "coverage_ended", "receiver", outcome=outcome),
+        purpose="handoff:coverage_ended",
+        case_id=case.id,
+    )
+    unit.audit(
+        "handoff.coverage_ended",
+        case_id=case.id,
+        target=f"handoff:{handoff.id}",
+        outcome_detail=outcome,
+        user=handoff.to_user,
+    )
+
+
+def _case_of(unit: Unit, handoff: Handoff, *, lock: bool = False) -> Case:
+    case = cases_repo.get_case(session=unit.session, case_id=handoff.case_id, lock=lock)
+    assert case is not None  # cases are never deleted; handoffs reference theirs
+    return case
 
 
 def _end_one(unit: Unit, case: Case, handoff: Handoff) -> str:
