@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from conftest import reply_text
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -74,22 +75,9 @@ def last_view(harness) -> dict[str, Any]:
     return json.loads(view) if isinstance(view, str) else view
 
 
-def text_of(node: Any) -> str:
-    parts: list[str] = []
-
-    def walk(item: Any) -> None:
-        if isinstance(item, dict):
-            for key, value in item.items():
-                if key == "text" and isinstance(value, str):
-                    parts.append(value)
-                else:
-                    walk(value)
-        elif isinstance(item, list):
-            for child in item:
-                walk(child)
-
-    walk(node)
-    return "\n".join(parts)
+def text_of(blocks: Any) -> str:
+    """Every text a person would read in these blocks."""
+    return reply_text({"blocks": blocks})
 
 
 def dms(harness, user: str) -> list[dict[str, Any]]:

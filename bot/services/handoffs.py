@@ -37,7 +37,7 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, int_setting
 from bot.deps import Deps
 from bot.errors import BadInput, Conflict, NotAllowed
 from bot.ids import Action, BlockId
@@ -58,6 +58,7 @@ REMIND_SETTING = "CARETHREAD_HANDOFF_REMIND_MINUTES"
 TELL_SENDER_SETTING = "CARETHREAD_HANDOFF_TELL_SENDER_MINUTES"
 DEFAULT_REMIND_MINUTES = 240  # 4 hours
 DEFAULT_TELL_SENDER_MINUTES = 1440  # 1 day
+MAX_DELAY_MINUTES = 60 * 24 * 30
 
 
 # -- settings ----------------------------------------------------------------------------------
@@ -82,16 +83,7 @@ def timings(settings: Settings) -> Timings:
 
 
 def _minutes(settings: Settings, name: str, default: int) -> int:
-    raw = (settings.extra.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number of minutes, got {raw!r}.") from None
-    if not 1 <= value <= 60 * 24 * 30:
-        raise ConfigError(f"{name} must be between 1 and 43200 minutes (30 days), got {value}.")
-    return value
+    return int_setting(settings.extra, name, default, low=1, high=MAX_DELAY_MINUTES)
 
 
 # -- what the handlers and templates get ---------------------------------------------------------
