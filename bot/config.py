@@ -136,6 +136,9 @@ def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int
     return value
 
 
+int_setting = _int  # for workflow settings read from Settings.extra (CARETHREAD_*)
+
+
 def _list(raw: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
     if not raw or not raw.strip():
         return default

@@ -21,6 +21,10 @@ class Callback(StrEnum):
     """Modal callback_ids."""
 
     CASE_CREATE = "case_create"
+    # Handoffs: the I-PASS form, the receiver's synthesis (accept) and decline reason.
+    HANDOFF_FORM = "handoff_form"
+    HANDOFF_ACCEPT = "handoff_accept"
+    HANDOFF_DECLINE = "handoff_decline"
 
 
 class Action(StrEnum):
@@ -28,6 +32,9 @@ class Action(StrEnum):
 
     HOME_NEW_CASE_HELP = "home_new_case_help"
     OPEN_THREAD = "open_thread"
+    # Handoffs: the receiver's buttons (value: the handoff id).
+    HANDOFF_ACCEPT = "handoff_accept"
+    HANDOFF_DECLINE = "handoff_decline"
 
 
 class BlockId(StrEnum):
@@ -36,6 +43,15 @@ class BlockId(StrEnum):
     LABEL = "label"
     MY_ROLE = "my_role"
     MEDICATIONS = "medications"
+    # Handoffs (I-PASS).
+    SEVERITY = "severity"
+    SUMMARY = "summary"
+    ACTIONS = "actions"
+    AWARENESS = "awareness"
+    HANDOFF_KIND = "handoff_kind"
+    COVERAGE_END = "coverage_end"
+    SYNTHESIS = "synthesis"
+    DECLINE_REASON = "decline_reason"
 
     @classmethod
     def members_for(cls, role: str) -> str:

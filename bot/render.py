@@ -85,6 +85,8 @@ def _slack_date(moment: datetime, fmt: str = "{date_short_pretty} {time}") -> Ra
     return Raw(f"<!date^{int(moment.timestamp())}^{fmt}|{fallback}>")
 
 
+slack_date = _slack_date  # for services that build mrkdwn themselves (`/case show` sections)
+
 _ESCAPED_MENTION = re.compile(r"&lt;([@#])([UWC][A-Z0-9]{2,30})&gt;")
 
 
@@ -132,6 +134,7 @@ class Renderer:
             with_mentions=_with_mentions,
             trusted=_trusted,
         )
+        self.env.filters["chunks"] = mrkdwn_chunks
 
     def _render(self, name: str, context: dict[str, Any]) -> dict[str, Any]:
         text = self.env.get_template(name).render(**context)
@@ -177,3 +180,28 @@ def _validate_block(name: str, block: dict[str, Any]) -> dict[str, Any]:
     if isinstance(text, dict) and len(text.get("text", "")) > MAX_TEXT:
         raise TemplateError(f"{name}: section text over {MAX_TEXT} characters")
     return out
+
+
+def mrkdwn_chunks(value: Any, limit: int = 2800) -> list[str]:
+    """Free text cut into parts that each fit one section block once escaped.
+
+    Escaping can make text up to four times longer (`<` becomes `&lt;`), so clipping the
+    raw text is not enough. Cuts fall on a line break or space where one is near. Use as
+    `{% for part in text|chunks %}` with one section per part.
+    """
+    text = "" if value is None else str(value)
+    parts: list[str] = []
+    start, size, last_break = 0, 0, -1
+    for index, char in enumerate(text):
+        cost = len(escape_mrkdwn(char))
+        if size + cost > limit:
+            cut = last_break + 1 if last_break >= start and index - last_break < 400 else index
+            parts.append(text[start:cut])
+            start = cut
+            size = len(escape_mrkdwn(text[start:index]))
+            last_break = -1
+        if char in " \n":
+            last_break = index
+        size += cost
+    parts.append(text[start:])
+    return [part.strip() for part in parts if part.strip()] or [""]

@@ -15,7 +15,7 @@ from bot.parsing import CASE_USAGE, ROLE_HELP
 from bot.services import cases
 from bot.unit import Actor
 from handlers import actors, forms
-from handlers.replies import Reply, ephemeral, replying
+from handlers.replies import Reply, dm, ephemeral, replying
 from storage.models import ROLE_TITLES, Role
 
 ROLE_PLURAL = {
@@ -55,7 +55,7 @@ def _case_command(deps: Deps, body: dict[str, Any], reply: Reply) -> None:
 
 def _create_from_form(deps: Deps, actor: Actor, view: dict[str, Any], form: dict[str, Any]) -> None:
     channel = forms.metadata(view)
-    with replying(deps, actor, "modal:case_create", _dm_reply(deps, actor.user_id)), deps.unit(actor) as unit:
+    with replying(deps, actor, "modal:case_create", dm(deps, actor.user_id)), deps.unit(actor) as unit:
         unit.once(f"view:{view.get('id')}")
         created = cases.create_case(unit, channel=channel, **form)
         unit.ephemeral(
@@ -183,13 +183,3 @@ def _read_create_form(view: dict[str, Any]) -> dict[str, Any]:
         name, _, detail = cleaned.partition(" ")
         meds.append((name, detail or None))
     return {"label": label, "role": role, "others": others, "medications": meds}
-
-
-def _dm_reply(deps: Deps, user_id: str) -> Reply:
-    """After a modal closes there is no response_url: errors go to the user by DM."""
-
-    def send(message: dict[str, Any]) -> None:
-        with deps.unit(Actor.app(Source.MODAL)) as unit:
-            unit.post(channel=user_id, message=message, purpose="error_reply")
-
-    return send

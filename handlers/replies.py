@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from bot.auditlog import Outcome
+from bot.auditlog import Outcome, Source
 from bot.deps import Deps
 from bot.errors import CareThreadError, Duplicate
 from bot.slack import SlackUnavailable
@@ -67,6 +67,17 @@ def _safely(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         fn(*args, **kwargs)
     except Exception:
         log.exception("could not report an error back to the user")
+
+
+def dm(deps: Deps, user_id: str) -> Reply:
+    """After a modal closes, or for a button in a DM, there is no response_url worth
+    trusting: replies go to the user by DM, through the outbox."""
+
+    def send(message: dict[str, Any]) -> None:
+        with deps.unit(Actor.app(Source.MODAL)) as unit:
+            unit.post(channel=user_id, message=message, purpose="error_reply")
+
+    return send
 
 
 def ephemeral(respond: Callable[..., Any]) -> Reply:

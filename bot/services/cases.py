@@ -130,34 +130,8 @@ def add_member(unit: Unit, *, case_id: int, user_id: str, role: Role) -> Member:
         raise Conflict(
             f"<@{user_id}> is already on {case_ref(case_id)} as {role.display.lower()}.", case_id=case_id
         )
-    if existing is not None:
-        previous = existing.role
-        existing.role = role
-        unit.session.add(existing)
-        _note(
-            unit,
-            access.case,
-            "role_changed",
-            user=user_id,
-            role=role.display,
-            previous=Role(previous).display,
-        )
-        unit.audit(
-            "member.role_changed",
-            case_id=case_id,
-            target=f"user:{user_id}",
-            role=str(role),
-            previous=previous,
-        )
-    else:
-        unit.session.add(
-            CaseMember(
-                case_id=case_id, user_id=user_id, role=role, added_by=unit.actor.user_id, added_at=unit.now
-            )
-        )
-        _note(unit, access.case, "member_added", user=user_id, role=role.display)
-        unit.audit("member.added", case_id=case_id, target=f"user:{user_id}", role=str(role))
-    _touch_and_refresh(unit, access.case)
+    join_team(unit, access.case, user_id=user_id, role=role)
+    refresh_case(unit, access.case)
     return Member(user_id, role)
 
 
@@ -176,12 +150,72 @@ def remove_member(unit: Unit, *, case_id: int, user_id: str) -> Member:
             f"or close the case with `/case close {case_ref(case_id)}`.",
             case_id=case_id,
         )
+    member = leave_team(unit, access.case, user_id=user_id)
+    refresh_case(unit, access.case)
+    return member
+
+
+# -- team membership, for every workflow that changes the team ------------------------------
+# The caller has already decided the change is allowed (open_case for /case, the accepted
+# handoff for handoffs); these do the change, the thread note and the audit event, and the
+# caller calls refresh_case once afterwards.
+
+
+def join_team(
+    unit: Unit, case: Case, *, user_id: str, role: Role, note: bool = True, **details
+) -> str | None:
+    """Put `user_id` on the team in `role`: adds them, or changes the role they hold.
+
+    Returns their previous role (None if they were not on the team). `note=False` when the
+    caller tells the thread itself; `details` go into the audit event (no clinical text).
+    """
+    existing = repo.membership(session=unit.session, case_id=case.id, user_id=user_id)
+    if existing is not None:
+        previous = existing.role
+        existing.role = role
+        unit.session.add(existing)
+        if note:
+            _note(
+                unit, case, "role_changed", user=user_id, role=role.display, previous=Role(previous).display
+            )
+        unit.audit(
+            "member.role_changed",
+            case_id=case.id,
+            target=f"user:{user_id}",
+            role=str(role),
+            previous=previous,
+            **details,
+        )
+        return previous
+    unit.session.add(
+        CaseMember(
+            case_id=case.id, user_id=user_id, role=role, added_by=unit.actor.user_id, added_at=unit.now
+        )
+    )
+    unit.session.flush()
+    if note:
+        _note(unit, case, "member_added", user=user_id, role=role.display)
+    unit.audit("member.added", case_id=case.id, target=f"user:{user_id}", role=str(role), **details)
+    return None
+
+
+def leave_team(unit: Unit, case: Case, *, user_id: str, note: bool = True, **details) -> Member:
+    """Take `user_id` off the team (they must be on it)."""
+    existing = repo.membership(session=unit.session, case_id=case.id, user_id=user_id)
+    if existing is None:
+        raise BadInput(f"<@{user_id}> is not on the care team of {case.ref}.", case_id=case.id)
     role = existing.role
     unit.session.delete(existing)
-    _note(unit, access.case, "member_removed", user=user_id, role=Role(role).display)
-    unit.audit("member.removed", case_id=case_id, target=f"user:{user_id}", role=role)
-    _touch_and_refresh(unit, access.case)
+    unit.session.flush()
+    if note:
+        _note(unit, case, "member_removed", user=user_id, role=Role(role).display)
+    unit.audit("member.removed", case_id=case.id, target=f"user:{user_id}", role=role, **details)
     return Member(user_id, role)
+
+
+def refresh_case(unit: Unit, case: Case) -> None:
+    """After a team or status change: touch the case and update its card."""
+    _touch_and_refresh(unit, case)
 
 
 def show_case(unit: Unit, *, case_id: int) -> CaseDetails:

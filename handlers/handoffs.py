@@ -1,0 +1,300 @@
+"""Slack listeners for handoffs: `/handoff ...`, the I-PASS form, the receiver's Accept and
+Decline buttons and their modals. Thin: read the payload, call bot/services/handoffs.py."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot.auditlog import Outcome, Source
+from bot.deps import Deps
+from bot.errors import BadInput
+from bot.ids import Action, BlockId, Callback, Command
+from bot.parsing import ROLE_HELP, parse_role
+from bot.parsing_handoff import (
+    HANDOFF_USAGE,
+    MAX_NOTE,
+    HandoffHelp,
+    ListHandoffs,
+    StartHandoff,
+    parse_coverage_end,
+    parse_handoff_command,
+    parse_kind,
+    parse_note,
+    parse_severity,
+)
+from bot.render import USER_ID
+from bot.services import handoffs
+from bot.unit import Actor
+from handlers import actors, forms
+from handlers.replies import dm, ephemeral, replying
+from storage.models import Role
+from storage.models_handoffs import HandoffKind, Severity
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
+SEVERITY_OPTIONS = [
+    (Severity.STABLE, "Stable", "Expected course; routine follow-up."),
+    (Severity.WATCHER, "Watcher", "Could worsen; watch closely."),
+    (Severity.UNSTABLE, "Unstable", "Needs close attention now."),
+]
+KIND_OPTIONS = [
+    (HandoffKind.TRANSFER, "Transfer", "For good: they join the care team and you leave it."),
+    (HandoffKind.COVERAGE, "Coverage", "Until a date: they join the team, you stay on it."),
+]
+
+
+@dataclass(frozen=True)
+class FormMeta:
+    """What the I-PASS form carries from the command to its submission."""
+
+    case_id: int
+    to_user: str
+    role: Role
+    tz: str
+
+
+def register(app: App, deps: Deps) -> None:
+    handoffs.timings(deps.settings)  # a bad CARETHREAD_HANDOFF_* setting stops start-up, clearly
+
+    @app.command(Command.HANDOFF)
+    def handoff_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        deps.later(_handoff_command, deps, body, respond)
+
+    @app.view(Callback.HANDOFF_FORM)
+    def form_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        actor = actors.from_interaction(body, Source.MODAL)
+        meta: FormMeta | None = None
+        try:
+            meta = _form_meta(view)
+            kind, ipass, coverage_until = _read_form(deps, view, meta)
+        except BadInput as err:
+            case_id = meta.case_id if meta else None
+            _field_error(deps, ack, actor, "modal:handoff_form", err, BlockId.SUMMARY, case_id=case_id)
+            return
+        ack()
+        deps.later(_create, deps, actor, view, meta, kind, ipass, coverage_until)
+
+    @app.action(Action.HANDOFF_ACCEPT)
+    def accept_clicked(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        deps.later(_open_answer, deps, body, accepting=True)
+
+    @app.action(Action.HANDOFF_DECLINE)
+    def decline_clicked(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        deps.later(_open_answer, deps, body, accepting=False)
+
+    @app.view(Callback.HANDOFF_ACCEPT)
+    def accept_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        _answer_submitted(deps, ack, body, view, accepting=True)
+
+    @app.view(Callback.HANDOFF_DECLINE)
+    def decline_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        _answer_submitted(deps, ack, body, view, accepting=False)
+
+
+def _handoff_command(deps: Deps, body: dict[str, Any], respond: Respond) -> None:
+    actor = actors.from_command(body)
+    reply = ephemeral(respond)
+    with replying(deps, actor, "command:/handoff", reply):
+        command = parse_handoff_command(body.get("text") or "")
+        render = deps.renderer.message
+        match command:
+            case HandoffHelp():
+                reply(render("handoff_help", usage=list(HANDOFF_USAGE.values()), roles=ROLE_HELP))
+            case ListHandoffs():
+                with deps.unit(actor) as unit:
+                    listing = handoffs.list_mine(unit)
+                reply(
+                    render(
+                        "handoff_list",
+                        given=listing.given,
+                        received=listing.received,
+                        coverage=listing.coverage,
+                        actions=Action,
+                    )
+                )
+            case StartHandoff():
+                _open_form(deps, actor, body, command)
+
+
+def _create(
+    deps: Deps,
+    actor: Actor,
+    view: dict[str, Any],
+    meta: FormMeta,
+    kind: HandoffKind,
+    ipass: handoffs.IPass,
+    coverage_until: Any,
+) -> None:
+    with replying(deps, actor, "modal:handoff_form", dm(deps, actor.user_id)):
+        receiver = handoffs.lookup_user(deps, meta.to_user)
+        with deps.unit(actor) as unit:
+            unit.once(f"view:{view.get('id')}")
+            handoffs.create(
+                unit,
+                case_id=meta.case_id,
+                receiver=receiver,
+                role=meta.role,
+                kind=kind,
+                ipass=ipass,
+                coverage_until=coverage_until,
+            )
+
+
+def _open_form(deps: Deps, actor: Actor, body: dict[str, Any], command: StartHandoff) -> None:
+    """Check the request (so a mistake shows before anyone types an I-PASS), then open the form."""
+    receiver = handoffs.lookup_user(deps, command.user_id)
+    sender = handoffs.lookup_user(deps, actor.user_id)
+    with deps.unit(actor) as unit:
+        draft = handoffs.start(unit, case_id=command.case_id, receiver=receiver, role=command.role)
+    metadata = json.dumps(
+        {"case": draft.case_id, "to": draft.to_user, "role": draft.role.value, "tz": sender.tz}
+    )
+    view = deps.renderer.view(
+        "handoff_form",
+        callback_id=Callback.HANDOFF_FORM,
+        metadata=metadata,
+        d=draft,
+        block=BlockId,
+        severity_options=_options(SEVERITY_OPTIONS),
+        kind_options=_options(KIND_OPTIONS),
+        max_note=MAX_NOTE,
+    )
+    deps.gateway.open_view(body["trigger_id"], view)
+
+
+def _open_answer(deps: Deps, body: dict[str, Any], *, accepting: bool) -> None:
+    actor = actors.from_interaction(body, Source.BUTTON)
+    action = "button:handoff_accept" if accepting else "button:handoff_decline"
+    with replying(deps, actor, action, dm(deps, actor.user_id)):
+        handoff_id = _handoff_id(((body.get("actions") or [{}])[0]).get("value"))
+        with deps.unit(actor) as unit:
+            shown = handoffs.open_answer(unit, handoff_id=handoff_id, accepting=accepting)
+        view = deps.renderer.view(
+            "handoff_accept" if accepting else "handoff_decline",
+            callback_id=Callback.HANDOFF_ACCEPT if accepting else Callback.HANDOFF_DECLINE,
+            h=shown,
+            block=BlockId,
+            max_note=MAX_NOTE,
+        )
+        deps.gateway.open_view(body["trigger_id"], view)
+
+
+def _answer_submitted(
+    deps: Deps, ack: Ack, body: dict[str, Any], view: dict[str, Any], *, accepting: bool
+) -> None:
+    """The synthesis (accept) or the reason (decline): required, then the service decides."""
+    actor = actors.from_interaction(body, Source.MODAL)
+    action = "modal:handoff_accept" if accepting else "modal:handoff_decline"
+    field = BlockId.SYNTHESIS if accepting else BlockId.DECLINE_REASON
+    try:
+        handoff_id = _handoff_id(forms.metadata(view))
+        note = parse_note(
+            forms.text(view, field), what="synthesis (read-back)" if accepting else "reason", field=field
+        )
+    except BadInput as err:
+        _field_error(deps, ack, actor, action, err, field)
+        return
+    ack()
+    deps.later(_answer, deps, actor, action, view, handoff_id, note, accepting=accepting)
+
+
+def _answer(
+    deps: Deps,
+    actor: Actor,
+    action: str,
+    view: dict[str, Any],
+    handoff_id: int,
+    note: str,
+    *,
+    accepting: bool,
+) -> None:
+    with replying(deps, actor, action, dm(deps, actor.user_id)), deps.unit(actor) as unit:
+        unit.once(f"view:{view.get('id')}")
+        if accepting:
+            handoffs.accept(unit, handoff_id=handoff_id, synthesis=note)
+        else:
+            handoffs.decline(unit, handoff_id=handoff_id, reason=note)
+
+
+def _options(choices: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "text": {"type": "plain_text", "text": label},
+            "description": {"type": "plain_text", "text": description},
+            "value": str(value),
+        }
+        for value, label, description in choices
+    ]
+
+
+def _form_meta(view: dict[str, Any]) -> FormMeta:
+    try:
+        raw = json.loads(forms.metadata(view))
+        meta = FormMeta(
+            case_id=int(raw["case"]),
+            to_user=str(raw["to"]),
+            role=parse_role(str(raw["role"]), usage=HANDOFF_USAGE["start"]),
+            tz=str(raw.get("tz") or "UTC")[:64],
+        )
+    except (ValueError, KeyError, TypeError, AttributeError, BadInput):
+        raise BadInput("This form is out of date; run `/handoff` again.") from None
+    if not USER_ID.match(meta.to_user) or not 0 < meta.case_id <= MAX_ID:
+        raise BadInput("This form is out of date; run `/handoff` again.")
+    return meta
+
+
+def _read_form(deps: Deps, view: dict[str, Any], meta: FormMeta) -> tuple[HandoffKind, handoffs.IPass, Any]:
+    ipass = handoffs.IPass(
+        severity=parse_severity(forms.option(view, BlockId.SEVERITY), field=BlockId.SEVERITY),
+        summary=parse_note(forms.text(view, BlockId.SUMMARY), what="patient summary", field=BlockId.SUMMARY),
+        actions=parse_note(forms.text(view, BlockId.ACTIONS), what="action list", field=BlockId.ACTIONS),
+        awareness=parse_note(
+            forms.text(view, BlockId.AWARENESS),
+            what="situation awareness and contingencies",
+            field=BlockId.AWARENESS,
+        ),
+    )
+    kind = parse_kind(forms.option(view, BlockId.HANDOFF_KIND), field=BlockId.HANDOFF_KIND)
+    picked = forms.date(view, BlockId.COVERAGE_END)
+    if kind == HandoffKind.TRANSFER:
+        if picked:
+            raise BadInput(
+                "A transfer is for good, so it has no end date: clear the date, or choose coverage.",
+                field=BlockId.COVERAGE_END,
+            )
+        return kind, ipass, None
+    until = parse_coverage_end(picked, tz_name=meta.tz, now=deps.clock.now(), field=BlockId.COVERAGE_END)
+    return kind, ipass, until
+
+
+def _handoff_id(raw: Any) -> int:
+    try:
+        value = int(str(raw))
+    except (TypeError, ValueError):
+        raise BadInput("That button or form is not a handoff we know; run `/handoff list`.") from None
+    if not 0 < value <= MAX_ID:
+        raise BadInput("That button or form is not a handoff we know; run `/handoff list`.")
+    return value
+
+
+def _field_error(
+    deps: Deps,
+    ack: Ack,
+    actor: Actor,
+    action: str,
+    err: BadInput,
+    default_field: str,
+    *,
+    case_id: int | None = None,
+) -> None:
+    """Show a modal field error (the modal stays open, nothing saved) and audit it."""
+    ack(response_action="errors", errors={err.field or default_field: err.message})
+    deps.later(
+        deps.record, actor, action, Outcome.BAD_INPUT, field=err.field or default_field, case_id=case_id
+    )
