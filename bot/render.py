@@ -140,7 +140,7 @@ class Renderer:
         except json.JSONDecodeError as exc:
             raise TemplateError(f"{name} did not render valid JSON: {exc}") from exc
 
-    def message(self, name: str, **context: Any) -> dict[str, Any]:
+    def message(self, name: str, /, **context: Any) -> dict[str, Any]:
         """A message: `text` (the notification line) and validated `blocks`."""
         doc = self._render(f"messages/{name}.json.j2", context)
         text = doc.get("text")
@@ -152,7 +152,7 @@ class Renderer:
         doc["blocks"] = [_validate_block(name, b) for b in blocks]
         return doc
 
-    def view(self, name: str, **context: Any) -> dict[str, Any]:
+    def view(self, name: str, /, **context: Any) -> dict[str, Any]:
         """A modal or Home tab, validated with slack_sdk's View model."""
         doc = self._render(f"views/{name}.json.j2", context)
         if len(doc.get("blocks", [])) > MAX_VIEW_BLOCKS:
