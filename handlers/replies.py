@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from bot.auditlog import Outcome
+from bot.auditlog import Outcome, Source
 from bot.deps import Deps
 from bot.errors import CareThreadError, Duplicate
 from bot.slack import SlackUnavailable
@@ -67,6 +67,28 @@ def _safely(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         fn(*args, **kwargs)
     except Exception:
         log.exception("could not report an error back to the user")
+
+
+def direct_message(deps: Deps, user_id: str) -> Reply:
+    """After a modal closes there is no response_url: tell the user by DM, via the outbox."""
+
+    def send(message: dict[str, Any]) -> None:
+        with deps.unit(Actor.app(Source.MODAL)) as unit:
+            unit.post(channel=user_id, message=message, purpose="error_reply")
+
+    return send
+
+
+def in_channel(deps: Deps, user_id: str, channel: str | None) -> Reply:
+    """A reply only `user_id` sees, where they clicked (ephemeral), or by DM if we cannot tell."""
+    if not channel:
+        return direct_message(deps, user_id)
+
+    def send(message: dict[str, Any]) -> None:
+        with deps.unit(Actor.app(Source.BUTTON)) as unit:
+            unit.ephemeral(channel=channel, user=user_id, message=message, purpose="error_reply")
+
+    return send
 
 
 def ephemeral(respond: Callable[..., Any]) -> Reply:
