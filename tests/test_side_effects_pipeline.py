@@ -371,7 +371,12 @@ def test_no_prescriber_goes_to_case_managers(harness):
     [receipt] = posts_to(h, THERAPIST)
     assert "There is no prescriber on" in text_of(receipt) and f"<@{CM}>" in text_of(receipt)
     [summary] = posts_to(h, CHANNEL, "Side-effect report on")
-    assert "no prescriber" in text_of(summary) and action_ids(summary) == []
+    assert "no prescriber" in text_of(summary)
+    # A prescriber added later can act from the thread.
+    assert action_ids(summary) == [Action.SIDE_EFFECT_ACK, Action.SIDE_EFFECT_PLAN]
+    h.command(CM, f"add C-{case_id} <@{P1}> prescriber")
+    h.action(P1, Action.SIDE_EFFECT_ACK, str(saved.id), channel=CHANNEL)
+    assert report(h, saved.id).acknowledged_by == P1
     assert [(e.target, json.loads(e.details)["kind"]) for e in audit(h, "side_effect.notified")] == [
         (f"user:{CM}", "fallback")
     ]
