@@ -3,7 +3,8 @@ the case picker, and the Acknowledge / Record plan buttons. Thin: ack, read, cal
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from slack_bolt import Ack, App, Respond
 
@@ -21,9 +22,12 @@ from bot.parsing_sideeffect import (
 )
 from bot.services import side_effect_escalation, side_effects
 from bot.services.side_effect_policy import DEFAULT_DEADLINES, SEVERITY_WORDS, deadlines_for
+from bot.unit import Actor
 from handlers import actors, forms
 from handlers.replies import direct_message, ephemeral, in_channel, replying
 from handlers.side_effect_forms import InvalidForm, plan_view, read_plan, read_report, report_view
+
+T = TypeVar("T")
 
 # The escalation sweep step registers itself when its module is imported (above).
 SWEEP = side_effect_escalation.escalate_due
@@ -71,13 +75,11 @@ def register(app: App, deps: Deps) -> None:
     @app.view(Callback.SIDE_EFFECT_REPORT)
     def report_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         actor = actors.from_interaction(body, Source.MODAL)
-        try:
-            form = read_report(view, deps)
-        except InvalidForm as err:
-            ack(response_action="errors", errors=err.errors)
-            deps.record(actor, "modal:side_effect_report", Outcome.BAD_INPUT, fields=sorted(err.errors))
+        form = _read_or_show_errors(
+            deps, ack, actor, "modal:side_effect_report", lambda: read_report(view, deps)
+        )
+        if form is None:
             return
-        ack()
         reply = direct_message(deps, actor.user_id)
         with replying(deps, actor, "modal:side_effect_report", reply), deps.unit(actor) as unit:
             unit.once(f"view:{view.get('id')}")
@@ -112,18 +114,28 @@ def register(app: App, deps: Deps) -> None:
     @app.view(Callback.SIDE_EFFECT_PLAN)
     def plan_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         actor = actors.from_interaction(body, Source.MODAL)
-        try:
-            plan, note = read_plan(view)
-        except InvalidForm as err:
-            ack(response_action="errors", errors=err.errors)
-            deps.record(actor, "modal:side_effect_plan", Outcome.BAD_INPUT, fields=sorted(err.errors))
+        read = _read_or_show_errors(deps, ack, actor, "modal:side_effect_plan", lambda: read_plan(view))
+        if read is None:
             return
-        ack()
+        plan, note = read
         reply = direct_message(deps, actor.user_id)
         with replying(deps, actor, "modal:side_effect_plan", reply), deps.unit(actor) as unit:
             unit.once(f"view:{view.get('id')}")
             report_id = parse_report_id(forms.metadata(view))
             side_effects.record_plan(unit, report_id=report_id, plan=plan, note=note)
+
+
+def _read_or_show_errors(deps: Deps, ack: Ack, actor: Actor, action: str, read: Callable[[], T]) -> T | None:
+    """Read a submitted modal; on bad fields answer with field errors (the modal stays
+    open, nothing is saved) and audit the attempt. Acks either way."""
+    try:
+        value = read()
+    except InvalidForm as err:
+        ack(response_action="errors", errors=err.errors)
+        deps.record(actor, action, Outcome.BAD_INPUT, fields=sorted(err.errors))
+        return None
+    ack()
+    return value
 
 
 def _channel_of(body: dict[str, Any]) -> str | None:

@@ -102,6 +102,13 @@ def test_urgent_report_reminds_at_the_deadline_then_escalates_once(harness):
     h.action(P1, Action.SIDE_EFFECT_ACK, str(saved.id), channel="D0PRESC1")
     assert report(h, saved.id).status == ReportStatus.ACKNOWLEDGED
     assert json.loads(audit(h, "side_effect.acknowledged")[0].details)["late"] is True
+    # ...and every DM about it is brought up to date in place: no stale Acknowledge button.
+    sent = {r.purpose: r for r in outbox(h) if r.channel in (P2, CM)}
+    reminder_update = updates_of(h, sent["side_effect_reminder"].result_ts)[-1]
+    assert action_ids(reminder_update) == [Action.SIDE_EFFECT_PLAN]
+    assert f"Acknowledged by <@{P1}>" in text_of(reminder_update)
+    escalation_update = updates_of(h, sent["side_effect_escalation"].result_ts)[-1]
+    assert "a prescriber has responded since" in text_of(escalation_update)
 
 
 def test_acknowledged_in_time_never_escalates(harness):

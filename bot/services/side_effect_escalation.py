@@ -20,6 +20,8 @@ would leave an urgent report with nobody told. A second sweep finds nothing due.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from bot.auditlog import Source
 from bot.deps import Deps
 from bot.scheduler import sweep_step
@@ -81,16 +83,8 @@ def _remind(unit: Unit, report: SideEffectReport) -> None:
     report.next_escalation_at = report.escalate_at
     card = relay.build_card(unit, report, case)
     for user_id in targets:
-        relay.notify(unit, report, card, user_id, RecipientKind.REMINDER, "side_effect_dm", kind="reminder")
-    unit.audit(
-        "side_effect.reminded",
-        case_id=report.case_id,
-        target=f"side_effect:{report.id}",
-        severity=report.severity,
-        step=1,
-        recipients=len(targets),
-        late_minutes=int((unit.now - report.ack_due_at).total_seconds() // 60),
-    )
+        relay.notify(unit, report, card, user_id, RecipientKind.REMINDER)
+    _audit_step(unit, report, "side_effect.reminded", step=1, recipients=len(targets), due=report.ack_due_at)
 
 
 def _escalate(unit: Unit, report: SideEffectReport) -> None:
@@ -102,21 +96,28 @@ def _escalate(unit: Unit, report: SideEffectReport) -> None:
     report.next_escalation_at = None
     card = relay.build_card(unit, report, case)
     for user_id in targets:
-        relay.notify(
-            unit, report, card, user_id, RecipientKind.ESCALATION, "side_effect_escalation", audience="dm"
-        )
+        relay.notify(unit, report, card, user_id, RecipientKind.ESCALATION)
     post_in_thread(
         unit,
         case,
         relay.render(unit, "side_effect_escalation", card, audience="thread"),
         purpose="side_effect_escalation",
     )
+    _audit_step(
+        unit, report, "side_effect.escalated", step=2, recipients=len(targets), due=report.escalate_at
+    )
+
+
+def _audit_step(
+    unit: Unit, report: SideEffectReport, action: str, *, step: int, recipients: int, due: datetime
+) -> None:
+    """A scheduled firing, with how late it came (a sweep after downtime shows it here)."""
     unit.audit(
-        "side_effect.escalated",
+        action,
         case_id=report.case_id,
         target=f"side_effect:{report.id}",
         severity=report.severity,
-        step=2,
-        recipients=len(targets),
-        late_minutes=int((unit.now - report.escalate_at).total_seconds() // 60),
+        step=step,
+        recipients=recipients,
+        late_minutes=int((unit.now - due).total_seconds() // 60),
     )

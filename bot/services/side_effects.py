@@ -48,6 +48,13 @@ from storage.models_side_effects import (
 )
 
 ADD_PRESCRIBER_HINT = "`/case add {ref} @person prescriber`"
+# Which template (and variant) renders each kind of DM, first and on every update.
+DM_TEMPLATES: dict[RecipientKind, tuple[str, dict[str, str]]] = {
+    RecipientKind.PRESCRIBER: ("side_effect_dm", {"kind": "new"}),
+    RecipientKind.FALLBACK: ("side_effect_dm", {"kind": "fallback"}),
+    RecipientKind.REMINDER: ("side_effect_dm", {"kind": "reminder"}),
+    RecipientKind.ESCALATION: ("side_effect_escalation", {"audience": "dm"}),
+}
 
 
 # -- what the forms and messages show -----------------------------------------------------------
@@ -248,9 +255,9 @@ def submit_report(unit: Unit, form: ReportForm) -> SubmittedReport:
     )
     report.summary_outbox_id = summary.id
     for user_id in prescribers:
-        notify(unit, report, card, user_id, RecipientKind.PRESCRIBER, "side_effect_dm", kind="new")
+        notify(unit, report, card, user_id, RecipientKind.PRESCRIBER)
     for user_id in fallback:
-        notify(unit, report, card, user_id, RecipientKind.FALLBACK, "side_effect_dm", kind="fallback")
+        notify(unit, report, card, user_id, RecipientKind.FALLBACK)
     receipt = unit.post(
         channel=report.reporter,
         message=render(unit, "side_effect_receipt", card, crisis_text=settings.crisis_text),
@@ -284,17 +291,8 @@ def acknowledge(unit: Unit, *, report_id: int) -> ReportCard:
     report, access = _report_for_prescriber(unit, report_id, "acknowledge side-effect reports")
     if report.status != ReportStatus.OPEN:
         raise Conflict(_already(report), case_id=report.case_id)
+    _mark_acknowledged(unit, report)
     report.status = ReportStatus.ACKNOWLEDGED
-    report.acknowledged_by, report.acknowledged_at = unit.actor.user_id, unit.now
-    report.next_escalation_at = None
-    unit.session.add(report)
-    unit.audit(
-        "side_effect.acknowledged",
-        case_id=report.case_id,
-        target=f"side_effect:{report.id}",
-        severity=report.severity,
-        late=unit.now > report.ack_due_at,
-    )
     card = build_card(unit, report, access.case)
     refresh_messages(unit, report, card)
     tell_reporter(unit, report, card, "acknowledged")
@@ -317,19 +315,10 @@ def record_plan(unit: Unit, *, report_id: int, plan: str, note: str | None) -> R
     if report.status == ReportStatus.PLANNED:
         raise Conflict(_already(report), case_id=report.case_id)
     if report.status == ReportStatus.OPEN:
-        report.acknowledged_by, report.acknowledged_at = unit.actor.user_id, unit.now
-        unit.audit(
-            "side_effect.acknowledged",
-            case_id=report.case_id,
-            target=f"side_effect:{report.id}",
-            severity=report.severity,
-            late=unit.now > report.ack_due_at,
-            with_plan=True,
-        )
+        _mark_acknowledged(unit, report, with_plan=True)
     report.status = ReportStatus.PLANNED
     report.plan, report.plan_by, report.plan_at = plan, unit.actor.user_id, unit.now
     report.plan_note_enc = unit.deps.cipher.encrypt_optional(note)
-    report.next_escalation_at = None
     unit.session.add(report)
     unit.audit(
         "side_effect.plan_recorded",
@@ -342,6 +331,21 @@ def record_plan(unit: Unit, *, report_id: int, plan: str, note: str | None) -> R
     refresh_messages(unit, report, card)
     tell_reporter(unit, report, card, "planned")
     return card
+
+
+def _mark_acknowledged(unit: Unit, report: SideEffectReport, **details: Any) -> None:
+    """Who saw it and when; the escalation clock stops here."""
+    report.acknowledged_by, report.acknowledged_at = unit.actor.user_id, unit.now
+    report.next_escalation_at = None
+    unit.session.add(report)
+    unit.audit(
+        "side_effect.acknowledged",
+        case_id=report.case_id,
+        target=f"side_effect:{report.id}",
+        severity=report.severity,
+        late=unit.now > report.ack_due_at,
+        **details,
+    )
 
 
 def _report_for_prescriber(unit: Unit, report_id: int, doing: str) -> tuple[SideEffectReport, CaseAccess]:
@@ -389,7 +393,7 @@ def report_lines(unit: Unit, case: Case) -> list[ReportLine]:
             status=r.status,
             reporter=r.reporter,
             age=age_text(unit.now - r.created_at),
-            overdue=r.status == ReportStatus.OPEN and unit.now > r.ack_due_at,
+            overdue=is_overdue(unit, r),
             escalation_step=r.escalation_step,
             acknowledged_by=r.acknowledged_by,
         )
@@ -443,10 +447,15 @@ def _waiting_for_me(unit: Unit) -> list[WaitingItem]:
                 case_ref=case.ref,
                 text=text,
                 url=thread_url(root),
-                sort_key=(0, SEVERITY_RANK[report.severity], report.ack_due_at.timestamp(), report.id),
+                # Numbers only (other workflows' items sort alongside): soonest due first.
+                sort_key=(report.ack_due_at.timestamp(), SEVERITY_RANK[report.severity], report.id),
             )
         )
     return items
+
+
+def is_overdue(unit: Unit, report: SideEffectReport) -> bool:
+    return report.status == ReportStatus.OPEN and unit.now > report.ack_due_at
 
 
 def age_text(delta: timedelta) -> str:
@@ -533,7 +542,7 @@ def build_card(
         ack_due_at=report.ack_due_at,
         escalate_at=report.escalate_at,
         deadline=deadlines_for(unit.deps.settings).describe(report.severity),
-        overdue=report.status == ReportStatus.OPEN and unit.now > report.ack_due_at,
+        overdue=is_overdue(unit, report),
         escalation_step=report.escalation_step,
         reminded_at=report.reminded_at,
         escalated_at=report.escalated_at,
@@ -557,15 +566,10 @@ def render(unit: Unit, name: str, card: ReportCard, **extra: Any) -> dict[str, A
 
 
 def notify(
-    unit: Unit,
-    report: SideEffectReport,
-    card: ReportCard,
-    user_id: str,
-    recipient: RecipientKind,
-    template: str,
-    **extra: Any,
+    unit: Unit, report: SideEffectReport, card: ReportCard, user_id: str, recipient: RecipientKind
 ) -> None:
     """A DM about the report, remembered (so it can be updated in place) and audited."""
+    template, extra = DM_TEMPLATES[recipient]
     message = unit.post(
         channel=user_id,
         message=render(unit, template, card, **extra),
@@ -587,8 +591,8 @@ def notify(
 
 
 def refresh_messages(unit: Unit, report: SideEffectReport, card: ReportCard) -> None:
-    """Update in place what already shows the report: the thread summary, the first DMs
-    (so their buttons match the state) and the reporter's receipt."""
+    """Update in place what already shows the report: the thread summary, every DM about
+    it (so no stale button invites a click) and the reporter's receipt."""
     if report.summary_outbox_id is not None:
         unit.update(
             of=report.summary_outbox_id,
@@ -596,16 +600,11 @@ def refresh_messages(unit: Unit, report: SideEffectReport, card: ReportCard) -> 
             purpose="side_effect_summary",
             case_id=report.case_id,
         )
-    firsts = repo.recipients(
-        session=unit.session,
-        report_id=report.id,
-        kinds=(RecipientKind.PRESCRIBER, RecipientKind.FALLBACK),
-    )
-    for recipient in firsts:
-        kind = "new" if recipient.kind == RecipientKind.PRESCRIBER else "fallback"
+    for recipient in repo.recipients(session=unit.session, report_id=report.id):
+        template, extra = DM_TEMPLATES[RecipientKind(recipient.kind)]
         unit.update(
             of=recipient.outbox_id,
-            message=render(unit, "side_effect_dm", card, kind=kind),
+            message=render(unit, template, card, **extra),
             purpose=f"side_effect_{recipient.kind}",
             case_id=report.case_id,
         )
