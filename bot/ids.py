@@ -25,6 +25,8 @@ class Callback(StrEnum):
     HANDOFF_FORM = "handoff_form"
     HANDOFF_ACCEPT = "handoff_accept"
     HANDOFF_DECLINE = "handoff_decline"
+    SIDE_EFFECT_REPORT = "side_effect_report"
+    SIDE_EFFECT_PLAN = "side_effect_plan"
 
 
 class Action(StrEnum):
@@ -35,6 +37,8 @@ class Action(StrEnum):
     # Handoffs: the receiver's buttons (value: the handoff id).
     HANDOFF_ACCEPT = "handoff_accept"
     HANDOFF_DECLINE = "handoff_decline"
+    SIDE_EFFECT_ACK = "side_effect_ack"
+    SIDE_EFFECT_PLAN = "side_effect_plan"
 
 
 class BlockId(StrEnum):
@@ -52,7 +56,27 @@ class BlockId(StrEnum):
     COVERAGE_END = "coverage_end"
     SYNTHESIS = "synthesis"
     DECLINE_REASON = "decline_reason"
+    # Side-effect report and plan modals.
+    SE_CASE = "se_case"
+    SE_MEDICATION = "se_medication"
+    SE_MEDICATION_OTHER = "se_medication_other"
+    SE_SYMPTOMS = "se_symptoms"  # one checkbox group per chunk: se_symptoms_0, se_symptoms_1
+    SE_SYMPTOMS_OTHER = "se_symptoms_other"
+    SE_ONSET = "se_onset"
+    SE_FREQUENCY = "se_frequency"
+    SE_INTENSITY = "se_intensity"
+    SE_BURDEN = "se_burden"
+    SE_RED_FLAGS = "se_red_flags"  # chunked like SE_SYMPTOMS (Slack allows 10 checkboxes a group)
+    SE_NOTES = "se_notes"
+    SE_PLAN = "se_plan"
+    SE_PLAN_NOTE = "se_plan_note"
+    SE_ACTIONS = "se_actions"
 
     @classmethod
     def members_for(cls, role: str) -> str:
         return f"members_{role}"
+
+    @classmethod
+    def chunk(cls, base: str, index: int) -> str:
+        """The block_id of the index-th checkbox group of a list split in groups of 10."""
+        return f"{base}_{index}"

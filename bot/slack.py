@@ -35,6 +35,13 @@ class SlackGateway:
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
         self._call("views_open", trigger_id=trigger_id, view=view)
 
+    def update_view(self, view_id: str, view: dict[str, Any], *, view_hash: str | None = None) -> None:
+        """Rebuild an open modal (e.g. after a field that changes the others was picked)."""
+        kwargs: dict[str, Any] = {"view_id": view_id, "view": view}
+        if view_hash:
+            kwargs["hash"] = view_hash
+        self._call("views_update", **kwargs)
+
     def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
         self._call("views_publish", user_id=user_id, view=view)
 

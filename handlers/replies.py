@@ -80,6 +80,18 @@ def dm(deps: Deps, user_id: str) -> Reply:
     return send
 
 
+def in_channel(deps: Deps, user_id: str, channel: str | None) -> Reply:
+    """A reply only `user_id` sees, where they clicked (ephemeral), or by DM if we cannot tell."""
+    if not channel:
+        return dm(deps, user_id)
+
+    def send(message: dict[str, Any]) -> None:
+        with deps.unit(Actor.app(Source.BUTTON)) as unit:
+            unit.ephemeral(channel=channel, user=user_id, message=message, purpose="error_reply")
+
+    return send
+
+
 def ephemeral(respond: Callable[..., Any]) -> Reply:
     """A reply through the command's response_url, visible only to the person who asked."""
 

@@ -1,0 +1,165 @@
+"""Slack listeners for the side-effect relay: `/sideeffect`, the report and plan modals,
+the case picker, and the Acknowledge / Record plan buttons. Thin: ack, read, call a service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from slack_bolt import Ack, App, Respond
+
+from bot.auditlog import Outcome, Source
+from bot.deps import Deps
+from bot.errors import BadInput
+from bot.ids import Action, BlockId, Callback, Command
+from bot.parsing_sideeffect import (
+    SIDE_EFFECT_USAGE,
+    ListReports,
+    OpenReportForm,
+    SideEffectHelp,
+    parse_report_id,
+    parse_sideeffect_command,
+)
+from bot.services import side_effect_escalation, side_effects
+from bot.services.side_effect_policy import DEFAULT_DEADLINES, SEVERITY_WORDS, deadlines_for
+from bot.unit import Actor
+from handlers import actors, forms
+from handlers.replies import dm, ephemeral, in_channel, replying
+from handlers.side_effect_forms import InvalidForm, plan_view, read_plan, read_report, report_view
+
+T = TypeVar("T")
+
+# The escalation sweep step registers itself when its module is imported (above).
+SWEEP = side_effect_escalation.escalate_due
+
+
+def register(app: App, deps: Deps) -> None:
+    deadlines_for(deps.settings)  # a bad CARETHREAD_SIDEEFFECT_* setting stops start-up here
+
+    @app.command(Command.SIDE_EFFECT)
+    def sideeffect_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        deps.later(_command, deps, body, respond)
+
+    @app.action({"block_id": BlockId.SE_CASE, "action_id": forms.VALUE})
+    def case_picked(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """The picker form: a case was chosen, so offer that case's medication list."""
+        ack()
+        deps.later(_case_picked, deps, body, action)
+
+    @app.view(Callback.SIDE_EFFECT_REPORT)
+    def report_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        actor = actors.from_interaction(body, Source.MODAL)
+        form = _read_or_show_errors(
+            deps, ack, actor, "modal:side_effect_report", lambda: read_report(view, deps)
+        )
+        if form is not None:
+            deps.later(_submit_report, deps, actor, view, form)
+
+    @app.action(Action.SIDE_EFFECT_ACK)
+    def acknowledge_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        deps.later(_acknowledge, deps, body, action)
+
+    @app.action(Action.SIDE_EFFECT_PLAN)
+    def plan_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        deps.later(_open_plan, deps, body, action)
+
+    @app.view(Callback.SIDE_EFFECT_PLAN)
+    def plan_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        actor = actors.from_interaction(body, Source.MODAL)
+        read = _read_or_show_errors(deps, ack, actor, "modal:side_effect_plan", lambda: read_plan(view))
+        if read is not None:
+            deps.later(_record_plan, deps, actor, view, *read)
+
+
+def _command(deps: Deps, body: dict[str, Any], respond: Respond) -> None:
+    actor = actors.from_command(body)
+    reply = ephemeral(respond)
+    with replying(deps, actor, "command:/sideeffect", reply):
+        match parse_sideeffect_command(body.get("text") or ""):
+            case SideEffectHelp():
+                reply(_help(deps))
+            case OpenReportForm(case_id=case_id):
+                with deps.unit(actor) as unit:
+                    choices = side_effects.form_choices(unit, case_id=case_id)
+                deps.gateway.open_view(body["trigger_id"], report_view(deps, choices))
+                deps.record(actor, "side_effect.form_opened", Outcome.OK, case_id=case_id)
+            case ListReports(case_id=case_id):
+                with deps.unit(actor) as unit:
+                    ref, lines = side_effects.list_reports(unit, case_id=case_id)
+                reply(deps.renderer.message("side_effect_list", case_ref=ref, lines=lines))
+
+
+def _case_picked(deps: Deps, body: dict[str, Any], action: dict[str, Any]) -> None:
+    actor = actors.from_interaction(body, Source.MODAL)
+    view = body.get("view") or {}
+    with replying(deps, actor, "modal:side_effect_pick_case", dm(deps, actor.user_id)):
+        raw = (action.get("selected_option") or {}).get("value") or action.get("value") or ""
+        if not raw.isdigit():
+            raise BadInput("Pick a case from the list.")
+        case_id = int(raw)
+        with deps.unit(actor) as unit:
+            choices = side_effects.form_choices(unit, case_id=case_id, picker=True)
+        deps.gateway.update_view(view.get("id", ""), report_view(deps, choices), view_hash=view.get("hash"))
+
+
+def _submit_report(deps: Deps, actor: Actor, view: dict[str, Any], form: Any) -> None:
+    with replying(deps, actor, "modal:side_effect_report", dm(deps, actor.user_id)), deps.unit(actor) as unit:
+        unit.once(f"view:{view.get('id')}")
+        side_effects.submit_report(unit, form)
+
+
+def _acknowledge(deps: Deps, body: dict[str, Any], action: dict[str, Any]) -> None:
+    actor = actors.from_interaction(body, Source.BUTTON)
+    reply = in_channel(deps, actor.user_id, _channel_of(body))
+    with replying(deps, actor, "button:side_effect_ack", reply), deps.unit(actor) as unit:
+        side_effects.acknowledge(unit, report_id=parse_report_id(action.get("value")))
+
+
+def _open_plan(deps: Deps, body: dict[str, Any], action: dict[str, Any]) -> None:
+    actor = actors.from_interaction(body, Source.BUTTON)
+    reply = in_channel(deps, actor.user_id, _channel_of(body))
+    with replying(deps, actor, "button:side_effect_plan", reply):
+        report_id = parse_report_id(action.get("value"))
+        with deps.unit(actor) as unit:
+            card = side_effects.plan_context(unit, report_id=report_id)
+        deps.gateway.open_view(body["trigger_id"], plan_view(deps, card))
+        deps.record(actor, "side_effect.plan_form_opened", Outcome.OK, case_id=card.case_id, report=report_id)
+
+
+def _record_plan(deps: Deps, actor: Actor, view: dict[str, Any], plan: Any, note: Any) -> None:
+    with replying(deps, actor, "modal:side_effect_plan", dm(deps, actor.user_id)), deps.unit(actor) as unit:
+        unit.once(f"view:{view.get('id')}")
+        report_id = parse_report_id(forms.metadata(view))
+        side_effects.record_plan(unit, report_id=report_id, plan=plan, note=note)
+
+
+def _read_or_show_errors(deps: Deps, ack: Ack, actor: Actor, action: str, read: Callable[[], T]) -> T | None:
+    """Read a submitted modal; on bad fields answer with field errors (the modal stays
+    open, nothing is saved) and audit the attempt. Acks either way."""
+    try:
+        value = read()
+    except InvalidForm as err:
+        ack(response_action="errors", errors=err.errors)
+        deps.later(deps.record, actor, action, Outcome.BAD_INPUT, fields=sorted(err.errors))
+        return None
+    ack()
+    return value
+
+
+def _channel_of(body: dict[str, Any]) -> str | None:
+    return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+
+
+def _help(deps: Deps) -> dict[str, Any]:
+    deadlines = deadlines_for(deps.settings)
+    return deps.renderer.message(
+        "side_effect_help",
+        usage=list(SIDE_EFFECT_USAGE.values()),
+        deadlines=[
+            {"word": SEVERITY_WORDS[severity], "span": deadlines.describe(severity)}
+            for severity in DEFAULT_DEADLINES
+        ],
+    )

@@ -1,0 +1,526 @@
+"""The side-effect relay end to end, through the real Bolt app and the stand-in Slack:
+report -> thread summary and prescriber DMs -> acknowledge -> plan -> summary updated."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from side_effect_helpers import (
+    ADMIN,
+    CHANNEL,
+    CM,
+    OUTSIDER,
+    P1,
+    P2,
+    THERAPIST,
+    action_ids,
+    audit,
+    block,
+    ephemerals,
+    latest_case_id,
+    make_case,
+    medication_value,
+    open_form,
+    option_values,
+    outbox,
+    posts_to,
+    report,
+    reports,
+    submit_report,
+    text_of,
+    updates_of,
+)
+from sqlmodel import Session
+
+from bot import auditlog
+from bot.ids import Action, BlockId, Callback
+from devtools.slackreq import select_value, text_value
+from storage.models import OutboxMessage
+from storage.models_side_effects import ReportStatus, Severity
+
+
+def _result_ts(h, outbox_id: int) -> str:
+    with Session(h.engine) as session:
+        row = session.get(OutboxMessage, outbox_id)
+        assert row is not None and row.result_ts, "message not delivered"
+        return row.result_ts
+
+
+def _card_ts(h) -> str:
+    return _result_ts(h, min(r.id for r in outbox(h) if r.purpose == "case_card"))
+
+
+def test_report_acknowledge_plan_closes_the_loop(harness):
+    h = harness
+    case_id = make_case(h)
+    view = open_form(h, THERAPIST, f"C-{case_id}")
+    assert view["callback_id"] == Callback.SIDE_EFFECT_REPORT  # the "side_effect_report" template, validated
+    assert json.loads(view["private_metadata"]) == {"case": case_id}
+    assert option_values(view, BlockId.SE_MEDICATION)[-1] == "other"
+    med = medication_value(view, "sertraline")
+    # FIBSER items carry the scale's wording; red flags come from the settings.
+    burden = block(view, BlockId.SE_BURDEN)["element"]["options"]
+    assert [o["text"]["text"] for o in burden][6] == "6 · Unable to function"
+    assert len(option_values(view, BlockId.chunk(BlockId.SE_RED_FLAGS, 0))) == len(h.settings.red_flags)
+
+    response = submit_report(
+        h, THERAPIST, case_id, medication=med, symptoms=("nausea", "headache"), notes="Says <!channel> & more"
+    )
+    assert response.status == 200 and response.body in ("", "null")
+
+    [saved] = reports(h)
+    assert saved.severity == Severity.MODERATE and saved.status == ReportStatus.OPEN
+    assert saved.ack_due_at == h.clock.now() + timedelta(days=1)  # Monday 15:00 -> Tuesday 15:00
+    # Clinical text is encrypted at rest.
+    assert "sertraline" not in saved.medication_name_enc
+    assert h.deps.cipher.decrypt(saved.medication_name_enc) == "sertraline"
+    assert "nausea" not in saved.symptoms_enc and "channel" not in (saved.notes_enc or "")
+
+    # The thread summary, in the case thread, with the notification text free of details.
+    [summary] = posts_to(h, CHANNEL, "Side-effect report on C-")
+    assert summary["text"] == f"Side-effect report on C-{case_id} (moderate)"
+    assert summary["thread_ts"] == _card_ts(h)
+    summary_text = text_of(summary)
+    assert "sertraline" in summary_text and "Nausea or vomiting" in summary_text
+    assert "&lt;!channel&gt; &amp; more" in summary_text and "<!channel>" not in summary_text
+    assert action_ids(summary) == [Action.SIDE_EFFECT_ACK, Action.SIDE_EFFECT_PLAN]
+
+    # One DM per prescriber, with the buttons; the reporter's receipt.
+    for prescriber in (P1, P2):
+        [dm] = posts_to(h, prescriber)
+        assert dm["text"] == f"Side-effect report on C-{case_id} (moderate)"
+        assert "sertraline" not in dm["text"]
+        assert action_ids(dm) == [Action.SIDE_EFFECT_ACK, Action.SIDE_EFFECT_PLAN]
+    [receipt] = posts_to(h, THERAPIST)
+    assert receipt["text"] == f"Your side-effect report on C-{case_id} was saved"
+    assert f"<@{P1}>" in text_of(receipt) and f"<@{P2}>" in text_of(receipt)
+    assert not posts_to(h, CM)
+    assert [e.target for e in audit(h, "side_effect.notified")] == [f"user:{P1}", f"user:{P2}"]
+
+    # Acknowledge: the summary, both DMs and the receipt are updated in place.
+    summary_ts = _result_ts(h, saved.summary_outbox_id)
+    receipt_ts = _result_ts(h, saved.receipt_outbox_id)
+    h.action(P1, Action.SIDE_EFFECT_ACK, str(saved.id), channel="D0PRESC1")
+    acked = report(h, saved.id)
+    assert acked.status == ReportStatus.ACKNOWLEDGED and acked.acknowledged_by == P1
+    assert acked.next_escalation_at is None
+    [summary_update] = updates_of(h, summary_ts)
+    assert summary_update["channel"] == CHANNEL
+    assert f"Acknowledged by <@{P1}>" in text_of(summary_update)
+    assert action_ids(summary_update) == [Action.SIDE_EFFECT_PLAN]
+    assert f"Acknowledged by <@{P1}>" in text_of(updates_of(h, receipt_ts)[0])
+    [told] = posts_to(h, THERAPIST, "Update on your side-effect report")
+    assert f"<@{P1}> acknowledged" in text_of(told)
+
+    # A double click changes nothing: no second acknowledgement, no second update.
+    calls_before = len(h.slack.calls_to("chat.update"))
+    h.action(P1, Action.SIDE_EFFECT_ACK, str(saved.id), channel="D0PRESC1")
+    h.action(P2, Action.SIDE_EFFECT_ACK, str(saved.id), channel="D0PRESC2")
+    assert len(h.slack.calls_to("chat.update")) == calls_before
+    assert len(audit(h, "side_effect.acknowledged")) == 1
+    assert "already acknowledged" in text_of(ephemerals(h, P2)[-1])
+    assert report(h, saved.id).acknowledged_by == P1
+
+    # Record plan: a modal, then the loop closes.
+    h.action(P2, Action.SIDE_EFFECT_PLAN, str(saved.id), channel="D0PRESC2")
+    plan_view = h.slack.calls_to("views.open")[-1].args["view"]
+    assert plan_view["callback_id"] == Callback.SIDE_EFFECT_PLAN
+    assert plan_view["private_metadata"] == str(saved.id)
+    assert option_values(plan_view, BlockId.SE_PLAN) == [
+        "continue",
+        "adjust_dose",
+        "switch",
+        "stop",
+        "urgent_evaluation",
+    ]
+    values = {BlockId.SE_PLAN: select_value("adjust_dose"), BlockId.SE_PLAN_NOTE: text_value("25 mg; <@U0X>")}
+    h.submit(P2, Callback.SIDE_EFFECT_PLAN, values, private_metadata=str(saved.id), view_id="VPLAN1")
+    planned = report(h, saved.id)
+    assert planned.status == ReportStatus.PLANNED and planned.plan == "adjust_dose" and planned.plan_by == P2
+    assert h.deps.cipher.decrypt(planned.plan_note_enc) == "25 mg; <@U0X>"
+    final = updates_of(h, summary_ts)[-1]
+    assert f"Plan recorded by <@{P2}>" in text_of(final) and "Adjust dose" in text_of(final)
+    assert "&lt;@U0X&gt;" in text_of(final)
+    assert action_ids(final) == []
+    for prescriber in (P1, P2):
+        dm_id = next(
+            r.id for r in outbox(h) if r.channel == prescriber and r.purpose == "side_effect_prescriber"
+        )
+        assert action_ids(updates_of(h, _result_ts(h, dm_id))[-1]) == []
+    assert "recorded a plan" in text_of(posts_to(h, THERAPIST, "Update on your side-effect report")[-1])
+
+    # Slack retrying the plan submission (same view id) records nothing new.
+    sent = len(h.slack.calls)
+    h.submit(P2, Callback.SIDE_EFFECT_PLAN, values, private_metadata=str(saved.id), view_id="VPLAN1")
+    assert len(h.slack.calls) == sent
+    assert len(audit(h, "side_effect.plan_recorded")) == 1
+
+    # Every step is in the audit trail, and the chain verifies.
+    actions = [e.action for e in audit(h)]
+    for expected in (
+        "side_effect.form_opened",
+        "side_effect.reported",
+        "side_effect.acknowledged",
+        "side_effect.plan_form_opened",
+        "side_effect.plan_recorded",
+        "message.delivered",
+    ):
+        assert expected in actions
+    conflicts = [e for e in audit(h, "button:side_effect_ack") if e.outcome == "conflict"]
+    assert len(conflicts) == 2
+    with Session(h.engine) as session:
+        assert auditlog.verify(session, h.deps.audit_key).ok
+    # No audit detail carries clinical text.
+    assert not any("sertraline" in e.details or "nausea" in e.details.lower() for e in audit(h))
+
+
+def test_retried_report_submission_makes_one_report(harness):
+    h = harness
+    case_id = make_case(h, meds=())
+    for _ in range(2):
+        submit_report(h, THERAPIST, case_id, view_id="VSAME1", medication="other", other_medication="lithium")
+    assert len(reports(h)) == 1
+    assert len(posts_to(h, P1)) == 1 and len(posts_to(h, P2)) == 1
+    assert len(posts_to(h, THERAPIST)) == 1
+    assert len(posts_to(h, CHANNEL, "Side-effect report on")) == 1
+
+
+def test_plan_without_acknowledgement_acknowledges_too(harness):
+    h = harness
+    case_id = make_case(h, meds=())
+    submit_report(h, THERAPIST, case_id, other_medication="quetiapine")
+    [saved] = reports(h)
+    h.action(P1, Action.SIDE_EFFECT_PLAN, str(saved.id), channel="D0PRESC1")
+    h.submit(
+        P1,
+        Callback.SIDE_EFFECT_PLAN,
+        {BlockId.SE_PLAN: select_value("continue")},
+        private_metadata=str(saved.id),
+    )
+    planned = report(h, saved.id)
+    assert planned.status == ReportStatus.PLANNED
+    assert planned.acknowledged_by == P1 and planned.plan_note_enc is None
+    assert [e.actor for e in audit(h, "side_effect.acknowledged")] == [P1]
+    # Acknowledging afterwards is refused as already done.
+    h.action(P2, Action.SIDE_EFFECT_ACK, str(saved.id), channel="D0PRESC2")
+    assert "already recorded" in text_of(ephemerals(h, P2)[-1])
+    # Record plan on a planned report opens nothing.
+    opened = len(h.slack.calls_to("views.open"))
+    h.action(P2, Action.SIDE_EFFECT_PLAN, str(saved.id), channel="D0PRESC2")
+    assert len(h.slack.calls_to("views.open")) == opened
+
+
+# -- validation ---------------------------------------------------------------------------------
+
+
+def _errors(response) -> dict[str, str]:
+    body = json.loads(response.body)
+    assert body["response_action"] == "errors"
+    return body["errors"]
+
+
+def test_invalid_report_returns_field_errors_and_saves_nothing(harness):
+    h = harness
+    case_id = make_case(h)
+    errors = _errors(
+        submit_report(
+            h,
+            THERAPIST,
+            case_id,
+            symptoms=(),
+            onset=None,
+            frequency=None,
+            intensity="9",
+            burden="x",
+            red_flags=("99",),
+        )
+    )
+    assert set(errors) == {
+        BlockId.SE_MEDICATION,
+        BlockId.chunk(BlockId.SE_SYMPTOMS, 0),
+        BlockId.SE_ONSET,
+        BlockId.SE_FREQUENCY,
+        BlockId.SE_INTENSITY,
+        BlockId.SE_BURDEN,
+        BlockId.chunk(BlockId.SE_RED_FLAGS, 0),
+    }
+    assert "medication" in errors[BlockId.SE_MEDICATION].lower()
+    assert "0 to 6" in errors[BlockId.SE_INTENSITY]
+
+    tomorrow = (h.clock.now() + timedelta(days=2)).date().isoformat()
+    errors = _errors(submit_report(h, THERAPIST, case_id, medication="other", onset=tomorrow))
+    assert errors == {
+        BlockId.SE_MEDICATION_OTHER: "Type the medication's name.",
+        BlockId.SE_ONSET: "The onset date cannot be in the future.",
+    }
+    errors = _errors(
+        submit_report(h, THERAPIST, case_id, other_medication="x\u202ey", symptoms=("not-a-symptom",))
+    )
+    assert "invisible" in errors[BlockId.SE_MEDICATION_OTHER]
+    assert errors[BlockId.chunk(BlockId.SE_SYMPTOMS, 0)] == "Tick symptoms from the list."
+
+    assert reports(h) == []
+    assert not posts_to(h, P1)
+    bad = audit(h, "modal:side_effect_report")
+    assert len(bad) == 3 and {e.outcome for e in bad} == {"bad_input"}
+
+    # Free text alone is enough for symptoms; today is a valid onset.
+    today = h.clock.now().date().isoformat()
+    submit_report(
+        h,
+        THERAPIST,
+        case_id,
+        other_medication="bupropion",
+        symptoms=(),
+        other_symptoms="jaw clenching",
+        onset=today,
+    )
+    assert len(reports(h)) == 1
+
+
+def test_plan_form_needs_a_plan(harness):
+    h = harness
+    case_id = make_case(h, meds=())
+    submit_report(h, THERAPIST, case_id, other_medication="lithium")
+    [saved] = reports(h)
+    response = h.submit(P1, Callback.SIDE_EFFECT_PLAN, {}, private_metadata=str(saved.id))
+    assert _errors(response) == {BlockId.SE_PLAN: "Pick one of the plans."}
+    assert report(h, saved.id).status == ReportStatus.OPEN
+
+
+# -- permissions ---------------------------------------------------------------------------------
+
+
+def test_only_team_prescribers_may_acknowledge_or_plan(harness):
+    h = harness
+    case_id = make_case(h, meds=())
+    submit_report(h, THERAPIST, case_id, other_medication="lithium")
+    [saved] = reports(h)
+    for user in (THERAPIST, CM, ADMIN):
+        h.action(user, Action.SIDE_EFFECT_ACK, str(saved.id), channel=CHANNEL)
+        assert "Only a prescriber on the care team can acknowledge" in text_of(ephemerals(h, user)[-1])
+    h.action(OUTSIDER, Action.SIDE_EFFECT_ACK, str(saved.id), channel=CHANNEL)
+    refusal = text_of(ephemerals(h, OUTSIDER)[-1])
+    assert "don't have access" in refusal and f"C-{case_id}" not in refusal
+    # A report id that does not exist reads exactly like a case the clicker cannot see.
+    h.action(OUTSIDER, Action.SIDE_EFFECT_ACK, "999", channel=CHANNEL)
+    assert text_of(ephemerals(h, OUTSIDER)[-1]) == refusal
+
+    opened = len(h.slack.calls_to("views.open"))
+    h.action(THERAPIST, Action.SIDE_EFFECT_PLAN, str(saved.id), channel=CHANNEL)
+    assert len(h.slack.calls_to("views.open")) == opened
+    h.submit(
+        THERAPIST,
+        Callback.SIDE_EFFECT_PLAN,
+        {BlockId.SE_PLAN: select_value("stop")},
+        private_metadata=str(saved.id),
+    )
+    assert report(h, saved.id).status == ReportStatus.OPEN
+    assert "Only a prescriber" in text_of(posts_to(h, THERAPIST)[-1])
+
+    denied = [e for e in audit(h) if e.outcome == "denied"]
+    assert {(e.actor, e.action) for e in denied} >= {
+        (THERAPIST, "button:side_effect_ack"),
+        (CM, "button:side_effect_ack"),
+        (ADMIN, "button:side_effect_ack"),
+        (OUTSIDER, "button:side_effect_ack"),
+        (THERAPIST, "button:side_effect_plan"),
+        (THERAPIST, "modal:side_effect_plan"),
+    }
+    assert report(h, saved.id).acknowledged_by is None
+
+
+def test_people_off_the_team_cannot_report_or_list(harness):
+    h = harness
+    case_id = make_case(h, meds=())
+    h.command(OUTSIDER, f"C-{case_id}", command="/sideeffect")
+    assert "don't have access" in h.last_reply_text()
+    h.command(OUTSIDER, f"list C-{case_id}", command="/sideeffect")
+    assert "don't have access" in h.last_reply_text()
+    assert h.slack.calls_to("views.open") == []
+    # A forged submission for the case is refused after the modal closed, by DM.
+    submit_report(h, OUTSIDER, case_id, other_medication="lithium")
+    assert reports(h) == []
+    assert "don't have access" in text_of(posts_to(h, OUTSIDER)[-1])
+    assert len([e for e in audit(h) if e.actor == OUTSIDER and e.outcome == "denied"]) == 3
+
+
+def test_closed_case_takes_no_new_reports(harness):
+    h = harness
+    case_id = make_case(h, meds=())
+    h.command(THERAPIST, f"close C-{case_id}")
+    h.command(THERAPIST, f"C-{case_id}", command="/sideeffect")
+    assert "closed" in h.last_reply_text()
+    assert h.slack.calls_to("views.open") == []
+
+
+# -- routing -------------------------------------------------------------------------------------
+
+
+def test_no_prescriber_goes_to_case_managers(harness):
+    h = harness
+    h.command(CM, "create Grey Owl as case-manager")
+    case_id = latest_case_id(h)
+    h.command(CM, f"add C-{case_id} <@{THERAPIST}> therapist")
+    submit_report(h, THERAPIST, case_id, other_medication="lithium", red_flags=())
+    [saved] = reports(h)
+    assert saved.no_prescriber and saved.status == ReportStatus.OPEN
+    [dm] = posts_to(h, CM)
+    assert "no prescriber" in text_of(dm) and action_ids(dm) == []
+    [receipt] = posts_to(h, THERAPIST)
+    assert "There is no prescriber on" in text_of(receipt) and f"<@{CM}>" in text_of(receipt)
+    [summary] = posts_to(h, CHANNEL, "Side-effect report on")
+    assert "no prescriber" in text_of(summary)
+    # A prescriber added later can act from the thread.
+    assert action_ids(summary) == [Action.SIDE_EFFECT_ACK, Action.SIDE_EFFECT_PLAN]
+    h.command(CM, f"add C-{case_id} <@{P1}> prescriber")
+    h.action(P1, Action.SIDE_EFFECT_ACK, str(saved.id), channel=CHANNEL)
+    assert report(h, saved.id).acknowledged_by == P1
+    assert [(e.target, json.loads(e.details)["kind"]) for e in audit(h, "side_effect.notified")] == [
+        (f"user:{CM}", "fallback")
+    ]
+
+
+def test_no_prescriber_and_no_case_manager_goes_to_the_creator(harness):
+    h = harness
+    h.command(P1, "create Red Fox as pcp")  # the creator, on the team as primary care
+    case_id = latest_case_id(h)
+    h.command(P1, f"add C-{case_id} <@{THERAPIST}> therapist")
+    submit_report(h, THERAPIST, case_id, other_medication="lithium")
+    assert len(posts_to(h, P1)) == 1
+    # The reporter being the only one left: saved, and told nobody else could be reached.
+    h.command(THERAPIST, "create Lone Wolf as therapist")
+    lone = latest_case_id(h)
+    submit_report(h, THERAPIST, lone, other_medication="lithium")
+    assert len(reports(h)) == 2
+    assert "Nobody else on the team could be told" in text_of(posts_to(h, THERAPIST)[-1])
+
+
+def test_urgent_report_mentions_prescribers_and_shows_crisis_text(harness):
+    h = harness
+    case_id = make_case(h, meds=())
+    submit_report(h, THERAPIST, case_id, other_medication="lamotrigine", burden="1", red_flags=("1",))
+    [saved] = reports(h)
+    assert saved.severity == Severity.URGENT
+    assert saved.ack_due_at == h.clock.now() + timedelta(minutes=15)
+    assert json.loads(h.deps.cipher.decrypt(saved.red_flags_enc)) == ["Any rash on lamotrigine"]
+    [summary] = posts_to(h, CHANNEL, "Urgent side-effect report")
+    assert summary["text"] == f"Urgent side-effect report on C-{case_id}"
+    assert f"<@{P1}> <@{P2}> an *urgent*" in text_of(summary)
+    for prescriber in (P1, P2):
+        [dm] = posts_to(h, prescriber)
+        assert dm["text"] == f"Urgent side-effect report on C-{case_id}"
+        assert dm["blocks"][0]["text"]["text"].startswith("🚨 URGENT")
+        assert "lamotrigine" not in dm["text"]
+    [receipt] = posts_to(h, THERAPIST)
+    assert "This report is urgent" in text_of(receipt)
+    assert "988" in text_of(receipt)  # the default crisis text
+    assert json.loads(audit(h, "side_effect.reported")[0].details)["severity"] == "urgent"
+
+
+def test_severity_follows_burden(harness):
+    h = harness
+    case_id = make_case(h, meds=())
+    for burden in ("6", "3", "0"):
+        submit_report(h, THERAPIST, case_id, other_medication="lithium", burden=burden)
+    assert [r.severity for r in reports(h)] == ["high", "moderate", "low"]
+    due = [r.ack_due_at - r.created_at for r in reports(h)]
+    assert due == [timedelta(hours=4), timedelta(days=1), timedelta(days=3)]
+
+
+# -- picker, list, /case show, App Home, help ----------------------------------------------------
+
+
+def test_picker_form_lists_my_cases_then_that_case_medications(harness):
+    h = harness
+    first = make_case(h)
+    second = make_case(h, label="Green Toad", meds=("lithium 300 mg",))
+    make_case(
+        h, creator=P1, creator_role="prescriber", prescribers=(), case_managers=(), label="Not Mine", meds=()
+    )
+    view = open_form(h, THERAPIST, "")
+    assert view.get("private_metadata", "") == ""
+    picker = block(view, BlockId.SE_CASE)
+    assert picker["dispatch_action"] is True
+    labels = [o["text"]["text"] for o in picker["element"]["options"]]
+    assert labels == [f"C-{second} · Green Toad", f"C-{first} · Blue Heron"]
+    assert BlockId.SE_MEDICATION not in [b.get("block_id") for b in view["blocks"]]
+
+    h.action(
+        THERAPIST,
+        "value",
+        str(second),
+        block_id=BlockId.SE_CASE,
+        view={"id": "VPICK1", "hash": "h1", "callback_id": Callback.SIDE_EFFECT_REPORT},
+    )
+    [update] = h.slack.calls_to("views.update")
+    assert update.args["view_id"] == "VPICK1" and update.args["hash"] == "h1"
+    rebuilt = update.args["view"]
+    assert block(rebuilt, BlockId.SE_CASE)["element"]["initial_option"]["value"] == str(second)
+    med = medication_value(rebuilt, "lithium")
+
+    submit_report(h, THERAPIST, None, case=str(second), medication=med)
+    [saved] = reports(h)
+    assert saved.case_id == second and h.deps.cipher.decrypt(saved.medication_name_enc) == "lithium"
+    # Without a case picked, the case field is the error.
+    errors = _errors(submit_report(h, THERAPIST, None, other_medication="x"))
+    assert errors == {BlockId.SE_CASE: "Pick the case this report is about."}
+
+
+def test_picker_needs_an_open_case(harness):
+    harness.command(OUTSIDER, "", command="/sideeffect")
+    assert "not on the care team of any open case" in harness.last_reply_text()
+
+
+def test_list_show_and_home_show_open_reports(harness):
+    h = harness
+    case_id = make_case(h, meds=())
+    submit_report(h, THERAPIST, case_id, other_medication="lithium", burden="1", notes="first")
+    h.clock.advance(timedelta(hours=2))
+    submit_report(h, THERAPIST, case_id, other_medication="clozapine", red_flags=("5",))
+    low, urgent = reports(h)
+    h.action(P1, Action.SIDE_EFFECT_ACK, str(low.id), channel="D0PRESC1")
+
+    h.command(CM, f"list C-{case_id}", command="/sideeffect")
+    listed = h.last_reply_text()
+    assert listed.index(urgent.ref) < listed.index(low.ref)
+    assert f"*{urgent.ref}* Urgent · reported 0 min ago" in listed
+    assert f"*{low.ref}* Low · reported 2 h ago" in listed
+    assert f"acknowledged by <@{P1}>, waiting for the plan" in listed
+    assert "clozapine" not in listed.split("\n")[0]
+
+    h.clock.advance(timedelta(minutes=20))
+    h.command(THERAPIST, f"show C-{case_id}")
+    shown = h.last_reply_text()
+    assert "*Open side-effect reports* (2)" in shown
+    line = f"*{urgent.ref}* Urgent · reported 20 min ago by <@{THERAPIST}> · waiting for acknowledgement"
+    assert line + " (overdue)" in shown
+
+    h.event({"type": "app_home_opened", "user": P2, "tab": "home"})
+    home = h.slack.calls_to("views.publish")[-1].args["view"]
+    home_text = json.dumps(home)
+    assert (
+        f"Urgent side-effect report {urgent.ref}: waiting for your acknowledgement, overdue by 5 min"
+        in home_text
+    )
+    assert f"Low side-effect report {low.ref}: acknowledged, waiting for a plan" in home_text
+    h.event({"type": "app_home_opened", "user": THERAPIST, "tab": "home"})
+    assert "side-effect report" not in json.dumps(h.slack.calls_to("views.publish")[-1].args["view"])
+    assert audit(h, "side_effect.listed")[0].outcome == "ok"
+
+
+def test_help_and_bad_commands(harness):
+    h = harness
+    h.command(THERAPIST, "help", command="/sideeffect")
+    text = h.last_reply_text()
+    assert "/sideeffect list &lt;case&gt;" in text or "/sideeffect list <case>" in text
+    assert "urgent 15 minutes" in text and "moderate 1 business day" in text
+    h.command(THERAPIST, "list", command="/sideeffect")
+    assert "Name one case" in h.last_reply_text()
+    h.command(THERAPIST, "banana", command="/sideeffect")
+    assert "is not a case id" in h.last_reply_text()
+    h.command(THERAPIST, "C-1 rash", command="/sideeffect")
+    assert "Give only the case id" in h.last_reply_text()
+    assert h.slack.calls_to("views.open") == []
+    assert {e.outcome for e in audit(h, "command:/sideeffect")} == {"bad_input"}
