@@ -20,7 +20,7 @@ def main() -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         settings = load_settings()
-        _check_storage(settings)
+        _preflight(settings)
     except ConfigError as err:
         print(f"carethread: {err}", file=sys.stderr)
         return 2
@@ -35,23 +35,26 @@ def main() -> int:
     return _serve_http(settings)
 
 
-def _check_storage(settings: Settings) -> None:
-    """Migrate and check the keys before serving, so a wrong key or database fails here, loudly."""
-    from bot.crypto import Cipher
-    from bot.deps import check_keys
-    from storage import migrate
-    from storage.db import make_engine
+def _preflight(settings: Settings) -> None:
+    """Build the whole app once before serving: migrations, the key check, every workflow's
+    settings and Slack's auth.test. Whatever is wrong stops start-up here with one clear
+    line, instead of a traceback in each gunicorn worker."""
+    from sqlalchemy.exc import SQLAlchemyError
 
-    engine = make_engine(settings.database_url)
+    from bot.factory import create_app, deps_of
+
     try:
-        migrate.upgrade(engine)
-        check_keys(engine, Cipher(settings.encryption_keys), settings.audit_key.encode())
+        app = create_app(settings)
     except ConfigError:
         raise
-    except Exception as exc:
+    except SQLAlchemyError as exc:
         raise ConfigError(f"Cannot prepare the database at DATABASE_URL: {exc}") from exc
-    finally:
-        engine.dispose()
+    except Exception as exc:
+        raise ConfigError(
+            f"Cannot start: {exc}. Check SLACK_BOT_TOKEN and that SLACK_API_URL ({settings.slack_api_url}) "
+            "is reachable."
+        ) from exc
+    deps_of(app).engine.dispose()
 
 
 def start_background(app) -> None:

@@ -23,7 +23,13 @@ USER_CACHE_TTL = timedelta(hours=12)
 
 
 class SlackUnavailable(Exception):
-    """Slack did not answer a synchronous call; the caller tells the user to try again."""
+    """A synchronous Slack call failed. `error` is Slack's error code when Slack answered
+    and refused (e.g. "user_not_found"), None when it did not answer at all."""
+
+    def __init__(self, method: str, error: str | None = None) -> None:
+        super().__init__(f"{method}: {error or 'no answer'}")
+        self.method = method
+        self.error = error
 
 
 class SlackGateway:
@@ -65,7 +71,11 @@ class SlackGateway:
     def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         try:
             response = getattr(self.client, method)(**kwargs)
-        except (SlackApiError, SlackClientError, OSError) as exc:
+        except SlackApiError as exc:
+            log.warning("Slack %s failed: %s", method, exc)
+            error = exc.response.get("error") if exc.response.status_code < 500 else None
+            raise SlackUnavailable(method, error if isinstance(error, str) else None) from exc
+        except (SlackClientError, OSError) as exc:
             log.warning("Slack %s failed: %s", method, exc)
             raise SlackUnavailable(method) from exc
         return dict(response.data) if isinstance(response.data, dict) else {}

@@ -98,3 +98,23 @@ def test_http_mode_serves_health_and_commands(tmp_path, slack, db_url_and_engine
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_a_bad_workflow_setting_stops_start_up_with_one_clear_line(tmp_path, slack):
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_clean_env(
+            SLACK_BOT_TOKEN="xoxb-test",
+            SLACK_SIGNING_SECRET=SECRET,
+            SLACK_API_URL=slack.api_url,
+            CARETHREAD_DATA_DIR=str(tmp_path),
+            DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}",
+            CARETHREAD_SIDEEFFECT_DEADLINE_HIGH="soon",
+        ),
+    )
+    assert result.returncode == 2
+    assert "CARETHREAD_SIDEEFFECT_DEADLINE_HIGH" in result.stderr and "Traceback" not in result.stderr

@@ -35,8 +35,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
-
 from bot.config import ConfigError, Settings, int_setting
 from bot.deps import Deps
 from bot.errors import BadInput, Conflict, NotAllowed
@@ -147,8 +145,7 @@ def lookup_user(deps: Deps, user_id: str) -> SlackUser:
     try:
         return deps.gateway.user(user_id)
     except SlackUnavailable as exc:
-        cause = exc.__cause__
-        if isinstance(cause, SlackApiError) and cause.response.get("error") in UNKNOWN_USER_ERRORS:
+        if exc.error in UNKNOWN_USER_ERRORS:
             raise BadInput(
                 f"<@{user_id}> is not a member of this Slack workspace. Hand off to a colleague here.",
                 usage=HANDOFF_USAGE["start"],

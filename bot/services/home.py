@@ -16,10 +16,14 @@ from storage import cases as repo
 
 @dataclass(frozen=True)
 class WaitingItem:
+    """One thing waiting for the user. `sort_key` holds numbers only, most urgent first:
+    (urgency rank: 0 = most urgent, unix time it has waited since or is due, id), so items
+    from different workflows sort together without comparing unlike types."""
+
     case_ref: str
     text: str
     url: str | None = None
-    sort_key: tuple = ()
+    sort_key: tuple[float, ...] = ()
 
 
 WaitingProvider = Callable[[Unit], list[WaitingItem]]

@@ -448,7 +448,7 @@ def _waiting_for_me(unit: Unit) -> list[WaitingItem]:
                 text=text,
                 url=thread_url(root),
                 # Numbers only (other workflows' items sort alongside): soonest due first.
-                sort_key=(report.ack_due_at.timestamp(), SEVERITY_RANK[report.severity], report.id),
+                sort_key=(SEVERITY_RANK[report.severity], report.ack_due_at.timestamp(), report.id),
             )
         )
     return items
