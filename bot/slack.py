@@ -13,6 +13,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from bot.clock import Clock
 from storage.db import session_scope
@@ -51,21 +52,30 @@ class SlackGateway:
     def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
         self._call("views_publish", user_id=user_id, view=view)
 
-    def user(self, user_id: str) -> SlackUser:
-        """users.info facts, cached in the database for a few hours."""
+    def user(self, user_id: str, *, session: Session | None = None) -> SlackUser:
+        """users.info facts, cached in the database for a few hours.
+
+        Inside a unit, pass `unit.session`: the cache is then read and written in that
+        transaction. (On SQLite a second transaction would wait for the unit's write lock.)
+        """
+        if session is not None:
+            return self._user(session, user_id)
+        with session_scope(self.engine) as own:
+            return self._user(own, user_id)
+
+    def _user(self, session: Session, user_id: str) -> SlackUser:
         now = self.clock.now()
-        with session_scope(self.engine) as session:
-            cached = session.get(SlackUser, user_id)
-            if cached is not None and now - cached.fetched_at < USER_CACHE_TTL:
-                return cached
+        cached = session.get(SlackUser, user_id)
+        if cached is not None and now - cached.fetched_at < USER_CACHE_TTL:
+            return cached
         data = self._call("users_info", user=user_id).get("user") or {}
-        with session_scope(self.engine) as session:
-            row = session.get(SlackUser, user_id) or SlackUser(user_id=user_id, fetched_at=now)
-            row.tz = str(data.get("tz") or "UTC")
-            row.is_bot = bool(data.get("is_bot")) or user_id == "USLACKBOT"
-            row.deleted = bool(data.get("deleted"))
-            row.fetched_at = now
-            session.add(row)
+        row = cached or SlackUser(user_id=user_id, fetched_at=now)
+        row.tz = str(data.get("tz") or "UTC")
+        row.is_bot = bool(data.get("is_bot")) or user_id == "USLACKBOT"
+        row.deleted = bool(data.get("deleted"))
+        row.fetched_at = now
+        session.add(row)
+        session.flush()
         return row
 
     def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
