@@ -21,6 +21,8 @@ class Callback(StrEnum):
     """Modal callback_ids."""
 
     CASE_CREATE = "case_create"
+    REVIEW_UPDATE = "review_update"
+    REVIEW_DECISION = "review_decision"
 
 
 class Action(StrEnum):
@@ -28,6 +30,8 @@ class Action(StrEnum):
 
     HOME_NEW_CASE_HELP = "home_new_case_help"
     OPEN_THREAD = "open_thread"
+    REVIEW_ADD_UPDATE = "review_add_update"
+    REVIEW_DECIDE = "review_decide"
 
 
 class BlockId(StrEnum):
@@ -36,6 +40,21 @@ class BlockId(StrEnum):
     LABEL = "label"
     MY_ROLE = "my_role"
     MEDICATIONS = "medications"
+    # Case review update modal (role-specific fields, then the optional scores).
+    REVIEW_SESSIONS = "review_sessions"
+    REVIEW_PROGRESS = "review_progress"
+    REVIEW_CONCERNS = "review_concerns"
+    REVIEW_REGIMEN = "review_regimen"
+    REVIEW_ADHERENCE = "review_adherence"
+    REVIEW_CHANGES = "review_changes"
+    REVIEW_SOCIAL_NEEDS = "review_social_needs"
+    REVIEW_BARRIERS = "review_barriers"
+    REVIEW_GENERAL = "review_general"
+    REVIEW_PHQ9 = "review_phq9"
+    REVIEW_GAD7 = "review_gad7"
+    # Case review decision modal.
+    REVIEW_DECISION = "review_decision"
+    REVIEW_DECISION_NOTE = "review_decision_note"
 
     @classmethod
     def members_for(cls, role: str) -> str:
