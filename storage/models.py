@@ -186,3 +186,6 @@ class SlackUser(SQLModel, table=True):
     is_bot: bool = Field(default=False)
     deleted: bool = Field(default=False)
     fetched_at: datetime = Field(sa_column=_utc())
+
+
+from storage.models_reviews import *  # noqa: E402, F403
