@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from bot.auditlog import Outcome
+from bot.auditlog import Outcome, Source
 from bot.deps import Deps
 from bot.errors import CareThreadError, Duplicate
 from bot.slack import SlackUnavailable
@@ -79,5 +79,28 @@ def ephemeral(respond: Callable[..., Any]) -> Reply:
             response_type="ephemeral",
             replace_original=False,
         )
+
+    return send
+
+
+def dm(deps: Deps, user_id: str) -> Reply:
+    """A reply by DM through the outbox: after a modal closes there is no response_url."""
+
+    def send(message: dict[str, Any]) -> None:
+        with deps.unit(Actor.app(Source.MODAL)) as unit:
+            unit.post(channel=user_id, message=message, purpose="error_reply")
+
+    return send
+
+
+def ephemeral_in(
+    deps: Deps, channel: str, user_id: str, *, source: Source = Source.BUTTON, purpose: str = "error_reply"
+) -> Reply:
+    """A reply only `user_id` sees, through the outbox, in the channel (or DM) where they
+    clicked a button: block actions have no command response_url we can rely on."""
+
+    def send(message: dict[str, Any]) -> None:
+        with deps.unit(Actor.app(source)) as unit:
+            unit.ephemeral(channel=channel, user=user_id, message=message, purpose=purpose)
 
     return send
