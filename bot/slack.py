@@ -7,12 +7,13 @@ Everything that tells people something durable goes through the outbox instead.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock
 from storage.db import session_scope
@@ -46,6 +47,12 @@ class SlackGateway:
             if cached is not None and now - cached.fetched_at < USER_CACHE_TTL:
                 return cached
         data = self._call("users_info", user=user_id).get("user") or {}
+        try:
+            return self._store(user_id, data, now)
+        except IntegrityError:  # another thread or replica cached this user at the same moment
+            return self._store(user_id, data, now)
+
+    def _store(self, user_id: str, data: dict[str, Any], now: datetime) -> SlackUser:
         with session_scope(self.engine) as session:
             row = session.get(SlackUser, user_id) or SlackUser(user_id=user_id, fetched_at=now)
             row.tz = str(data.get("tz") or "UTC")
