@@ -11,6 +11,7 @@ from bot.ids import Action, BlockId, Callback
 from bot.parsing_reviews import REVIEW_USAGE
 from bot.render import Renderer
 from bot.review_fields import DECISION_TITLES, MAX_NOTE, Kind, fields_for
+from bot.scores import assess
 from bot.services.caseload import Digest, DigestLine
 from bot.services.reviews import DecisionForm, FormField, ReviewLine, ScheduleInfo, TeamMember, UpdateForm
 from tests.conftest import reply_text
@@ -200,3 +201,19 @@ def test_decision_modal(renderer):
         "discharge",
     ]
     assert len(view["title"]["text"]) <= 24
+
+
+def test_case_show_section(renderer):
+    flag = assess([18, 14, 12], in_treatment_since=datetime(2026, 9, 1, tzinfo=UTC), now=NOW)
+    info = ScheduleInfo("C-7", True, "every 2 weeks", "America/New_York", NOW, NOW, 2, 3, None)
+    section = renderer.message(
+        "review_case_section", s=info, scores=["PHQ-9: 18 → 14 → 12", "GAD-7: 9"], flag=flag
+    )
+    text = section["blocks"][0]["text"]["text"]
+    assert "*Reviews* every 2 weeks (America/New_York) · next <!date^" in text
+    assert "2 of 3 updates in" in text and "*Scores* PHQ-9: 18 → 14 → 12 · GAD-7: 9" in text
+    assert "*Not improving*: 11 weeks in treatment, PHQ-9 12 (first 18, 33 % lower)" in text
+    off = renderer.message(
+        "review_case_section", s=ScheduleInfo("C-7", False, None, None, None), scores=[], flag=None
+    )
+    assert off["blocks"][0]["text"]["text"] == "*Reviews* off · `/review C-7 every 2 weeks` turns them on"

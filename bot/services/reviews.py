@@ -19,7 +19,6 @@ from sqlalchemy.exc import IntegrityError
 from bot.cadence import Cadence, Period, first_due
 from bot.errors import BadInput, Conflict, NoAccess, NotAllowed
 from bot.ids import Action
-from bot.render import _slack_date as slack_date
 from bot.review_fields import Decision, UpdateField, fields_for, shown_value
 from bot.review_settings import review_settings
 from bot.scores import assess, trend
@@ -427,35 +426,19 @@ def list_reviews(unit: Unit) -> list[ReviewLine]:
 
 @show_section
 def review_section(unit: Unit, case: Case) -> list[str]:
-    """`/case show`: the cadence, any open review, the score trend and the not-improving flag."""
-    lines = []
-    schedule = repo.schedule_for(session=unit.session, case_id=case.id)
-    if schedule is not None and schedule.active and schedule.next_due_at is not None:
-        lines.append(
-            f"*Reviews* {cadence_of(schedule).describe()} ({schedule.tz}) · next "
-            f"{slack_date(schedule.next_due_at)}"
-        )
-    else:
-        lines.append(f"*Reviews* off · `/review {case.ref} every 2 weeks` turns them on")
-    review = repo.open_review(session=unit.session, case_id=case.id)
-    if review is not None:
-        team = _team(unit, review)
-        answered = sum(1 for m in team if m.answered)
-        lines.append(
-            f"Review open since {slack_date(review.started_at)}: {answered} of {len(team)} updates in"
-        )
-    series = repo.score_series(session=unit.session, case_ids=[case.id]).get(case.id)
-    if series:
-        scores = [f"{name}: {trend(series[key])}" for name, key in SCALES if series[key]]
-        lines.append("*Scores* " + " · ".join(scores))
-        flag = assess(series["phq9"], in_treatment_since=case.created_at, now=unit.now)
-        if flag is not None and flag.not_improving:
-            lines.append(
-                f":warning: *Not improving*: {flag.weeks_in_treatment} weeks in treatment, PHQ-9 "
-                f"{flag.latest} (first {flag.first}, {flag.drop_percent} % lower). "
-                "Bring it to the systematic case review."
-            )
-    return ["\n".join(lines)]
+    """`/case show`: the cadence, any open review, the score trends and the not-improving flag."""
+    info = _schedule_info(unit, case, repo.schedule_for(session=unit.session, case_id=case.id))
+    series = repo.score_series(session=unit.session, case_ids=[case.id]).get(
+        case.id, {"phq9": [], "gad7": []}
+    )
+    flag = assess(series["phq9"], in_treatment_since=case.created_at, now=unit.now)
+    message = unit.deps.renderer.message(
+        "review_case_section",
+        s=info,
+        scores=[f"{name}: {trend(series[key])}" for name, key in SCALES if series[key]],
+        flag=flag if flag is not None and flag.not_improving else None,
+    )
+    return [block["text"]["text"] for block in message["blocks"]]
 
 
 @waiting_provider
