@@ -112,3 +112,11 @@ DECISION_TITLES = {
     Decision.STEP_UP: "Step up care",
     Decision.DISCHARGE: "Discharge / close the case",
 }
+
+
+def decision_options() -> list[dict[str, Any]]:
+    """Block Kit options of the decision select, in the order teams weigh them."""
+    return [
+        {"text": {"type": "plain_text", "text": title}, "value": d.value}
+        for d, title in DECISION_TITLES.items()
+    ]

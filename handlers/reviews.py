@@ -3,6 +3,7 @@ update and decision modals. Thin: read the payload, call one service, reply."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -13,7 +14,8 @@ from bot.deps import Deps
 from bot.errors import BadInput
 from bot.ids import Action, BlockId, Callback, Command
 from bot.parsing_reviews import REVIEW_USAGE, clean_note
-from bot.review_fields import ALL_FIELDS, BY_BLOCK, DECISION_TITLES, MAX_NOTE, Decision, Kind
+from bot.render import Renderer
+from bot.review_fields import ALL_FIELDS, BY_BLOCK, MAX_NOTE, Decision, Kind, decision_options
 from bot.review_settings import review_settings
 from bot.scores import GAD7, PHQ9, parse_score
 from bot.services import (
@@ -21,7 +23,7 @@ from bot.services import (
     review_sweeps,  # noqa: F401 - registers the review sweep steps
     reviews,
 )
-from bot.unit import Actor
+from bot.unit import Actor, Unit
 from handlers import actors, forms
 from handlers.replies import Reply, dm, ephemeral, ephemeral_in, replying
 
@@ -38,54 +40,74 @@ def register(app: App, deps: Deps) -> None:
             command = parsing.parse_review_command(body.get("text") or "")
             reply(_run(deps, actor, command))
 
-    @app.action(Action.REVIEW_ADD_UPDATE)
-    def add_update_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+    app.action(Action.REVIEW_ADD_UPDATE)(
+        _form_opener(deps, "button:review_add_update", reviews.update_form, update_view)
+    )
+    app.action(Action.REVIEW_DECIDE)(
+        _form_opener(deps, "button:review_decide", reviews.decision_form, decision_view)
+    )
+    app.view(Callback.REVIEW_UPDATE)(
+        _submission(deps, "modal:review_update", _read_update, _apply_update, fallback=BlockId.REVIEW_PHQ9)
+    )
+    app.view(Callback.REVIEW_DECISION)(
+        _submission(
+            deps, "modal:review_decision", _read_decision, _apply_decision, fallback=BlockId.REVIEW_DECISION
+        )
+    )
+
+
+def _form_opener(
+    deps: Deps, name: str, load: Callable[..., Any], build: Callable[[Renderer, Any], dict[str, Any]]
+) -> Callable[..., None]:
+    """A prompt button: check the clicker may act on the review, then open its modal."""
+
+    def listener(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
         actor = actors.from_interaction(body, Source.BUTTON)
-        with replying(deps, actor, "button:review_add_update", _button_reply(deps, body, actor)):
+        with replying(deps, actor, name, _button_reply(deps, body, actor)):
             review_id = _review_id(action.get("value"))
             with deps.unit(actor) as unit:
-                form = reviews.update_form(unit, review_id=review_id)
-            deps.gateway.open_view(body["trigger_id"], _update_view(deps, form))
+                form = load(unit, review_id=review_id)
+            deps.gateway.open_view(body["trigger_id"], build(deps.renderer, form))
 
-    @app.action(Action.REVIEW_DECIDE)
-    def decide_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
-        actor = actors.from_interaction(body, Source.BUTTON)
-        with replying(deps, actor, "button:review_decide", _button_reply(deps, body, actor)):
-            review_id = _review_id(action.get("value"))
-            with deps.unit(actor) as unit:
-                form = reviews.decision_form(unit, review_id=review_id)
-            deps.gateway.open_view(body["trigger_id"], _decision_view(deps, form))
+    return listener
 
-    @app.view(Callback.REVIEW_UPDATE)
-    def update_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+
+def _submission(
+    deps: Deps,
+    name: str,
+    read: Callable[[dict[str, Any]], Any],
+    apply: Callable[[Unit, int, Any], None],
+    *,
+    fallback: str,
+) -> Callable[..., None]:
+    """A modal submission: field errors back on the modal before ack (nothing saved, the
+    refusal audited); then the work once per submission, errors by DM (the modal is gone)."""
+
+    def listener(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         actor = actors.from_interaction(body, Source.MODAL)
         try:
-            values = _read_update(view)
+            values = read(view)
         except BadInput as err:
-            _field_errors(ack, deps, actor, "modal:review_update", err, fallback=BlockId.REVIEW_PHQ9)
+            field = err.field or fallback
+            ack(response_action="errors", errors={field: err.message})
+            deps.record(actor, name, Outcome.BAD_INPUT, field=field)
             return
         ack()
-        with replying(deps, actor, "modal:review_update", dm(deps, actor.user_id)), deps.unit(actor) as unit:
+        with replying(deps, actor, name, dm(deps, actor.user_id)), deps.unit(actor) as unit:
             unit.once(f"view:{view.get('id')}")
-            reviews.add_update(unit, review_id=_review_id(forms.metadata(view)), values=values)
+            apply(unit, _review_id(forms.metadata(view)), values)
 
-    @app.view(Callback.REVIEW_DECISION)
-    def decision_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        actor = actors.from_interaction(body, Source.MODAL)
-        try:
-            decision, note = _read_decision(view)
-        except BadInput as err:
-            _field_errors(ack, deps, actor, "modal:review_decision", err, fallback=BlockId.REVIEW_DECISION)
-            return
-        ack()
-        with (
-            replying(deps, actor, "modal:review_decision", dm(deps, actor.user_id)),
-            deps.unit(actor) as unit,
-        ):
-            unit.once(f"view:{view.get('id')}")
-            reviews.decide(unit, review_id=_review_id(forms.metadata(view)), decision=decision, note=note)
+    return listener
+
+
+def _apply_update(unit: Unit, review_id: int, values: reviews.UpdateValues) -> None:
+    reviews.add_update(unit, review_id=review_id, values=values)
+
+
+def _apply_decision(unit: Unit, review_id: int, values: tuple[Decision, str]) -> None:
+    decision, note = values
+    reviews.decide(unit, review_id=review_id, decision=decision, note=note)
 
 
 def _run(deps: Deps, actor: Actor, command: parsing.ReviewCommand) -> dict[str, Any]:
@@ -126,13 +148,6 @@ def _button_reply(deps: Deps, body: dict[str, Any], actor: Actor) -> Reply:
     return ephemeral_in(deps, channel, actor.user_id) if channel else dm(deps, actor.user_id)
 
 
-def _field_errors(ack: Ack, deps: Deps, actor: Actor, action: str, err: BadInput, *, fallback: str) -> None:
-    """Shown on the modal next to the field; nothing is saved, the refusal is audited."""
-    field = err.field or fallback
-    ack(response_action="errors", errors={field: err.message})
-    deps.record(actor, action, Outcome.BAD_INPUT, field=field)
-
-
 def _review_id(raw: Any) -> int:
     text = str(raw or "").strip()
     if not text.isdigit() or len(text) > 12:
@@ -142,8 +157,9 @@ def _review_id(raw: Any) -> int:
     return int(text)
 
 
-def _update_view(deps: Deps, form: reviews.UpdateForm) -> dict[str, Any]:
-    return deps.renderer.view(
+def update_view(renderer: Renderer, form: reviews.UpdateForm) -> dict[str, Any]:
+    """The "Add my update" modal (also rendered by the template tests)."""
+    return renderer.view(
         "review_update",
         callback_id=Callback.REVIEW_UPDATE,
         form=form,
@@ -155,16 +171,13 @@ def _update_view(deps: Deps, form: reviews.UpdateForm) -> dict[str, Any]:
     )
 
 
-def _decision_view(deps: Deps, form: reviews.DecisionForm) -> dict[str, Any]:
-    options = [
-        {"text": {"type": "plain_text", "text": title}, "value": decision.value}
-        for decision, title in DECISION_TITLES.items()
-    ]
-    return deps.renderer.view(
+def decision_view(renderer: Renderer, form: reviews.DecisionForm) -> dict[str, Any]:
+    """The "Record decision" modal."""
+    return renderer.view(
         "review_decision",
         callback_id=Callback.REVIEW_DECISION,
         form=form,
-        options=options,
+        options=decision_options(),
         block=BlockId,
         max_note=MAX_NOTE,
     )

@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.ids import Action, BlockId, Callback
+from bot.ids import Action, BlockId
 from bot.parsing_reviews import REVIEW_USAGE
 from bot.render import Renderer
-from bot.review_fields import DECISION_TITLES, MAX_NOTE, Kind, fields_for
+from bot.review_fields import fields_for
 from bot.scores import assess
 from bot.services.caseload import Digest, DigestLine
 from bot.services.reviews import DecisionForm, FormField, ReviewLine, ScheduleInfo, TeamMember, UpdateForm
+from handlers.reviews import decision_view, update_view
 from tests.conftest import reply_text
 
 NOW = datetime(2026, 11, 23, 15, tzinfo=UTC)
@@ -158,16 +159,7 @@ def test_update_modal_for_each_role(renderer, role):
         gad7=None,
         revising=True,
     )
-    view = renderer.view(
-        "review_update",
-        callback_id=Callback.REVIEW_UPDATE,
-        form=form,
-        kind=Kind,
-        block=BlockId,
-        max_note=MAX_NOTE,
-        phq9_max=27,
-        gad7_max=21,
-    )
+    view = update_view(renderer, form)
     assert view["callback_id"] == "review_update" and view["private_metadata"] == "9"
     inputs = [b for b in view["blocks"] if b["type"] == "input"]
     assert [b["block_id"] for b in inputs] == [*(f.block for f in fields), "review_phq9", "review_gad7"]
@@ -180,17 +172,7 @@ def test_update_modal_for_each_role(renderer, role):
 
 
 def test_decision_modal(renderer):
-    options = [
-        {"text": {"type": "plain_text", "text": t}, "value": d.value} for d, t in DECISION_TITLES.items()
-    ]
-    view = renderer.view(
-        "review_decision",
-        callback_id=Callback.REVIEW_DECISION,
-        form=DecisionForm(9, "C-7", TEAM),
-        options=options,
-        block=BlockId,
-        max_note=MAX_NOTE,
-    )
+    view = decision_view(renderer, DecisionForm(9, "C-7", TEAM))
     text = reply_text(view)
     assert "Updates in: <@U0ALICE>" in text and "Still waiting for: <@U0BOB>" in text
     select = next(b for b in view["blocks"] if b.get("block_id") == BlockId.REVIEW_DECISION)

@@ -179,22 +179,27 @@ def default_schedule(unit: Unit, case: Case) -> None:
 
 
 def _save_schedule(unit: Unit, case: Case, cadence: Cadence, tz: str | None) -> ReviewSchedule:
+    """Create or replace the case's schedule; the first due time counts from now."""
     settings = review_settings(unit.deps.settings)
     zone = settings.zone(tz)
     resolved = replace(cadence, at=cadence.at or settings.default_at)
-    schedule = repo.schedule_for(session=unit.session, case_id=case.id, lock=True) or ReviewSchedule(
-        case_id=case.id,
-        every=1,
-        period=Period.WEEKS,
-        at_local="09:00",
-        tz="UTC",
-        set_by="",
-        updated_at=unit.now,
-    )
-    schedule.every, schedule.period, schedule.weekday = resolved.every, resolved.period, resolved.weekday
-    schedule.at_local, schedule.tz, schedule.active = f"{resolved.at:%H:%M}", zone.key, True
-    schedule.next_due_at = first_due(resolved, zone, unit.now, default_at=settings.default_at)
-    schedule.set_by, schedule.updated_at = unit.actor.user_id, unit.now
+    fields = {
+        "every": resolved.every,
+        "period": resolved.period,
+        "weekday": resolved.weekday,
+        "at_local": f"{resolved.at:%H:%M}",
+        "tz": zone.key,
+        "active": True,
+        "next_due_at": first_due(resolved, zone, unit.now, default_at=settings.default_at),
+        "set_by": unit.actor.user_id,
+        "updated_at": unit.now,
+    }
+    schedule = repo.schedule_for(session=unit.session, case_id=case.id, lock=True)
+    if schedule is None:
+        schedule = ReviewSchedule(case_id=case.id, **fields)
+    else:
+        for name, value in fields.items():
+            setattr(schedule, name, value)
     unit.session.add(schedule)
     unit.session.flush()
     return schedule
@@ -311,10 +316,7 @@ def add_update(unit: Unit, *, review_id: int, values: UpdateValues) -> ReviewUpd
     update.answers_enc = unit.deps.cipher.encrypt(json.dumps(answers, ensure_ascii=False))
     update.phq9, update.gad7, update.submitted_at = values.phq9, values.gad7, unit.now
     unit.session.add(update)
-    for nudge in repo.nudges_for(session=unit.session, review_id=review_id, status=NudgeStatus.PENDING):
-        if nudge.user_id == me:
-            nudge.status = NudgeStatus.CANCELLED
-            unit.session.add(nudge)
+    _cancel_nudges(unit, review_id, user_id=me)
     unit.session.flush()
     message = unit.deps.renderer.message(
         "review_update",
@@ -361,9 +363,7 @@ def decide(unit: Unit, *, review_id: int, decision: Decision, note: str) -> Revi
     review.decision_note_enc = unit.deps.cipher.encrypt(note)
     review.decided_by, review.decided_at = unit.actor.user_id, unit.now
     unit.session.add(review)
-    for nudge in repo.nudges_for(session=unit.session, review_id=review_id, status=NudgeStatus.PENDING):
-        nudge.status = NudgeStatus.CANCELLED
-        unit.session.add(nudge)
+    _cancel_nudges(unit, review_id)
     unit.session.flush()
     updates = repo.updates_for(session=unit.session, review_id=review_id)
     _refresh_prompt(unit, review, case)
@@ -486,6 +486,14 @@ def _open_review_as_member(
             case_id=review.case_id,
         )
     return review, access
+
+
+def _cancel_nudges(unit: Unit, review_id: int, *, user_id: str | None = None) -> None:
+    """Nobody is reminded of a review they answered or that is complete."""
+    for nudge in repo.nudges_for(session=unit.session, review_id=review_id, status=NudgeStatus.PENDING):
+        if user_id is None or nudge.user_id == user_id:
+            nudge.status = NudgeStatus.CANCELLED
+            unit.session.add(nudge)
 
 
 def _answers(unit: Unit, update: ReviewUpdate | None) -> dict[str, str]:
