@@ -577,3 +577,18 @@ def test_start_now_reply_and_audit(harness):
     assert started.actor == BOB and started.source == "command" and started.target == "review:1"
     with harness.db() as session:
         assert session.execute(select(Review)).scalar_one().trigger == "command"
+
+
+def test_nudge_uses_the_fallback_zone_when_slack_cannot_say(tmp_path, engine, slack, clock):
+    h = build_harness(tmp_path, engine, slack, clock, CARETHREAD_FALLBACK_TZ="Asia/Kolkata")
+    try:
+        h.command(ALICE, "create Solo")
+        review(h, ALICE, "C-1 now")  # Monday 15:00 UTC
+        h.clock.advance(timedelta(hours=48))  # Wednesday 15:00 UTC = 20:30 in Kolkata
+        h.slack.fail("users.info", status=500, times=10)
+        assert sweep(h)["review_nudges"] == 0
+        event = audit(h, action="review.nudge_deferred")[0]
+        details = json.loads(event.details)
+        assert details == {"until": "2026-11-26T03:30:00+00:00", "tz": "Asia/Kolkata"}  # Thursday 09:00 IST
+    finally:
+        h.close()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import time
 
 from bot.auditlog import Source
 from bot.cadence import first_due, next_due_after
@@ -211,7 +210,7 @@ def post_weekly_digest(deps: Deps) -> int:
             return 0
         row: ReviewDigest = rows[0]
         zone = settings.zone(rule.tz)
-        following = first_due(rule.cadence, zone, unit.now, default_at=time(8))
+        following = first_due(rule.cadence, zone, unit.now, default_at=rule.at)
         if row.rule != rule.describe() or row.next_at is None:
             row.rule, row.next_at = rule.describe(), following
             unit.session.add(row)
