@@ -27,6 +27,8 @@ class Callback(StrEnum):
     HANDOFF_DECLINE = "handoff_decline"
     SIDE_EFFECT_REPORT = "side_effect_report"
     SIDE_EFFECT_PLAN = "side_effect_plan"
+    REVIEW_UPDATE = "review_update"
+    REVIEW_DECISION = "review_decision"
 
 
 class Action(StrEnum):
@@ -39,6 +41,8 @@ class Action(StrEnum):
     HANDOFF_DECLINE = "handoff_decline"
     SIDE_EFFECT_ACK = "side_effect_ack"
     SIDE_EFFECT_PLAN = "side_effect_plan"
+    REVIEW_ADD_UPDATE = "review_add_update"
+    REVIEW_DECIDE = "review_decide"
 
 
 class BlockId(StrEnum):
@@ -71,6 +75,21 @@ class BlockId(StrEnum):
     SE_PLAN = "se_plan"
     SE_PLAN_NOTE = "se_plan_note"
     SE_ACTIONS = "se_actions"
+    # Case review update modal (role-specific fields, then the optional scores).
+    REVIEW_SESSIONS = "review_sessions"
+    REVIEW_PROGRESS = "review_progress"
+    REVIEW_CONCERNS = "review_concerns"
+    REVIEW_REGIMEN = "review_regimen"
+    REVIEW_ADHERENCE = "review_adherence"
+    REVIEW_CHANGES = "review_changes"
+    REVIEW_SOCIAL_NEEDS = "review_social_needs"
+    REVIEW_BARRIERS = "review_barriers"
+    REVIEW_GENERAL = "review_general"
+    REVIEW_PHQ9 = "review_phq9"
+    REVIEW_GAD7 = "review_gad7"
+    # Case review decision modal.
+    REVIEW_DECISION = "review_decision"
+    REVIEW_DECISION_NOTE = "review_decision_note"
 
     @classmethod
     def members_for(cls, role: str) -> str:

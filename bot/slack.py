@@ -13,6 +13,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.clock import Clock
@@ -69,7 +70,16 @@ class SlackGateway:
         if cached is not None and now - cached.fetched_at < USER_CACHE_TTL:
             return cached
         data = self._call("users_info", user=user_id).get("user") or {}
-        row = cached or SlackUser(user_id=user_id, fetched_at=now)
+        row = cached
+        if row is None:
+            try:
+                with (
+                    session.begin_nested()
+                ):  # a savepoint: a lost race must not spoil the caller's transaction
+                    row = SlackUser(user_id=user_id, fetched_at=now)
+                    session.add(row)
+            except IntegrityError:  # another thread or replica cached this user at the same moment
+                row = session.get(SlackUser, user_id, populate_existing=True)
         row.tz = str(data.get("tz") or "UTC")
         row.is_bot = bool(data.get("is_bot")) or user_id == "USLACKBOT"
         row.deleted = bool(data.get("deleted"))

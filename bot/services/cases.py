@@ -71,6 +71,17 @@ def show_section(fn: ShowSection) -> ShowSection:
     return fn
 
 
+# Later workflows set up their part of a new case in the same unit (reviews give it the
+# default review cadence) by registering a hook: (unit, case) -> None.
+CaseCreatedHook = Callable[[Unit, Case], None]
+CASE_CREATED_HOOKS: list[CaseCreatedHook] = []
+
+
+def on_case_created(fn: CaseCreatedHook) -> CaseCreatedHook:
+    CASE_CREATED_HOOKS.append(fn)
+    return fn
+
+
 def create_case(
     unit: Unit,
     *,
@@ -120,6 +131,8 @@ def create_case(
         members=len(seen),
         medications=len(medications or []),
     )
+    for hook in CASE_CREATED_HOOKS:
+        hook(unit, case)
     return CaseSummary(case.id, case.ref, label, case.status, role, channel)
 
 

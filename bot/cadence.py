@@ -1,0 +1,144 @@
+"""Review cadences and working hours: pure date arithmetic in a person's own time zone.
+
+A cadence is kept the way the team means it ("every 2 weeks on Monday at 10:00", in the
+time zone of whoever set it). Every due time is computed from that wall-clock rule with
+zoneinfo and only then turned into UTC for storage, so across a daylight-saving change the
+review still comes due at 10:00 local and it is the UTC instant that moves.
+
+Two edge cases of wall-clock time, resolved the way zoneinfo does with `fold=0`: a time
+skipped by a spring-forward change (02:30 on that night) comes due an hour later in local
+terms (03:30), and a time that happens twice in the autumn comes due at its first occurrence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+MAX_DAYS = 365
+MAX_WEEKS = 52
+
+
+class Period(StrEnum):
+    DAYS = "days"
+    WEEKS = "weeks"
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """Every `every` days or weeks; optionally on a weekday (weeks only) and at a local time."""
+
+    every: int
+    period: Period
+    weekday: int | None = None  # 0 = Monday, as datetime.weekday()
+    at: time | None = None  # local wall-clock time; None: the deployment's default
+
+    @property
+    def step_days(self) -> int:
+        return self.every * (7 if self.period == Period.WEEKS else 1)
+
+    def describe(self) -> str:
+        """For people: "every 2 weeks on Monday at 10:00", "every day"."""
+        unit = "day" if self.period == Period.DAYS else "week"
+        text = f"every {unit}" if self.every == 1 else f"every {self.every} {unit}s"
+        if self.weekday is not None:
+            text += f" on {WEEKDAYS[self.weekday].capitalize()}"
+        if self.at is not None:
+            text += f" at {self.at:%H:%M}"
+        return text
+
+    def as_text(self) -> str:
+        """The canonical command text; parse_cadence(c.as_text()) == c."""
+        text = f"every {self.every} {self.period.value}"
+        if self.weekday is not None:
+            text += f" on {WEEKDAYS[self.weekday]}"
+        if self.at is not None:
+            text += f" at {self.at:%H:%M}"
+        return text
+
+
+def zone(name: str | None, fallback: str = "UTC") -> ZoneInfo:
+    """The named IANA zone; the fallback when Slack gave none or one we do not know."""
+    for candidate in (name, fallback, "UTC"):
+        if not candidate:
+            continue
+        try:
+            return ZoneInfo(candidate)
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+    return ZoneInfo("UTC")  # pragma: no cover - UTC always exists (tzdata is pinned)
+
+
+def local_moment(day: date, at: time, tz: ZoneInfo) -> datetime:
+    """The UTC instant at which the wall clock in `tz` shows `day` `at`."""
+    return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
+
+
+def first_due(cadence: Cadence, tz: ZoneInfo, now: datetime, *, default_at: time) -> datetime:
+    """When a cadence set now first comes due.
+
+    With a weekday: the next such weekday at the time (possibly later today), then every N
+    weeks. Without: N days or weeks from today, at the time.
+    """
+    at = cadence.at or default_at
+    today = now.astimezone(tz).date()
+    if cadence.weekday is not None:
+        day = today + timedelta(days=(cadence.weekday - today.weekday()) % 7)
+        while local_moment(day, at, tz) <= now:
+            day += timedelta(days=7)
+        return local_moment(day, at, tz)
+    return local_moment(today + timedelta(days=cadence.step_days), at, tz)
+
+
+def next_due_after(
+    cadence: Cadence, tz: ZoneInfo, previous: datetime, now: datetime, *, default_at: time
+) -> tuple[datetime, int]:
+    """The first due time after `now` on the cadence's grid through `previous`, and how many
+    grid points were skipped on the way (periods missed while the app was down).
+
+    Advancing in whole periods of local dates (not by adding hours to a UTC instant) is what
+    keeps the wall-clock time and the weekday through daylight-saving changes.
+    """
+    at = cadence.at or default_at
+    step = cadence.step_days
+    start = previous.astimezone(tz).date()
+    today = now.astimezone(tz).date()
+    periods = max(1, (today - start).days // step)
+    day = start + timedelta(days=periods * step)
+    while local_moment(day, at, tz) <= now:
+        periods += 1
+        day += timedelta(days=step)
+    return local_moment(day, at, tz), periods - 1
+
+
+@dataclass(frozen=True)
+class WorkingHours:
+    """When people may be nudged, in their own time zone (default 09:00 to 17:00, Monday to Friday)."""
+
+    start: time
+    end: time
+    days: frozenset[int]
+
+    def contains(self, moment: datetime, tz: ZoneInfo) -> bool:
+        local = moment.astimezone(tz)
+        return local.weekday() in self.days and self.start <= local.time() < self.end
+
+    def next_open(self, now: datetime, tz: ZoneInfo) -> datetime:
+        """`now` if inside working hours, else the next moment they begin."""
+        if self.contains(now, tz):
+            return now
+        today = now.astimezone(tz).date()
+        for offset in range(8):
+            day = today + timedelta(days=offset)
+            if day.weekday() in self.days:
+                opening = local_moment(day, self.start, tz)
+                if opening > now:
+                    return opening
+        raise ValueError("working hours have no working day")  # pragma: no cover - config forbids
+
+    def describe(self) -> str:
+        names = [WEEKDAYS[d][:3].capitalize() for d in sorted(self.days)]
+        return f"{self.start:%H:%M}-{self.end:%H:%M}, {', '.join(names)}"

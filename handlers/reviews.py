@@ -1,0 +1,240 @@
+"""Slack listeners for scheduled case reviews: `/review ...`, the prompt's buttons and the
+update and decision modals. Thin: read the payload, call one service, reply."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot import parsing_reviews as parsing
+from bot.auditlog import Outcome, Source
+from bot.deps import Deps
+from bot.errors import BadInput
+from bot.ids import Action, BlockId, Callback, Command
+from bot.parsing_reviews import REVIEW_USAGE, clean_note
+from bot.render import Renderer
+from bot.review_fields import ALL_FIELDS, BY_BLOCK, MAX_NOTE, Decision, Kind, decision_options
+from bot.review_settings import review_settings
+from bot.scores import GAD7, PHQ9, parse_score
+from bot.services import (
+    caseload,
+    review_sweeps,  # noqa: F401 - registers the review sweep steps
+    reviews,
+)
+from bot.unit import Actor, Unit
+from handlers import actors, forms
+from handlers.replies import Reply, dm, ephemeral, in_channel, replying
+
+
+def register(app: App, deps: Deps) -> None:
+    review_settings(deps.settings)  # a bad CARETHREAD_* review setting stops start-up here
+
+    @app.command(Command.REVIEW)
+    def review_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        deps.later(_command, deps, body, respond)
+
+    app.action(Action.REVIEW_ADD_UPDATE)(
+        _form_opener(deps, "button:review_add_update", reviews.update_form, update_view)
+    )
+    app.action(Action.REVIEW_DECIDE)(
+        _form_opener(deps, "button:review_decide", reviews.decision_form, decision_view)
+    )
+    app.view(Callback.REVIEW_UPDATE)(
+        _submission(deps, "modal:review_update", _read_update, _apply_update, fallback=BlockId.REVIEW_PHQ9)
+    )
+    app.view(Callback.REVIEW_DECISION)(
+        _submission(
+            deps, "modal:review_decision", _read_decision, _apply_decision, fallback=BlockId.REVIEW_DECISION
+        )
+    )
+
+
+def _form_opener(
+    deps: Deps, name: str, load: Callable[..., Any], build: Callable[[Renderer, Any], dict[str, Any]]
+) -> Callable[..., None]:
+    """A prompt button: check the clicker may act on the review, then open its modal."""
+
+    def open_form(body: dict[str, Any], action: dict[str, Any]) -> None:
+        actor = actors.from_interaction(body, Source.BUTTON)
+        with replying(deps, actor, name, _button_reply(deps, body, actor)):
+            review_id = _review_id(action.get("value"))
+            with deps.unit(actor) as unit:
+                form = load(unit, review_id=review_id)
+            deps.gateway.open_view(body["trigger_id"], build(deps.renderer, form))
+
+    def listener(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        deps.later(open_form, body, action)
+
+    return listener
+
+
+def _submission(
+    deps: Deps,
+    name: str,
+    read: Callable[[dict[str, Any]], Any],
+    apply: Callable[[Unit, int, Any], None],
+    *,
+    fallback: str,
+) -> Callable[..., None]:
+    """A modal submission: field errors back on the modal before ack (nothing saved, the
+    refusal audited); then the work once per submission, errors by DM (the modal is gone)."""
+
+    def listener(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        actor = actors.from_interaction(body, Source.MODAL)
+        try:
+            values = read(view)
+        except BadInput as err:
+            field = err.field or fallback
+            ack(response_action="errors", errors={field: err.message})
+            deps.later(deps.record, actor, name, Outcome.BAD_INPUT, field=field)
+            return
+        ack()
+        deps.later(submit, actor, view, values)
+
+    def submit(actor: Actor, view: dict[str, Any], values: Any) -> None:
+        with replying(deps, actor, name, dm(deps, actor.user_id)), deps.unit(actor) as unit:
+            unit.once(f"view:{view.get('id')}")
+            apply(unit, _review_id(forms.metadata(view)), values)
+
+    return listener
+
+
+def _command(deps: Deps, body: dict[str, Any], respond: Respond) -> None:
+    actor = actors.from_command(body)
+    reply = ephemeral(respond)
+    with replying(deps, actor, "command:/review", reply):
+        command = parsing.parse_review_command(body.get("text") or "")
+        reply(_run(deps, actor, command))
+
+
+def _apply_update(unit: Unit, review_id: int, values: reviews.UpdateValues) -> None:
+    reviews.add_update(unit, review_id=review_id, values=values)
+
+
+def _apply_decision(unit: Unit, review_id: int, values: tuple[Decision, str]) -> None:
+    decision, note = values
+    reviews.decide(unit, review_id=review_id, decision=decision, note=note)
+
+
+def _run(deps: Deps, actor: Actor, command: parsing.ReviewCommand) -> dict[str, Any]:
+    render = deps.renderer.message
+    if isinstance(command, parsing.Help):
+        return render("review_help", usage=list(REVIEW_USAGE.values()))
+    # The caller's Slack time zone, read before the unit opens: the gateway has its own session.
+    tz = deps.gateway.user(actor.user_id).tz if isinstance(command, parsing.SetCadence) else None
+    with deps.unit(actor) as unit:
+        match command:
+            case parsing.ListReviews():
+                return render("review_list", lines=reviews.list_reviews(unit))
+            case parsing.ShowDigest(all=everything):
+                digest = caseload.digest_for(unit, everything=everything)
+                return render(
+                    "review_digest", digest=digest, scope="all" if everything else "mine", now=unit.now
+                )
+            case parsing.ShowSchedule(case_id=case_id):
+                return render("review_schedule", s=reviews.show_schedule(unit, case_id=case_id), changed=None)
+            case parsing.SetCadence(case_id=case_id, cadence=cadence):
+                info = reviews.set_cadence(unit, case_id=case_id, cadence=cadence, tz=tz)
+                return render("review_schedule", s=info, changed="set")
+            case parsing.TurnOff(case_id=case_id):
+                return render("review_schedule", s=reviews.turn_off(unit, case_id=case_id), changed="off")
+            case parsing.StartNow(case_id=case_id):
+                reviews.start_now(unit, case_id=case_id)
+                return render(
+                    "reply",
+                    text=f"Started a review of C-{case_id}: its prompt is in the case thread.",
+                    hint="Each member adds an update there; then anyone on the team records the decision.",
+                )
+            case _:  # pragma: no cover - the parser returns only the types above
+                raise BadInput("Unknown command.", usage=REVIEW_USAGE["help"])
+
+
+def _button_reply(deps: Deps, body: dict[str, Any], actor: Actor) -> Reply:
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    return in_channel(deps, actor.user_id, channel)
+
+
+def _review_id(raw: Any) -> int:
+    text = str(raw or "").strip()
+    if not text.isdigit() or len(text) > 12:
+        raise BadInput(
+            "That review form is out of date. Open it again from the review prompt in the case thread."
+        )
+    return int(text)
+
+
+def update_view(renderer: Renderer, form: reviews.UpdateForm) -> dict[str, Any]:
+    """The "Add my update" modal (also rendered by the template tests)."""
+    return renderer.view(
+        "review_update",
+        callback_id=Callback.REVIEW_UPDATE,
+        form=form,
+        kind=Kind,
+        block=BlockId,
+        max_note=MAX_NOTE,
+        phq9_max=PHQ9.maximum,
+        gad7_max=GAD7.maximum,
+    )
+
+
+def decision_view(renderer: Renderer, form: reviews.DecisionForm) -> dict[str, Any]:
+    """The "Record decision" modal."""
+    return renderer.view(
+        "review_decision",
+        callback_id=Callback.REVIEW_DECISION,
+        form=form,
+        options=decision_options(),
+        block=BlockId,
+        max_note=MAX_NOTE,
+    )
+
+
+def _read_update(view: dict[str, Any]) -> reviews.UpdateValues:
+    """Every update question present in the submitted modal, validated; scores in range."""
+    present = [b for b in ((view.get("state") or {}).get("values") or {}) if b in BY_BLOCK]
+    answers: dict[str, str] = {}
+    for field in ALL_FIELDS:
+        block = field.block.value
+        if field.kind == Kind.SELECT:
+            value = forms.option(view, block) or ""
+            if value and value not in dict(field.options):
+                raise BadInput(f"Pick one of the listed {field.what} options.", field=block)
+        elif field.kind == Kind.NUMBER:
+            value = forms.text(view, block).strip()
+            if value and (not value.isdigit() or int(value) > (field.maximum or 0)):
+                raise BadInput(f"{field.label}: a whole number from 0 to {field.maximum}.", field=block)
+            value = str(int(value)) if value else ""
+        else:
+            value = clean_note(forms.text(view, block), what=field.what, limit=MAX_NOTE, field=block)
+        if value:
+            answers[block] = value
+    values = reviews.UpdateValues(
+        answers=answers,
+        phq9=parse_score(forms.text(view, BlockId.REVIEW_PHQ9), PHQ9, field=BlockId.REVIEW_PHQ9),
+        gad7=parse_score(forms.text(view, BlockId.REVIEW_GAD7), GAD7, field=BlockId.REVIEW_GAD7),
+    )
+    if values.empty:
+        raise BadInput(
+            "Answer at least one question, or give a score.",
+            field=present[0] if present else BlockId.REVIEW_PHQ9,
+        )
+    return values
+
+
+def _read_decision(view: dict[str, Any]) -> tuple[Decision, str]:
+    raw = forms.option(view, BlockId.REVIEW_DECISION) or ""
+    if raw not in {d.value for d in Decision}:
+        raise BadInput("Pick the team's decision.", field=BlockId.REVIEW_DECISION)
+    note = clean_note(
+        forms.text(view, BlockId.REVIEW_DECISION_NOTE),
+        what="note",
+        limit=MAX_NOTE,
+        field=BlockId.REVIEW_DECISION_NOTE,
+    )
+    if not note:
+        raise BadInput("Add a short note: what the team decided and why.", field=BlockId.REVIEW_DECISION_NOTE)
+    return Decision(raw), note
