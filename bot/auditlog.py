@@ -126,14 +126,22 @@ class VerifyResult:
     problem: str | None = None
 
 
-def verify_rows(key: bytes, rows: Iterable[AuditEvent], head: AuditHead | None = None) -> VerifyResult:
+def verify_rows(
+    key: bytes,
+    rows: Iterable[AuditEvent],
+    head: AuditHead | None = None,
+    *,
+    start_seq: int = 1,
+    prev_hash: str = GENESIS_HASH,
+) -> VerifyResult:
     """Walk the chain in seq order; report the first sequence number that is wrong.
 
     Detects an altered row (hash mismatch), a deleted or inserted row (gap, or prev_hash
     not the previous row's hash), reordering (seq out of order), and truncation at the
-    end (the head records the last seq and hash).
+    end (the head records the last seq and hash). `start_seq`/`prev_hash` continue from
+    a point already verified (the periodic job checks only what is new).
     """
-    expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
+    expected_seq, checked = start_seq, 0
     for row in rows:
         if row.seq != expected_seq:
             bad = min(row.seq, expected_seq)
@@ -151,17 +159,17 @@ def verify_rows(key: bytes, rows: Iterable[AuditEvent], head: AuditHead | None =
     return VerifyResult(True, checked)
 
 
-def iter_events(session: Session, *, batch: int = 5000) -> Iterator[AuditEvent]:
-    """All events in seq order, fetched in batches so a million rows fit in memory."""
-    last = 0
+def iter_events(
+    session: Session, *, batch: int = 5000, after: int = 0, upto: int | None = None
+) -> Iterator[AuditEvent]:
+    """Events with after < seq (<= upto) in seq order, fetched in batches so a million
+    rows fit in memory."""
+    last = after
     while True:
-        rows = (
-            session.execute(
-                select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
-            )
-            .scalars()
-            .all()
-        )
+        query = select(AuditEvent).where(AuditEvent.seq > last)
+        if upto is not None:
+            query = query.where(AuditEvent.seq <= upto)
+        rows = session.execute(query.order_by(AuditEvent.seq).limit(batch)).scalars().all()
         if not rows:
             return
         yield from rows
@@ -170,5 +178,7 @@ def iter_events(session: Session, *, batch: int = 5000) -> Iterator[AuditEvent]:
 
 
 def verify(session: Session, key: bytes) -> VerifyResult:
+    """The whole chain against its head. Give it a snapshot session (storage.db.snapshot_scope)
+    on a live database, or rows appended while it reads look like a broken tail."""
     head = session.get(AuditHead, 1)
     return verify_rows(key, iter_events(session), head)

@@ -186,3 +186,8 @@ class SlackUser(SQLModel, table=True):
     is_bot: bool = Field(default=False)
     deleted: bool = Field(default=False)
     fetched_at: datetime = Field(sa_column=_utc())
+
+
+# Workflow tables live in their own modules; importing them here registers them on the
+# metadata Alembic and the app use.
+from storage.models_audit import *  # noqa: E402,F403
