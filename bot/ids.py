@@ -28,6 +28,8 @@ class Action(StrEnum):
 
     HOME_NEW_CASE_HELP = "home_new_case_help"
     OPEN_THREAD = "open_thread"
+    AUDIT_OLDER = "audit_older"  # value "<case id>:<page>"
+    AUDIT_NEWER = "audit_newer"
 
 
 class BlockId(StrEnum):

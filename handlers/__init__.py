@@ -5,9 +5,9 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.deps import Deps
-from handlers import cases, home
+from handlers import audit, cases, home
 
-MODULES = (cases, home)
+MODULES = (cases, home, audit)
 
 
 def register_all(app: App, deps: Deps) -> None:
