@@ -64,6 +64,7 @@ def register(app: App, deps: Deps) -> None:
 def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, reply: Reply) -> None:
     render = deps.renderer.message
     if isinstance(command, parsing.Help):
+        deps.record(actor, "help.viewed", Outcome.OK, command=str(Command.CASE))
         reply(render("help", case_usage=list(CASE_USAGE.values()), roles=ROLE_HELP))
         return
     if isinstance(command, parsing.CreateCase) and command.label is None:
