@@ -59,11 +59,11 @@ def register(app: App, deps: Deps) -> None:
             return
         actor = actors.from_event(body, activity.user_id, Source.THREAD)
         delivery_id = str(body.get("event_id") or f"{activity.channel}:{activity.message_ts}:{activity.kind}")
-        with (
-            replying(deps, actor, f"thread:{activity.kind}", lambda _message: None),
-            deps.unit(actor) as unit,
-        ):
-            transcript.record_activity(unit, activity, delivery_id=delivery_id)
+        with replying(deps, actor, f"thread:{activity.kind}", lambda _message: None):
+            if not transcript.in_case_thread(deps, activity):
+                return
+            with deps.unit(actor) as unit:
+                transcript.record_activity(unit, activity, delivery_id=delivery_id)
 
 
 def _timeline_message(

@@ -23,20 +23,21 @@ NEW_MESSAGE_SUBTYPES = {None, "thread_broadcast", "file_share", "me_message"}
 
 
 def read_thread_activity(event: dict[str, Any], now: datetime) -> ThreadActivity | None:
-    subtype = event.get("subtype")
-    channel = str(event.get("channel") or "")
+    subtype = event.get("subtype") if isinstance(event.get("subtype"), str) else None
+    if "subtype" in event and subtype is None and event["subtype"] is not None:
+        return None  # a subtype we cannot read is not a person's message
+    channel = event.get("channel") if isinstance(event.get("channel"), str) else ""
     if subtype in NEW_MESSAGE_SUBTYPES:
         return _activity(event, channel, event, None, now)
     if subtype == "message_changed":
-        message = event.get("message") or {}
-        previous = event.get("previous_message") or {}
+        message, previous = _dict(event.get("message")), _dict(event.get("previous_message"))
         unchanged = message.get("text") == previous.get("text") and _file_ids(message) == _file_ids(previous)
         if unchanged and not message.get("edited"):
             return None  # an unfurl or a reply count, not an edit
-        edited_at = (message.get("edited") or {}).get("ts") or event.get("event_ts") or event.get("ts")
+        edited_at = _dict(message.get("edited")).get("ts") or event.get("event_ts") or event.get("ts")
         return _activity(message, channel, event, EntryKind.EDITED, now, at=_when(edited_at, now))
     if subtype == "message_deleted":
-        previous = dict(event.get("previous_message") or {})
+        previous = dict(_dict(event.get("previous_message")))
         previous["ts"] = event.get("deleted_ts") or previous.get("ts")
         deleted_at = _when(event.get("event_ts") or event.get("ts"), now)
         return _activity(previous, channel, event, EntryKind.DELETED, now, at=deleted_at)
@@ -55,25 +56,33 @@ def _activity(
     if _from_a_bot(message) or _from_a_bot(event):
         return None
     thread_ts, ts, user = message.get("thread_ts"), message.get("ts"), message.get("user")
-    if not (channel and thread_ts and ts and user) or thread_ts == ts:
+    if not all(isinstance(v, str) and v for v in (channel, thread_ts, ts, user)) or thread_ts == ts:
         return None  # not a reply in a thread (a thread's root is the card itself)
-    files = tuple(_file(f) for f in message.get("files") or [] if isinstance(f, dict) and f.get("id"))
+    files = tuple(_file(f) for f in _list(message.get("files")) if isinstance(f, dict) and f.get("id"))
     if kind is None:
         kind = EntryKind.FILE_SHARED if files else EntryKind.POSTED
     return ThreadActivity(
         kind=kind,
         channel=channel,
-        thread_ts=str(thread_ts),
-        message_ts=str(ts),
-        user_id=str(user)[:32],
+        thread_ts=thread_ts,
+        message_ts=ts,
+        user_id=user[:32],
         at=at or _when(ts, now),
         text=message.get("text") if isinstance(message.get("text"), str) else None,
         files=files,
     )
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _from_a_bot(payload: dict[str, Any]) -> bool:
-    return bool(payload.get("bot_id")) or payload.get("subtype") == "bot_message"
+    return bool(payload.get("bot_id")) or str(payload.get("subtype")) == "bot_message"
 
 
 def _file(raw: dict[str, Any]) -> FileFacts:
@@ -87,7 +96,7 @@ def _file(raw: dict[str, Any]) -> FileFacts:
 
 
 def _file_ids(message: dict[str, Any]) -> list[str]:
-    return [str(f.get("id")) for f in message.get("files") or [] if isinstance(f, dict)]
+    return [str(f.get("id")) for f in _list(message.get("files")) if isinstance(f, dict)]
 
 
 def _when(ts: Any, now: datetime) -> datetime:

@@ -101,15 +101,6 @@ def purge_case_transcript(*, session: Session, case_id: int, cutoff: datetime, n
     return int(result.rowcount or 0)
 
 
-def last_event(*, session: Session, seq: int) -> AuditEvent | None:
-    return session.get(AuditEvent, seq) if seq > 0 else None
-
-
-def event_seq_bounds(*, session: Session) -> tuple[int, int]:
-    low, high = session.execute(select(func.min(AuditEvent.seq), func.max(AuditEvent.seq))).one()
-    return int(low or 0), int(high or 0)
-
-
 def load_verify_state(*, session: Session, lock: bool = False, skip_locked: bool = False) -> dict[str, Any]:
     """The verifier's progress; with `lock`, the row is held until commit (replicas take turns).
 

@@ -92,6 +92,38 @@ def test_reading_message_events():
     assert gone.kind == EntryKind.DELETED and gone.message_ts == reply["ts"] and gone.at == NOW
 
 
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=10,
+)
+message_keys = st.sampled_from(
+    [
+        "subtype",
+        "channel",
+        "user",
+        "text",
+        "ts",
+        "thread_ts",
+        "message",
+        "previous_message",
+        "files",
+        "edited",
+        "deleted_ts",
+        "event_ts",
+        "bot_id",
+    ]
+)
+subtypes = st.sampled_from([None, "file_share", "message_changed", "message_deleted", "bot_message"])
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(message_keys, json_values | subtypes, max_size=8))
+def test_reading_any_payload_never_raises(event):
+    activity = read_thread_activity({"type": "message", **event}, NOW)
+    assert activity is None or (activity.channel and activity.thread_ts != activity.message_ts)
+
+
 # -- export formats ----------------------------------------------------------------------------
 
 AWKWARD = 'line one\nline "two", with commas; ünïcødé <@U1> & =1+1\r\nend'

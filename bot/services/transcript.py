@@ -13,13 +13,17 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.unit import Unit
+from bot.unit import Actor, Unit
 from storage import audit as audit_repo
 from storage import cases as cases_repo
+from storage.db import snapshot_scope
 from storage.models import Case
 from storage.models_audit import EntryKind, ThreadEntry
+
+if TYPE_CHECKING:
+    from bot.deps import Deps
 
 ACTIONS = {
     EntryKind.POSTED: "thread.message_posted",
@@ -61,6 +65,16 @@ def thread_listener(fn: ThreadListener) -> ThreadListener:
     """Register a workflow's reaction to a captured thread message (same transaction)."""
     THREAD_LISTENERS.append(fn)
     return fn
+
+
+def in_case_thread(deps: Deps, activity: ThreadActivity) -> bool:
+    """A cheap read-only look first: most channel messages are not in a case thread, and a
+    unit of work would take SQLite's write lock for each of them."""
+    with snapshot_scope(deps.engine) as session:
+        found = audit_repo.case_for_thread(
+            session=session, channel=activity.channel, thread_ts=activity.thread_ts
+        )
+        return found is not None
 
 
 def record_activity(unit: Unit, activity: ThreadActivity, *, delivery_id: str) -> ThreadEntry | None:
@@ -153,7 +167,7 @@ class PurgeResult:
     cases: int
 
 
-def purge_transcripts(deps, *, older_than_days: int, actor) -> PurgeResult:
+def purge_transcripts(deps: Deps, *, older_than_days: int, actor: Actor) -> PurgeResult:
     """Remove transcript text and file facts older than the retention age, case by case
     (one transaction and one audit event per case); the audit events stay as they are."""
     if older_than_days < 1:
