@@ -86,16 +86,13 @@ def event_hash(key: bytes, event: AuditEvent) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def append(session: Session, key: bytes, events: Iterable[PendingEvent]) -> list[AuditEvent]:
-    """Chain and insert events inside the caller's transaction (commit is the caller's)."""
-    pending = list(events)
-    if not pending:
-        return []
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
-    written = []
-    for item in pending:
+def chain(key: bytes, events: Iterable[PendingEvent], *, after_seq: int, after_hash: str) -> list[AuditEvent]:
+    """The rows that continue the chain from (after_seq, after_hash): numbered and linked."""
+    rows, seq, prev = [], after_seq, after_hash
+    for item in events:
+        seq += 1
         row = AuditEvent(
-            seq=head.seq + 1,
+            seq=seq,
             at=item.at,
             team_id=item.team_id,
             actor=item.actor,
@@ -106,13 +103,23 @@ def append(session: Session, key: bytes, events: Iterable[PendingEvent]) -> list
             source=str(item.source),
             correlation_id=item.correlation_id,
             details=canonical_details(item.details),
-            prev_hash=head.hash,
+            prev_hash=prev,
             hash="",
         )
-        row.hash = event_hash(key, row)
-        session.add(row)
-        head.seq, head.hash = row.seq, row.hash
-        written.append(row)
+        row.hash = prev = event_hash(key, row)
+        rows.append(row)
+    return rows
+
+
+def append(session: Session, key: bytes, events: Iterable[PendingEvent]) -> list[AuditEvent]:
+    """Chain and insert events inside the caller's transaction (commit is the caller's)."""
+    pending = list(events)
+    if not pending:
+        return []
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+    written = chain(key, pending, after_seq=head.seq, after_hash=head.hash)
+    session.add_all(written)
+    head.seq, head.hash = written[-1].seq, written[-1].hash
     session.add(head)
     session.flush()
     return written

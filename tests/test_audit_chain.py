@@ -27,7 +27,7 @@ from tests.conftest import Harness, make_settings
 KEY = b"test-audit-key-0123456789"
 T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 
-# -- building logs in memory, exactly as auditlog.append does ----------------------------------
+# -- random logs, chained in memory by the code append uses --------------------------------------
 
 pending_events = st.builds(
     PendingEvent,
@@ -47,27 +47,7 @@ pending_events = st.builds(
 
 
 def chain(items: list[PendingEvent], key: bytes = KEY) -> list[AuditEvent]:
-    rows, prev = [], GENESIS_HASH
-    for seq, item in enumerate(items, start=1):
-        row = AuditEvent(
-            seq=seq,
-            at=item.at,
-            team_id=item.team_id,
-            actor=item.actor,
-            action=item.action,
-            case_id=item.case_id,
-            target=item.target,
-            outcome=str(item.outcome),
-            source=str(item.source),
-            correlation_id=item.correlation_id,
-            details=auditlog.canonical_details(item.details),
-            prev_hash=prev,
-            hash="",
-        )
-        row.hash = auditlog.event_hash(key, row)
-        rows.append(row)
-        prev = row.hash
-    return rows
+    return auditlog.chain(key, items, after_seq=0, after_hash=GENESIS_HASH)
 
 
 def copy(row: AuditEvent, **changes) -> AuditEvent:

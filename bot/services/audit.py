@@ -150,21 +150,7 @@ def export_trail(unit: Unit, *, case_id: int, fmt: ExportFormat, operator: bool 
 def _export_data(unit: Unit, case: Case) -> audit_export.ExportData:
     key = unit.deps.audit_key
     events = [
-        audit_export.EventRecord(
-            seq=row.seq,
-            at=row.at,
-            team_id=row.team_id,
-            actor=row.actor,
-            action=row.action,
-            outcome=row.outcome,
-            source=row.source,
-            target=row.target,
-            correlation_id=row.correlation_id,
-            details=json.loads(row.details or "{}"),
-            prev_hash=row.prev_hash,
-            hash=row.hash,
-            hash_valid=hmac.compare_digest(event_hash(key, row), row.hash),
-        )
+        audit_export.EventRecord.of(row, hash_valid=hmac.compare_digest(event_hash(key, row), row.hash))
         for row in repo.case_events(session=unit.session, case_id=case.id or 0)
     ]
     return audit_export.ExportData(

@@ -22,6 +22,7 @@ from fhir.resources.bundle import Bundle
 from bot.auditlog import APP_ACTOR
 from bot.parsing_audit import ExportFormat
 from bot.services.transcript import TranscriptLine
+from storage.models import AuditEvent
 
 # Code systems we define for our own codes. Deployers may point these at their own
 # terminology server; the values are stable.
@@ -77,6 +78,11 @@ class EventRecord:
     prev_hash: str
     hash: str
     hash_valid: bool
+
+    @classmethod
+    def of(cls, row: AuditEvent, *, hash_valid: bool) -> EventRecord:
+        stored = row.model_dump(exclude={"case_id", "details"})
+        return cls(**stored, details=json.loads(row.details or "{}"), hash_valid=hash_valid)
 
 
 @dataclass(frozen=True)
