@@ -86,16 +86,13 @@ def event_hash(key: bytes, event: AuditEvent) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def append(session: Session, key: bytes, events: Iterable[PendingEvent]) -> list[AuditEvent]:
-    """Chain and insert events inside the caller's transaction (commit is the caller's)."""
-    pending = list(events)
-    if not pending:
-        return []
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
-    written = []
-    for item in pending:
+def chain(key: bytes, events: Iterable[PendingEvent], *, after_seq: int, after_hash: str) -> list[AuditEvent]:
+    """The rows that continue the chain from (after_seq, after_hash): numbered and linked."""
+    rows, seq, prev = [], after_seq, after_hash
+    for item in events:
+        seq += 1
         row = AuditEvent(
-            seq=head.seq + 1,
+            seq=seq,
             at=item.at,
             team_id=item.team_id,
             actor=item.actor,
@@ -106,13 +103,23 @@ def append(session: Session, key: bytes, events: Iterable[PendingEvent]) -> list
             source=str(item.source),
             correlation_id=item.correlation_id,
             details=canonical_details(item.details),
-            prev_hash=head.hash,
+            prev_hash=prev,
             hash="",
         )
-        row.hash = event_hash(key, row)
-        session.add(row)
-        head.seq, head.hash = row.seq, row.hash
-        written.append(row)
+        row.hash = prev = event_hash(key, row)
+        rows.append(row)
+    return rows
+
+
+def append(session: Session, key: bytes, events: Iterable[PendingEvent]) -> list[AuditEvent]:
+    """Chain and insert events inside the caller's transaction (commit is the caller's)."""
+    pending = list(events)
+    if not pending:
+        return []
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+    written = chain(key, pending, after_seq=head.seq, after_hash=head.hash)
+    session.add_all(written)
+    head.seq, head.hash = written[-1].seq, written[-1].hash
     session.add(head)
     session.flush()
     return written
@@ -126,14 +133,22 @@ class VerifyResult:
     problem: str | None = None
 
 
-def verify_rows(key: bytes, rows: Iterable[AuditEvent], head: AuditHead | None = None) -> VerifyResult:
+def verify_rows(
+    key: bytes,
+    rows: Iterable[AuditEvent],
+    head: AuditHead | None = None,
+    *,
+    start_seq: int = 1,
+    prev_hash: str = GENESIS_HASH,
+) -> VerifyResult:
     """Walk the chain in seq order; report the first sequence number that is wrong.
 
     Detects an altered row (hash mismatch), a deleted or inserted row (gap, or prev_hash
     not the previous row's hash), reordering (seq out of order), and truncation at the
-    end (the head records the last seq and hash).
+    end (the head records the last seq and hash). `start_seq`/`prev_hash` continue from
+    a point already verified (the periodic job checks only what is new).
     """
-    expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
+    expected_seq, checked = start_seq, 0
     for row in rows:
         if row.seq != expected_seq:
             bad = min(row.seq, expected_seq)
@@ -151,17 +166,17 @@ def verify_rows(key: bytes, rows: Iterable[AuditEvent], head: AuditHead | None =
     return VerifyResult(True, checked)
 
 
-def iter_events(session: Session, *, batch: int = 5000) -> Iterator[AuditEvent]:
-    """All events in seq order, fetched in batches so a million rows fit in memory."""
-    last = 0
+def iter_events(
+    session: Session, *, batch: int = 5000, after: int = 0, upto: int | None = None
+) -> Iterator[AuditEvent]:
+    """Events with after < seq (<= upto) in seq order, fetched in batches so a million
+    rows fit in memory."""
+    last = after
     while True:
-        rows = (
-            session.execute(
-                select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
-            )
-            .scalars()
-            .all()
-        )
+        query = select(AuditEvent).where(AuditEvent.seq > last)
+        if upto is not None:
+            query = query.where(AuditEvent.seq <= upto)
+        rows = session.execute(query.order_by(AuditEvent.seq).limit(batch)).scalars().all()
         if not rows:
             return
         yield from rows
@@ -170,5 +185,7 @@ def iter_events(session: Session, *, batch: int = 5000) -> Iterator[AuditEvent]:
 
 
 def verify(session: Session, key: bytes) -> VerifyResult:
+    """The whole chain against its head. Give it a snapshot session (storage.db.snapshot_scope)
+    on a live database, or rows appended while it reads look like a broken tail."""
     head = session.get(AuditHead, 1)
     return verify_rows(key, iter_events(session), head)

@@ -52,6 +52,7 @@ class Settings:
     admins: frozenset[str] = frozenset()
     admin_channel: str | None = None
     sweep_seconds: int = 60
+    audit_verify_seconds: int = 3600
     web_workers: int = 1
     web_threads: int = 8
     work_threads: int = 4
@@ -104,6 +105,7 @@ def load_settings(
         admins=frozenset(u.strip() for u in env.get("CARETHREAD_ADMINS", "").split(",") if u.strip()),
         admin_channel=(env.get("CARETHREAD_ADMIN_CHANNEL") or "").strip() or None,
         sweep_seconds=_int(env, "CARETHREAD_SWEEP_SECONDS", 60, low=1, high=86400),
+        audit_verify_seconds=_int(env, "CARETHREAD_AUDIT_VERIFY_SECONDS", 3600, low=60, high=7 * 86400),
         web_workers=_int(env, "WEB_WORKERS", 1, low=1, high=64),
         web_threads=_int(env, "WEB_THREADS", 8, low=1, high=256),
         work_threads=_int(env, "CARETHREAD_WORK_THREADS", 4, low=1, high=64),

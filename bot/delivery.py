@@ -194,6 +194,7 @@ class Relay:
                 return 0
             if row.update_of is not None and self._has_newer_update(session, row):
                 row.status, row.lease_until = OutboxStatus.SUPERSEDED, None
+                self._audit(session, row, "message.superseded", Outcome.OK, {"method": row.method})
                 return 0
             channel = parent.result_channel if row.update_of and parent else row.channel
             args = json.loads(self.cipher.decrypt(row.payload_enc))
@@ -292,19 +293,25 @@ class Relay:
         details: dict[str, Any] = {"method": row.method, "purpose": row.purpose, "attempt": row.attempts}
         if result.error:
             details["error"] = result.error
+        self._audit(session, row, action, outcome, details)
+
+    def _audit(
+        self, session, row: OutboxMessage, action: str, outcome: Outcome, details: dict[str, Any]
+    ) -> None:
+        """Every queued message ends in an audit event: delivered, failed or superseded."""
         auditlog.append(
             session,
             self.audit_key,
             [
                 PendingEvent(
-                    at=now,
+                    at=self.clock.now(),
                     actor=APP_ACTOR,
                     action=action,
                     outcome=outcome,
                     source=Source.DELIVERY,
                     case_id=row.case_id,
                     target=f"outbox:{row.id}",
-                    details=details,
+                    details={"purpose": row.purpose, **details},
                 )
             ],
         )

@@ -43,6 +43,8 @@ class Action(StrEnum):
     SIDE_EFFECT_PLAN = "side_effect_plan"
     REVIEW_ADD_UPDATE = "review_add_update"
     REVIEW_DECIDE = "review_decide"
+    AUDIT_OLDER = "audit_older"  # value "<case id>:<page>"
+    AUDIT_NEWER = "audit_newer"
 
 
 class BlockId(StrEnum):

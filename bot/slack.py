@@ -53,6 +53,30 @@ class SlackGateway:
     def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
         self._call("views_publish", user_id=user_id, view=view)
 
+    def post_now(self, channel: str, message: dict[str, Any]) -> None:
+        """chat.postMessage right away, for the one message that cannot use the outbox: the
+        alert that the audit trail itself cannot be written (the outbox records deliveries
+        in it). Everything else goes through the outbox."""
+        self._call("chat_postMessage", channel=channel, **message)
+
+    def send_file_dm(self, user_id: str, *, filename: str, content: bytes, title: str, comment: str) -> str:
+        """A file to the user's DM with the app, by Slack's external upload flow
+        (files.getUploadURLExternal, POST to the upload URL, files.completeUploadExternal).
+
+        Too big and too sensitive to queue in the outbox, so it is sent now; the caller has
+        recorded the export before calling and records the outcome after. Returns the file id.
+        """
+        dm = self._call("conversations_open", users=user_id).get("channel") or {}
+        done = self._call(
+            "files_upload_v2",
+            channel=dm.get("id") or user_id,
+            filename=filename,
+            content=content,
+            title=title,
+            initial_comment=comment,
+        )
+        return str((done.get("file") or {}).get("id") or "")
+
     def user(self, user_id: str, *, session: Session | None = None) -> SlackUser:
         """users.info facts, cached in the database for a few hours.
 

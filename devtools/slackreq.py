@@ -90,6 +90,7 @@ def block_action(
     message_ts: str | None = "1700000001.000100",
     view: dict[str, Any] | None = None,
     timestamp: int | None = None,
+    response_url: str = "http://127.0.0.1:9/respond/x",
 ) -> SignedRequest:
     n = next(_ids)
     payload: dict[str, Any] = {
@@ -107,7 +108,7 @@ def block_action(
                 "action_ts": f"{1_700_000_000 + n}.000001",
             }
         ],
-        "response_url": "http://127.0.0.1:9/respond/x",
+        "response_url": response_url,
     }
     if view is not None:
         payload["container"] = {"type": "view", "view_id": view.get("id", "V1")}

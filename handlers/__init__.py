@@ -5,9 +5,9 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.deps import Deps
-from handlers import cases, handoffs, home, reviews, side_effects
+from handlers import audit, cases, handoffs, home, reviews, side_effects
 
-MODULES = (cases, home, side_effects, reviews, handoffs)
+MODULES = (cases, home, side_effects, reviews, handoffs, audit)
 
 
 def register_all(app: App, deps: Deps) -> None:

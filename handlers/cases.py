@@ -70,6 +70,7 @@ def _create_from_form(deps: Deps, actor: Actor, view: dict[str, Any], form: dict
 def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, reply: Reply) -> None:
     render = deps.renderer.message
     if isinstance(command, parsing.Help):
+        deps.record(actor, "help.viewed", Outcome.OK, command=str(Command.CASE))
         reply(render("help", case_usage=list(CASE_USAGE.values()), roles=ROLE_HELP))
         return
     if isinstance(command, parsing.CreateCase) and command.label is None:

@@ -50,7 +50,12 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # pragma: no cover - exercised by every test
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only snapshot (snapshot_scope) must not hold the write lock: in WAL mode a
+        # plain BEGIN reads a consistent snapshot while writers carry on.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
+
+
+_READ_ONLY = "carethread_read_only"
 
 
 def is_postgres(engine: Engine) -> bool:
@@ -67,3 +72,25 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def snapshot_scope(engine: Engine) -> Iterator[Session]:
+    """A read-only transaction that sees one consistent snapshot for its whole length.
+
+    For long reads that must not be torn by concurrent commits (verifying the audit chain
+    while requests append to it, exporting a timeline): REPEATABLE READ READ ONLY on
+    PostgreSQL; a deferred BEGIN on SQLite, which in WAL mode neither blocks nor waits for
+    writers. Never commits anything.
+    """
+    options: dict = {_READ_ONLY: True}
+    if is_postgres(engine):
+        options.update(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+    with (
+        engine.connect().execution_options(**options) as connection,
+        Session(bind=connection, expire_on_commit=False) as session,
+    ):
+        try:
+            yield session
+        finally:
+            session.rollback()

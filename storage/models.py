@@ -190,6 +190,7 @@ class SlackUser(SQLModel, table=True):
 
 # Workflow tables live in their own modules; importing them here registers them on
 # SQLModel.metadata wherever the foundation models are imported (Alembic included).
+from storage.models_audit import *  # noqa: E402,F403
 from storage.models_handoffs import *  # noqa: E402, F403
 from storage.models_reviews import *  # noqa: E402, F403
 from storage.models_side_effects import *  # noqa: E402,F403

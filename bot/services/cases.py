@@ -268,7 +268,12 @@ def list_cases(unit: Unit, *, everything: bool = False) -> list[CaseSummary]:
         rows = [(case, None) for case in repo.all_cases(session=unit.session)]
     else:
         rows = repo.cases_of_user(session=unit.session, user_id=unit.actor.user_id)
-    unit.audit("case.listed", target="all" if everything else "mine", count=len(rows))
+    unit.audit(
+        "case.listed",
+        target="all" if everything else "mine",
+        count=len(rows),
+        cases=[case.id for case, _ in rows],  # whose labels were shown
+    )
     return [
         CaseSummary(
             case.id, case.ref, unit.deps.cipher.decrypt(case.label_enc), case.status, role, case.home_channel

@@ -53,5 +53,5 @@ def home_for(unit: Unit) -> HomeData:
     for provider in WAITING_PROVIDERS:
         waiting.extend(provider(unit))
     waiting.sort(key=lambda item: item.sort_key)
-    unit.audit("home.viewed", count=len(cases), waiting=len(waiting))
+    unit.audit("home.viewed", count=len(cases), waiting=len(waiting), cases=[c.id for c in cases])
     return HomeData(cases=cases, waiting=waiting)

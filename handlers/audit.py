@@ -1,0 +1,130 @@
+"""Slack listeners for the audit trail: `/audit`, its page buttons, and the capture of every
+human message in a case thread (the one `message` listener of the app, see
+bot/services/transcript.py for how other workflows hook into it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot import parsing_audit
+from bot.auditlog import APP_ACTOR, Outcome, Source
+from bot.deps import Deps
+from bot.errors import BadInput
+from bot.ids import Action, Command
+from bot.parsing_audit import AUDIT_USAGE, AuditHelp, ExportTrail, ShowTimeline
+from bot.services import audit, audit_verify, transcript  # noqa: F401 - audit_verify registers its sweep step
+from bot.slack import SlackUnavailable
+from bot.unit import Actor
+from handlers import actors
+from handlers.replies import ephemeral, replying
+from handlers.thread_events import read_thread_activity
+
+PAGE_ACTIONS = (Action.AUDIT_OLDER, Action.AUDIT_NEWER)
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.command(Command.AUDIT)
+    def audit_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        deps.later(_command, deps, body, respond)
+
+    def page_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        ack()
+        deps.later(_page, deps, body, action, respond)
+
+    for action_id in PAGE_ACTIONS:
+        app.action(action_id)(page_clicked)
+
+    @app.event("message")
+    def thread_message(body: dict[str, Any], event: dict[str, Any]) -> None:
+        # Events are acknowledged by Bolt before this runs; the work goes to the work pool too.
+        deps.later(_thread_message, deps, body, event)
+
+
+def _command(deps: Deps, body: dict[str, Any], respond: Respond) -> None:
+    actor = actors.from_command(body)
+    reply = ephemeral(respond)
+    with replying(deps, actor, "command:/audit", reply):
+        command = parsing_audit.parse_audit_command(body.get("text") or "")
+        match command:
+            case AuditHelp():
+                deps.record(actor, "help.viewed", Outcome.OK, command=str(Command.AUDIT))
+                reply(deps.renderer.message("audit_help", usage=list(AUDIT_USAGE.values())))
+            case ShowTimeline(case_id=case_id, page=page):
+                reply(_timeline_message(deps, actor, case_id, page))
+            case ExportTrail(case_id=case_id, format=fmt):
+                reply(_export(deps, actor, case_id, fmt))
+
+
+def _page(deps: Deps, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+    actor = actors.from_interaction(body, Source.BUTTON)
+    with replying(deps, actor, f"button:{action.get('action_id')}", ephemeral(respond)):
+        case_id, page, upto = _read_page_value(str(action.get("value") or ""))
+        message = _timeline_message(deps, actor, case_id, page, upto)
+        respond(text=message["text"], blocks=message["blocks"], replace_original=True)
+
+
+def _thread_message(deps: Deps, body: dict[str, Any], event: dict[str, Any]) -> None:
+    activity = read_thread_activity(event, deps.clock.now())
+    if activity is None:
+        return
+    actor = actors.from_event(body, activity.user_id, Source.THREAD)
+    delivery_id = str(body.get("event_id") or f"{activity.channel}:{activity.message_ts}:{activity.kind}")
+    with replying(deps, actor, f"thread:{activity.kind}", lambda _message: None):
+        if not transcript.in_case_thread(deps, activity):
+            return
+        with deps.unit(actor) as unit:
+            transcript.record_activity(unit, activity, delivery_id=delivery_id)
+
+
+def _timeline_message(
+    deps: Deps, actor: Actor, case_id: int, page: int, upto: int | None = None
+) -> dict[str, Any]:
+    with deps.unit(actor) as unit:
+        t = audit.timeline(unit, case_id=case_id, page=page, upto=upto)
+    return deps.renderer.message(
+        "audit_timeline",
+        t=t,
+        app_actor=APP_ACTOR,
+        older_action=Action.AUDIT_OLDER,
+        newer_action=Action.AUDIT_NEWER,
+    )
+
+
+def _export(deps: Deps, actor: Actor, case_id: int, fmt: parsing_audit.ExportFormat) -> dict[str, Any]:
+    """Record the export, then send the file; a failed send is recorded and reported."""
+    with deps.unit(actor) as unit:
+        export = audit.export_trail(unit, case_id=case_id, fmt=fmt)
+    try:
+        file_id = deps.gateway.send_file_dm(
+            actor.user_id,
+            filename=export.filename,
+            content=export.content,
+            title=f"Audit trail of {export.ref} ({fmt})",
+            comment=f"Audit trail and thread transcript of {export.ref}, as you asked ({fmt}).",
+        )
+    except SlackUnavailable:
+        deps.record(actor, "audit.export_failed", Outcome.ERROR, case_id=case_id, error="slack_unavailable")
+        return deps.renderer.message(
+            "error",
+            message=f"Slack did not take the file, so {export.ref}'s export was not sent. Please try again.",
+            usage=None,
+        )
+    deps.record(actor, "audit.export_delivered", Outcome.OK, case_id=case_id, file=file_id, format=str(fmt))
+    return deps.renderer.message(
+        "reply",
+        text=f"Sent you {export.ref}'s audit trail ({export.events} events, "
+        f"{export.transcript_entries} transcript entries) as {fmt} in a DM.",
+        hint="The file holds the thread transcript: keep it where your clinic keeps patient records.",
+    )
+
+
+def _read_page_value(value: str) -> tuple[int, int, int | None]:
+    """A page button's value: "<case id>:<page>:<newest seq counted from>"."""
+    parts = value.split(":")
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[2].isdigit():
+        raise BadInput("That button no longer works; run `/audit <case>` again.", usage=AUDIT_USAGE["show"])
+    page = parsing_audit.parse_page(parts[1], usage=AUDIT_USAGE["show"])
+    return int(parts[0]), page, int(parts[2])
