@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlmodel import Session
 
 from storage.models import Case, CaseMember, CaseStatus, Role
 from storage.models_side_effects import (
     RecipientKind,
     ReportStatus,
+    Severity,
     SideEffectRecipient,
     SideEffectReport,
 )
@@ -34,6 +36,22 @@ def open_reports(*, session: Session, case_id: int) -> list[SideEffectReport]:
             .order_by(SideEffectReport.created_at, SideEffectReport.id)
         ).scalars()
     )
+
+
+def urgent_open_counts(*, session: Session, case_ids: Sequence[int]) -> dict[int, int]:
+    """Per case, urgent reports whose loop is not closed: one grouped query for the digest."""
+    if not case_ids:
+        return {}
+    rows = session.execute(
+        select(SideEffectReport.case_id, func.count())
+        .where(
+            SideEffectReport.case_id.in_(case_ids),
+            SideEffectReport.severity == Severity.URGENT,
+            SideEffectReport.status.in_(NOT_CLOSED),
+        )
+        .group_by(SideEffectReport.case_id)
+    ).all()
+    return {case_id: count for case_id, count in rows}
 
 
 def due_for_escalation(now: datetime) -> Select:

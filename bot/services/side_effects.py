@@ -14,14 +14,18 @@ blocks. Medication, symptoms, red flags, notes and the plan note are stored encr
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
+
+from sqlmodel import Session
 
 from bot.errors import BadInput, Conflict, NoAccess
 from bot.ids import Action, BlockId
 from bot.render import escape_mrkdwn
 from bot.services.access import CaseAccess, case_ref, open_case, require_role
+from bot.services.caseload import urgent_items
 from bot.services.cases import post_in_thread, show_section, thread_url
 from bot.services.home import WaitingItem, waiting_provider
 from bot.services.side_effect_policy import (
@@ -630,3 +634,9 @@ def case_of(unit: Unit, report: SideEffectReport) -> Case:
     case = case_repo.get_case(session=unit.session, case_id=report.case_id)
     assert case is not None  # a report's case is never deleted (foreign key)
     return case
+
+
+@urgent_items
+def _urgent_open_reports(session: Session, case_ids: Sequence[int]) -> dict[int, int]:
+    """The caseload digest ranks cases with urgent reports still open above everything else."""
+    return repo.urgent_open_counts(session=session, case_ids=case_ids)

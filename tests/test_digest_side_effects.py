@@ -1,0 +1,45 @@
+"""The two workflows together: an urgent side-effect report still open puts its case at
+the top of the caseload digest, and stops counting once the loop is closed."""
+
+from __future__ import annotations
+
+import re
+
+from side_effect_helpers import P1, THERAPIST, make_case, medication_value, open_form, reports, submit_report
+
+from bot.ids import Action, BlockId, Callback
+from devtools.slackreq import select_value, text_value
+
+
+def digest(h, user: str) -> str:
+    h.command(user, "digest", command="/review")
+    return h.last_reply_text()
+
+
+def ranked(text: str) -> list[str]:
+    return re.findall(r"^\d+\. \*(C-\d+)\*", text, flags=re.MULTILINE)
+
+
+def test_urgent_open_report_ranks_its_case_first_until_the_plan_is_recorded(harness):
+    quiet = make_case(harness, label="Quiet")
+    loud = make_case(harness, label="Loud")
+    view = open_form(harness, THERAPIST, f"C-{loud}")
+    submit_report(harness, THERAPIST, loud, medication=medication_value(view, "sertraline"), red_flags=("0",))
+    [report] = reports(harness)
+    assert report.severity == "urgent"
+
+    text = digest(harness, THERAPIST)
+    assert ranked(text)[0] == f"C-{loud}" and f"C-{quiet}" in ranked(text)
+    assert "1 urgent side effect open" in text
+
+    harness.action(P1, Action.SIDE_EFFECT_ACK, str(report.id))
+    assert "1 urgent side effect open" in digest(harness, THERAPIST)  # acknowledged is not closed
+
+    values = {
+        BlockId.SE_PLAN: select_value("urgent_evaluation"),
+        BlockId.SE_PLAN_NOTE: text_value("seen today"),
+    }
+    harness.submit(P1, Callback.SIDE_EFFECT_PLAN, values, private_metadata=str(report.id), view_id="VPLAN9")
+    assert reports(harness)[0].status == "planned"
+    after = digest(harness, THERAPIST)
+    assert "*0* with urgent side effects" in after and "urgent side effect open" not in after
