@@ -10,16 +10,19 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from bot import auditlog
 from devtools import slackreq
 from storage.db import make_engine, session_scope
 from storage.models import AuditEvent, Case, OutboxMessage, OutboxStatus
+from storage.models_audit import ThreadEntry
+from storage.models_reviews import Review, ReviewSchedule
 from tests.conftest import SECRET, TEST_DATABASE_URL
 from tests.test_app_process import _clean_env, _free_port
 
@@ -73,6 +76,17 @@ def _post(port: int, request: slackreq.SignedRequest) -> int:
     )
     with urllib.request.urlopen(http_request, timeout=10) as response:
         return response.status
+
+
+def _card_ts(engine, case_id: int) -> str:
+    with session_scope(engine) as session:
+        case = session.get(Case, case_id)
+        return session.get(OutboxMessage, case.card_outbox_id).result_ts
+
+
+def _entries(engine) -> list:
+    with session_scope(engine) as session:
+        return list(session.execute(select(ThreadEntry.id)).all())
 
 
 def test_two_replicas_on_one_postgres_do_everything_exactly_once(tmp_path, slack, pg_schema_url):
@@ -142,6 +156,44 @@ def test_two_replicas_on_one_postgres_do_everything_exactly_once(tmp_path, slack
                     .all()
                 )
                 assert sorted(created) == ids
+
+            # Due work: every case's review made due while "the app was down"; both replicas
+            # sweep every second. Each prompt must be posted once, however the sweeps interleave.
+            with session_scope(engine) as session:
+                past = datetime.now(UTC) - timedelta(hours=3)
+                session.execute(update(ReviewSchedule).values(next_due_at=past))
+            prompts = slack.wait_for("chat.postMessage", total * 2, timeout=60)
+            time.sleep(3)  # three more sweeps on each replica
+            prompts = [
+                c.args["text"]
+                for c in slack.calls_to("chat.postMessage")
+                if c.args["text"].startswith("Case review due on")
+            ]
+            assert Counter(prompts) == Counter({f"Case review due on C-{n}": 1 for n in range(1, total + 1)})
+            with session_scope(engine) as session:
+                assert len(session.execute(select(Review.id)).all()) == total
+
+            # One Slack event, retried to the other replica: recorded once.
+            root_ts = _card_ts(engine, 1)
+            event = {
+                "type": "message",
+                "channel": "C0CARE",
+                "user": "U0USER01",
+                "text": "seen her today",
+                "ts": "1800000000.000100",
+                "thread_ts": root_ts,
+                "channel_type": "channel",
+            }
+            first = slackreq.event_callback(SECRET, event, event_id="EvREPLICA1")
+            retry = slackreq.event_callback(SECRET, event, event_id="EvREPLICA1", retry_num=1)
+            assert _post(ports[0], first) == 200 and _post(ports[1], retry) == 200
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not _entries(engine):
+                time.sleep(0.2)
+            time.sleep(1)
+            assert len(_entries(engine)) == 1
+            with session_scope(engine) as session:
+                assert auditlog.verify(session, AUDIT_KEY.encode()).ok
         finally:
             engine.dispose()
     finally:
