@@ -12,10 +12,11 @@ import platform
 import sys
 import time
 
-from bench import ack_latency, audit_chain, delivery
+from bench import ack_latency, audit_chain, delivery, review_sweep
 
 BENCHMARKS = {
     "ack": lambda: ack_latency.run(),
+    "sweep": lambda: review_sweep.run(),
     "audit": lambda: audit_chain.run(int(os.environ.get("BENCH_AUDIT_EVENTS", "1000000"))),
     "delivery": lambda: delivery.run(),
 }
