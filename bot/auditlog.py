@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlmodel import Session
 
 from storage.models import AuditEvent, AuditHead
@@ -168,20 +168,21 @@ def verify_rows(
 
 def iter_events(
     session: Session, *, batch: int = 5000, after: int = 0, upto: int | None = None
-) -> Iterator[AuditEvent]:
+) -> Iterator[Row]:
     """Events with after < seq (<= upto) in seq order, fetched in batches so a million
-    rows fit in memory."""
+    rows fit in memory. Plain rows with the columns as attributes, not ORM objects: the
+    verifier only reads them, and skipping the identity map makes it several times faster."""
+    table = AuditEvent.__table__
     last = after
     while True:
-        query = select(AuditEvent).where(AuditEvent.seq > last)
+        query = select(table).where(table.c.seq > last)
         if upto is not None:
-            query = query.where(AuditEvent.seq <= upto)
-        rows = session.execute(query.order_by(AuditEvent.seq).limit(batch)).scalars().all()
+            query = query.where(table.c.seq <= upto)
+        rows = session.execute(query.order_by(table.c.seq).limit(batch)).all()
         if not rows:
             return
         yield from rows
         last = rows[-1].seq
-        session.expunge_all()
 
 
 def verify(session: Session, key: bytes) -> VerifyResult:
