@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import statistics
 import tempfile
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 from slack_sdk import WebClient
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from bot.clock import Clock
@@ -21,8 +23,17 @@ SECRET = "bench-signing-secret"
 
 
 def bench_database_url(tmp: Path) -> str:
-    """BENCH_DATABASE_URL (e.g. PostgreSQL) or a SQLite file in a temporary directory."""
-    return os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{tmp / 'bench.db'}"
+    """A SQLite file in a temporary directory, or, with BENCH_DATABASE_URL set (PostgreSQL),
+    a fresh schema in that database, so every run starts empty."""
+    url = os.environ.get("BENCH_DATABASE_URL")
+    if not url:
+        return f"sqlite:///{tmp / 'bench.db'}"
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
 
 
 def settings_for(tmp: Path, slack: StandInSlack, **env: str) -> Settings:

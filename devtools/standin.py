@@ -16,7 +16,7 @@ import itertools
 import json
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -108,8 +108,8 @@ class StandInSlack:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise AssertionError(
-                        f"expected {count} call(s) to {method}, got {len(found)}: "
-                        f"{[c.method for c in self.calls]}"
+                        f"expected {count} call(s) to {method}, got {len(found)}; all calls: "
+                        f"{dict(Counter(c.method for c in self.calls))}"
                     )
                 self._lock.wait(remaining)
 
@@ -170,7 +170,10 @@ class StandInSlack:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 512  # the default of 5 refuses connections under a benchmark's load
+
+        self.server = Server((host, port), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, name="standin-slack", daemon=True).start()
         return self
