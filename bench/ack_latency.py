@@ -19,7 +19,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 from bench.common import SECRET, bench_database_url, percentile, table, temp_dir
@@ -27,17 +26,12 @@ from bot.auditlog import Source
 from bot.services import cases
 from bot.unit import Actor
 from devtools import slackreq
+from devtools.process import free_port, wait_healthy
 from devtools.standin import StandInSlack
 from storage.models import Role
 
 ROOT = Path(__file__).resolve().parent.parent
 USER = "U0BENCH"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _start(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen:
@@ -124,12 +118,12 @@ def run(
         WEB_THREADS=os.environ.get("WEB_THREADS", "16"),
     )
     _seed(tmp, slack, env)
-    ours_port, bare_port = _free_port(), _free_port()
+    ours_port, bare_port = free_port(), free_port()
     ours = _start([sys.executable, "app.py"], {**env, "PORT": str(ours_port)}, ours_port)
     bare = _start([sys.executable, "-m", "bench.bare_app"], {**env, "PORT": str(bare_port)}, bare_port)
     rows = []
     try:
-        _wait_healthy(ours_port)
+        wait_healthy(ours_port, ours)
         for command, text in commands:
             for clients in concurrency:
                 results = {}
@@ -201,18 +195,6 @@ def _settled(slack: StandInSlack, method: str, quiet: float = 1.0) -> None:
         if now_seen != seen:
             seen, last = now_seen, time.monotonic()
         time.sleep(0.1)
-
-
-def _wait_healthy(port: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("app not healthy")
 
 
 if __name__ == "__main__":

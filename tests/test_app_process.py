@@ -4,25 +4,16 @@ gunicorn, answers /healthz and handles a signed command against the stand-in Sla
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 from devtools import slackreq
+from devtools.process import free_port, wait_healthy
 from tests.conftest import SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -47,7 +38,7 @@ def test_missing_settings_exit_non_zero_with_one_clear_message(tmp_path):
 
 def test_http_mode_serves_health_and_commands(tmp_path, slack, db_url_and_engine):
     url, _engine = db_url_and_engine
-    port = _free_port()
+    port = free_port()
     env = _clean_env(
         SLACK_BOT_TOKEN="xoxb-test",
         SLACK_SIGNING_SECRET=SECRET,
@@ -61,24 +52,13 @@ def test_http_mode_serves_health_and_commands(tmp_path, slack, db_url_and_engine
         [sys.executable, "app.py"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
-                    assert response.status == 200
-                    break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    pytest.fail(
-                        "app did not become healthy:\n" + (process.stdout.read() if process.poll() else "")
-                    )
-                time.sleep(0.2)
+        wait_healthy(port, process, timeout=30)
         signed = slackreq.slash_command(
             SECRET,
             command="/case",

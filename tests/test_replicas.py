@@ -19,12 +19,13 @@ from sqlalchemy import select, text, update
 
 from bot import auditlog
 from devtools import slackreq
+from devtools.process import free_port, wait_healthy
 from storage.db import make_engine, session_scope
 from storage.models import AuditEvent, Case, OutboxMessage, OutboxStatus
 from storage.models_audit import ThreadEntry
 from storage.models_reviews import Review, ReviewSchedule
 from tests.conftest import SECRET, TEST_DATABASE_URL
-from tests.test_app_process import _clean_env, _free_port
+from tests.test_app_process import _clean_env
 
 pytestmark = pytest.mark.skipif(not TEST_DATABASE_URL, reason="needs TEST_DATABASE_URL (PostgreSQL)")
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,20 +55,6 @@ def _start(env: dict[str, str], port: int) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def _wait_healthy(port: int, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail("replica died: " + process.stderr.read())
-            time.sleep(0.2)
-    pytest.fail("replica not healthy")
 
 
 def _post(port: int, request: slackreq.SignedRequest) -> int:
@@ -102,12 +89,12 @@ def test_two_replicas_on_one_postgres_do_everything_exactly_once(tmp_path, slack
         CARETHREAD_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         CARETHREAD_AUDIT_KEY=AUDIT_KEY,
     )
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     # Both start at once on an empty database, as a deploy would: migrations take turns.
     replicas = [_start(env, port) for port in ports]
     try:
         for port, process in zip(ports, replicas, strict=True):
-            _wait_healthy(port, process)
+            wait_healthy(port, process)
 
         # 40 cases created concurrently, alternating between the replicas.
         total = 40
