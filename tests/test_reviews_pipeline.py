@@ -84,18 +84,21 @@ def test_off_show_and_refusals(harness):
     assert schedule_of(harness, case_id).active is False
 
 
-def test_new_cases_get_the_default_cadence(harness):
+def test_new_cases_get_the_default_cadence_in_the_creators_zone(harness):
     case_id = care_team(harness)
     schedule = schedule_of(harness, case_id)
-    # Alice's time zone was not known yet (no users.info so far): the fallback zone, UTC.
-    assert (schedule.every, schedule.period, schedule.tz) == (2, "weeks", "UTC")
-    assert schedule.next_due_at == datetime(2026, 12, 7, 9, tzinfo=UTC)
+    # Alice's Slack zone (users.info, looked up when the case is created): 09:00 in New York.
+    assert (schedule.every, schedule.period, schedule.tz) == (2, "weeks", "America/New_York")
+    assert schedule.next_due_at == datetime(2026, 12, 7, 14, tzinfo=UTC)
     assert json.loads(audit(harness, action="review.cadence_set")[0].details)["default"] is True
 
-    review(harness, ALICE, f"C-{case_id} every 1 week")  # reads (and caches) Alice's Slack zone
-    harness.command(ALICE, "create Second Case")
-    second = schedule_of(harness, case_id + 1)
-    assert second.tz == "America/New_York" and second.next_due_at == datetime(2026, 12, 7, 14, tzinfo=UTC)
+
+def test_default_cadence_falls_back_to_the_configured_zone_when_slack_cannot_say(harness):
+    harness.slack.fail("users.info", status=500, times=5)
+    case_id = care_team(harness)
+    schedule = schedule_of(harness, case_id)
+    assert (schedule.every, schedule.period, schedule.tz) == (2, "weeks", "UTC")
+    assert schedule.next_due_at == datetime(2026, 12, 7, 9, tzinfo=UTC)
 
 
 def test_default_cadence_is_configurable(tmp_path, engine, slack, clock):
@@ -115,7 +118,8 @@ def test_default_cadence_is_configurable(tmp_path, engine, slack, clock):
         CARETHREAD_FALLBACK_TZ="America/Chicago",
     )
     try:
-        h.command(ALICE, "create Third")
+        h.slack.fail("users.info", status=500, times=5)  # a creator whose zone Slack cannot tell us
+        h.command("U0DAVE", "create Third")
         with h.db() as session:
             newest = (
                 session.execute(select(ReviewSchedule).order_by(ReviewSchedule.id.desc())).scalars().first()
@@ -456,7 +460,7 @@ def test_nudges_are_cancelled_for_those_who_answered_or_left(harness):
     review_id = latest_review(harness).id
     harness.command(ALICE, f"remove C-{case_id} <@{CAROL}>")
     with harness.db() as session:
-        session.add(SlackUser(user_id=ALICE, tz="America/New_York", fetched_at=harness.clock.now()))
+        session.merge(SlackUser(user_id=ALICE, tz="America/New_York", fetched_at=harness.clock.now()))
     harness.clock.advance(timedelta(hours=48))  # Wednesday 10:00 New York
     submit_update(harness, ALICE, review_id, REVIEW_REGIMEN="unchanged")
     assert sweep(harness)["review_nudges"] == 1
@@ -582,10 +586,10 @@ def test_start_now_reply_and_audit(harness):
 def test_nudge_uses_the_fallback_zone_when_slack_cannot_say(tmp_path, engine, slack, clock):
     h = build_harness(tmp_path, engine, slack, clock, CARETHREAD_FALLBACK_TZ="Asia/Kolkata")
     try:
+        h.slack.fail("users.info", status=500, times=20)  # Slack never tells us Alice's zone
         h.command(ALICE, "create Solo")
         review(h, ALICE, "C-1 now")  # Monday 15:00 UTC
         h.clock.advance(timedelta(hours=48))  # Wednesday 15:00 UTC = 20:30 in Kolkata
-        h.slack.fail("users.info", status=500, times=10)
         assert sweep(h)["review_nudges"] == 0
         event = audit(h, action="review.nudge_deferred")[0]
         details = json.loads(event.details)

@@ -25,6 +25,7 @@ from bot.scores import assess, trend
 from bot.services.access import CaseAccess, open_case
 from bot.services.cases import close_case, on_case_created, post_in_thread, show_section, thread_url
 from bot.services.home import WaitingItem, waiting_provider
+from bot.slack import SlackUnavailable
 from bot.unit import Unit
 from storage import cases as cases_repo
 from storage import reviews as repo
@@ -168,13 +169,17 @@ def show_schedule(unit: Unit, *, case_id: int) -> ScheduleInfo:
 
 @on_case_created
 def default_schedule(unit: Unit, case: Case) -> None:
-    """New cases get the deployment's default cadence, in the creator's time zone when Slack
-    has told us it (the cached users.info), else in CARETHREAD_FALLBACK_TZ."""
+    """New cases get the deployment's default cadence in the creator's Slack time zone
+    (users.info, cached); if Slack cannot say, in CARETHREAD_FALLBACK_TZ."""
     settings = review_settings(unit.deps.settings)
     if settings.default_cadence is None:
         return
-    known = unit.session.get(SlackUser, unit.actor.user_id)
-    schedule = _save_schedule(unit, case, settings.default_cadence, known.tz if known else None)
+    try:
+        tz: str | None = unit.deps.gateway.user(unit.actor.user_id, session=unit.session).tz
+    except SlackUnavailable:
+        known = unit.session.get(SlackUser, unit.actor.user_id)
+        tz = known.tz if known else None
+    schedule = _save_schedule(unit, case, settings.default_cadence, tz)
     _audit_schedule(unit, case, schedule, by_default=True)
 
 
