@@ -45,32 +45,16 @@ def _append_rate(engine, events: int, per_transaction: int) -> float:
 
 
 def _build_chain(engine, total: int, chunk: int = 20_000) -> None:
-    """Write a valid chain quickly (Core bulk insert); the hashing is the real event_hash."""
+    """Write a valid chain quickly: auditlog.chain() numbers and hashes the rows as append()
+    does, and a Core bulk insert stores them."""
     prev, seq = GENESIS_HASH, 0
+    columns = [c.name for c in AuditEvent.__table__.columns]
     with session_scope(engine) as session:
         for start in range(0, total, chunk):
-            rows = []
-            for i in range(start, min(total, start + chunk)):
-                p = _pending(i)
-                seq += 1
-                row = AuditEvent(
-                    seq=seq,
-                    at=p.at,
-                    team_id=None,
-                    actor=p.actor,
-                    action=p.action,
-                    case_id=p.case_id,
-                    target=p.target,
-                    outcome=str(p.outcome),
-                    source=str(p.source),
-                    correlation_id=p.correlation_id,
-                    details=auditlog.canonical_details(p.details),
-                    prev_hash=prev,
-                    hash="",
-                )
-                row.hash = prev = auditlog.event_hash(KEY, row)
-                rows.append({c.name: getattr(row, c.name) for c in AuditEvent.__table__.columns})
-            session.execute(insert(AuditEvent), rows)
+            pending = [_pending(i) for i in range(start, min(total, start + chunk))]
+            rows = auditlog.chain(KEY, pending, after_seq=seq, after_hash=prev)
+            seq, prev = rows[-1].seq, rows[-1].hash
+            session.execute(insert(AuditEvent), [{c: getattr(row, c) for c in columns} for row in rows])
         head = session.get(AuditHead, 1)
         head.seq, head.hash = seq, prev
 
