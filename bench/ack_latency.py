@@ -23,12 +23,12 @@ from pathlib import Path
 
 from bench.common import SECRET, bench_database_url, percentile, table, temp_dir
 from bot.auditlog import Source
-from bot.services import cases
+from bot.cases import service as cases
 from bot.unit import Actor
 from devtools import slackreq
 from devtools.process import free_port, wait_healthy
 from devtools.standin import StandInSlack
-from storage.models import Role
+from storage.cases import Role
 
 ROOT = Path(__file__).resolve().parent.parent
 USER = "U0BENCH"

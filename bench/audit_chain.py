@@ -16,8 +16,8 @@ from bench.common import bench_database_url, table, temp_dir
 from bot import auditlog
 from bot.auditlog import GENESIS_HASH, Outcome, PendingEvent, Source
 from storage import migrate
+from storage.core import AuditEvent, AuditHead
 from storage.db import make_engine, session_scope
-from storage.models import AuditEvent, AuditHead
 
 KEY = b"bench-audit-key-0123456789"
 

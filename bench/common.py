@@ -15,7 +15,8 @@ from sqlalchemy.engine import Engine
 
 from bot.clock import Clock
 from bot.config import Settings, load_settings
-from bot.deps import Deps, build_deps
+from bot.deps import Deps
+from bot.factory import build_deps
 from devtools.standin import StandInSlack
 from storage.db import make_engine
 

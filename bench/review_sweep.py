@@ -11,11 +11,11 @@ from sqlalchemy import insert, text
 
 from bench.common import deps_for, table, temp_dir
 from bot.clock import FrozenClock
-from bot.services.review_sweeps import fire_due_reviews
+from bot.reviews.sweeps import fire_due_reviews
 from devtools.standin import StandInSlack
+from storage.cases import Case, CaseMember
 from storage.db import session_scope
-from storage.models import Case, CaseMember
-from storage.models_reviews import ReviewSchedule
+from storage.reviews import ReviewSchedule
 
 NOW = datetime(2026, 11, 23, 15, tzinfo=UTC)
 

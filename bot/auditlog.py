@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlmodel import Session
 
-from storage.models import AuditEvent, AuditHead
+from storage.core import AuditEvent, AuditHead
 
 GENESIS_HASH = "0" * 64
 

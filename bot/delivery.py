@@ -30,8 +30,8 @@ from bot import auditlog
 from bot.auditlog import APP_ACTOR, Outcome, PendingEvent, Source
 from bot.clock import Clock
 from bot.crypto import Cipher
+from storage.core import OutboxMessage, OutboxStatus
 from storage.db import is_postgres, session_scope
-from storage.models import OutboxMessage, OutboxStatus
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,14 +19,15 @@ from bot import auditlog
 from bot.auditlog import Outcome
 from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, Settings
+from bot.contributions import Workflow
 from bot.crypto import KEY_CHECK_PLAINTEXT, Cipher, KeyMismatchError
 from bot.delivery import Relay
 from bot.render import Renderer
 from bot.slack import SlackGateway
 from bot.unit import Actor, Unit, refusal_event
 from storage import migrate
+from storage.core import AppMeta
 from storage.db import make_engine, session_scope
-from storage.models import AppMeta
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class Deps:
     gateway: SlackGateway
     audit_key: bytes
     work: Executor
+    workflows: tuple[Workflow, ...] = ()  # bot/workflows.py, handed in by the factory
 
     def later(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
         """Run a listener's real work after its ack(), on the bounded work pool.
@@ -90,8 +92,11 @@ def build_deps(
     engine: Engine | None = None,
     clock: Clock | None = None,
     work: Executor | None = None,
+    workflows: Sequence[Workflow] = (),
 ) -> Deps:
-    """Wire the process's parts and bring the database up to date (migrations, key check)."""
+    """Wire the process's parts and bring the database up to date (migrations, key check).
+
+    `bot.factory.build_deps` is the one to call: it hands in every workflow."""
     engine = engine or make_engine(settings.database_url)
     client = client or make_client(settings)
     clock = clock or SystemClock()
@@ -110,6 +115,7 @@ def build_deps(
         gateway=SlackGateway(client, engine, clock),
         audit_key=audit_key,
         work=work or ThreadPoolExecutor(max_workers=settings.work_threads, thread_name_prefix="work"),
+        workflows=tuple(workflows),
     )
 
 

@@ -145,7 +145,7 @@ class Renderer:
 
     def message(self, name: str, /, **context: Any) -> dict[str, Any]:
         """A message: `text` (the notification line) and validated `blocks`."""
-        doc = self._render(f"messages/{name}.json.j2", context)
+        doc = self._render(f"{name}.json.j2", context)
         text = doc.get("text")
         if not isinstance(text, str) or not text.strip():
             raise TemplateError(f"{name}: a message needs a non-empty top-level text")
@@ -157,7 +157,7 @@ class Renderer:
 
     def view(self, name: str, /, **context: Any) -> dict[str, Any]:
         """A modal or Home tab, validated with slack_sdk's View model."""
-        doc = self._render(f"views/{name}.json.j2", context)
+        doc = self._render(f"{name}.json.j2", context)
         if len(doc.get("blocks", [])) > MAX_VIEW_BLOCKS:
             raise TemplateError(f"{name}: more than {MAX_VIEW_BLOCKS} blocks")
         try:

@@ -2,38 +2,27 @@
 
 The database says what is due; each sweep claims due rows atomically, so several replicas
 (each with its own in-memory scheduler, never a shared job store) fire each item once, and
-a restart after downtime fires each missed item once. Workflows add their sweep step with
-`sweep_step`; one interval job runs them all, and once at start-up.
+a restart after downtime fires each missed item once. The core's own steps are below; each
+workflow declares its steps in its `workflow.py`. One interval job runs them all, and once
+at start-up.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import delete
 
+from bot.contributions import SweepStep
 from bot.deps import Deps
+from storage.core import ProcessedRequest
 from storage.db import session_scope
-from storage.models import ProcessedRequest
 
 log = logging.getLogger(__name__)
 
-SweepStep = Callable[[Deps], object]
-SWEEP_STEPS: list[tuple[str, SweepStep]] = []
 
-
-def sweep_step(name: str) -> Callable[[SweepStep], SweepStep]:
-    def register(fn: SweepStep) -> SweepStep:
-        SWEEP_STEPS.append((name, fn))
-        return fn
-
-    return register
-
-
-@sweep_step("outbox")
 def _retry_outbox(deps: Deps) -> int:
     total = 0
     while (claimed := deps.relay.deliver_due()) > 0:
@@ -44,7 +33,6 @@ def _retry_outbox(deps: Deps) -> int:
 PROCESSED_REQUEST_RETENTION = timedelta(days=2)
 
 
-@sweep_step("processed_requests")
 def _forget_old_deliveries(deps: Deps) -> int:
     """Slack retries an event within minutes; ids older than this can no longer come back."""
     cutoff = deps.clock.now() - PROCESSED_REQUEST_RETENTION
@@ -53,10 +41,21 @@ def _forget_old_deliveries(deps: Deps) -> int:
         return result.rowcount or 0
 
 
+CORE_STEPS: tuple[tuple[str, SweepStep], ...] = (
+    ("outbox", _retry_outbox),
+    ("processed_requests", _forget_old_deliveries),
+)
+
+
+def sweep_steps(deps: Deps) -> list[tuple[str, SweepStep]]:
+    """The core's steps, then each workflow's, in the order bot/workflows.py lists them."""
+    return [*CORE_STEPS, *(step for workflow in deps.workflows for step in workflow.sweep_steps)]
+
+
 def run_sweep(deps: Deps) -> dict[str, object]:
     """Run every step once; one failing step does not stop the others."""
     results: dict[str, object] = {}
-    for name, step in SWEEP_STEPS:
+    for name, step in sweep_steps(deps):
         try:
             results[name] = step(deps)
         except Exception:

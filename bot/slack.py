@@ -17,8 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.clock import Clock
+from storage.core import SlackUser
 from storage.db import session_scope
-from storage.models import SlackUser
 
 log = logging.getLogger(__name__)
 USER_CACHE_TTL = timedelta(hours=12)

@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from bot.auditlog import APP_ACTOR, Outcome, PendingEvent, Source
 from bot.errors import Duplicate
-from storage.models import OutboxMessage, ProcessedRequest
+from storage.core import OutboxMessage, ProcessedRequest
 
 if TYPE_CHECKING:
     from bot.deps import Deps

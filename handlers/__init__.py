@@ -1,15 +1,3 @@
-"""Slack listeners, one module per workflow; each exposes register(app, deps)."""
-
-from __future__ import annotations
-
-from slack_bolt import App
-
-from bot.deps import Deps
-from handlers import audit, cases, handoffs, home, reviews, side_effects
-
-MODULES = (cases, home, side_effects, reviews, handoffs, audit)
-
-
-def register_all(app: App, deps: Deps) -> None:
-    for module in MODULES:
-        module.register(app, deps)
+"""Thin Slack listeners, one module per workflow (named by its `workflow.py`), each with a
+`register(app, deps)` that bot/factory.py calls. Shared listener helpers: actors (who is
+asking), forms (reading modal state), replies (errors into what the user sees)."""

@@ -8,18 +8,19 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bot import parsing_audit
+from bot.audit import commands as parsing_audit
+from bot.audit import service as audit
+from bot.audit import transcript
+from bot.audit.commands import AUDIT_USAGE, AuditHelp, ExportTrail, ShowTimeline
+from bot.audit.thread_events import read_thread_activity
 from bot.auditlog import APP_ACTOR, Outcome, Source
 from bot.deps import Deps
 from bot.errors import BadInput
 from bot.ids import Action, Command
-from bot.parsing_audit import AUDIT_USAGE, AuditHelp, ExportTrail, ShowTimeline
-from bot.services import audit, audit_verify, transcript  # noqa: F401 - audit_verify registers its sweep step
 from bot.slack import SlackUnavailable
 from bot.unit import Actor
 from handlers import actors
 from handlers.replies import ephemeral, replying
-from handlers.thread_events import read_thread_activity
 
 PAGE_ACTIONS = (Action.AUDIT_OLDER, Action.AUDIT_NEWER)
 
@@ -51,7 +52,7 @@ def _command(deps: Deps, body: dict[str, Any], respond: Respond) -> None:
         match command:
             case AuditHelp():
                 deps.record(actor, "help.viewed", Outcome.OK, command=str(Command.AUDIT))
-                reply(deps.renderer.message("audit_help", usage=list(AUDIT_USAGE.values())))
+                reply(deps.renderer.message("audit/audit_help", usage=list(AUDIT_USAGE.values())))
             case ShowTimeline(case_id=case_id, page=page):
                 reply(_timeline_message(deps, actor, case_id, page))
             case ExportTrail(case_id=case_id, format=fmt):
@@ -85,7 +86,7 @@ def _timeline_message(
     with deps.unit(actor) as unit:
         t = audit.timeline(unit, case_id=case_id, page=page, upto=upto)
     return deps.renderer.message(
-        "audit_timeline",
+        "audit/audit_timeline",
         t=t,
         app_actor=APP_ACTOR,
         older_action=Action.AUDIT_OLDER,
@@ -108,13 +109,13 @@ def _export(deps: Deps, actor: Actor, case_id: int, fmt: parsing_audit.ExportFor
     except SlackUnavailable:
         deps.record(actor, "audit.export_failed", Outcome.ERROR, case_id=case_id, error="slack_unavailable")
         return deps.renderer.message(
-            "error",
+            "core/error",
             message=f"Slack did not take the file, so {export.ref}'s export was not sent. Please try again.",
             usage=None,
         )
     deps.record(actor, "audit.export_delivered", Outcome.OK, case_id=case_id, file=file_id, format=str(fmt))
     return deps.renderer.message(
-        "reply",
+        "core/reply",
         text=f"Sent you {export.ref}'s audit trail ({export.events} events, "
         f"{export.transcript_entries} transcript entries) as {fmt} in a DM.",
         hint="The file holds the thread transcript: keep it where your clinic keeps patient records.",

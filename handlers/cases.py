@@ -1,4 +1,4 @@
-"""Slack listeners for shared cases: `/case ...` and the New case modal."""
+"""Slack listeners for shared cases: `/case ...`, the New case modal, and App Home."""
 
 from __future__ import annotations
 
@@ -6,17 +6,20 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bot import parsing
+from bot import inputs
 from bot.auditlog import Outcome, Source
+from bot.cases import commands as parsing
+from bot.cases import home
+from bot.cases import service as cases
+from bot.cases.commands import CASE_USAGE
 from bot.deps import Deps
 from bot.errors import BadInput
 from bot.ids import BlockId, Callback, Command
-from bot.parsing import CASE_USAGE, ROLE_HELP
-from bot.services import cases
+from bot.inputs import ROLE_HELP
 from bot.unit import Actor
 from handlers import actors, forms
 from handlers.replies import Reply, dm, ephemeral, replying
-from storage.models import ROLE_TITLES, Role
+from storage.cases import ROLE_TITLES, Role
 
 ROLE_PLURAL = {
     Role.PRESCRIBER.value: "Prescribers",
@@ -45,6 +48,13 @@ def register(app: App, deps: Deps) -> None:
         ack()
         deps.later(_create_from_form, deps, actor, view, form)
 
+    @app.event("app_home_opened")
+    def home_opened(body: dict[str, Any], event: dict[str, Any]) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        actor = actors.from_event(body, event.get("user"), Source.HOME)
+        deps.later(_publish_quietly, deps, actor)
+
 
 def _case_command(deps: Deps, body: dict[str, Any], reply: Reply) -> None:
     actor = actors.from_command(body)
@@ -71,7 +81,7 @@ def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, 
     render = deps.renderer.message
     if isinstance(command, parsing.Help):
         deps.record(actor, "help.viewed", Outcome.OK, command=str(Command.CASE))
-        reply(render("help", case_usage=list(CASE_USAGE.values()), roles=ROLE_HELP))
+        reply(render("cases/help", case_usage=list(CASE_USAGE.values()), roles=ROLE_HELP))
         return
     if isinstance(command, parsing.CreateCase) and command.label is None:
         deps.gateway.open_view(body["trigger_id"], _create_form(deps, body.get("channel_id") or ""))
@@ -87,34 +97,40 @@ def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, 
             case parsing.AddMember(case_id=case_id, user_id=user_id, role=role):
                 cases.add_member(unit, case_id=case_id, user_id=user_id, role=role)
                 message = render(
-                    "reply", text=f"Added <@{user_id}> to C-{case_id} as {role.display.lower()}.", hint=None
+                    "core/reply",
+                    text=f"Added <@{user_id}> to C-{case_id} as {role.display.lower()}.",
+                    hint=None,
                 )
             case parsing.RemoveMember(case_id=case_id, user_id=user_id):
                 cases.remove_member(unit, case_id=case_id, user_id=user_id)
-                message = render("reply", text=f"Removed <@{user_id}> from C-{case_id}.", hint=None)
+                message = render("core/reply", text=f"Removed <@{user_id}> from C-{case_id}.", hint=None)
             case parsing.ShowCase(case_id=case_id):
-                message = render("case_show", c=cases.show_case(unit, case_id=case_id))
+                message = render("cases/case_show", c=cases.show_case(unit, case_id=case_id))
             case parsing.ListCases(all=everything):
                 message = render(
-                    "case_list", cases=cases.list_cases(unit, everything=everything), everything=everything
+                    "cases/case_list",
+                    cases=cases.list_cases(unit, everything=everything),
+                    everything=everything,
                 )
             case parsing.CloseCase(case_id=case_id, reason=reason):
                 cases.close_case(unit, case_id=case_id, reason=reason)
                 message = render(
-                    "reply", text=f"Closed C-{case_id}.", hint=f"`/case reopen C-{case_id}` undoes it."
+                    "core/reply", text=f"Closed C-{case_id}.", hint=f"`/case reopen C-{case_id}` undoes it."
                 )
             case parsing.ReopenCase(case_id=case_id):
                 cases.reopen_case(unit, case_id=case_id)
-                message = render("reply", text=f"Reopened C-{case_id}.", hint=None)
+                message = render("core/reply", text=f"Reopened C-{case_id}.", hint=None)
             case parsing.AddMedication(case_id=case_id, name=name, detail=detail):
                 cases.add_medication(unit, case_id=case_id, name=name, detail=detail)
                 message = render(
-                    "reply", text=f"Added a medication to C-{case_id}; the thread has the details.", hint=None
+                    "core/reply",
+                    text=f"Added a medication to C-{case_id}; the thread has the details.",
+                    hint=None,
                 )
             case parsing.StopMedication(case_id=case_id, name=name):
                 cases.stop_medication(unit, case_id=case_id, name=name)
                 message = render(
-                    "reply",
+                    "core/reply",
                     text=f"Stopped a medication on C-{case_id}; the thread has the details.",
                     hint=None,
                 )
@@ -125,7 +141,7 @@ def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, 
 
 def _created_message(deps: Deps, created: cases.CaseSummary) -> dict[str, Any]:
     return deps.renderer.message(
-        "case_created",
+        "cases/case_created",
         ref=created.ref,
         label=created.label,
         channel=created.home_channel,
@@ -141,7 +157,7 @@ def _create_form(deps: Deps, channel: str) -> dict[str, Any]:
         )
     role_options = [{"text": {"type": "plain_text", "text": ROLE_TITLES[r]}, "value": r.value} for r in Role]
     return deps.renderer.view(
-        "case_create",
+        "cases/case_create",
         callback_id=Callback.CASE_CREATE,
         channel=channel,
         block=BlockId,
@@ -154,12 +170,12 @@ def _create_form(deps: Deps, channel: str) -> dict[str, Any]:
 
 def _read_create_form(view: dict[str, Any]) -> dict[str, Any]:
     usage = CASE_USAGE["create"]
-    label = parsing.clean_text(
+    label = inputs.clean_text(
         forms.text(view, BlockId.LABEL), what="label", limit=parsing.MAX_LABEL, usage=usage
     )
     if not label:
         raise BadInput("Give the case a pseudonymous label.", field=BlockId.LABEL)
-    role = parsing.parse_role(forms.option(view, BlockId.MY_ROLE) or "", usage=usage)
+    role = inputs.parse_role(forms.option(view, BlockId.MY_ROLE) or "", usage=usage)
     others: list[tuple[str, Role]] = []
     seen: set[str] = set()
     me = (view.get("user") or {}).get("id")
@@ -176,7 +192,7 @@ def _read_create_form(view: dict[str, Any]) -> dict[str, Any]:
         if not line.strip():
             continue
         try:
-            cleaned = parsing.clean_text(
+            cleaned = inputs.clean_text(
                 line, what="medication line", limit=parsing.MAX_MED_NAME + parsing.MAX_MED_DETAIL, usage=usage
             )
         except BadInput as err:
@@ -184,3 +200,15 @@ def _read_create_form(view: dict[str, Any]) -> dict[str, Any]:
         name, _, detail = cleaned.partition(" ")
         meds.append((name, detail or None))
     return {"label": label, "role": role, "others": others, "medications": meds}
+
+
+def _publish_quietly(deps: Deps, actor) -> None:
+    with replying(deps, actor, "home:opened", lambda _message: None):
+        publish(deps, actor)
+
+
+def publish(deps: Deps, actor) -> None:
+    with deps.unit(actor) as unit:
+        data = home.home_for(unit)
+    view = deps.renderer.view("cases/home", cases=data.cases, waiting=data.waiting, now=deps.clock.now())
+    deps.gateway.publish_home(actor.user_id, view)

@@ -12,9 +12,8 @@ from slack_bolt import Ack, App, Respond
 from bot.auditlog import Outcome, Source
 from bot.deps import Deps
 from bot.errors import BadInput
-from bot.ids import Action, BlockId, Callback, Command
-from bot.parsing import ROLE_HELP, parse_role
-from bot.parsing_handoff import (
+from bot.handoffs import service as handoffs
+from bot.handoffs.commands import (
     HANDOFF_USAGE,
     MAX_NOTE,
     HandoffHelp,
@@ -26,13 +25,14 @@ from bot.parsing_handoff import (
     parse_note,
     parse_severity,
 )
+from bot.ids import Action, BlockId, Callback, Command
+from bot.inputs import ROLE_HELP, parse_role
 from bot.render import USER_ID
-from bot.services import handoffs
 from bot.unit import Actor
 from handlers import actors, forms
 from handlers.replies import dm, ephemeral, replying
-from storage.models import Role
-from storage.models_handoffs import HandoffKind, Severity
+from storage.cases import Role
+from storage.handoffs import HandoffKind, Severity
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
 SEVERITY_OPTIONS = [
@@ -105,13 +105,13 @@ def _handoff_command(deps: Deps, body: dict[str, Any], respond: Respond) -> None
         render = deps.renderer.message
         match command:
             case HandoffHelp():
-                reply(render("handoff_help", usage=list(HANDOFF_USAGE.values()), roles=ROLE_HELP))
+                reply(render("handoffs/handoff_help", usage=list(HANDOFF_USAGE.values()), roles=ROLE_HELP))
             case ListHandoffs():
                 with deps.unit(actor) as unit:
                     listing = handoffs.list_mine(unit)
                 reply(
                     render(
-                        "handoff_list",
+                        "handoffs/handoff_list",
                         given=listing.given,
                         received=listing.received,
                         coverage=listing.coverage,
@@ -156,7 +156,7 @@ def _open_form(deps: Deps, actor: Actor, body: dict[str, Any], command: StartHan
         {"case": draft.case_id, "to": draft.to_user, "role": draft.role.value, "tz": sender.tz}
     )
     view = deps.renderer.view(
-        "handoff_form",
+        "handoffs/handoff_form",
         callback_id=Callback.HANDOFF_FORM,
         metadata=metadata,
         d=draft,
@@ -176,7 +176,7 @@ def _open_answer(deps: Deps, body: dict[str, Any], *, accepting: bool) -> None:
         with deps.unit(actor) as unit:
             shown = handoffs.open_answer(unit, handoff_id=handoff_id, accepting=accepting)
         view = deps.renderer.view(
-            "handoff_accept" if accepting else "handoff_decline",
+            "handoffs/handoff_accept" if accepting else "handoffs/handoff_decline",
             callback_id=Callback.HANDOFF_ACCEPT if accepting else Callback.HANDOFF_DECLINE,
             h=shown,
             block=BlockId,

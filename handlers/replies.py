@@ -35,13 +35,13 @@ def replying(deps: Deps, actor: Actor, action: str, reply: Reply) -> Iterator[No
         if getattr(err, "reason", None):
             details["reason"] = err.reason  # type: ignore[attr-defined]
         _safely(deps.record, actor, action, Outcome(err.outcome), **details)
-        _safely(reply, deps.renderer.message("error", message=err.message, usage=err.usage))
+        _safely(reply, deps.renderer.message("core/error", message=err.message, usage=err.usage))
     except SlackUnavailable:
         _safely(deps.record, actor, action, Outcome.ERROR, error="slack_unavailable")
         _safely(
             reply,
             deps.renderer.message(
-                "error",
+                "core/error",
                 message="Slack did not answer in time, so nothing was opened. Please try again.",
                 usage=None,
             ),
@@ -53,7 +53,7 @@ def replying(deps: Deps, actor: Actor, action: str, reply: Reply) -> Iterator[No
         _safely(
             reply,
             deps.renderer.message(
-                "error",
+                "core/error",
                 message=f"Something went wrong on our side (ref `{ref}`). Please try again; if it keeps "
                 "happening, tell your CareThread admin and quote the ref.",
                 usage=None,

@@ -8,21 +8,18 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bot import parsing_reviews as parsing
 from bot.auditlog import Outcome, Source
 from bot.deps import Deps
 from bot.errors import BadInput
 from bot.ids import Action, BlockId, Callback, Command
-from bot.parsing_reviews import REVIEW_USAGE, clean_note
 from bot.render import Renderer
-from bot.review_fields import ALL_FIELDS, BY_BLOCK, MAX_NOTE, Decision, Kind, decision_options
-from bot.review_settings import review_settings
-from bot.scores import GAD7, PHQ9, parse_score
-from bot.services import (
-    caseload,
-    review_sweeps,  # noqa: F401 - registers the review sweep steps
-    reviews,
-)
+from bot.reviews import caseload
+from bot.reviews import commands as parsing
+from bot.reviews import service as reviews
+from bot.reviews.commands import REVIEW_USAGE, clean_note
+from bot.reviews.fields import ALL_FIELDS, BY_BLOCK, MAX_NOTE, Decision, Kind, decision_options
+from bot.reviews.scores import GAD7, PHQ9, parse_score
+from bot.reviews.settings import review_settings
 from bot.unit import Actor, Unit
 from handlers import actors, forms
 from handlers.replies import Reply, dm, ephemeral, in_channel, replying
@@ -123,29 +120,36 @@ def _apply_decision(unit: Unit, review_id: int, values: tuple[Decision, str]) ->
 def _run(deps: Deps, actor: Actor, command: parsing.ReviewCommand) -> dict[str, Any]:
     render = deps.renderer.message
     if isinstance(command, parsing.Help):
-        return render("review_help", usage=list(REVIEW_USAGE.values()))
+        return render("reviews/review_help", usage=list(REVIEW_USAGE.values()))
     # The caller's Slack time zone, read before the unit opens: the gateway has its own session.
     tz = deps.gateway.user(actor.user_id).tz if isinstance(command, parsing.SetCadence) else None
     with deps.unit(actor) as unit:
         match command:
             case parsing.ListReviews():
-                return render("review_list", lines=reviews.list_reviews(unit))
+                return render("reviews/review_list", lines=reviews.list_reviews(unit))
             case parsing.ShowDigest(all=everything):
                 digest = caseload.digest_for(unit, everything=everything)
                 return render(
-                    "review_digest", digest=digest, scope="all" if everything else "mine", now=unit.now
+                    "reviews/review_digest",
+                    digest=digest,
+                    scope="all" if everything else "mine",
+                    now=unit.now,
                 )
             case parsing.ShowSchedule(case_id=case_id):
-                return render("review_schedule", s=reviews.show_schedule(unit, case_id=case_id), changed=None)
+                return render(
+                    "reviews/review_schedule", s=reviews.show_schedule(unit, case_id=case_id), changed=None
+                )
             case parsing.SetCadence(case_id=case_id, cadence=cadence):
                 info = reviews.set_cadence(unit, case_id=case_id, cadence=cadence, tz=tz)
-                return render("review_schedule", s=info, changed="set")
+                return render("reviews/review_schedule", s=info, changed="set")
             case parsing.TurnOff(case_id=case_id):
-                return render("review_schedule", s=reviews.turn_off(unit, case_id=case_id), changed="off")
+                return render(
+                    "reviews/review_schedule", s=reviews.turn_off(unit, case_id=case_id), changed="off"
+                )
             case parsing.StartNow(case_id=case_id):
                 reviews.start_now(unit, case_id=case_id)
                 return render(
-                    "reply",
+                    "core/reply",
                     text=f"Started a review of C-{case_id}: its prompt is in the case thread.",
                     hint="Each member adds an update there; then anyone on the team records the decision.",
                 )
@@ -170,7 +174,7 @@ def _review_id(raw: Any) -> int:
 def update_view(renderer: Renderer, form: reviews.UpdateForm) -> dict[str, Any]:
     """The "Add my update" modal (also rendered by the template tests)."""
     return renderer.view(
-        "review_update",
+        "reviews/review_update_form",
         callback_id=Callback.REVIEW_UPDATE,
         form=form,
         kind=Kind,
@@ -184,7 +188,7 @@ def update_view(renderer: Renderer, form: reviews.UpdateForm) -> dict[str, Any]:
 def decision_view(renderer: Renderer, form: reviews.DecisionForm) -> dict[str, Any]:
     """The "Record decision" modal."""
     return renderer.view(
-        "review_decision",
+        "reviews/review_decision",
         callback_id=Callback.REVIEW_DECISION,
         form=form,
         options=decision_options(),

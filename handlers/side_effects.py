@@ -12,7 +12,9 @@ from bot.auditlog import Outcome, Source
 from bot.deps import Deps
 from bot.errors import BadInput
 from bot.ids import Action, BlockId, Callback, Command
-from bot.parsing_sideeffect import (
+from bot.side_effects import service as side_effects
+from bot.side_effects import sweeps as side_effect_escalation
+from bot.side_effects.commands import (
     SIDE_EFFECT_USAGE,
     ListReports,
     OpenReportForm,
@@ -20,12 +22,11 @@ from bot.parsing_sideeffect import (
     parse_report_id,
     parse_sideeffect_command,
 )
-from bot.services import side_effect_escalation, side_effects
-from bot.services.side_effect_policy import DEFAULT_DEADLINES, SEVERITY_WORDS, deadlines_for
+from bot.side_effects.forms import InvalidForm, plan_view, read_plan, read_report, report_view
+from bot.side_effects.policy import DEFAULT_DEADLINES, SEVERITY_WORDS, deadlines_for
 from bot.unit import Actor
 from handlers import actors, forms
 from handlers.replies import dm, ephemeral, in_channel, replying
-from handlers.side_effect_forms import InvalidForm, plan_view, read_plan, read_report, report_view
 
 T = TypeVar("T")
 
@@ -89,7 +90,7 @@ def _command(deps: Deps, body: dict[str, Any], respond: Respond) -> None:
             case ListReports(case_id=case_id):
                 with deps.unit(actor) as unit:
                     ref, lines = side_effects.list_reports(unit, case_id=case_id)
-                reply(deps.renderer.message("side_effect_list", case_ref=ref, lines=lines))
+                reply(deps.renderer.message("side_effects/side_effect_list", case_ref=ref, lines=lines))
 
 
 def _case_picked(deps: Deps, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -156,7 +157,7 @@ def _channel_of(body: dict[str, Any]) -> str | None:
 def _help(deps: Deps) -> dict[str, Any]:
     deadlines = deadlines_for(deps.settings)
     return deps.renderer.message(
-        "side_effect_help",
+        "side_effects/side_effect_help",
         usage=list(SIDE_EFFECT_USAGE.values()),
         deadlines=[
             {"word": SEVERITY_WORDS[severity], "span": deadlines.describe(severity)}

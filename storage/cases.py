@@ -1,13 +1,89 @@
-"""Queries for cases, their teams and medications. Keyword-only, session first."""
+"""Cases, their care teams and medications: tables and keyword-only queries (session first)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlalchemy import Text, UniqueConstraint, func, select
+from sqlmodel import Field, Session, SQLModel
 
-from storage.models import Case, CaseMember, CaseStatus, Medication, OutboxMessage
+from storage.core import OutboxMessage
+from storage.types import utc_column
+
+
+class Role(StrEnum):
+    PRESCRIBER = "prescriber"
+    THERAPIST = "therapist"
+    CASE_MANAGER = "case-manager"
+    PCP = "pcp"
+    PHARMACIST = "pharmacist"
+
+    @property
+    def display(self) -> str:
+        return ROLE_TITLES[self]
+
+
+ROLE_TITLES = {
+    Role.PRESCRIBER: "Prescriber",
+    Role.THERAPIST: "Therapist",
+    Role.CASE_MANAGER: "Case manager",
+    Role.PCP: "Primary care",
+    Role.PHARMACIST: "Pharmacist",
+}
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "cases"
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(max_length=32)
+    label_enc: str = Field(sa_type=Text)
+    status: str = Field(default=CaseStatus.OPEN, max_length=16, index=True)
+    home_channel: str = Field(max_length=32)
+    # The outbox message that posts the case card: the root of the case thread.
+    card_outbox_id: int | None = Field(default=None)
+    created_by: str = Field(max_length=32)
+    created_at: datetime = Field(sa_column=utc_column())
+    updated_at: datetime = Field(sa_column=utc_column())
+    closed_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    close_reason_enc: str | None = Field(default=None, sa_type=Text)
+
+    @property
+    def ref(self) -> str:
+        return f"C-{self.id}"
+
+
+class CaseMember(SQLModel, table=True):
+    __tablename__ = "case_members"
+    __table_args__ = (UniqueConstraint("case_id", "user_id", name="uq_case_members_case_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    user_id: str = Field(max_length=32, index=True)
+    role: str = Field(max_length=16)
+    added_by: str = Field(max_length=32)
+    added_at: datetime = Field(sa_column=utc_column())
+
+
+class Medication(SQLModel, table=True):
+    __tablename__ = "medications"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    name_enc: str = Field(sa_type=Text)
+    detail_enc: str | None = Field(default=None, sa_type=Text)
+    active: bool = Field(default=True)
+    added_by: str = Field(max_length=32)
+    added_at: datetime = Field(sa_column=utc_column())
+    stopped_by: str | None = Field(default=None, max_length=32)
+    stopped_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
 def get_case(*, session: Session, case_id: int, lock: bool = False) -> Case | None:

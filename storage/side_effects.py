@@ -1,21 +1,118 @@
-"""Queries for side-effect reports. Keyword-only, session first."""
+"""Tables of the side-effect relay (therapist to prescriber, closed loop, escalation).
+
+A report moves open -> acknowledged -> planned. While it is open, `next_escalation_at`
+says when the sweep next has something to do for it (the reminder at the deadline, the
+escalation after it); `escalation_step` says how far it got, so each step fires once.
+Clinical content (medication name, symptoms, red flags, notes, plan note) lives only in
+the `*_enc` columns.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
+from enum import IntEnum, StrEnum
 
-from sqlalchemy import Select, func, select
-from sqlmodel import Session
+from sqlalchemy import Column, Date, Index, Select, Text, UniqueConstraint, func, select
+from sqlmodel import Field, Session, SQLModel
 
-from storage.models import Case, CaseMember, CaseStatus, Role
-from storage.models_side_effects import (
-    RecipientKind,
-    ReportStatus,
-    Severity,
-    SideEffectRecipient,
-    SideEffectReport,
-)
+from storage.cases import Case, CaseMember, CaseStatus, Role
+from storage.types import utc_column
+
+
+class ReportStatus(StrEnum):
+    OPEN = "open"  # waiting for a prescriber's acknowledgement
+    ACKNOWLEDGED = "acknowledged"  # seen; waiting for the plan
+    PLANNED = "planned"  # plan recorded: the loop is closed
+
+
+class Severity(StrEnum):
+    URGENT = "urgent"
+    HIGH = "high"
+    MODERATE = "moderate"
+    LOW = "low"
+
+
+class EscalationStep(IntEnum):
+    """What the sweep did last for a report."""
+
+    NONE = 0
+    REMINDED = 1  # step 1: reminder to the prescribers
+    ESCALATED = 2  # step 2: case managers told, thread mention
+
+
+class RecipientKind(StrEnum):
+    PRESCRIBER = "prescriber"  # a DM with Acknowledge / Record plan
+    FALLBACK = "fallback"  # no prescriber on the team: case manager or case creator
+    REMINDER = "reminder"  # step 1: a reminder DM to a prescriber (or the fallback)
+    ESCALATION = "escalation"  # step 2: a DM to a case manager (or the creator)
+
+
+class SideEffectReport(SQLModel, table=True):
+    __tablename__ = "side_effect_reports"
+    __table_args__ = (
+        # The escalation sweep: open reports whose next step is due.
+        Index("ix_side_effect_reports_due", "status", "next_escalation_at"),
+        # /sideeffect list, /case show, App Home: a case's reports that are not yet closed.
+        Index("ix_side_effect_reports_case_status", "case_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id")
+    reporter: str = Field(max_length=32)
+    created_at: datetime = Field(sa_column=utc_column())
+    # The medication list row the reporter picked (None: "Other", typed by hand).
+    medication_id: int | None = Field(default=None, foreign_key="medications.id")
+    medication_name_enc: str = Field(sa_type=Text)
+    # JSON: {"checked": [symptom keys], "other": "free text" | null}
+    symptoms_enc: str = Field(sa_type=Text)
+    # JSON list of the red-flag texts ticked (the configured list may change later).
+    red_flags_enc: str = Field(sa_type=Text)
+    notes_enc: str | None = Field(default=None, sa_type=Text)
+    onset_date: date = Field(sa_column=Column(Date(), nullable=False))
+    frequency: int
+    intensity: int
+    burden: int
+    severity: str = Field(max_length=16)
+    status: str = Field(default=ReportStatus.OPEN, max_length=16)
+    ack_due_at: datetime = Field(sa_column=utc_column())
+    escalate_at: datetime = Field(sa_column=utc_column())
+    next_escalation_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    escalation_step: int = Field(default=0)
+    reminded_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    escalated_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    acknowledged_by: str | None = Field(default=None, max_length=32)
+    acknowledged_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    plan: str | None = Field(default=None, max_length=32)
+    plan_note_enc: str | None = Field(default=None, sa_type=Text)
+    plan_by: str | None = Field(default=None, max_length=32)
+    plan_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    # Outbox rows whose messages are updated in place as the status changes.
+    summary_outbox_id: int | None = Field(default=None, foreign_key="outbox.id")
+    receipt_outbox_id: int | None = Field(default=None, foreign_key="outbox.id")
+    # True when the team had no prescriber at report time (routed to case managers instead).
+    no_prescriber: bool = Field(default=False)
+
+    @property
+    def ref(self) -> str:
+        return f"SE-{self.id}"
+
+
+class SideEffectRecipient(SQLModel, table=True):
+    """Who was told about a report, how, and which outbox row told them."""
+
+    __tablename__ = "side_effect_recipients"
+    __table_args__ = (
+        UniqueConstraint("report_id", "user_id", "kind", name="uq_side_effect_recipients_report_user_kind"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int = Field(foreign_key="side_effect_reports.id", index=True)
+    user_id: str = Field(max_length=32)
+    kind: str = Field(max_length=16)
+    outbox_id: int = Field(foreign_key="outbox.id")
+    created_at: datetime = Field(sa_column=utc_column())
+
 
 NOT_CLOSED = (ReportStatus.OPEN, ReportStatus.ACKNOWLEDGED)
 

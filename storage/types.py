@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import Column
 from sqlalchemy.types import DateTime, TypeDecorator
 
 
@@ -26,3 +27,8 @@ class UTCDateTime(TypeDecorator):
 
     def process_result_value(self, value: datetime | None, dialect):  # type: ignore[override]
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+def utc_column(nullable: bool = False, index: bool = False) -> Column:
+    """A UTC timestamp column; every table's datetimes use it."""
+    return Column(UTCDateTime(), nullable=nullable, index=index)

@@ -8,9 +8,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from storage.audit import ThreadEntry
+from storage.cases import Case
+from storage.core import AuditEvent, OutboxMessage
 from storage.db import session_scope
-from storage.models import AuditEvent, Case, OutboxMessage
-from storage.models_audit import ThreadEntry
 
 ALICE, BOB, CAROL, MALLORY, ADMIN = "U0ALICE", "U0BOB", "U0CAROL", "U0MALLORY", "U0ADMIN"
 CHANNEL = "C0CARE"

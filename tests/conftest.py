@@ -26,8 +26,9 @@ from bot.factory import create_app, deps_of
 from bot.web import wsgi_app
 from devtools import slackreq
 from devtools.standin import StandInSlack
+from storage.cases import Case
+from storage.core import OutboxMessage
 from storage.db import make_engine, session_scope
-from storage.models import Case, OutboxMessage
 
 SECRET = "test-signing-secret"
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()

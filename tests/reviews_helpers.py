@@ -9,14 +9,15 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.auditlog import Source
+from bot.cases import service as case_service
 from bot.ids import Action, BlockId, Callback, Command
-from bot.review_fields import Decision
-from bot.services import cases as case_service
-from bot.services import reviews as review_service
+from bot.reviews import service as review_service
+from bot.reviews.fields import Decision
 from bot.unit import Actor
 from devtools import slackreq
-from storage.models import AuditEvent, Role
-from storage.models_reviews import Review
+from storage.cases import Role
+from storage.core import AuditEvent
+from storage.reviews import Review
 from tests.conftest import Harness, make_settings, reply_text
 
 ALICE, BOB, CAROL, DAN, MALLORY, ADMIN = "U0ALICE", "U0BOB", "U0CAROL", "U0DAN", "U0MALLORY", "U0ADMIN"

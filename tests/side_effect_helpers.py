@@ -12,8 +12,9 @@ from sqlmodel import Session
 
 from bot.ids import BlockId, Callback
 from devtools.slackreq import checkboxes_value, date_value, select_value, text_value
-from storage.models import AuditEvent, Case, OutboxMessage
-from storage.models_side_effects import SideEffectReport
+from storage.cases import Case
+from storage.core import AuditEvent, OutboxMessage
+from storage.side_effects import SideEffectReport
 
 THERAPIST = "U0THERA"
 P1 = "U0PRESC1"

@@ -14,13 +14,13 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from bot import auditlog
+from bot.audit import verify as audit_verify
 from bot.auditlog import GENESIS_HASH, Outcome, PendingEvent, Source
 from bot.scheduler import run_sweep
-from bot.services import audit_verify
 from bot.unit import Actor
 from storage import migrate
+from storage.core import AuditEvent, AuditHead
 from storage.db import session_scope, snapshot_scope
-from storage.models import AuditEvent, AuditHead
 from tests.audit_support import ALICE, BOB, audit_events, create_case
 from tests.conftest import Harness, make_settings
 

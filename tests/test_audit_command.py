@@ -13,9 +13,9 @@ import pytest
 from fhir.resources.auditevent import AuditEvent as FhirAuditEvent
 from fhir.resources.bundle import Bundle
 
+from bot.audit.service import PAGE_SIZE
 from bot.auditlog import APP_ACTOR
 from bot.ids import Action
-from bot.services.audit import PAGE_SIZE
 from tests.audit_support import (
     ADMIN,
     ALICE,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from bot.services import transcript
-from storage.models_audit import EntryKind
+from bot.audit import transcript
+from storage.audit import EntryKind
 from tests.audit_support import (
     ALICE,
     BOB,

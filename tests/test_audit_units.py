@@ -16,15 +16,15 @@ from hypothesis import strategies as st
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
+from bot.audit import export as audit_export
+from bot.audit.commands import AuditHelp, ExportFormat, ExportTrail, ShowTimeline, parse_audit_command
+from bot.audit.service import Timeline, TimelineItem
+from bot.audit.thread_events import read_thread_activity
+from bot.audit.transcript import TranscriptLine
 from bot.errors import BadInput
-from bot.parsing_audit import AuditHelp, ExportFormat, ExportTrail, ShowTimeline, parse_audit_command
 from bot.render import Renderer
-from bot.services import audit_export
-from bot.services.audit import Timeline, TimelineItem
-from bot.services.transcript import TranscriptLine
-from handlers.thread_events import read_thread_activity
 from storage import migrate
-from storage.models_audit import EntryKind
+from storage.audit import EntryKind
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 
@@ -218,7 +218,7 @@ def _items(n: int) -> list[TimelineItem]:
 def test_timeline_template_renders_and_validates(page, pages):
     t = Timeline(1, "C-1", page, pages, 40, 99, _items(15))
     message = Renderer().message(
-        "audit_timeline", t=t, app_actor="app", older_action="audit_older", newer_action="audit_newer"
+        "audit/audit_timeline", t=t, app_actor="app", older_action="audit_older", newer_action="audit_newer"
     )
     assert message["text"] == "Audit trail of C-1"
     buttons = [e["text"]["text"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
@@ -228,7 +228,7 @@ def test_timeline_template_renders_and_validates(page, pages):
 
 def test_timeline_template_with_no_events_and_hostile_details():
     empty = Renderer().message(
-        "audit_timeline",
+        "audit/audit_timeline",
         t=Timeline(1, "C-1", 1, 1, 0, 0, []),
         app_actor="app",
         older_action="o",
@@ -238,7 +238,7 @@ def test_timeline_template_with_no_events_and_hostile_details():
     hostile = [TimelineItem(1, NOW, "U0ALICE", "x", "ok", "command", '<!channel> "t"', '<!here> & "q"')]
     rendered = json.dumps(
         Renderer().message(
-            "audit_timeline",
+            "audit/audit_timeline",
             t=Timeline(1, "C-1", 1, 1, 1, 1, hostile),
             app_actor="app",
             older_action="o",
@@ -249,10 +249,10 @@ def test_timeline_template_with_no_events_and_hostile_details():
 
 
 def test_alert_and_help_templates_render():
-    alert = Renderer().message("audit_alert", seq=12, problem="content does not match its hash", at=NOW)
+    alert = Renderer().message("audit/audit_alert", seq=12, problem="content does not match its hash", at=NOW)
     assert alert["text"] == "CareThread audit trail verification failed"
     assert "#12" in json.dumps(alert) and "<!date^" in json.dumps(alert)
-    helped = Renderer().message("audit_help", usage=["`/audit <case>`"])
+    helped = Renderer().message("audit/audit_help", usage=["`/audit <case>`"])
     assert "/audit &lt;case&gt;" in json.dumps(helped)
 
 

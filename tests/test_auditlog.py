@@ -10,8 +10,8 @@ from sqlalchemy import select, text
 from bot import auditlog
 from bot.auditlog import Outcome, PendingEvent, Source
 from storage import migrate
+from storage.core import AuditEvent
 from storage.db import session_scope
-from storage.models import AuditEvent
 
 KEY = b"test-audit-key-0123456789"
 

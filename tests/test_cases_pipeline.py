@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from bot.ids import BlockId, Callback
 from devtools import slackreq
-from storage.models import AuditEvent, Case, CaseMember, Medication, OutboxMessage, OutboxStatus
+from storage.cases import Case, CaseMember, Medication
+from storage.core import AuditEvent, OutboxMessage, OutboxStatus
 from tests.conftest import SECRET, reply_text
 
 ALICE, BOB, CAROL, MALLORY, ADMIN = "U0ALICE", "U0BOB", "U0CAROL", "U0MALLORY", "U0ADMIN"

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bot.auditlog import Source
 from bot.scheduler import run_sweep
 from bot.unit import Actor
-from storage.models import AuditEvent, OutboxMessage, OutboxStatus, ProcessedRequest
+from storage.core import AuditEvent, OutboxMessage, OutboxStatus, ProcessedRequest
 from tests.conftest import Harness, make_settings
 
 ALICE = "U0ALICE"

@@ -13,12 +13,13 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from bot import auditlog
-from bot.deps import build_deps
+from bot.factory import build_deps
 from bot.ids import Action, BlockId, Callback
 from bot.scheduler import run_sweep
 from devtools.slackreq import date_value, select_value, text_value
-from storage.models import AuditEvent, Case, CaseMember, OutboxMessage
-from storage.models_handoffs import Handoff, HandoffStatus
+from storage.cases import Case, CaseMember
+from storage.core import AuditEvent, OutboxMessage
+from storage.handoffs import Handoff, HandoffStatus
 
 PRESCRIBER = "UPRES0001"
 THERAPIST = "UTHER0001"

@@ -15,8 +15,7 @@ from sqlmodel import SQLModel
 
 from bot.config import ConfigError, load_settings
 from bot.errors import BadInput
-from bot.ids import Action, BlockId, Callback
-from bot.parsing_handoff import (
+from bot.handoffs.commands import (
     MAX_NOTE,
     HandoffHelp,
     ListHandoffs,
@@ -27,12 +26,13 @@ from bot.parsing_handoff import (
     parse_note,
     parse_severity,
 )
+from bot.handoffs.service import HandoffView, IPass, timings
+from bot.ids import Action, BlockId, Callback
 from bot.render import Renderer, escape_mrkdwn, mrkdwn_chunks
-from bot.services.handoffs import HandoffView, IPass, timings
 from handlers.handoffs import KIND_OPTIONS, SEVERITY_OPTIONS, _options
 from storage import migrate
-from storage.models import Role
-from storage.models_handoffs import HandoffKind, Severity
+from storage.cases import Role
+from storage.handoffs import HandoffKind, Severity
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 
@@ -222,13 +222,13 @@ def sample(status: str = "pending", kind: str = "transfer", text: str = NASTY) -
 
 def all_messages(renderer: Renderer):
     for kind in ("transfer", "coverage"):
-        yield "handoff_posted", renderer.message("handoff_posted", h=sample(kind=kind))
+        yield "handoff_posted", renderer.message("handoffs/handoff_posted", h=sample(kind=kind))
         for status in ("pending", "accepted", "declined", "void", "ended"):
             for reminder in (False, True):
                 yield (
                     f"handoff_request:{status}",
                     renderer.message(
-                        "handoff_request",
+                        "handoffs/handoff_request",
                         h=sample(status, kind),
                         reminder=reminder,
                         home_channel="C0CARE",
@@ -242,7 +242,7 @@ def all_messages(renderer: Renderer):
                     yield (
                         f"handoff_notice:{event}",
                         renderer.message(
-                            "handoff_notice",
+                            "handoffs/handoff_notice",
                             h=sample(kind=kind),
                             event=event,
                             audience=audience,
@@ -254,10 +254,16 @@ def all_messages(renderer: Renderer):
     covers = [sample("accepted", "coverage")] * 12
     yield (
         "handoff_list",
-        renderer.message("handoff_list", given=many, received=many, coverage=covers, actions=Action),
+        renderer.message("handoffs/handoff_list", given=many, received=many, coverage=covers, actions=Action),
     )
-    yield "handoff_list", renderer.message("handoff_list", given=[], received=[], coverage=[], actions=Action)
-    yield "handoff_help", renderer.message("handoff_help", usage=["`/handoff help`"], roles="Roles: x.")
+    yield (
+        "handoff_list",
+        renderer.message("handoffs/handoff_list", given=[], received=[], coverage=[], actions=Action),
+    )
+    yield (
+        "handoff_help",
+        renderer.message("handoffs/handoff_help", usage=["`/handoff help`"], roles="Roles: x."),
+    )
 
 
 def test_every_message_template_renders_valid_block_kit_with_ids_only_in_text():
@@ -274,7 +280,7 @@ def test_every_message_template_renders_valid_block_kit_with_ids_only_in_text():
 
 
 def test_long_text_is_split_over_sections_not_cut_off():
-    message = Renderer().message("handoff_posted", h=sample(text=LONG))
+    message = Renderer().message("handoffs/handoff_posted", h=sample(text=LONG))
     sections = [b["text"]["text"] for b in message["blocks"] if b["type"] == "section"]
     assert len(sections) > 4 and all(len(s) <= 3000 for s in sections)
     assert sum(s.count("&lt;b&gt;") for s in sections) == 3 * 500
@@ -282,10 +288,10 @@ def test_long_text_is_split_over_sections_not_cut_off():
 
 def test_every_modal_template_renders_a_valid_view():
     renderer = Renderer()
-    from bot.services.handoffs import Draft
+    from bot.handoffs.service import Draft
 
     form = renderer.view(
-        "handoff_form",
+        "handoffs/handoff_form",
         callback_id=Callback.HANDOFF_FORM,
         metadata='{"case": 12, "to": "U0RECEIV", "role": "prescriber", "tz": "UTC"}',
         d=Draft(12, "C-123456789", "U0RECEIV", Role.PRESCRIBER),
@@ -305,8 +311,8 @@ def test_every_modal_template_renders_a_valid_view():
         BlockId.COVERAGE_END,
     }
     for name, callback, field in (
-        ("handoff_accept", Callback.HANDOFF_ACCEPT, BlockId.SYNTHESIS),
-        ("handoff_decline", Callback.HANDOFF_DECLINE, BlockId.DECLINE_REASON),
+        ("handoffs/handoff_accept", Callback.HANDOFF_ACCEPT, BlockId.SYNTHESIS),
+        ("handoffs/handoff_decline", Callback.HANDOFF_DECLINE, BlockId.DECLINE_REASON),
     ):
         for kind in ("transfer", "coverage"):
             view = renderer.view(

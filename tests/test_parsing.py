@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot import parsing
+from bot import inputs
+from bot.cases import commands as parsing
 from bot.errors import BadInput
-from storage.models import Role
+from storage.cases import Role
 
 
 @given(st.text(max_size=300))
@@ -34,34 +35,34 @@ def test_subcommands_with_random_arguments_never_crash(sub, args):
 
 @pytest.mark.parametrize("token,expected", [("C-12", 12), ("c-7", 7), ("C12", 12), ("C-000123", 123)])
 def test_case_refs(token, expected):
-    assert parsing.parse_case_ref(token, usage="u") == expected
+    assert inputs.parse_case_ref(token, usage="u") == expected
 
 
 @pytest.mark.parametrize("token", ["12", "C-", "C-1x", "X-1", "C-1234567890", ""])
 def test_bad_case_refs(token):
     with pytest.raises(BadInput, match="not a case id"):
-        parsing.parse_case_ref(token, usage="u")
+        inputs.parse_case_ref(token, usage="u")
 
 
 @pytest.mark.parametrize(
     "token,expected", [("<@U0BOB|bob>", "U0BOB"), ("<@U0BOB>", "U0BOB"), ("<@W0ENT123|ent.user>", "W0ENT123")]
 )
 def test_mentions_escaped_either_way(token, expected):
-    assert parsing.parse_mention(token, usage="u") == expected
+    assert inputs.parse_mention(token, usage="u") == expected
 
 
 @pytest.mark.parametrize("token", ["@bob", "bob", "<#C0CARE|care>", "<!channel>", "<@bob>"])
 def test_non_mentions_are_refused(token):
     with pytest.raises(BadInput, match="@-mention"):
-        parsing.parse_mention(token, usage="u")
+        inputs.parse_mention(token, usage="u")
 
 
 def test_roles_and_aliases():
-    assert parsing.parse_role("Case-Manager", usage="u") is Role.CASE_MANAGER
-    assert parsing.parse_role("cm", usage="u") is Role.CASE_MANAGER
-    assert parsing.parse_role("PCP", usage="u") is Role.PCP
+    assert inputs.parse_role("Case-Manager", usage="u") is Role.CASE_MANAGER
+    assert inputs.parse_role("cm", usage="u") is Role.CASE_MANAGER
+    assert inputs.parse_role("PCP", usage="u") is Role.PCP
     with pytest.raises(BadInput, match="Roles: `prescriber`"):
-        parsing.parse_role("doctor", usage="u")
+        inputs.parse_role("doctor", usage="u")
 
 
 def test_commands():

@@ -20,10 +20,11 @@ from sqlalchemy import select, text, update
 from bot import auditlog
 from devtools import slackreq
 from devtools.process import free_port, wait_healthy
+from storage.audit import ThreadEntry
+from storage.cases import Case
+from storage.core import AuditEvent, OutboxMessage, OutboxStatus
 from storage.db import make_engine, session_scope
-from storage.models import AuditEvent, Case, OutboxMessage, OutboxStatus
-from storage.models_audit import ThreadEntry
-from storage.models_reviews import Review, ReviewSchedule
+from storage.reviews import Review, ReviewSchedule
 from tests.conftest import SECRET, TEST_DATABASE_URL
 from tests.test_app_process import _clean_env
 

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.cadence import Cadence, Period, WorkingHours, first_due, local_moment, next_due_after, zone
 from bot.config import ConfigError
 from bot.errors import BadInput
-from bot.review_settings import review_settings
-from bot.scores import GAD7, PHQ9, assess, parse_score, trend
+from bot.reviews.cadence import Cadence, Period, WorkingHours, first_due, local_moment, next_due_after, zone
+from bot.reviews.scores import GAD7, PHQ9, assess, parse_score, trend
+from bot.reviews.settings import review_settings
 from tests.conftest import make_settings
 
 NY = ZoneInfo("America/New_York")

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.contributions import Workflow
 from bot.scheduler import run_sweep
-from bot.services.caseload import URGENT_ITEM_PROVIDERS
 from tests.conftest import reply_text
 from tests.reviews_helpers import (
     ADMIN,
@@ -29,17 +29,24 @@ from tests.reviews_helpers import (
 END = datetime(2026, 11, 23, 15, tzinfo=UTC)
 
 
+def with_urgent_items(h, provider) -> None:
+    """Declare one more workflow that reports urgent open items per case, as side effects do."""
+    h.deps.workflows = (
+        *h.deps.workflows,
+        Workflow(name="test_urgent", listeners="", urgent_items=(provider,)),
+    )
+
+
 @pytest.fixture
-def urgent():
-    """What the side-effect workflow will report through the hook: urgent open items per case."""
+def urgent(harness):
+    """What another workflow reports through its declared urgent items, per case."""
     counts: dict[int, int] = {}
 
     def provider(session, case_ids):
         return {case_id: n for case_id, n in counts.items() if case_id in case_ids}
 
-    URGENT_ITEM_PROVIDERS.append(provider)
-    yield counts
-    URGENT_ITEM_PROVIDERS.remove(provider)
+    with_urgent_items(harness, provider)
+    return counts
 
 
 def order(text: str) -> list[str]:
@@ -111,12 +118,9 @@ def test_urgent_hook_is_asked_once_per_digest_with_every_case(harness):
         asked.append(sorted(case_ids))
         return {}
 
-    URGENT_ITEM_PROVIDERS.append(provider)
-    try:
-        first, second = quick_case(harness, "a"), quick_case(harness, "b")
-        review(harness, ALICE, "digest")
-    finally:
-        URGENT_ITEM_PROVIDERS.remove(provider)
+    with_urgent_items(harness, provider)
+    first, second = quick_case(harness, "a"), quick_case(harness, "b")
+    review(harness, ALICE, "digest")
     assert asked == [[first, second]]
 
 

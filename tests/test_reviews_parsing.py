@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.cadence import MAX_DAYS, MAX_WEEKS, WEEKDAYS, Cadence, Period
 from bot.errors import BadInput
-from bot.parsing_reviews import (
+from bot.reviews.cadence import MAX_DAYS, MAX_WEEKS, WEEKDAYS, Cadence, Period
+from bot.reviews.commands import (
     REVIEW_USAGE,
     Help,
     ListReviews,

@@ -11,8 +11,9 @@ from sqlalchemy import select
 from bot.auditlog import verify
 from bot.ids import Action, BlockId
 from bot.scheduler import run_sweep
-from storage.models import Case, OutboxMessage, SlackUser
-from storage.models_reviews import NudgeStatus, Review, ReviewNudge, ReviewSchedule, ReviewUpdate
+from storage.cases import Case
+from storage.core import OutboxMessage, SlackUser
+from storage.reviews import NudgeStatus, Review, ReviewNudge, ReviewSchedule, ReviewUpdate
 from tests.conftest import reply_text
 from tests.reviews_helpers import (
     ADMIN,

@@ -14,11 +14,11 @@ from slack_sdk import WebClient
 from sqlalchemy import func, select
 
 from bot.factory import create_app, deps_of
+from bot.reviews import service as review_service
+from bot.reviews.sweeps import fire_due_reviews, post_weekly_digest, send_due_nudges
 from bot.scheduler import run_sweep
-from bot.services import reviews as review_service
-from bot.services.review_sweeps import fire_due_reviews, post_weekly_digest, send_due_nudges
-from storage.models import OutboxMessage
-from storage.models_reviews import NudgeStatus, Review, ReviewNudge, ReviewSchedule
+from storage.core import OutboxMessage
+from storage.reviews import NudgeStatus, Review, ReviewNudge, ReviewSchedule
 from tests.reviews_helpers import ALICE, actor, audit, build_harness, care_team, prompts, quick_case, review
 
 CASES = 12

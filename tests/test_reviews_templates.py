@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.ids import Action, BlockId
-from bot.parsing_reviews import REVIEW_USAGE
 from bot.render import Renderer
-from bot.review_fields import fields_for
-from bot.scores import assess
-from bot.services.caseload import Digest, DigestLine
-from bot.services.reviews import DecisionForm, FormField, ReviewLine, ScheduleInfo, TeamMember, UpdateForm
+from bot.reviews.caseload import Digest, DigestLine
+from bot.reviews.commands import REVIEW_USAGE
+from bot.reviews.fields import fields_for
+from bot.reviews.scores import assess
+from bot.reviews.service import DecisionForm, FormField, ReviewLine, ScheduleInfo, TeamMember, UpdateForm
 from handlers.reviews import decision_view, update_view
 from tests.conftest import reply_text
 
@@ -32,7 +32,7 @@ def test_prompt_open_and_complete(renderer):
         action=Action, ref="C-7", review_id=3, trigger="schedule", started_by="app", due_at=NOW, members=TEAM
     )
     open_ = renderer.message(
-        "review_prompt", status="open", decision=None, decided_by=None, decided_at=None, **common
+        "reviews/review_prompt", status="open", decision=None, decided_by=None, decided_at=None, **common
     )
     assert open_["text"] == "Case review due on C-7"
     text = reply_text(open_)
@@ -43,7 +43,7 @@ def test_prompt_open_and_complete(renderer):
         ("review_decide", "3"),
     ]
     done = renderer.message(
-        "review_prompt",
+        "reviews/review_prompt",
         status="complete",
         decision="Step up care",
         decided_by="U0BOB",
@@ -57,7 +57,7 @@ def test_prompt_open_and_complete(renderer):
 
 def test_update_and_decision_escape_what_people_typed(renderer):
     update = renderer.message(
-        "review_update",
+        "reviews/review_update",
         ref="C-7",
         user="U0BOB",
         role_title="Therapist",
@@ -71,7 +71,12 @@ def test_update_and_decision_escape_what_people_typed(renderer):
     assert "PHQ-9 *0*/27" in text and "GAD-7" not in text
     assert update["text"] == "Review update on C-7"
     decided = renderer.message(
-        "review_decided", ref="C-7", actor="U0ALICE", decision="Adjust treatment", note=HOSTILE, closes=True
+        "reviews/review_decided",
+        ref="C-7",
+        actor="U0ALICE",
+        decision="Adjust treatment",
+        note=HOSTILE,
+        closes=True,
     )
     assert "&lt;!channel&gt;" in reply_text(decided) and "being closed" in reply_text(decided)
     assert decided["text"] == "Case review on C-7 complete"
@@ -79,7 +84,7 @@ def test_update_and_decision_escape_what_people_typed(renderer):
 
 def test_notes_nudge_help_and_schedule(renderer):
     note = renderer.message(
-        "review_note",
+        "reviews/review_note",
         ref="C-7",
         kind="cadence_set",
         actor="U0ALICE",
@@ -88,10 +93,10 @@ def test_notes_nudge_help_and_schedule(renderer):
         next_due_at=NOW,
     )
     assert f"<!date^{int(NOW.timestamp())}^" in reply_text(note)
-    off = renderer.message("review_note", ref="C-7", kind="cadence_off", actor="U0ALICE")
+    off = renderer.message("reviews/review_note", ref="C-7", kind="cadence_off", actor="U0ALICE")
     assert "turned off scheduled reviews of C-7" in reply_text(off)
     nudge = renderer.message(
-        "review_nudge",
+        "reviews/review_nudge",
         action=Action,
         ref="C-7",
         review_id=3,
@@ -100,16 +105,16 @@ def test_notes_nudge_help_and_schedule(renderer):
     )
     assert nudge["text"] == "Case review on C-7 is waiting for your update"
     assert "<https://slack.com/archives/C1/p1|Open the case thread>" in reply_text(nudge)
-    help_ = renderer.message("review_help", usage=list(REVIEW_USAGE.values()))
+    help_ = renderer.message("reviews/review_help", usage=list(REVIEW_USAGE.values()))
     assert "/review &lt;case&gt; every" in reply_text(help_)
     info = ScheduleInfo(
         "C-7", True, "every 2 weeks on Monday at 10:00", "Europe/Berlin", NOW, NOW, 1, 3, None
     )
     for changed in (None, "set", "off"):
-        shown = reply_text(renderer.message("review_schedule", s=info, changed=changed))
+        shown = reply_text(renderer.message("reviews/review_schedule", s=info, changed=changed))
         assert "every 2 weeks on Monday at 10:00 (Europe/Berlin)" in shown and "1 of 3 updates in" in shown
     off_info = ScheduleInfo("C-7", False, None, None, None)
-    assert "off." in reply_text(renderer.message("review_schedule", s=off_info, changed="off"))
+    assert "off." in reply_text(renderer.message("reviews/review_schedule", s=off_info, changed="off"))
 
 
 def test_list_and_digest_stay_within_block_limits(renderer):
@@ -117,9 +122,9 @@ def test_list_and_digest_stay_within_block_limits(renderer):
         ReviewLine(f"C-{n}", None, "every week", "UTC", NOW, NOW if n % 2 else None, bool(n % 3))
         for n in range(60)
     ]
-    listed = renderer.message("review_list", lines=lines)
+    listed = renderer.message("reviews/review_list", lines=lines)
     assert len(listed["blocks"]) <= 50 and "Showing 45 of 60" in reply_text(listed)
-    assert "You are not on any open case" in reply_text(renderer.message("review_list", lines=[]))
+    assert "You are not on any open case" in reply_text(renderer.message("reviews/review_list", lines=[]))
     digest = Digest(
         [
             DigestLine(
@@ -138,17 +143,18 @@ def test_list_and_digest_stay_within_block_limits(renderer):
         ]
     )
     for scope in ("weekly", "all", "mine"):
-        rendered = renderer.message("review_digest", digest=digest, scope=scope, now=NOW)
+        rendered = renderer.message("reviews/review_digest", digest=digest, scope=scope, now=NOW)
         assert len(rendered["blocks"]) <= 50
         assert "Showing the first 40 of 60" in reply_text(rendered)
         assert rendered["text"] == "Caseload digest: 60 open cases"
     assert "No open cases" in reply_text(
-        renderer.message("review_digest", digest=Digest([]), scope="mine", now=NOW)
+        renderer.message("reviews/review_digest", digest=Digest([]), scope="mine", now=NOW)
     )
 
 
 @pytest.mark.parametrize("role", ["therapist", "prescriber", "case-manager", "pcp", None])
 def test_update_modal_for_each_role(renderer, role):
+    """The "reviews/review_update_form" template, through the helper the handler uses."""
     fields = fields_for(role)
     form = UpdateForm(
         review_id=9,
@@ -190,13 +196,13 @@ def test_case_show_section(renderer):
     flag = assess([18, 14, 12], in_treatment_since=datetime(2026, 9, 1, tzinfo=UTC), now=NOW)
     info = ScheduleInfo("C-7", True, "every 2 weeks", "America/New_York", NOW, NOW, 2, 3, None)
     section = renderer.message(
-        "review_case_section", s=info, scores=["PHQ-9: 18 → 14 → 12", "GAD-7: 9"], flag=flag
+        "reviews/review_case_section", s=info, scores=["PHQ-9: 18 → 14 → 12", "GAD-7: 9"], flag=flag
     )
     text = section["blocks"][0]["text"]["text"]
     assert "*Reviews* every 2 weeks (America/New_York) · next <!date^" in text
     assert "2 of 3 updates in" in text and "*Scores* PHQ-9: 18 → 14 → 12 · GAD-7: 9" in text
     assert "*Not improving*: 11 weeks in treatment, PHQ-9 12 (first 18, 33 % lower)" in text
     off = renderer.message(
-        "review_case_section", s=ScheduleInfo("C-7", False, None, None, None), scores=[], flag=None
+        "reviews/review_case_section", s=ScheduleInfo("C-7", False, None, None, None), scores=[], flag=None
     )
     assert off["blocks"][0]["text"]["text"] == "*Reviews* off · `/review C-7 every 2 weeks` turns them on"

@@ -29,9 +29,9 @@ from side_effect_helpers import (
 
 from bot.ids import Action
 from bot.scheduler import run_sweep
-from bot.services.side_effect_escalation import escalate_due
-from storage.models import OutboxStatus
-from storage.models_side_effects import EscalationStep, ReportStatus
+from bot.side_effects.sweeps import escalate_due
+from storage.core import OutboxStatus
+from storage.side_effects import EscalationStep, ReportStatus
 
 
 def sweep(h) -> dict[str, object]:

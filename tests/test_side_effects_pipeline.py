@@ -36,8 +36,8 @@ from sqlmodel import Session
 from bot import auditlog
 from bot.ids import Action, BlockId, Callback
 from devtools.slackreq import select_value, text_value
-from storage.models import OutboxMessage
-from storage.models_side_effects import ReportStatus, Severity
+from storage.core import OutboxMessage
+from storage.side_effects import ReportStatus, Severity
 
 
 def _result_ts(h, outbox_id: int) -> str:

@@ -20,15 +20,16 @@ from sqlmodel import SQLModel
 from bot.config import DEFAULT_RED_FLAGS, ConfigError
 from bot.errors import BadInput
 from bot.ids import Action, BlockId
-from bot.parsing_sideeffect import (
+from bot.render import Renderer
+from bot.side_effects.commands import (
     ListReports,
     OpenReportForm,
     SideEffectHelp,
     parse_report_id,
     parse_sideeffect_command,
 )
-from bot.render import Renderer
-from bot.services.side_effect_policy import (
+from bot.side_effects.forms import red_flag_option, report_view
+from bot.side_effects.policy import (
     FIBSER_ITEMS,
     SYMPTOM_GROUPS,
     Span,
@@ -37,8 +38,7 @@ from bot.services.side_effect_policy import (
     parse_span,
     severity_of,
 )
-from bot.services.side_effects import Choice, FibserLine, FormChoices, ReportCard, age_text
-from handlers.side_effect_forms import red_flag_option, report_view
+from bot.side_effects.service import Choice, FibserLine, FormChoices, ReportCard, age_text
 from storage import migrate
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -326,7 +326,7 @@ MESSAGES = [
 @pytest.mark.parametrize(("name", "extra"), MESSAGES)
 def test_every_side_effect_message_renders_safely(name, extra, state):
     r = STATES[state]
-    message = Renderer().message(name, r=r, action=Action, block=BlockId, **extra)
+    message = Renderer().message(f"side_effects/{name}", r=r, action=Action, block=BlockId, **extra)
     text = message["text"]
     # Notification text: the case id and the severity word, never clinical detail.
     assert "C-12" in text and "quote" not in text and "Nausea" not in text
@@ -344,19 +344,19 @@ def test_every_side_effect_message_renders_safely(name, extra, state):
 
 
 def test_list_and_help_render():
-    from bot.services.side_effects import ReportLine
+    from bot.side_effects.service import ReportLine
 
     lines = [
         ReportLine("SE-1", "Urgent", "open", "U0THERA", "5 min", True, 2, None),
         ReportLine("SE-2", "Low", "acknowledged", "U0THERA", "2 h", False, 0, "U0PRESC1"),
     ]
-    listed = Renderer().message("side_effect_list", case_ref="C-12", lines=lines)
+    listed = Renderer().message("side_effects/side_effect_list", case_ref="C-12", lines=lines)
     assert "escalated" in json.dumps(listed)
     assert "No open side-effect reports" in json.dumps(
-        Renderer().message("side_effect_list", case_ref="C-1", lines=[])
+        Renderer().message("side_effects/side_effect_list", case_ref="C-1", lines=[])
     )
     help_message = Renderer().message(
-        "side_effect_help",
+        "side_effects/side_effect_help",
         usage=["`/sideeffect <case>`"],
         deadlines=[{"word": "Urgent", "span": "15 minutes"}],
     )
@@ -365,7 +365,7 @@ def test_list_and_help_render():
 
 def test_plan_view_renders():
     view = Renderer().view(
-        "side_effect_plan",
+        "side_effects/side_effect_plan",
         callback_id="side_effect_plan",
         block=BlockId,
         r=STATES["urgent"],

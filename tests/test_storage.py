@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 
 from storage import migrate
-from storage.models import Case
+from storage.cases import Case
 from tests.conftest import Harness, make_settings
 
 

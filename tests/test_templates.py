@@ -10,13 +10,14 @@ import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
+from bot.cases.commands import CASE_USAGE
+from bot.cases.home import WaitingItem
+from bot.cases.service import CaseDetails, CaseSummary, MedicationLine, Member
 from bot.ids import BlockId, Callback
-from bot.parsing import CASE_USAGE, ROLE_HELP
+from bot.inputs import ROLE_HELP
 from bot.render import TEMPLATE_DIR, Renderer, TemplateError
-from bot.services.cases import CaseDetails, CaseSummary, MedicationLine, Member
-from bot.services.home import WaitingItem
 from handlers.cases import ROLE_PLURAL
-from storage.models import ROLE_TITLES, Role
+from storage.cases import ROLE_TITLES, Role
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 HOSTILE = 'Fox <!channel> <@U123> "quote" \\ & </b>\n{{ x }}'
@@ -40,19 +41,19 @@ DETAILS = CaseDetails(
 SUMMARY = CaseSummary(1, "C-1", HOSTILE, "open", "therapist", "C0CARE")
 
 MESSAGES = {
-    "case_card": dict(
+    "cases/case_card": dict(
         ref="C-1", label=HOSTILE, status="open", members=DETAILS.members, created_by="U0A", created_at=NOW
     ),
-    "case_note": dict(ref="C-1", kind="med_added", actor="U0A", name=HOSTILE, detail=HOSTILE),
-    "reply": dict(text=HOSTILE, hint=HOSTILE),
-    "error": dict(message=HOSTILE, usage=CASE_USAGE["add"]),
-    "help": dict(case_usage=list(CASE_USAGE.values()), roles=ROLE_HELP),
-    "case_created": dict(ref="C-1", label=HOSTILE, channel="C0CARE", role_title="Therapist"),
-    "case_show": dict(c=DETAILS),
-    "case_list": dict(cases=[SUMMARY] * 60, everything=True),
+    "cases/case_note": dict(ref="C-1", kind="med_added", actor="U0A", name=HOSTILE, detail=HOSTILE),
+    "core/reply": dict(text=HOSTILE, hint=HOSTILE),
+    "core/error": dict(message=HOSTILE, usage=CASE_USAGE["add"]),
+    "cases/help": dict(case_usage=list(CASE_USAGE.values()), roles=ROLE_HELP),
+    "cases/case_created": dict(ref="C-1", label=HOSTILE, channel="C0CARE", role_title="Therapist"),
+    "cases/case_show": dict(c=DETAILS),
+    "cases/case_list": dict(cases=[SUMMARY] * 60, everything=True),
 }
 VIEWS = {
-    "case_create": dict(
+    "cases/case_create": dict(
         callback_id=Callback.CASE_CREATE,
         channel="C0CARE",
         block=BlockId,
@@ -63,7 +64,9 @@ VIEWS = {
         role_plural=ROLE_PLURAL,
         max_label=80,
     ),
-    "home": dict(cases=[SUMMARY], waiting=[WaitingItem("C-1", HOSTILE, "https://x.example/a")], now=NOW),
+    "cases/home": dict(
+        cases=[SUMMARY], waiting=[WaitingItem("C-1", HOSTILE, "https://x.example/a")], now=NOW
+    ),
 }
 
 
@@ -71,9 +74,12 @@ def test_every_template_is_rendered_by_some_test():
     """Each workflow's tests render its own templates; none may be left untested."""
     tests_text = "\n".join(p.read_text() for p in Path(__file__).parent.glob("test_*.py"))
     untested = [
-        p.relative_to(TEMPLATE_DIR).as_posix()
+        name
         for p in TEMPLATE_DIR.rglob("*.json.j2")
-        if p.parent.name in ("messages", "views") and f'"{p.name.removesuffix(".json.j2")}"' not in tests_text
+        if p.parent.name != "partials"
+        and (name := p.relative_to(TEMPLATE_DIR).as_posix().removesuffix(".json.j2"))
+        and f'"{name}"' not in tests_text
+        and f'"{p.name.removesuffix(".json.j2")}"' not in tests_text  # named through a workflow's helper
     ]
     assert untested == []
 
@@ -94,7 +100,7 @@ def test_view_templates_render_valid_views(name):
 
 
 def test_user_text_cannot_mention_or_break_json():
-    message = renderer.message("case_card", **MESSAGES["case_card"])
+    message = renderer.message("cases/case_card", **MESSAGES["cases/case_card"])
     dumped = json.dumps(message)
     assert "<!channel>" not in dumped and "<@U123>" not in dumped
     assert "&lt;!channel&gt;" in dumped and "&amp;" in dumped
@@ -105,7 +111,9 @@ def test_user_text_cannot_mention_or_break_json():
 
 
 def test_with_mentions_allows_only_well_formed_user_and_channel_mentions():
-    text = renderer.message("reply", text="Added <@U0BOB> in <#C0CARE>; <!here> <https://evil|x>", hint=None)
+    text = renderer.message(
+        "core/reply", text="Added <@U0BOB> in <#C0CARE>; <!here> <https://evil|x>", hint=None
+    )
     body = text["blocks"][0]["text"]["text"]
     assert "<@U0BOB>" in body and "<#C0CARE>" in body
     assert "&lt;!here&gt;" in body and "&lt;https://evil|x&gt;" in body
@@ -114,7 +122,7 @@ def test_with_mentions_allows_only_well_formed_user_and_channel_mentions():
 def test_notification_text_of_thread_messages_carries_case_id_only():
     for kind in ("member_added", "closed", "med_added", "med_stopped"):
         message = renderer.message(
-            "case_note",
+            "cases/case_note",
             ref="C-7",
             kind=kind,
             actor="U0A",
@@ -136,10 +144,10 @@ def test_broken_templates_raise(tmp_path: Path):
     (tmp_path / "messages" / "notext.json.j2").write_text('{"blocks": []}')
     broken = Renderer(tmp_path)
     with pytest.raises(TemplateError, match="invalid block"):
-        broken.message("bad")
+        broken.message("messages/bad")
     with pytest.raises(TemplateError, match="valid JSON"):
-        broken.message("notjson")
+        broken.message("messages/notjson")
     with pytest.raises(Exception, match="missing"):
-        broken.message("undefined")
+        broken.message("messages/undefined")
     with pytest.raises(TemplateError, match="non-empty top-level text"):
-        broken.message("notext")
+        broken.message("messages/notext")

@@ -1,0 +1,226 @@
+"""Verifying the audit chain: in full (the command line), and periodically, cheaply, from
+where the last run stopped (a sweep step), with an alert to the admin channel when it fails.
+
+The periodic run keeps its progress in app_meta (`audit_verify`): the last verified seq and
+hash (the tip), where the rolling re-check of older rows has got to, when it is next due,
+and which failure it last alerted about. Each run
+  1. checks that the tip row still has the hash it had (so a rewrite of it is caught),
+  2. verifies the rows appended since (at most TIP_BATCH; the rest at the next sweep),
+     against the chain head and with nothing allowed beyond the head,
+  3. re-verifies the next RECHECK_CHUNK older rows, wrapping around, so over a number of
+     runs every row is checked again: an old row altered later is found too.
+The full check is `python -m bot.audit verify`. Reads happen in one snapshot
+(storage.db.snapshot_scope), so rows appended meanwhile never look like a broken tail.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from bot import auditlog
+from bot.auditlog import GENESIS_HASH, Outcome, Source, VerifyResult
+from bot.unit import Actor
+from storage import audit as repo
+from storage.core import AuditEvent, AuditHead
+from storage.db import session_scope, snapshot_scope
+
+if TYPE_CHECKING:
+    from bot.deps import Deps
+
+log = logging.getLogger(__name__)
+
+TIP_BATCH = 200_000
+RECHECK_CHUNK = 20_000
+
+
+def verify_full(deps: Deps) -> VerifyResult:
+    """The whole chain, from seq 1 to the head, in one snapshot."""
+    with snapshot_scope(deps.engine) as session:
+        return auditlog.verify(session, deps.audit_key)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    status: str  # "ok", "failed", "not_due", "busy"
+    checked: int = 0
+    first_bad_seq: int | None = None
+    problem: str | None = None
+    alerted: bool = False
+
+
+@dataclass(frozen=True)
+class _Check:
+    result: VerifyResult
+    tip_seq: int
+    tip_hash: str
+    recheck_seq: int
+    more: bool  # rows left for the next sweep
+
+
+def periodic_verification(deps: Deps) -> str:
+    return run_periodic(deps).status
+
+
+def run_periodic(deps: Deps, *, tip_batch: int = TIP_BATCH, recheck_chunk: int = RECHECK_CHUNK) -> RunResult:
+    """One periodic verification, if due and no other replica is running it."""
+    now = deps.clock.now()
+    with session_scope(deps.engine) as session:
+        state = repo.load_verify_state(session=session, lock=True, skip_locked=True)
+        if not state:
+            return RunResult("busy")
+        due = state.get("due_at")
+        if due and now < datetime.fromisoformat(due):
+            return RunResult("not_due")
+        # Claim this period before the (unlocked) read, so another replica skips it.
+        state["due_at"] = (now + timedelta(seconds=deps.settings.audit_verify_seconds)).isoformat()
+        repo.save_verify_state(session=session, state=state)
+
+    with snapshot_scope(deps.engine) as session:
+        check = _check(session, deps.audit_key, state, tip_batch, recheck_chunk)
+
+    return _record(deps, state, check)
+
+
+def _check(session: Session, key: bytes, state: dict[str, Any], tip_batch: int, recheck_chunk: int) -> _Check:
+    tip_seq = int(state.get("tip_seq") or 0)
+    tip_hash = str(state.get("tip_hash") or GENESIS_HASH)
+    recheck_seq = int(state.get("recheck_seq") or 1)
+    head = session.get(AuditHead, 1)
+
+    def failed(seq: int, problem: str, checked: int = 0) -> _Check:
+        return _Check(VerifyResult(False, checked, seq, problem), tip_seq, tip_hash, recheck_seq, False)
+
+    if head is None:
+        return failed(1, "the chain head is missing")
+    if tip_seq > 0:
+        anchor = session.get(AuditEvent, tip_seq)
+        if anchor is None:
+            return failed(tip_seq, "a verified row is missing")
+        if anchor.hash != tip_hash or not hmac.compare_digest(auditlog.event_hash(key, anchor), anchor.hash):
+            return failed(tip_seq, "a verified row was changed")
+    if head.seq < tip_seq or (head.seq == tip_seq and head.hash != tip_hash):
+        return failed(min(head.seq, tip_seq) + 1, f"head says {head.seq}, verified up to {tip_seq}")
+
+    # 2. what is new since the last run
+    upto = min(head.seq, tip_seq + tip_batch)
+    rows = auditlog.iter_events(session, after=tip_seq, upto=upto)
+    at_head = upto == head.seq
+    result = auditlog.verify_rows(
+        key, rows, head if at_head else None, start_seq=tip_seq + 1, prev_hash=tip_hash
+    )
+    if result.ok and not at_head and result.checked != upto - tip_seq:
+        result = VerifyResult(False, result.checked, tip_seq + result.checked + 1, "a row is missing")
+    if result.ok and at_head and _beyond(session, head.seq):
+        result = VerifyResult(False, result.checked, head.seq + 1, "rows beyond the chain head")
+    if not result.ok:
+        return _Check(result, tip_seq, tip_hash, recheck_seq, False)
+    new_tip_hash = head.hash if at_head else session.get(AuditEvent, upto).hash  # type: ignore[union-attr]
+    checked = result.checked
+
+    # 3. the rolling re-check of rows verified in earlier runs
+    if tip_seq > 0:
+        start = recheck_seq if 1 <= recheck_seq <= tip_seq else 1
+        end = min(tip_seq, start + recheck_chunk - 1)
+        prev = session.get(AuditEvent, start - 1) if start > 1 else None
+        if start > 1 and prev is None:
+            return failed(start - 1, "a row is missing", checked)
+        older = auditlog.verify_rows(
+            key,
+            auditlog.iter_events(session, after=start - 1, upto=end),
+            start_seq=start,
+            prev_hash=prev.hash if prev else GENESIS_HASH,
+        )
+        if older.ok and older.checked != end - start + 1:
+            older = VerifyResult(False, older.checked, start + older.checked, "a row is missing")
+        if not older.ok:
+            return failed(older.first_bad_seq or start, older.problem or "", checked)
+        checked += older.checked
+        # Back to the start once the pass reaches the tip it began under; chasing the tip
+        # instead would never come round again, because every run appends events.
+        recheck_seq = end + 1 if end < tip_seq else 1
+
+    return _Check(VerifyResult(True, checked), upto, new_tip_hash, recheck_seq, not at_head)
+
+
+def _beyond(session: Session, seq: int) -> bool:
+    return session.execute(select(AuditEvent.seq).where(AuditEvent.seq > seq).limit(1)).first() is not None
+
+
+def _record(deps: Deps, claimed: dict[str, Any], check: _Check) -> RunResult:
+    """Save progress and audit the run; on failure, alert once per new failure."""
+    result = check.result
+    if result.ok:
+        with deps.unit(Actor.app(Source.SCHEDULER)) as unit:
+            state = repo.load_verify_state(session=unit.session, lock=True)
+            if (state.get("tip_seq"), state.get("tip_hash")) == (
+                claimed.get("tip_seq"),
+                claimed.get("tip_hash"),
+            ):
+                state.update(tip_seq=check.tip_seq, tip_hash=check.tip_hash, recheck_seq=check.recheck_seq)
+            if check.more:
+                state["due_at"] = None  # carry on at the next sweep
+            state["alerted"] = None
+            unit.audit("audit.verified", target=f"seq:{check.tip_seq}", checked=result.checked)
+            repo.save_verify_state(session=unit.session, state=state)
+        return RunResult("ok", result.checked)
+
+    failure = f"{result.first_bad_seq}:{result.problem}"
+    channel = deps.settings.admin_channel
+    alert = False
+    try:
+        with deps.unit(Actor.app(Source.SCHEDULER)) as unit:
+            state = repo.load_verify_state(session=unit.session, lock=True)
+            alert = state.get("alerted") != failure
+            unit.audit(
+                "audit.verify_failed",
+                outcome=Outcome.ERROR,
+                target=f"seq:{result.first_bad_seq}",
+                problem=result.problem,
+                alerted=bool(alert and channel),
+            )
+            if alert and channel:
+                unit.post(channel=channel, message=_alert(deps, result), purpose="audit_alert")
+            state["alerted"] = failure
+            repo.save_verify_state(session=unit.session, state=state)
+    except Exception:
+        # A row forged beyond the head makes every append collide with it: the failure
+        # cannot be written to the trail, and an outbox message could not record its
+        # delivery. Say it now, directly, still once per failure.
+        log.exception("could not record the audit verification failure in the audit trail")
+        alert = _alert_directly(deps, result, failure)
+    if alert and not channel:
+        log.error(
+            "audit chain verification failed at seq %s (%s) and CARETHREAD_ADMIN_CHANNEL is not set, "
+            "so nobody was alerted in Slack",
+            result.first_bad_seq,
+            result.problem,
+        )
+    return RunResult("failed", result.checked, result.first_bad_seq, result.problem, bool(alert and channel))
+
+
+def _alert(deps: Deps, result: VerifyResult) -> dict[str, Any]:
+    return deps.renderer.message(
+        "audit/audit_alert", seq=result.first_bad_seq, problem=result.problem, at=deps.clock.now()
+    )
+
+
+def _alert_directly(deps: Deps, result: VerifyResult, failure: str) -> bool:
+    with session_scope(deps.engine) as session:
+        state = repo.load_verify_state(session=session, lock=True)
+        if state.get("alerted") == failure:
+            return False
+        state["alerted"] = failure
+        repo.save_verify_state(session=session, state=state)
+    if deps.settings.admin_channel:
+        try:
+            deps.gateway.post_now(deps.settings.admin_channel, _alert(deps, result))
+        except Exception:
+            log.exception("could not post the audit verification alert to the admin channel")
+    return True

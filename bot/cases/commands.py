@@ -1,0 +1,205 @@
+"""`/case` command text into typed commands. Pure functions, no I/O; the shared pieces
+(cleaning, case ids, mentions, roles) are in bot/inputs.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.errors import BadInput
+from bot.inputs import (
+    MAX_COMMAND_TEXT,
+    clean_text,
+    parse_case_ref,
+    parse_mention,
+    parse_role,
+)
+from storage.cases import Role
+
+MAX_LABEL = 80
+MAX_REASON = 500
+MAX_MED_NAME = 80
+MAX_MED_DETAIL = 200
+
+CASE_USAGE = {
+    "help": "`/case help`",
+    "create": "`/case create <label> [as <role>]`, or `/case create` alone for a form",
+    "add": "`/case add <case> @person <role>`",
+    "remove": "`/case remove <case> @person`",
+    "show": "`/case show <case>`",
+    "list": "`/case list` (or `/case list all` for admins)",
+    "close": "`/case close <case> [reason]`",
+    "reopen": "`/case reopen <case>`",
+    "med": "`/case med <case> add <name> [dose and schedule]` or `/case med <case> stop <name>`",
+}
+
+
+@dataclass(frozen=True)
+class Help:
+    pass
+
+
+@dataclass(frozen=True)
+class CreateCase:
+    label: str | None  # None: open the form
+    role: Role = Role.CASE_MANAGER
+
+
+@dataclass(frozen=True)
+class AddMember:
+    case_id: int
+    user_id: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class RemoveMember:
+    case_id: int
+    user_id: str
+
+
+@dataclass(frozen=True)
+class ShowCase:
+    case_id: int
+
+
+@dataclass(frozen=True)
+class ListCases:
+    all: bool = False
+
+
+@dataclass(frozen=True)
+class CloseCase:
+    case_id: int
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class ReopenCase:
+    case_id: int
+
+
+@dataclass(frozen=True)
+class AddMedication:
+    case_id: int
+    name: str
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class StopMedication:
+    case_id: int
+    name: str
+
+
+CaseCommand = (
+    Help
+    | CreateCase
+    | AddMember
+    | RemoveMember
+    | ShowCase
+    | ListCases
+    | CloseCase
+    | ReopenCase
+    | AddMedication
+    | StopMedication
+)
+
+
+def _need(parts: list[str], count: int, sub: str) -> None:
+    if len(parts) < count:
+        raise BadInput("Something is missing from that command.", usage=CASE_USAGE[sub])
+
+
+def parse_case_command(text: str) -> CaseCommand:
+    if len(text) > MAX_COMMAND_TEXT:
+        raise BadInput(f"That command is too long ({len(text)} characters).", usage=CASE_USAGE["help"])
+    parts = text.split()
+    if not parts:
+        return Help()
+    sub, args = parts[0].lower(), parts[1:]
+    rest_after = _rest_after(text)
+
+    if sub == "help":
+        return Help()
+    if sub == "create":
+        return _parse_create(rest_after(1))
+    if sub == "add":
+        _need(args, 3, sub)
+        usage = CASE_USAGE[sub]
+        if len(args) > 3:
+            raise BadInput("Add one person at a time, with one role.", usage=usage)
+        return AddMember(
+            parse_case_ref(args[0], usage=usage),
+            parse_mention(args[1], usage=usage),
+            parse_role(args[2], usage=usage),
+        )
+    if sub == "remove":
+        _need(args, 2, sub)
+        usage = CASE_USAGE[sub]
+        if len(args) > 2:
+            raise BadInput("Remove one person at a time.", usage=usage)
+        return RemoveMember(parse_case_ref(args[0], usage=usage), parse_mention(args[1], usage=usage))
+    if sub == "show":
+        _need(args, 1, sub)
+        return ShowCase(parse_case_ref(args[0], usage=CASE_USAGE[sub]))
+    if sub == "list":
+        if not args:
+            return ListCases()
+        if len(args) == 1 and args[0].lower() == "all":
+            return ListCases(all=True)
+        raise BadInput("`/case list` takes nothing, or `all`.", usage=CASE_USAGE[sub])
+    if sub == "close":
+        _need(args, 1, sub)
+        reason = clean_text(rest_after(2), what="reason", limit=MAX_REASON, usage=CASE_USAGE[sub]) or None
+        return CloseCase(parse_case_ref(args[0], usage=CASE_USAGE[sub]), reason)
+    if sub == "reopen":
+        _need(args, 1, sub)
+        return ReopenCase(parse_case_ref(args[0], usage=CASE_USAGE[sub]))
+    if sub in ("med", "meds", "medication"):
+        return _parse_med(args, rest_after)
+    raise BadInput(f"`{sub[:20]}` is not a /case command.", usage=CASE_USAGE["help"])
+
+
+def _rest_after(text: str):
+    """The raw text after the first n words, with its inner spacing kept."""
+
+    def rest(n: int) -> str:
+        remaining = text.strip()
+        for _ in range(n):
+            pieces = remaining.split(None, 1)
+            remaining = pieces[1] if len(pieces) > 1 else ""
+        return remaining
+
+    return rest
+
+
+def _parse_create(rest: str) -> CreateCase:
+    usage = CASE_USAGE["create"]
+    if not rest.strip():
+        return CreateCase(label=None)
+    role = Role.CASE_MANAGER
+    words = rest.split()
+    if len(words) >= 2 and words[-2].lower() == "as":
+        role = parse_role(words[-1], usage=usage)
+        rest = rest.rsplit(None, 2)[0]
+    label = clean_text(rest, what="label", limit=MAX_LABEL, usage=usage)
+    if not label:
+        raise BadInput("The case needs a label.", usage=usage)
+    if "<@" in label or "<#" in label or "<!" in label:
+        raise BadInput("A label cannot contain mentions or channel links; use a pseudonym.", usage=usage)
+    return CreateCase(label=label, role=role)
+
+
+def _parse_med(args: list[str], rest_after) -> CaseCommand:
+    usage = CASE_USAGE["med"]
+    _need(args, 3, "med")
+    case_id = parse_case_ref(args[0], usage=usage)
+    verb = args[1].lower()
+    if verb == "add":
+        name = clean_text(args[2], what="medication name", limit=MAX_MED_NAME, usage=usage)
+        detail = clean_text(rest_after(4), what="dose and schedule", limit=MAX_MED_DETAIL, usage=usage)
+        return AddMedication(case_id, name, detail or None)
+    if verb == "stop":
+        name = clean_text(rest_after(3), what="medication name", limit=MAX_MED_NAME, usage=usage)
+        return StopMedication(case_id, name)
+    raise BadInput(f"`{verb[:20]}` is not a medication action; use `add` or `stop`.", usage=usage)

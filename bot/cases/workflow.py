@@ -1,0 +1,7 @@
+"""Shared cases: the case, its care team, medications and home thread; App Home."""
+
+from __future__ import annotations
+
+from bot.contributions import Workflow
+
+WORKFLOW = Workflow(name="cases", listeners="handlers.cases")

@@ -1,0 +1,68 @@
+"""What a workflow adds to the app, declared in one value instead of registered by import.
+
+Each workflow package has a `workflow.py` whose `WORKFLOW` says what it contributes; the
+one list of them is `bot/workflows.py`. The core reads these declarations (the scheduler
+runs the sweep steps, `/case show` asks every workflow for its sections, App Home for its
+waiting items, the caseload digest for urgent items, case creation calls the hooks) and
+never imports a workflow package itself. A step that is not declared does not run, and a
+declared one cannot be forgotten because no module happened to import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session
+
+if TYPE_CHECKING:
+    from bot.deps import Deps
+    from bot.unit import Unit
+    from storage.cases import Case
+
+
+@dataclass(frozen=True)
+class WaitingItem:
+    """One thing waiting for the user on App Home. `sort_key` holds numbers only, most
+    urgent first: (urgency rank: 0 = most urgent, unix time it has waited since or is due,
+    id), so items from different workflows sort together without comparing unlike types."""
+
+    case_ref: str
+    text: str
+    url: str | None = None
+    sort_key: tuple[float, ...] = ()
+
+
+SweepStep = Callable[["Deps"], object]
+ShowSection = Callable[["Unit", "Case"], list[str]]  # mrkdwn strings, escaped by the provider
+HomeItems = Callable[["Unit"], list[WaitingItem]]
+UrgentItems = Callable[[Session, Sequence[int]], Mapping[int, int]]  # case id -> open urgent items
+CaseHook = Callable[["Unit", "Case"], None]
+TeamHook = Callable[["Unit", "Case", "TeamChange"], None]
+
+
+@dataclass(frozen=True)
+class TeamChange:
+    """Someone joined, left or changed role on a case's team (in the same unit)."""
+
+    user_id: str
+    role: str | None  # None: removed
+    previous_role: str | None  # None: newly added
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """A workflow's contributions. `listeners` names its handlers module (`handlers.<name>`),
+    whose `register(app, deps)` the factory calls; it is a name, not an import, so that
+    imports keep running one way (handlers -> workflow packages -> core -> storage)."""
+
+    name: str
+    listeners: str
+    sweep_steps: tuple[tuple[str, SweepStep], ...] = ()
+    show_sections: tuple[ShowSection, ...] = ()
+    home_items: tuple[HomeItems, ...] = ()
+    urgent_items: tuple[UrgentItems, ...] = ()
+    on_case_created: tuple[CaseHook, ...] = ()
+    on_team_changed: tuple[TeamHook, ...] = ()
+    check_settings: Callable[[Any], object] | None = None  # validates its settings at start-up

@@ -1,0 +1,142 @@
+"""Parsing `/handoff` command text and the I-PASS form's values. Pure functions, no I/O.
+
+Like bot/parsing.py, anything we cannot read becomes a BadInput that says what was wrong
+and carries the right usage (and, for modal fields, the block id the error belongs to).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.errors import BadInput
+from bot.inputs import MAX_COMMAND_TEXT, ROLE_HELP, parse_case_ref, parse_mention, parse_role, unescape
+from storage.cases import Role
+from storage.handoffs import HandoffKind, Severity
+
+MAX_NOTE = 2000  # each I-PASS field, the synthesis and a decline reason
+MAX_COVERAGE_DAYS = 366
+
+HANDOFF_USAGE = {
+    "start": "`/handoff <case> @person [role]` opens the I-PASS form; the role defaults to yours",
+    "list": "`/handoff list` shows your pending handoffs, given and received",
+    "help": "`/handoff help`",
+}
+USAGE_ALL = " · ".join(HANDOFF_USAGE.values())
+
+_TOKEN = re.compile(r"<[^>]*>|\S+")
+_ALLOWED_CONTROLS = {"\n", "\t"}
+
+
+@dataclass(frozen=True)
+class HandoffHelp:
+    pass
+
+
+@dataclass(frozen=True)
+class ListHandoffs:
+    pass
+
+
+@dataclass(frozen=True)
+class StartHandoff:
+    case_id: int
+    user_id: str
+    role: Role | None  # None: the sender's own role on the case
+
+
+HandoffCommand = HandoffHelp | ListHandoffs | StartHandoff
+
+
+def parse_handoff_command(text: str) -> HandoffCommand:
+    """`help` | `list` | `<case> @person [role]`."""
+    if len(text) > MAX_COMMAND_TEXT:
+        raise BadInput(f"That command is too long ({len(text)} characters).", usage=USAGE_ALL)
+    tokens = _TOKEN.findall(text.strip())
+    if not tokens or tokens[0].lower() == "help":
+        if len(tokens) > 1:
+            raise BadInput("`/handoff help` takes nothing else.", usage=HANDOFF_USAGE["help"])
+        return HandoffHelp()
+    if tokens[0].lower() == "list":
+        if len(tokens) > 1:
+            raise BadInput("`/handoff list` takes nothing else.", usage=HANDOFF_USAGE["list"])
+        return ListHandoffs()
+    usage = HANDOFF_USAGE["start"]
+    case_id = parse_case_ref(tokens[0], usage=usage)
+    if len(tokens) < 2:
+        raise BadInput("Name the colleague you are handing off to with an @-mention.", usage=usage)
+    if len(tokens) > 3:
+        raise BadInput(
+            "Too many words: hand off to one person, with at most one role.", usage=f"{usage}. {ROLE_HELP}"
+        )
+    user_id = parse_mention(tokens[1], usage=usage)
+    role = parse_role(tokens[2], usage=usage) if len(tokens) == 3 else None
+    return StartHandoff(case_id, user_id, role)
+
+
+def parse_note(text: str, *, what: str, field: str, required: bool = True, limit: int = MAX_NOTE) -> str:
+    """Free text from a multi-line modal field: line breaks kept, trailing space trimmed,
+    control and invisible characters refused, length bounded."""
+    text = unescape(text or "").replace("\r\n", "\n").replace("\r", "\n")
+    lines = [line.rstrip() for line in text.split("\n")]
+    cleaned = "\n".join(lines).strip()
+    cleaned = re.sub(r"\n{3,}", "\n\n", cleaned)
+    if any(
+        unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs") for ch in cleaned if ch not in _ALLOWED_CONTROLS
+    ):
+        raise BadInput(f"The {what} contains control or invisible characters.", field=field)
+    if required and not cleaned:
+        raise BadInput(f"Fill in the {what}.", field=field)
+    if len(cleaned) > limit:
+        raise BadInput(f"The {what} is {len(cleaned)} characters long; the limit is {limit}.", field=field)
+    return cleaned
+
+
+def parse_severity(value: str | None, *, field: str) -> Severity:
+    try:
+        return Severity(value or "")
+    except ValueError:
+        raise BadInput("Choose the illness severity: stable, watcher or unstable.", field=field) from None
+
+
+def parse_kind(value: str | None, *, field: str) -> HandoffKind:
+    try:
+        return HandoffKind(value or "")
+    except ValueError:
+        raise BadInput("Choose transfer (permanent) or coverage (until a date).", field=field) from None
+
+
+def zone(tz_name: str | None) -> ZoneInfo:
+    """The user's time zone from users.info; UTC when Slack gave none we know."""
+    try:
+        return ZoneInfo(tz_name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def parse_coverage_end(raw: str | None, *, tz_name: str | None, now: datetime, field: str) -> datetime:
+    """The moment coverage ends: the start of the chosen day in the sender's time zone.
+
+    The day must be after today (in that zone), so coverage always lasts a while, and at
+    most MAX_COVERAGE_DAYS ahead, so a typo in the year does not hand a case over for good.
+    """
+    if not raw:
+        raise BadInput("Coverage needs an end date: pick the day the coverage ends.", field=field)
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        raise BadInput("That is not a date; pick the day the coverage ends.", field=field) from None
+    tz = zone(tz_name)
+    today = now.astimezone(tz).date()
+    if day <= today:
+        raise BadInput("The coverage end date must be in the future (tomorrow or later).", field=field)
+    if day > today + timedelta(days=MAX_COVERAGE_DAYS):
+        raise BadInput(
+            f"Coverage can last at most {MAX_COVERAGE_DAYS} days; for longer, hand the case over "
+            "as a transfer.",
+            field=field,
+        )
+    return datetime.combine(day, time(0, 0), tzinfo=tz).astimezone(UTC)

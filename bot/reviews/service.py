@@ -1,0 +1,568 @@
+"""Scheduled case reviews, Collaborative Care's systematic case review: set or stop a case's
+cadence, start a review, collect each member's role-specific update, record the decision.
+
+A review's prompt is posted in the case thread and edited in place as updates come in and
+when the decision is recorded. Every step is saved and audited in the unit before Slack is
+told. The sweeps that fire due reviews, nudges and the weekly digest are in review_sweeps.py;
+the digest itself in caseload.py.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime, time
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from bot.access import CaseAccess, open_case
+from bot.cases.service import close_case, post_in_thread, thread_url
+from bot.contributions import WaitingItem
+from bot.errors import BadInput, Conflict, NoAccess, NotAllowed
+from bot.ids import Action
+from bot.reviews.cadence import Cadence, Period, first_due
+from bot.reviews.fields import Decision, UpdateField, fields_for, shown_value
+from bot.reviews.scores import assess, trend
+from bot.reviews.settings import review_settings
+from bot.slack import SlackUnavailable
+from bot.unit import Unit
+from storage import cases as cases_repo
+from storage import reviews as repo
+from storage.cases import Case, Role
+from storage.core import SlackUser
+from storage.reviews import (
+    NudgeStatus,
+    Review,
+    ReviewNudge,
+    ReviewSchedule,
+    ReviewStatus,
+    ReviewTrigger,
+    ReviewUpdate,
+)
+
+DISCHARGE_REASON = "Discharged at the case review"
+SCALES = (("PHQ-9", "phq9"), ("GAD-7", "gad7"))
+
+
+# -- what the use-cases return -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScheduleInfo:
+    case_ref: str
+    active: bool
+    cadence: str | None
+    tz: str | None
+    next_due_at: datetime | None
+    open_since: datetime | None = None
+    answered: int = 0
+    team: int = 0
+    thread_url: str | None = None
+
+
+@dataclass(frozen=True)
+class FormField:
+    field: UpdateField
+    value: str
+
+
+@dataclass(frozen=True)
+class UpdateForm:
+    review_id: int
+    case_ref: str
+    role_title: str
+    fields: list[FormField]
+    phq9: int | None
+    gad7: int | None
+    revising: bool
+
+
+@dataclass(frozen=True)
+class UpdateValues:
+    """What a member typed, already validated by the form reader (handlers/reviews.py)."""
+
+    answers: dict[str, str]  # block id -> text (or a select's value, a number as text)
+    phq9: int | None = None
+    gad7: int | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not any(self.answers.values()) and self.phq9 is None and self.gad7 is None
+
+
+@dataclass(frozen=True)
+class TeamMember:
+    user_id: str
+    role_title: str
+    answered: bool
+
+
+@dataclass(frozen=True)
+class DecisionForm:
+    review_id: int
+    case_ref: str
+    members: list[TeamMember]
+
+
+@dataclass(frozen=True)
+class ReviewLine:
+    case_ref: str
+    thread_url: str | None
+    cadence: str | None
+    tz: str | None
+    next_due_at: datetime | None
+    open_since: datetime | None
+    my_update_in: bool
+
+
+# -- cadence -----------------------------------------------------------------------------------
+
+
+def cadence_of(schedule: ReviewSchedule) -> Cadence:
+    return Cadence(
+        every=schedule.every,
+        period=Period(schedule.period),
+        weekday=schedule.weekday,
+        at=time.fromisoformat(schedule.at_local),
+    )
+
+
+def set_cadence(unit: Unit, *, case_id: int, cadence: Cadence, tz: str | None) -> ScheduleInfo:
+    """Set (or replace) a case's cadence; `tz` is the caller's Slack time zone."""
+    access = open_case(unit, case_id, lock=True, require_open=True)
+    schedule = _save_schedule(unit, access.case, cadence, tz)
+    _note(
+        unit,
+        access.case,
+        "cadence_set",
+        cadence=cadence_of(schedule).describe(),
+        tz=schedule.tz,
+        next_due_at=schedule.next_due_at,
+    )
+    _audit_schedule(unit, access.case, schedule, by_default=False)
+    return _schedule_info(unit, access.case, schedule)
+
+
+def turn_off(unit: Unit, *, case_id: int) -> ScheduleInfo:
+    access = open_case(unit, case_id, lock=True, require_open=True)
+    schedule = repo.schedule_for(session=unit.session, case_id=case_id, lock=True)
+    if schedule is None or not schedule.active:
+        raise Conflict(
+            f"Scheduled reviews of {access.case.ref} are already off. Turn them on with "
+            f"`/review {access.case.ref} every 2 weeks`.",
+            case_id=case_id,
+        )
+    schedule.active, schedule.next_due_at = False, None
+    schedule.set_by, schedule.updated_at = unit.actor.user_id, unit.now
+    unit.session.add(schedule)
+    _note(unit, access.case, "cadence_off")
+    unit.audit("review.cadence_off", case_id=case_id, target=access.case.ref)
+    return _schedule_info(unit, access.case, schedule)
+
+
+def show_schedule(unit: Unit, *, case_id: int) -> ScheduleInfo:
+    access = open_case(unit, case_id)
+    schedule = repo.schedule_for(session=unit.session, case_id=case_id)
+    unit.audit("review.schedule_viewed", case_id=case_id, target=access.case.ref)
+    return _schedule_info(unit, access.case, schedule)
+
+
+def default_schedule(unit: Unit, case: Case) -> None:
+    """New cases get the deployment's default cadence in the creator's Slack time zone
+    (users.info, cached); if Slack cannot say, in CARETHREAD_FALLBACK_TZ."""
+    settings = review_settings(unit.deps.settings)
+    if settings.default_cadence is None:
+        return
+    try:
+        tz: str | None = unit.deps.gateway.user(unit.actor.user_id, session=unit.session).tz
+    except SlackUnavailable:
+        known = unit.session.get(SlackUser, unit.actor.user_id)
+        tz = known.tz if known else None
+    schedule = _save_schedule(unit, case, settings.default_cadence, tz)
+    _audit_schedule(unit, case, schedule, by_default=True)
+
+
+def _save_schedule(unit: Unit, case: Case, cadence: Cadence, tz: str | None) -> ReviewSchedule:
+    """Create or replace the case's schedule; the first due time counts from now."""
+    settings = review_settings(unit.deps.settings)
+    zone = settings.zone(tz)
+    resolved = replace(cadence, at=cadence.at or settings.default_at)
+    fields = {
+        "every": resolved.every,
+        "period": resolved.period,
+        "weekday": resolved.weekday,
+        "at_local": f"{resolved.at:%H:%M}",
+        "tz": zone.key,
+        "active": True,
+        "next_due_at": first_due(resolved, zone, unit.now, default_at=settings.default_at),
+        "set_by": unit.actor.user_id,
+        "updated_at": unit.now,
+    }
+    schedule = repo.schedule_for(session=unit.session, case_id=case.id, lock=True)
+    if schedule is None:
+        schedule = ReviewSchedule(case_id=case.id, **fields)
+    else:
+        for name, value in fields.items():
+            setattr(schedule, name, value)
+    unit.session.add(schedule)
+    unit.session.flush()
+    return schedule
+
+
+def _audit_schedule(unit: Unit, case: Case, schedule: ReviewSchedule, *, by_default: bool) -> None:
+    unit.audit(
+        "review.cadence_set",
+        case_id=case.id,
+        target=case.ref,
+        every=schedule.every,
+        period=schedule.period,
+        weekday=schedule.weekday,
+        at=schedule.at_local,
+        tz=schedule.tz,
+        next_due_at=schedule.next_due_at.isoformat() if schedule.next_due_at else None,
+        default=by_default,
+    )
+
+
+# -- starting a review -------------------------------------------------------------------------
+
+
+def start_now(unit: Unit, *, case_id: int) -> Review:
+    access = open_case(unit, case_id, lock=True, require_open=True)
+    existing = repo.open_review(session=unit.session, case_id=case_id)
+    if existing is not None:
+        raise Conflict(
+            f"A review of {access.case.ref} is already open. Add your update or record the decision "
+            "with the buttons on its prompt in the case thread.",
+            case_id=case_id,
+        )
+    return start_review(unit, access.case, trigger=ReviewTrigger.COMMAND, due_at=unit.now)
+
+
+def start_review(unit: Unit, case: Case, *, trigger: ReviewTrigger, due_at: datetime) -> Review:
+    """Open a review: post its prompt in the case thread and plan one nudge per member."""
+    settings = review_settings(unit.deps.settings)
+    review = Review(
+        case_id=case.id,
+        trigger=trigger,
+        due_at=due_at,
+        started_at=unit.now,
+        started_by=unit.actor.user_id,
+    )
+    unit.session.add(review)
+    try:
+        unit.session.flush()
+    except IntegrityError:  # uq_reviews_one_open: another process opened one just now
+        raise Conflict(f"A review of {case.ref} is already open.", case_id=case.id) from None
+    members = cases_repo.members(session=unit.session, case_id=case.id)
+    prompt = post_in_thread(unit, case, _prompt_message(unit, review, case), purpose="review_prompt")
+    review.prompt_outbox_id = prompt.id
+    unit.session.add(review)
+    for member in members:
+        unit.session.add(
+            ReviewNudge(
+                review_id=review.id,
+                case_id=case.id,
+                user_id=member.user_id,
+                due_at=unit.now + settings.nudge_after,
+            )
+        )
+    unit.audit(
+        "review.started",
+        case_id=case.id,
+        target=f"review:{review.id}",
+        trigger=str(trigger),
+        due_at=due_at.isoformat(),
+        members=len(members),
+    )
+    return review
+
+
+# -- updates -----------------------------------------------------------------------------------
+
+
+def update_form(unit: Unit, *, review_id: int) -> UpdateForm:
+    """What the "Add my update" modal shows this member: their role's questions, prefilled
+    with their earlier answers if they are revising."""
+    review, access = _open_review_as_member(unit, review_id, doing="add review updates")
+    existing = repo.update_by(session=unit.session, review_id=review_id, user_id=unit.actor.user_id)
+    answers = _answers(unit, existing)
+    unit.audit("review.update_form_opened", case_id=review.case_id, target=f"review:{review_id}")
+    return UpdateForm(
+        review_id=review_id,
+        case_ref=access.case.ref,
+        role_title=Role(access.role).display,
+        fields=[FormField(f, answers.get(f.block.value, "")) for f in fields_for(access.role)],
+        phq9=existing.phq9 if existing else None,
+        gad7=existing.gad7 if existing else None,
+        revising=existing is not None,
+    )
+
+
+def add_update(unit: Unit, *, review_id: int, values: UpdateValues) -> ReviewUpdate:
+    review, access = _open_review_as_member(unit, review_id, doing="add review updates", lock=True)
+    fields = fields_for(access.role)
+    answers = {
+        f.block.value: values.answers[f.block.value] for f in fields if values.answers.get(f.block.value)
+    }
+    if not answers and values.phq9 is None and values.gad7 is None:
+        raise BadInput("The update was empty: answer at least one question or give a score.", field=None)
+    me = unit.actor.user_id
+    update = repo.update_by(session=unit.session, review_id=review_id, user_id=me)
+    revised = update is not None
+    if update is None:
+        update = ReviewUpdate(
+            review_id=review_id, case_id=review.case_id, user_id=me, role=access.role, answers_enc=""
+        )
+    else:
+        update.revisions += 1
+    update.role = access.role
+    update.answers_enc = unit.deps.cipher.encrypt(json.dumps(answers, ensure_ascii=False))
+    update.phq9, update.gad7, update.submitted_at = values.phq9, values.gad7, unit.now
+    unit.session.add(update)
+    _cancel_nudges(unit, review_id, user_id=me)
+    unit.session.flush()
+    message = unit.deps.renderer.message(
+        "reviews/review_update",
+        ref=access.case.ref,
+        user=me,
+        role_title=Role(access.role).display,
+        revised=revised,
+        answers=[
+            (f.label, shown_value(f, answers[f.block.value])) for f in fields if f.block.value in answers
+        ],
+        phq9=values.phq9,
+        gad7=values.gad7,
+    )
+    post_in_thread(unit, access.case, message, purpose="review_update")
+    _refresh_prompt(unit, review, access.case)
+    unit.audit(
+        "review.update_added",
+        case_id=review.case_id,
+        target=f"review:{review_id}",
+        role=access.role,
+        answered=sorted(answers),
+        phq9=values.phq9 is not None,
+        gad7=values.gad7 is not None,
+        revision=update.revisions,
+    )
+    return update
+
+
+# -- the decision ------------------------------------------------------------------------------
+
+
+def decision_form(unit: Unit, *, review_id: int) -> DecisionForm:
+    review, access = _open_review_as_member(unit, review_id, doing="record review decisions")
+    unit.audit("review.decision_form_opened", case_id=review.case_id, target=f"review:{review_id}")
+    return DecisionForm(review_id, access.case.ref, _team(unit, review))
+
+
+def decide(unit: Unit, *, review_id: int, decision: Decision, note: str) -> Review:
+    """Complete the review: record the decision, edit the prompt in place, tell the thread.
+    A discharge also closes the case (through the cases service, with its own audit)."""
+    review, access = _open_review_as_member(unit, review_id, doing="record review decisions", lock=True)
+    case = access.case
+    review.status, review.decision = ReviewStatus.COMPLETE, decision
+    review.decision_note_enc = unit.deps.cipher.encrypt(note)
+    review.decided_by, review.decided_at = unit.actor.user_id, unit.now
+    unit.session.add(review)
+    _cancel_nudges(unit, review_id)
+    unit.session.flush()
+    updates = repo.updates_for(session=unit.session, review_id=review_id)
+    _refresh_prompt(unit, review, case)
+    post_in_thread(
+        unit,
+        case,
+        unit.deps.renderer.message(
+            "reviews/review_decided",
+            ref=case.ref,
+            actor=unit.actor.user_id,
+            decision=decision.display,
+            note=note,
+            closes=decision == Decision.DISCHARGE,
+        ),
+        purpose="review_decided",
+    )
+    unit.audit(
+        "review.decided",
+        case_id=case.id,
+        target=f"review:{review_id}",
+        decision=str(decision),
+        updates=len(updates),
+    )
+    if decision == Decision.DISCHARGE:
+        close_case(unit, case_id=case.id, reason=DISCHARGE_REASON)
+    return review
+
+
+# -- lists, /case show, App Home ---------------------------------------------------------------
+
+
+def list_reviews(unit: Unit) -> list[ReviewLine]:
+    """My open cases' schedules and open reviews, soonest first."""
+    me = unit.actor.user_id
+    cases = [case for case, _ in cases_repo.cases_of_user(session=unit.session, user_id=me)]
+    ids = [c.id for c in cases]
+    schedules = repo.schedules_for(session=unit.session, case_ids=ids)
+    reviews = repo.open_reviews_for(session=unit.session, case_ids=ids)
+    lines = []
+    for case in cases:
+        schedule = schedules.get(case.id)
+        active = schedule is not None and schedule.active
+        review = reviews.get(case.id)
+        mine = review is not None and repo.update_by(session=unit.session, review_id=review.id, user_id=me)
+        lines.append(
+            ReviewLine(
+                case_ref=case.ref,
+                thread_url=_thread_url(unit, case),
+                cadence=cadence_of(schedule).describe() if active else None,
+                tz=schedule.tz if active else None,
+                next_due_at=schedule.next_due_at if active else None,
+                open_since=review.started_at if review else None,
+                my_update_in=bool(mine),
+            )
+        )
+    lines.sort(key=lambda line: (line.open_since is None, line.open_since or line.next_due_at or unit.now))
+    unit.audit("review.listed", count=len(lines), open=len(reviews))
+    return lines
+
+
+def review_section(unit: Unit, case: Case) -> list[str]:
+    """`/case show`: the cadence, any open review, the score trends and the not-improving flag."""
+    info = _schedule_info(unit, case, repo.schedule_for(session=unit.session, case_id=case.id))
+    series = repo.score_series(session=unit.session, case_ids=[case.id]).get(
+        case.id, {"phq9": [], "gad7": []}
+    )
+    flag = assess(series["phq9"], in_treatment_since=case.created_at, now=unit.now)
+    message = unit.deps.renderer.message(
+        "reviews/review_case_section",
+        s=info,
+        scores=[f"{name}: {trend(series[key])}" for name, key in SCALES if series[key]],
+        flag=flag if flag is not None and flag.not_improving else None,
+    )
+    return [block["text"]["text"] for block in message["blocks"]]
+
+
+def reviews_waiting(unit: Unit) -> list[WaitingItem]:
+    """App Home: my open reviews that have no update from me yet."""
+    items = []
+    for review, case in repo.waiting_for_user(session=unit.session, user_id=unit.actor.user_id):
+        items.append(
+            WaitingItem(
+                case_ref=case.ref,
+                text="Case review waiting for your update",
+                url=_thread_url(unit, case),
+                sort_key=(2, review.started_at.timestamp()),
+            )
+        )
+    return items
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _open_review_as_member(
+    unit: Unit, review_id: int, *, doing: str, lock: bool = False
+) -> tuple[Review, CaseAccess]:
+    """The open review, if the actor is on its case's team. A review that does not exist and
+    one on a case the actor cannot see are refused in the same words."""
+    review = repo.get_review(session=unit.session, review_id=review_id, lock=lock)
+    if review is None:
+        raise NoAccess(reason="review_not_found")
+    try:
+        access = open_case(unit, review.case_id, require_open=True)
+    except NoAccess as err:  # without the case id: a review id must not reveal its case
+        raise NoAccess(reason=err.reason, case_id=err.case_id) from None
+    if access.member is None:
+        raise NotAllowed(
+            f"Only members of {access.case.ref}'s care team can {doing}. Add yourself with "
+            f"`/case add {access.case.ref} @you <role>` first.",
+            case_id=review.case_id,
+        )
+    if review.status != ReviewStatus.OPEN:
+        decided = Decision(review.decision).display if review.decision else "complete"
+        raise Conflict(
+            f"This review of {access.case.ref} is complete (decision: {decided}, by <@{review.decided_by}>). "
+            f"`/review {access.case.ref} now` starts a new one.",
+            case_id=review.case_id,
+        )
+    return review, access
+
+
+def _cancel_nudges(unit: Unit, review_id: int, *, user_id: str | None = None) -> None:
+    """Nobody is reminded of a review they answered or that is complete."""
+    for nudge in repo.nudges_for(session=unit.session, review_id=review_id, status=NudgeStatus.PENDING):
+        if user_id is None or nudge.user_id == user_id:
+            nudge.status = NudgeStatus.CANCELLED
+            unit.session.add(nudge)
+
+
+def _answers(unit: Unit, update: ReviewUpdate | None) -> dict[str, str]:
+    if update is None:
+        return {}
+    return json.loads(unit.deps.cipher.decrypt(update.answers_enc))
+
+
+def _team(unit: Unit, review: Review) -> list[TeamMember]:
+    answered = {u.user_id for u in repo.updates_for(session=unit.session, review_id=review.id)}
+    return [
+        TeamMember(m.user_id, Role(m.role).display, m.user_id in answered)
+        for m in cases_repo.members(session=unit.session, case_id=review.case_id)
+    ]
+
+
+def _prompt_message(unit: Unit, review: Review, case: Case) -> dict[str, Any]:
+    return unit.deps.renderer.message(
+        "reviews/review_prompt",
+        action=Action,
+        ref=case.ref,
+        review_id=review.id,
+        status=review.status,
+        trigger=review.trigger,
+        started_by=review.started_by,
+        due_at=review.due_at,
+        members=_team(unit, review),
+        decision=Decision(review.decision).display if review.decision else None,
+        decided_by=review.decided_by,
+        decided_at=review.decided_at,
+    )
+
+
+def _refresh_prompt(unit: Unit, review: Review, case: Case) -> None:
+    if review.prompt_outbox_id is not None:
+        unit.update(
+            of=review.prompt_outbox_id,
+            message=_prompt_message(unit, review, case),
+            purpose="review_prompt",
+            case_id=case.id,
+        )
+
+
+def _note(unit: Unit, case: Case, kind: str, **fields: Any) -> None:
+    message = unit.deps.renderer.message(
+        "reviews/review_note", ref=case.ref, kind=kind, actor=unit.actor.user_id, **fields
+    )
+    post_in_thread(unit, case, message, purpose=f"review_note:{kind}")
+
+
+def _thread_url(unit: Unit, case: Case) -> str | None:
+    return thread_url(cases_repo.thread_root(session=unit.session, case=case))
+
+
+def _schedule_info(unit: Unit, case: Case, schedule: ReviewSchedule | None) -> ScheduleInfo:
+    review = repo.open_review(session=unit.session, case_id=case.id)
+    team = _team(unit, review) if review else []
+    active = schedule is not None and schedule.active
+    return ScheduleInfo(
+        case_ref=case.ref,
+        active=active,
+        cadence=cadence_of(schedule).describe() if active else None,
+        tz=schedule.tz if active else None,
+        next_due_at=schedule.next_due_at if active else None,
+        open_since=review.started_at if review else None,
+        answered=sum(1 for m in team if m.answered),
+        team=len(team),
+        thread_url=_thread_url(unit, case),
+    )

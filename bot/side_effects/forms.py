@@ -1,0 +1,310 @@
+"""The side-effect modals: building them from the service's choices, reading them back.
+
+Reading is strict: every field is checked and every problem is returned at once as modal
+field errors (block_id -> message), so nothing is saved from a form Slack should not have
+let through (a tampered payload, a stale option, a date in the future).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from bot import inputs
+from bot.deps import Deps
+from bot.errors import BadInput
+from bot.ids import BlockId, Callback
+from bot.side_effects.policy import (
+    FIBSER_ITEMS,
+    FIBSER_KEYS,
+    PLANS,
+    SYMPTOM_GROUPS,
+    SYMPTOMS,
+    deadlines_for,
+)
+from bot.side_effects.service import FormChoices, ReportCard, ReportForm
+from handlers import forms
+
+OTHER = "other"
+GROUP_SIZE = 10  # Slack allows 10 options in a checkbox group
+MAX_MEDICATION = 120
+MAX_SYMPTOMS = 1000
+MAX_NOTES = 2000
+MAX_PLAN_NOTE = 1000
+OPTION_TEXT = 75
+FIBSER_BLOCKS = {
+    "frequency": BlockId.SE_FREQUENCY,
+    "intensity": BlockId.SE_INTENSITY,
+    "burden": BlockId.SE_BURDEN,
+}
+
+
+class InvalidForm(Exception):
+    """Field errors for ack(response_action="errors")."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(", ".join(errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class CheckboxGroup:
+    block_id: str
+    label: str
+    options: list[dict[str, Any]]
+
+
+# -- building ------------------------------------------------------------------------------------
+
+
+def option(text: str, value: str, description: str | None = None) -> dict[str, Any]:
+    opt: dict[str, Any] = {"text": {"type": "plain_text", "text": _fit(text)}, "value": value}
+    if description:
+        opt["description"] = {"type": "plain_text", "text": _fit(description)}
+    return opt
+
+
+def _fit(text: str) -> str:
+    return text if len(text) <= OPTION_TEXT else text[: OPTION_TEXT - 1] + "…"
+
+
+def red_flag_option(index: int, flag: str) -> dict[str, Any]:
+    """ "Signs of X (a, b, c)" shows as "Signs of X" with the parenthesis as its description."""
+    head, sep, rest = flag.partition(" (")
+    if sep and rest.endswith(")") and len(flag) > OPTION_TEXT:
+        return option(head, str(index), rest[:-1])
+    if len(flag) > OPTION_TEXT:
+        return option(flag[: OPTION_TEXT - 1] + "…", str(index), "…" + flag[OPTION_TEXT - 1 :])
+    return option(flag, str(index))
+
+
+def _groups(base: str, label: str, options: list[dict[str, Any]]) -> list[CheckboxGroup]:
+    chunks = [options[i : i + GROUP_SIZE] for i in range(0, len(options), GROUP_SIZE)]
+    return [
+        CheckboxGroup(
+            BlockId.chunk(base, n),
+            label if len(chunks) == 1 else f"{label} ({n + 1} of {len(chunks)})",
+            chunk,
+        )
+        for n, chunk in enumerate(chunks)
+    ]
+
+
+def report_view(deps: Deps, choices: FormChoices) -> dict[str, Any]:
+    red_flags = [red_flag_option(i, flag) for i, flag in enumerate(deps.settings.red_flags)]
+    symptom_groups = [
+        CheckboxGroup(BlockId.chunk(BlockId.SE_SYMPTOMS, n), label, [option(t, k) for k, t in items])
+        for n, (label, items) in enumerate(SYMPTOM_GROUPS)
+    ]
+    medication_options = [option(m.text, m.value) for m in choices.medications]
+    if choices.case_id is not None:
+        medication_options.append(option("Other (type it below)", OTHER))
+    case_options = [option(c.text, c.value) for c in choices.cases]
+    case_option = next((o for o in case_options if o["value"] == str(choices.case_id)), None)
+    return deps.renderer.view(
+        "side_effects/side_effect_report",
+        callback_id=Callback.SIDE_EFFECT_REPORT,
+        metadata="" if choices.picker else json.dumps({"case": choices.case_id}),
+        block=BlockId,
+        picker=choices.picker,
+        case_ref=None if choices.picker else choices.case_ref,
+        case_options=case_options,
+        case_option=case_option,
+        medication_options=medication_options,
+        symptom_groups=symptom_groups,
+        fibser=[
+            {
+                "block_id": FIBSER_BLOCKS[key],
+                "label": FIBSER_ITEMS[key]["label"],
+                "question": FIBSER_ITEMS[key]["question"],
+                "options": [
+                    option(f"{score} · {wording}", str(score))
+                    for score, wording in enumerate(FIBSER_ITEMS[key]["options"])  # type: ignore[arg-type]
+                ],
+            }
+            for key in FIBSER_KEYS
+        ],
+        red_flag_groups=_groups(BlockId.SE_RED_FLAGS, "Red flags", red_flags),
+        max_medication=MAX_MEDICATION,
+        max_symptoms=MAX_SYMPTOMS,
+        max_notes=MAX_NOTES,
+    )
+
+
+def plan_view(deps: Deps, card: ReportCard) -> dict[str, Any]:
+    return deps.renderer.view(
+        "side_effects/side_effect_plan",
+        callback_id=Callback.SIDE_EFFECT_PLAN,
+        block=BlockId,
+        r=card,
+        plan_options=[option(label, key) for key, label in PLANS.items()],
+        max_note=MAX_PLAN_NOTE,
+    )
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+def metadata_case(view: dict[str, Any]) -> int | None:
+    """The case a report form was opened for; None for the picker form."""
+    raw = forms.metadata(view)
+    if not raw:
+        return None
+    try:
+        case = json.loads(raw).get("case")
+    except (ValueError, AttributeError):
+        return None
+    return case if isinstance(case, int) else None
+
+
+def read_report(view: dict[str, Any], deps: Deps) -> ReportForm:
+    errors: dict[str, str] = {}
+
+    def check(block: str, fn):
+        try:
+            return fn()
+        except BadInput as err:
+            errors.setdefault(block, err.message)
+            return None
+
+    case_id = metadata_case(view)
+    if case_id is None:
+        case_id = check(BlockId.SE_CASE, lambda: _case(view))
+
+    med_choice = forms.option(view, BlockId.SE_MEDICATION)
+    other_med = check(
+        BlockId.SE_MEDICATION_OTHER,
+        lambda: _text(view, BlockId.SE_MEDICATION_OTHER, "medication name", MAX_MEDICATION),
+    )
+    medication_id = None
+    if med_choice not in (None, OTHER):
+        if not med_choice.isdigit():
+            errors[BlockId.SE_MEDICATION] = "Pick a medication from the list, or Other."
+        else:
+            medication_id = int(med_choice)
+            other_med = None
+    elif not other_med and BlockId.SE_MEDICATION_OTHER not in errors:
+        if med_choice is None and _has_block(view, BlockId.SE_MEDICATION):
+            errors[BlockId.SE_MEDICATION] = "Pick the medication, or Other and type its name below."
+        else:
+            errors[BlockId.SE_MEDICATION_OTHER] = "Type the medication's name."
+
+    symptoms = _all_options(view, BlockId.SE_SYMPTOMS, len(SYMPTOM_GROUPS))
+    unknown = [s for s in symptoms if s not in SYMPTOMS]
+    first_symptoms = BlockId.chunk(BlockId.SE_SYMPTOMS, 0)
+    if unknown:
+        errors[first_symptoms] = "Tick symptoms from the list."
+    other_symptoms = check(
+        BlockId.SE_SYMPTOMS_OTHER,
+        lambda: _text(view, BlockId.SE_SYMPTOMS_OTHER, "symptom description", MAX_SYMPTOMS, multiline=True),
+    )
+    if not symptoms and not other_symptoms and BlockId.SE_SYMPTOMS_OTHER not in errors:
+        errors[first_symptoms] = "Tick at least one symptom, or describe it under Other symptoms."
+
+    onset = check(BlockId.SE_ONSET, lambda: _onset(view, deps))
+
+    scores: dict[str, int] = {}
+    for key in FIBSER_KEYS:
+        block = FIBSER_BLOCKS[key]
+        score = check(block, lambda block=block: _score(view, block))
+        if score is not None:
+            scores[key] = score
+
+    flag_count = len(deps.settings.red_flags)
+    groups = (flag_count + GROUP_SIZE - 1) // GROUP_SIZE
+    raw_flags = _all_options(view, BlockId.SE_RED_FLAGS, groups)
+    flags = sorted({int(v) for v in raw_flags if v.isdigit() and int(v) < flag_count})
+    if len(flags) != len(set(raw_flags)):
+        errors[BlockId.chunk(BlockId.SE_RED_FLAGS, 0)] = "Tick red flags from the list."
+
+    notes = check(BlockId.SE_NOTES, lambda: _text(view, BlockId.SE_NOTES, "notes", MAX_NOTES, multiline=True))
+
+    if errors:
+        raise InvalidForm(errors)
+    return ReportForm(
+        case_id=case_id,
+        medication_id=medication_id,
+        medication_other=other_med or None,
+        symptoms=tuple(dict.fromkeys(symptoms)),
+        symptoms_other=other_symptoms or None,
+        onset=onset,
+        frequency=scores["frequency"],
+        intensity=scores["intensity"],
+        burden=scores["burden"],
+        red_flags=tuple(flags),
+        notes=notes or None,
+    )
+
+
+def read_plan(view: dict[str, Any]) -> tuple[str, str | None]:
+    errors: dict[str, str] = {}
+    plan = forms.option(view, BlockId.SE_PLAN)
+    if plan not in PLANS:
+        errors[BlockId.SE_PLAN] = "Pick one of the plans."
+    note = None
+    try:
+        note = _text(view, BlockId.SE_PLAN_NOTE, "note", MAX_PLAN_NOTE, multiline=True) or None
+    except BadInput as err:
+        errors[BlockId.SE_PLAN_NOTE] = err.message
+    if errors:
+        raise InvalidForm(errors)
+    return str(plan), note
+
+
+def _has_block(view: dict[str, Any], block_id: str) -> bool:
+    return block_id in ((view.get("state") or {}).get("values") or {})
+
+
+def _all_options(view: dict[str, Any], base: str, groups: int) -> list[str]:
+    return [value for n in range(groups) for value in forms.options(view, BlockId.chunk(base, n))]
+
+
+def _case(view: dict[str, Any]) -> int:
+    raw = forms.option(view, BlockId.SE_CASE)
+    if not raw or not raw.isdigit():
+        raise BadInput("Pick the case this report is about.")
+    return int(raw)
+
+
+def _text(view: dict[str, Any], block: str, what: str, limit: int, *, multiline: bool = False) -> str:
+    raw = forms.text(view, block)
+    if not multiline:
+        return inputs.clean_text(raw, what=what, limit=limit, usage="")
+    # Keep line breaks in free text; check each line like single-line text.
+    lines = [inputs.clean_text(line, what=what, limit=limit, usage="") for line in raw.splitlines()]
+    text = "\n".join(lines).strip()
+    if len(text) > limit:
+        raise BadInput(f"The {what} is {len(text)} characters long; the limit is {limit}.")
+    return text
+
+
+def _onset(view: dict[str, Any], deps: Deps) -> date:
+    raw = forms.date(view, BlockId.SE_ONSET)
+    if not raw:
+        raise BadInput("Pick the date the side effect started.")
+    try:
+        onset = date.fromisoformat(raw)
+    except ValueError:
+        raise BadInput("That is not a date; pick one from the calendar.") from None
+    if onset > latest_today(deps.clock.now(), deps):
+        raise BadInput("The onset date cannot be in the future.")
+    if onset < date(1900, 1, 1):
+        raise BadInput("That onset date is too far in the past; check the year.")
+    return onset
+
+
+def latest_today(now: datetime, deps: Deps) -> date:
+    """Today, as late as it is anywhere the team might be: the clinic's zone, or UTC."""
+    zone = deadlines_for(deps.settings).zone
+    return max(now.astimezone(zone).date(), now.astimezone(UTC).date())
+
+
+def _score(view: dict[str, Any], block: str) -> int:
+    raw = forms.option(view, block)
+    if raw is None:
+        raise BadInput("Pick a score from 0 to 6.")
+    if not raw.isdigit() or not 0 <= int(raw) <= 6:
+        raise BadInput("The score must be from 0 to 6.")
+    return int(raw)

@@ -1,0 +1,121 @@
+"""Chasing unacknowledged side-effect reports: a sweep step, run every sweep and at start-up.
+
+Each open report carries `next_escalation_at` and `escalation_step`. When the sweep finds
+one due (claimed with storage.claims.lock_due, so a replica running the same sweep skips
+it), it fires the next step and moves the report on in the same transaction as the
+messages and audit events that step produces:
+
+- step 1, at the acknowledgement deadline: a reminder DM to the team's prescribers (to the
+  case managers or the creator when there is no prescriber);
+- step 2, a further fraction of the deadline later (CARETHREAD_SIDEEFFECT_ESCALATION_FRACTION):
+  a DM to the case managers (or the creator) and a thread message mentioning the
+  prescribers and case managers.
+
+A sweep that runs late (the app was down past both times) fires every step whose time has
+passed, each exactly once, in order: the reminder and then the escalation. We do not wait
+another interval before escalating, because the escalation time has already passed and the
+report is overdue by then; delaying it further only for the reminder to "have a chance"
+would leave an urgent report with nobody told. A second sweep finds nothing due.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.auditlog import Source
+from bot.cases.service import post_in_thread
+from bot.deps import Deps
+from bot.side_effects import service as relay
+from bot.unit import Actor, Unit
+from storage import side_effects as repo
+from storage.claims import lock_due
+from storage.side_effects import EscalationStep, RecipientKind, ReportStatus, SideEffectReport
+
+BATCH = 100
+
+
+def escalate_due(deps: Deps) -> int:
+    """Fire every due escalation step; returns how many steps fired."""
+    fired = 0
+    while True:
+        with deps.unit(Actor.app(Source.SCHEDULER)) as unit:
+            due = lock_due(unit.session, repo.due_for_escalation(unit.now), limit=BATCH)
+            for report in due:
+                fired += advance(unit, report)
+        if len(due) < BATCH:
+            return fired
+
+
+def advance(unit: Unit, report: SideEffectReport) -> int:
+    """Fire the steps that are due for one report and leave it not due (or finished)."""
+    steps = 0
+    while (
+        report.status == ReportStatus.OPEN
+        and report.next_escalation_at is not None
+        and report.next_escalation_at <= unit.now
+    ):
+        if report.escalation_step == EscalationStep.NONE:
+            _remind(unit, report)
+        elif report.escalation_step == EscalationStep.REMINDED:
+            _escalate(unit, report)
+        else:  # nothing left to fire; never due again
+            report.next_escalation_at = None
+            break
+        steps += 1
+    unit.session.add(report)
+    if steps:
+        case = relay.case_of(unit, report)
+        card = relay.build_card(unit, report, case)
+        relay.refresh_messages(unit, report, card)
+        if report.escalation_step == EscalationStep.ESCALATED:
+            relay.tell_reporter(unit, report, card, "escalated")
+    return steps
+
+
+def _remind(unit: Unit, report: SideEffectReport) -> None:
+    case = relay.case_of(unit, report)
+    team = relay.team_of(unit, case)
+    targets = team.prescribers or team.fallback()
+    report.escalation_step = EscalationStep.REMINDED
+    report.reminded_at = unit.now
+    report.next_escalation_at = report.escalate_at
+    card = relay.build_card(unit, report, case)
+    for user_id in targets:
+        relay.notify(unit, report, card, user_id, RecipientKind.REMINDER)
+    _audit_step(unit, report, "side_effect.reminded", step=1, recipients=len(targets), due=report.ack_due_at)
+
+
+def _escalate(unit: Unit, report: SideEffectReport) -> None:
+    case = relay.case_of(unit, report)
+    team = relay.team_of(unit, case)
+    targets = team.escalation_targets()
+    report.escalation_step = EscalationStep.ESCALATED
+    report.escalated_at = unit.now
+    report.next_escalation_at = None
+    card = relay.build_card(unit, report, case)
+    for user_id in targets:
+        relay.notify(unit, report, card, user_id, RecipientKind.ESCALATION)
+    post_in_thread(
+        unit,
+        case,
+        relay.render(unit, "side_effect_escalation", card, audience="thread"),
+        purpose="side_effect_escalation",
+    )
+    _audit_step(
+        unit, report, "side_effect.escalated", step=2, recipients=len(targets), due=report.escalate_at
+    )
+
+
+def _audit_step(
+    unit: Unit, report: SideEffectReport, action: str, *, step: int, recipients: int, due: datetime
+) -> None:
+    """A scheduled firing, with how late it came (a sweep after downtime shows it here)."""
+    unit.audit(
+        action,
+        case_id=report.case_id,
+        target=f"side_effect:{report.id}",
+        severity=report.severity,
+        step=step,
+        recipients=recipients,
+        late_minutes=int((unit.now - due).total_seconds() // 60),
+    )

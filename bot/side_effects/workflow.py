@@ -1,0 +1,15 @@
+"""Side-effect relay: report, route to prescribers, acknowledge, plan, escalate."""
+
+from __future__ import annotations
+
+from bot.contributions import Workflow
+from bot.side_effects import service, sweeps
+
+WORKFLOW = Workflow(
+    name="side_effects",
+    listeners="handlers.side_effects",
+    sweep_steps=(("side_effect_escalation", sweeps.escalate_due),),
+    show_sections=(service.open_reports_section,),
+    home_items=(service.waiting_for_me,),
+    urgent_items=(service.urgent_open_reports,),
+)

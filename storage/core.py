@@ -1,0 +1,112 @@
+"""Tables the shared core owns: the outbox, processed Slack deliveries, the audit chain,
+app metadata and the users cache. Columns ending in `_enc` hold Fernet tokens
+(bot/crypto.py), never plaintext.
+
+The schema itself is owned by Alembic (storage/migrations); tests check the tables match it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Index, Text
+from sqlmodel import Field, SQLModel
+
+from storage.types import utc_column
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # permanent: Slack refused it; recorded, not retried
+    SUPERSEDED = "superseded"  # an update replaced by a newer update of the same message
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A Slack Web API call queued in the same transaction as the state change it reports."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_channel_order", "channel", "status", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(sa_column=utc_column())
+    method: str = Field(max_length=48)
+    channel: str = Field(max_length=32)  # channel or user id; not clinical
+    payload_enc: str = Field(sa_type=Text)
+    purpose: str = Field(max_length=48)
+    case_id: int | None = Field(default=None, index=True)
+    # Post as a reply in the thread rooted at this (earlier) outbox message.
+    thread_of: int | None = Field(default=None, foreign_key="outbox.id")
+    # chat.update of the message another outbox row posted.
+    update_of: int | None = Field(default=None, foreign_key="outbox.id", index=True)
+    dedupe_key: str | None = Field(default=None, max_length=191, unique=True)
+    status: str = Field(default=OutboxStatus.PENDING, max_length=16)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = Field(sa_column=utc_column())
+    lease_until: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    sent_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    result_channel: str | None = Field(default=None, max_length=32)
+    result_ts: str | None = Field(default=None, max_length=32)
+    last_error: str | None = Field(default=None, max_length=500)
+
+
+class ProcessedRequest(SQLModel, table=True):
+    """Slack deliveries already handled (event_id, view submission id): retries are no-ops."""
+
+    __tablename__ = "processed_requests"
+
+    key: str = Field(primary_key=True, max_length=191)
+    created_at: datetime = Field(sa_column=utc_column(index=True))
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only, hash-chained. Holds no clinical text (that lives encrypted elsewhere)."""
+
+    __tablename__ = "audit_events"
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: datetime = Field(sa_column=utc_column())
+    team_id: str | None = Field(default=None, max_length=32)
+    actor: str = Field(max_length=32)
+    action: str = Field(max_length=64)
+    case_id: int | None = Field(default=None, index=True)
+    target: str | None = Field(default=None, max_length=64)
+    outcome: str = Field(max_length=16)
+    source: str = Field(max_length=16)
+    correlation_id: str | None = Field(default=None, max_length=191)
+    details: str = Field(default="{}", sa_type=Text)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """One row: the chain's tip. Locking it serialises appends, so the chain cannot fork."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = Field(default=0)
+    hash: str = Field(max_length=64)
+
+
+class AppMeta(SQLModel, table=True):
+    __tablename__ = "app_meta"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(sa_type=Text)
+
+
+class SlackUser(SQLModel, table=True):
+    """Cached users.info facts we act on: time zone (when to nudge), bot/deleted (who may receive)."""
+
+    __tablename__ = "slack_users"
+
+    user_id: str = Field(primary_key=True, max_length=32)
+    tz: str = Field(default="UTC", max_length=64)
+    is_bot: bool = Field(default=False)
+    deleted: bool = Field(default=False)
+    fetched_at: datetime = Field(sa_column=utc_column())

@@ -1,0 +1,17 @@
+"""Every table module, in one list, so SQLModel.metadata holds the whole schema wherever it
+is needed (Alembic's environment, the models-versus-migrations test).
+
+SQLAlchemy learns of a table when its class is defined, so the modules must be imported;
+this is the one place that does it on purpose. A workflow with tables adds a line here.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from sqlmodel import SQLModel
+
+from storage import audit, cases, core, handoffs, reviews, side_effects
+
+TABLE_MODULES: tuple[ModuleType, ...] = (core, cases, side_effects, reviews, handoffs, audit)
+metadata = SQLModel.metadata
