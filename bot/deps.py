@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from bot import auditlog
+from bot.audience import ReaderCheck
 from bot.auditlog import Outcome
 from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, Settings
@@ -104,14 +105,19 @@ def build_deps(
     audit_key = settings.audit_key.encode("utf-8")
     migrate.upgrade(engine)
     check_keys(engine, cipher, audit_key)
+    renderer = Renderer()
+    readers = tuple(hook for workflow in workflows for hook in workflow.readers)
+    check = ReaderCheck(renderer, settings.admins, readers)
     return Deps(
         settings=settings,
         engine=engine,
         client=client,
         cipher=cipher,
         clock=clock,
-        renderer=Renderer(),
-        relay=Relay(engine=engine, client=client, cipher=cipher, clock=clock, audit_key=audit_key),
+        renderer=renderer,
+        relay=Relay(
+            engine=engine, client=client, cipher=cipher, clock=clock, audit_key=audit_key, check=check
+        ),
         gateway=SlackGateway(client, engine, clock),
         audit_key=audit_key,
         work=work or ThreadPoolExecutor(max_workers=settings.work_threads, thread_name_prefix="work"),

@@ -54,6 +54,10 @@ class StandInSlack:
         self._lock = threading.Condition()
         self.server: ThreadingHTTPServer | None = None
         self.uploads: dict[str, bytes] = {}
+        # conversations.info / conversations.members per channel id: {"is_private": bool,
+        # "is_ext_shared": bool, "is_archived": bool, "members": [user ids]}. A channel not
+        # listed answers as DEFAULT_CHANNEL: private, with only the app in it.
+        self.channels: dict[str, dict[str, Any]] = {}
 
     # -- control ------------------------------------------------------------------------------
 
@@ -113,11 +117,17 @@ class StandInSlack:
                     )
                 self._lock.wait(remaining)
 
+    def channel(self, channel_id: str, **facts: Any) -> dict[str, Any]:
+        """Describe a channel (private by default) and return its facts for tests to change."""
+        self.channels[channel_id] = {**DEFAULT_CHANNEL, "members": [BOT_USER], **facts}
+        return self.channels[channel_id]
+
     def reset(self) -> None:
         with self._lock:
             self.calls.clear()
             self.faults.clear()
             self.errors.clear()
+            self.channels.clear()
 
     # -- serving ------------------------------------------------------------------------------
 
@@ -243,12 +253,25 @@ class StandInSlack:
             if user is None:
                 return {
                     "ok": True,
-                    "user": {"id": user_id, "tz": "America/New_York", "is_bot": False, "deleted": False},
+                    "user": {
+                        "id": user_id,
+                        "tz": "America/New_York",
+                        "is_bot": user_id == BOT_USER,
+                        "deleted": False,
+                    },
                 }
             return {"ok": True, "user": user}
         if method == "conversations.open":
             users = str(args.get("users", ""))
             return {"ok": True, "channel": {"id": "D" + users.split(",")[0][1:]}}
+        if method in ("conversations.info", "conversations.members"):
+            facts = self.channels.get(channel) or {**DEFAULT_CHANNEL, "members": [BOT_USER]}
+            if method == "conversations.members":
+                return _page_of(
+                    list(facts["members"]), str(args.get("cursor") or ""), int(args.get("limit") or 100)
+                )
+            info = {k: v for k, v in facts.items() if k != "members"}
+            return {"ok": True, "channel": {"id": channel, "is_channel": True, **info}}
         if method == "conversations.join":
             return {"ok": True, "channel": {"id": channel}}
         if method == "files.getUploadURLExternal":
@@ -259,6 +282,18 @@ class StandInSlack:
         if method == "chat.getPermalink":
             return {"ok": True, "permalink": f"https://example.slack.com/archives/{channel}/p1"}
         return {"ok": True}
+
+
+DEFAULT_CHANNEL: dict[str, Any] = {"is_private": True, "is_ext_shared": False, "is_archived": False}
+
+
+def _page_of(members: list[str], cursor: str, limit: int) -> dict[str, Any]:
+    """conversations.members answers in pages, with a cursor to the next."""
+    start = int(cursor) if cursor.isdigit() else 0
+    limit = max(1, limit)
+    page = members[start : start + limit]
+    next_cursor = str(start + limit) if start + limit < len(members) else ""
+    return {"ok": True, "members": page, "response_metadata": {"next_cursor": next_cursor}}
 
 
 def _as_list(value: Any) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bot import inputs
+from bot import audience, inputs
 from bot.auditlog import Outcome, Source
 from bot.cases import commands as parsing
 from bot.cases import home
@@ -14,11 +14,11 @@ from bot.cases import service as cases
 from bot.cases.commands import CASE_USAGE
 from bot.deps import Deps
 from bot.errors import BadInput
-from bot.ids import BlockId, Callback, Command
+from bot.ids import Action, BlockId, Callback, Command
 from bot.inputs import ROLE_HELP
 from bot.unit import Actor
 from handlers import actors, forms
-from handlers.replies import Reply, dm, ephemeral, replying
+from handlers.replies import Reply, dm, ephemeral, in_channel, replying
 from storage.cases import ROLE_TITLES, Role
 
 ROLE_PLURAL = {
@@ -48,12 +48,62 @@ def register(app: App, deps: Deps) -> None:
         ack()
         deps.later(_create_from_form, deps, actor, view, form)
 
+    @app.action(Action.VIEW_DETAILS)
+    def view_details(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        deps.later(_view_details, deps, body, action)
+
+    def channel_changed(body: dict[str, Any], event: dict[str, Any]) -> None:
+        deps.later(_channel_changed, deps, body, event)
+
+    for event_type in CHANNEL_EVENTS:
+        app.event(event_type)(channel_changed)
+    for subtype in CHANNEL_MESSAGE_SUBTYPES:  # registered before the audit trail's catch-all
+        app.event({"type": "message", "subtype": subtype})(channel_changed)
+
     @app.event("app_home_opened")
     def home_opened(body: dict[str, Any], event: dict[str, Any]) -> None:
         if event.get("tab", "home") != "home":
             return
         actor = actors.from_event(body, event.get("user"), Source.HOME)
         deps.later(_publish_quietly, deps, actor)
+
+
+# Who can read a channel changed: recheck it (bot/audience.py). Slack says a channel was made
+# public only as a message in it; the periodic recheck catches that too.
+CHANNEL_EVENTS = (
+    "member_joined_channel",
+    "member_left_channel",
+    "channel_shared",
+    "channel_unshared",
+    "channel_archive",
+    "channel_unarchive",
+    "group_archive",
+    "group_unarchive",
+)
+CHANNEL_MESSAGE_SUBTYPES = ("channel_convert_to_public", "channel_convert_to_private")
+
+
+def _channel_changed(deps: Deps, body: dict[str, Any], event: dict[str, Any]) -> None:
+    channel = event.get("channel")
+    if isinstance(channel, dict):  # some events carry the channel object
+        channel = channel.get("id")
+    if not isinstance(channel, str) or not channel:
+        return
+    actor = Actor.app(Source.EVENT, correlation_id=body.get("event_id"))
+    with replying(deps, actor, f"event:{event.get('subtype') or event.get('type')}", lambda _message: None):
+        audience.channel_changed(deps, channel, actor)
+
+
+def _view_details(deps: Deps, body: dict[str, Any], action: dict[str, Any]) -> None:
+    actor = actors.from_interaction(body, Source.BUTTON)
+    channel = (body.get("channel") or {}).get("id")
+    with replying(deps, actor, "button:view_details", in_channel(deps, actor.user_id, channel)):
+        value = str(action.get("value") or "")
+        if not value.isdigit():
+            raise BadInput("That button no longer works. `/case show <case>` shows the case.")
+        with deps.unit(actor) as unit:
+            audience.show_details(unit, message_id=int(value))
 
 
 def _case_command(deps: Deps, body: dict[str, Any], reply: Reply) -> None:
