@@ -6,10 +6,12 @@ the relay sends it. End to end through the real app and the stand-in Slack."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from bot.ids import Action
+from bot.scheduler import run_sweep
 from bot.render import Renderer
 from bot.unit import Actor
 from devtools.standin import BOT_USER
@@ -54,6 +56,13 @@ def channel_messages(h) -> list[dict]:
 
 def dms_to(h, user: str) -> list[dict]:
     return [c.args for c in h.slack.calls_to("chat.postMessage") if c.args.get("channel") == user]
+
+
+def test_case_help_says_who_reads_what(harness):
+    harness.command(THERAPIST, "help")
+    shown = harness.last_reply_text()
+    assert "Who reads what" in shown and "*private* channel" in shown and "View details" in shown
+    assert "checked again when each is sent" in shown
 
 
 def test_a_public_or_shared_channel_cannot_be_a_case_home(harness):
@@ -150,6 +159,28 @@ def test_a_member_joining_turns_an_open_case_restricted_and_replaces_what_was_po
     h.command(P1, "med C-1 stop lithium")
     note = [m for m in channel_messages(h) if m.get("thread_ts") and m["text"] == "Update on case C-1"]
     assert "lithium" in text_of(note[-1])
+
+
+def test_a_channel_made_public_is_caught_by_its_message_or_by_the_periodic_recheck(harness):
+    h = harness
+    facts = h.slack.channel(CHANNEL, members=[BOT_USER, THERAPIST])
+    make_case(h, prescribers=(P1,), case_managers=(), meds=())
+    facts["is_private"] = False
+    assert run_sweep(h.deps)["audience"] == 0  # checked at creation: not due yet
+    h.clock.advance(timedelta(hours=2))
+    assert run_sweep(h.deps)["audience"] == 1
+    h.settle()
+    with h.db() as session:
+        assert session.execute(select(CaseAudience)).scalar_one().reason == "public"
+    told = [m for m in dms_to(h, P1) if "ids and statuses only" in m["text"]]
+    assert told and "the channel is public" in text_of(told[-1])
+
+    # Made private again: Slack posts a message in the channel, which rechecks it at once.
+    facts["is_private"] = True
+    h.event({"type": "message", "subtype": "channel_convert_to_private", "channel": CHANNEL, "user": P1})
+    with h.db() as session:
+        assert session.execute(select(CaseAudience)).scalar_one().restricted is False
+    assert any("shows details again" in m["text"] for m in dms_to(h, P1))
 
 
 def test_removing_a_member_who_stays_in_the_channel_restricts_the_case(harness):
