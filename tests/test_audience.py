@@ -11,8 +11,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.ids import Action
-from bot.scheduler import run_sweep
 from bot.render import Renderer
+from bot.scheduler import run_sweep
 from bot.unit import Actor
 from devtools.standin import BOT_USER
 from storage.audience import CaseAudience
