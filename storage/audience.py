@@ -141,29 +141,18 @@ def get_audience(*, session: Session, case_id: int) -> CaseAudience | None:
 def thread_messages_showing_details(*, session: Session, case: Case) -> list[OutboxMessage]:
     """The newest sent version of each message in the case's home (card and thread replies)
     that went out with its details, and has no newer version waiting to be sent."""
-    roots = session.execute(
-        select(OutboxMessage.id).where(
-            OutboxMessage.case_id == case.id,
-            OutboxMessage.method == "chat.postMessage",
-            OutboxMessage.channel == case.home_channel,
-            OutboxMessage.status == OutboxStatus.SENT,
-        )
-    ).scalars()
-    latest: list[OutboxMessage] = []
-    for root_id in roots:
-        versions = list(
-            session.execute(
-                select(OutboxMessage)
-                .where(
-                    or_(OutboxMessage.id == root_id, OutboxMessage.update_of == root_id),
-                    OutboxMessage.status.in_((OutboxStatus.SENT, OutboxStatus.PENDING)),
-                )
-                .order_by(OutboxMessage.id.desc())
-            ).scalars()
-        )
-        if versions and versions[0].status == OutboxStatus.SENT and versions[0].screened is None:
-            latest.append(versions[0])
-    return latest
+    roots = list(
+        session.execute(
+            select(OutboxMessage.id).where(
+                OutboxMessage.case_id == case.id,
+                OutboxMessage.method == "chat.postMessage",
+                OutboxMessage.channel == case.home_channel,
+                OutboxMessage.status == OutboxStatus.SENT,
+            )
+        ).scalars()
+    )
+    latest = [latest_version(session=session, root_id=root_id) for root_id in roots]
+    return [v for v in latest if v is not None and v.status == OutboxStatus.SENT and v.screened is None]
 
 
 def latest_version(*, session: Session, root_id: int) -> OutboxMessage | None:
