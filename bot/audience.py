@@ -177,6 +177,18 @@ def require_private_home(unit: Unit, channel: str) -> None:
         raise BadInput(ARCHIVED_HOME)
 
 
+def refuse_public_home(gateway: SlackGateway, channel: str) -> None:
+    """A quick look before the New case form opens (creation checks everything again)."""
+    try:
+        info = gateway.channel_info(channel)
+    except SlackUnavailable as exc:
+        if exc.error is None:
+            raise
+        raise BadInput(NOT_IN_HOME) from None
+    if not info.get("is_private"):
+        raise BadInput(PUBLIC_HOME)
+
+
 def refresh_channel(deps: Deps, channel_id: str, actor: Actor) -> None:
     """Read the channel from Slack again, store it, and act on every case homed there.
     When Slack does not answer, nothing changes and the periodic recheck tries again."""

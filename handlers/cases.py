@@ -134,7 +134,9 @@ def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, 
         reply(render("cases/help", case_usage=list(CASE_USAGE.values()), roles=ROLE_HELP))
         return
     if isinstance(command, parsing.CreateCase) and command.label is None:
-        deps.gateway.open_view(body["trigger_id"], _create_form(deps, body.get("channel_id") or ""))
+        form = _create_form(deps, body.get("channel_id") or "")
+        audience.refuse_public_home(deps.gateway, body.get("channel_id") or "")  # before anyone types
+        deps.gateway.open_view(body["trigger_id"], form)
         deps.record(actor, "case.create_form_opened", Outcome.OK)
         return
     with deps.unit(actor) as unit:

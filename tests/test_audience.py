@@ -71,6 +71,8 @@ def test_a_public_or_shared_channel_cannot_be_a_case_home(harness):
     h.command(THERAPIST, f"create {LABEL} as therapist", channel="C0PUBLIC")
     reply = h.last_reply_text()
     assert "private channel" in reply and "invite the team and the app" in reply
+    h.command(THERAPIST, "create", channel="C0PUBLIC")  # the New case form does not even open
+    assert "private channel" in h.last_reply_text() and h.slack.calls_to("views.open") == []
     h.slack.channel("C0SHARED", is_ext_shared=True)
     h.command(THERAPIST, f"create {LABEL} as therapist", channel="C0SHARED")
     assert "shared with another organisation" in h.last_reply_text()
