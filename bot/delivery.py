@@ -233,6 +233,7 @@ class Relay:
     def _screen(self, session, row: OutboxMessage, args: dict[str, Any]) -> dict[str, Any] | None:
         """Ask the reader check what this message may say now; None: withheld (recorded)."""
         if self.check is None:
+            args.pop("restricted", None)  # a template's restricted line is never sent as a field
             return args
         verdict = self.check.screen(session, row, args)
         if verdict.args is None:
