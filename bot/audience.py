@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 RECHECK_EVERY = timedelta(hours=1)  # events keep members current; this catches what they miss
 RECHECK_BATCH = 20  # home channels rechecked per sweep, so one sweep stays short
+SHOW_OUTSIDERS = 100  # named in /case show (a section holds 3,000 characters)
 
 
 PUBLIC_HOME = (
@@ -322,8 +323,12 @@ def show_section(unit: Unit, case: Case) -> list[str]:
     }[audience.reason or "unknown"]
     lines = [f"*Who reads the thread*\n:lock: {why}"]
     if audience.outsiders:
-        people = ", ".join(f"<@{u}>" for u in audience.outsiders if USER_ID.match(u))
-        lines.append(f"Not on the care team, in {channel}: {people}")
+        shown = [f"<@{u}>" for u in audience.outsiders if USER_ID.match(u)][:SHOW_OUTSIDERS]
+        more = len(audience.outsiders) - len(shown)
+        lines.append(
+            f"Not on the care team, in {channel}: {', '.join(shown)}"
+            + (f" and {more} more" if more > 0 else "")
+        )
     lines.append(
         "The thread shows case ids and statuses only; details come to the team by DM "
         "or behind *View details*."

@@ -309,3 +309,17 @@ def _ts_of_dm(h, user: str) -> str:
             .first()
         )
         return row.result_ts
+
+
+def test_members_are_read_page_by_page(harness):
+    h = harness
+    crowd = [f"U0P{i:04d}" for i in range(230)]
+    h.slack.channel(CHANNEL, members=[BOT_USER, THERAPIST, *crowd])
+    h.command(THERAPIST, f"create {LABEL} as therapist")
+    assert len(h.slack.calls_to("conversations.members")) == 2  # 232 members, 200 a page
+    with h.db() as session:
+        assert sorted(session.execute(select(CaseAudience)).scalar_one().outsider_ids) == crowd
+    [notice] = [m for m in dms_to(h, THERAPIST) if "ids and statuses only" in m["text"]]
+    assert "and 200 more" in text_of(notice)
+    h.command(THERAPIST, "show C-1")
+    assert "and 130 more" in h.last_reply_text()
