@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import Text, delete, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel
 
 from storage.cases import Case, CaseMember, CaseStatus
@@ -73,8 +74,12 @@ def save_channel(
     members: Iterable[tuple[str, bool]],
     now: datetime,
 ) -> KnownChannel:
-    """Record what Slack said; `members` (user id, is_bot) replaces the list."""
-    row = session.get(KnownChannel, channel_id) or KnownChannel(id=channel_id)
+    """Record what Slack said; `members` (user id, is_bot) replaces the list.
+
+    The channel's row is locked first, so two units recording the same channel (cases
+    created at the same moment, an event racing the recheck) take turns instead of
+    colliding on the member rows."""
+    row = _locked_channel(session, channel_id)
     row.reachable, row.is_private = reachable, is_private
     row.is_ext_shared, row.is_archived = is_ext_shared, is_archived
     session.add(row)
@@ -86,6 +91,19 @@ def save_channel(
     session.add(row)
     session.flush()
     return row
+
+
+def _locked_channel(session: Session, channel_id: str) -> KnownChannel:
+    query = select(KnownChannel).where(KnownChannel.id == channel_id).with_for_update()
+    row = session.execute(query).scalar_one_or_none()
+    if row is not None:
+        return row
+    try:
+        with session.begin_nested():  # a savepoint: losing the race must not spoil the caller
+            session.add(KnownChannel(id=channel_id))
+    except IntegrityError:  # another transaction recorded it first: wait for it, then take turns
+        pass
+    return session.execute(query.execution_options(populate_existing=True)).scalar_one()
 
 
 def human_members(*, session: Session, channel_id: str) -> list[str]:
