@@ -11,12 +11,13 @@ from slack_bolt import Ack, App, Respond
 from bot.audit import commands as parsing_audit
 from bot.audit import service as audit
 from bot.audit import transcript
-from bot.audit.commands import AUDIT_USAGE, AuditHelp, ExportTrail, ShowTimeline
+from bot.audit.commands import AUDIT_USAGE, ExportTrail, ShowTimeline
 from bot.audit.thread_events import read_thread_activity
 from bot.auditlog import APP_ACTOR, Outcome, Source
 from bot.deps import Deps
 from bot.errors import BadInput
 from bot.ids import Action, Command
+from bot.inputs import Help
 from bot.slack import SlackUnavailable
 from bot.unit import Actor
 from handlers import actors
@@ -50,7 +51,7 @@ def _command(deps: Deps, body: dict[str, Any], respond: Respond) -> None:
     with replying(deps, actor, "command:/audit", reply):
         command = parsing_audit.parse_audit_command(body.get("text") or "")
         match command:
-            case AuditHelp():
+            case Help():
                 deps.record(actor, "help.viewed", Outcome.OK, command=str(Command.AUDIT))
                 reply(deps.renderer.message("audit/audit_help", usage=list(AUDIT_USAGE.values())))
             case ShowTimeline(case_id=case_id, page=page):

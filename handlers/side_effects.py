@@ -3,8 +3,7 @@ the case picker, and the Acknowledge / Record plan buttons. Thin: ack, read, cal
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
@@ -12,23 +11,21 @@ from bot.auditlog import Outcome, Source
 from bot.deps import Deps
 from bot.errors import BadInput
 from bot.ids import Action, BlockId, Callback, Command
+from bot.inputs import Help
 from bot.side_effects import service as side_effects
 from bot.side_effects import sweeps as side_effect_escalation
 from bot.side_effects.commands import (
     SIDE_EFFECT_USAGE,
     ListReports,
     OpenReportForm,
-    SideEffectHelp,
     parse_report_id,
     parse_sideeffect_command,
 )
-from bot.side_effects.forms import InvalidForm, plan_view, read_plan, read_report, report_view
+from bot.side_effects.forms import plan_view, read_plan, read_report, report_view
 from bot.side_effects.policy import DEFAULT_DEADLINES, SEVERITY_WORDS, deadlines_for
 from bot.unit import Actor
 from handlers import actors, forms
-from handlers.replies import dm, ephemeral, in_channel, replying
-
-T = TypeVar("T")
+from handlers.replies import dm, ephemeral, in_channel, read_submission, replying
 
 # The escalation sweep step registers itself when its module is imported (above).
 SWEEP = side_effect_escalation.escalate_due
@@ -51,8 +48,13 @@ def register(app: App, deps: Deps) -> None:
     @app.view(Callback.SIDE_EFFECT_REPORT)
     def report_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         actor = actors.from_interaction(body, Source.MODAL)
-        form = _read_or_show_errors(
-            deps, ack, actor, "modal:side_effect_report", lambda: read_report(view, deps)
+        form = read_submission(
+            deps,
+            ack,
+            actor,
+            "modal:side_effect_report",
+            lambda: read_report(view, deps),
+            fallback=BlockId.SE_NOTES,
         )
         if form is not None:
             deps.later(_submit_report, deps, actor, view, form)
@@ -70,7 +72,9 @@ def register(app: App, deps: Deps) -> None:
     @app.view(Callback.SIDE_EFFECT_PLAN)
     def plan_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         actor = actors.from_interaction(body, Source.MODAL)
-        read = _read_or_show_errors(deps, ack, actor, "modal:side_effect_plan", lambda: read_plan(view))
+        read = read_submission(
+            deps, ack, actor, "modal:side_effect_plan", lambda: read_plan(view), fallback=BlockId.SE_PLAN_NOTE
+        )
         if read is not None:
             deps.later(_record_plan, deps, actor, view, *read)
 
@@ -80,7 +84,7 @@ def _command(deps: Deps, body: dict[str, Any], respond: Respond) -> None:
     reply = ephemeral(respond)
     with replying(deps, actor, "command:/sideeffect", reply):
         match parse_sideeffect_command(body.get("text") or ""):
-            case SideEffectHelp():
+            case Help():
                 reply(_help(deps))
             case OpenReportForm(case_id=case_id):
                 with deps.unit(actor) as unit:
@@ -135,19 +139,6 @@ def _record_plan(deps: Deps, actor: Actor, view: dict[str, Any], plan: Any, note
         unit.once(f"view:{view.get('id')}")
         report_id = parse_report_id(forms.metadata(view))
         side_effects.record_plan(unit, report_id=report_id, plan=plan, note=note)
-
-
-def _read_or_show_errors(deps: Deps, ack: Ack, actor: Actor, action: str, read: Callable[[], T]) -> T | None:
-    """Read a submitted modal; on bad fields answer with field errors (the modal stays
-    open, nothing is saved) and audit the attempt. Acks either way."""
-    try:
-        value = read()
-    except InvalidForm as err:
-        ack(response_action="errors", errors=err.errors)
-        deps.later(deps.record, actor, action, Outcome.BAD_INPUT, fields=sorted(err.errors))
-        return None
-    ack()
-    return value
 
 
 def _channel_of(body: dict[str, Any]) -> str | None:
