@@ -18,6 +18,7 @@ from bot.errors import BadInput, FieldErrors
 from storage.cases import Role
 
 MAX_COMMAND_TEXT = 2000
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
 
 T = TypeVar("T")
 _HIDDEN = ("Cc", "Cf", "Co", "Cs")  # control, format (zero-width, bidi), private use, surrogates
@@ -144,6 +145,23 @@ class FieldCheck:
     def done(self, *, case_id: int | None = None) -> None:
         if self.errors:
             raise FieldErrors(self.errors, case_id=case_id)
+
+
+def whole_number(text: str | None) -> int | None:
+    """`text` as a whole number in ASCII digits, else None. (`str.isdigit` also accepts
+    digits such as "²" that `int` then refuses, so a stray one would become a crash.)"""
+    text = (text or "").strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
+def parse_id(raw: Any, *, stale: str) -> int:
+    """A record id we put in a button value or a modal's private_metadata. Anything else
+    (tampered, or from an older version of the app) is a BadInput saying `stale`; the
+    bound keeps it inside the database's 32-bit id columns."""
+    value = whole_number(str(raw if raw is not None else ""))
+    if value is None or not 0 < value <= MAX_ID:
+        raise BadInput(stale)
+    return value
 
 
 def parse_case_ref(token: str, *, usage: str | None) -> int:

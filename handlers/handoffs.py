@@ -24,7 +24,7 @@ from bot.handoffs.commands import (
     parse_severity,
 )
 from bot.ids import Action, BlockId, Callback, Command
-from bot.inputs import ROLE_HELP, FieldCheck, Help, clean_text, parse_role
+from bot.inputs import MAX_ID, ROLE_HELP, FieldCheck, Help, clean_text, parse_id, parse_role
 from bot.render import USER_ID
 from bot.unit import Actor
 from handlers import actors, forms
@@ -32,7 +32,6 @@ from handlers.replies import dm, ephemeral, read_submission, replying
 from storage.cases import Role
 from storage.handoffs import HandoffKind, Severity
 
-MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
 SEVERITY_OPTIONS = [
     (Severity.STABLE, "Stable", "Expected course; routine follow-up."),
     (Severity.WATCHER, "Watcher", "Could worsen; watch closely."),
@@ -284,10 +283,4 @@ def _note(view: dict[str, Any], block: str, what: str) -> str:
 
 
 def _handoff_id(raw: Any) -> int:
-    try:
-        value = int(str(raw))
-    except (TypeError, ValueError):
-        raise BadInput("That button or form is not a handoff we know; run `/handoff list`.") from None
-    if not 0 < value <= MAX_ID:
-        raise BadInput("That button or form is not a handoff we know; run `/handoff list`.")
-    return value
+    return parse_id(raw, stale="That button or form is not a handoff we know; run `/handoff list`.")

@@ -126,6 +126,12 @@ def in_channel(deps: Deps, user_id: str, channel: str | None) -> Reply:
     return send
 
 
+def where_clicked(deps: Deps, body: dict[str, Any], user_id: str) -> Reply:
+    """A reply to a button click: ephemeral in the channel of the clicked message, or by DM."""
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    return in_channel(deps, user_id, channel)
+
+
 def ephemeral(respond: Callable[..., Any]) -> Reply:
     """A reply through the command's response_url, visible only to the person who asked."""
 

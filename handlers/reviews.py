@@ -12,7 +12,7 @@ from bot.auditlog import Source
 from bot.deps import Deps
 from bot.errors import BadInput
 from bot.ids import Action, BlockId, Callback, Command
-from bot.inputs import FieldCheck, Help, clean_text
+from bot.inputs import FieldCheck, Help, clean_text, parse_id, whole_number
 from bot.render import Renderer
 from bot.reviews import caseload
 from bot.reviews import commands as parsing
@@ -23,7 +23,7 @@ from bot.reviews.scores import GAD7, PHQ9, parse_score
 from bot.reviews.settings import review_settings
 from bot.unit import Actor, Unit
 from handlers import actors, forms
-from handlers.replies import Reply, dm, ephemeral, in_channel, read_submission, replying
+from handlers.replies import dm, ephemeral, read_submission, replying, where_clicked
 
 
 def register(app: App, deps: Deps) -> None:
@@ -57,7 +57,7 @@ def _form_opener(
 
     def open_form(body: dict[str, Any], action: dict[str, Any]) -> None:
         actor = actors.from_interaction(body, Source.BUTTON)
-        with replying(deps, actor, name, _button_reply(deps, body, actor)):
+        with replying(deps, actor, name, where_clicked(deps, body, actor.user_id)):
             review_id = _review_id(action.get("value"))
             with deps.unit(actor) as unit:
                 form = load(unit, review_id=review_id)
@@ -152,18 +152,10 @@ def _run(deps: Deps, actor: Actor, command: parsing.ReviewCommand) -> dict[str, 
                 raise BadInput("Unknown command.", usage=REVIEW_USAGE["help"])
 
 
-def _button_reply(deps: Deps, body: dict[str, Any], actor: Actor) -> Reply:
-    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-    return in_channel(deps, actor.user_id, channel)
-
-
 def _review_id(raw: Any) -> int:
-    text = str(raw or "").strip()
-    if not text.isdigit() or len(text) > 12:
-        raise BadInput(
-            "That review form is out of date. Open it again from the review prompt in the case thread."
-        )
-    return int(text)
+    return parse_id(
+        raw, stale="That review form is out of date. Open it again from the review prompt in the case thread."
+    )
 
 
 def update_view(renderer: Renderer, form: reviews.UpdateForm) -> dict[str, Any]:
@@ -202,19 +194,9 @@ def _read_update(view: dict[str, Any]) -> reviews.UpdateValues:
         value = check(field.block, _answer, view, field)
         if value:
             answers[field.block.value] = value
-    phq9 = check(
-        BlockId.REVIEW_PHQ9,
-        parse_score,
-        forms.text(view, BlockId.REVIEW_PHQ9),
-        PHQ9,
-        field=BlockId.REVIEW_PHQ9,
-    )
-    gad7 = check(
-        BlockId.REVIEW_GAD7,
-        parse_score,
-        forms.text(view, BlockId.REVIEW_GAD7),
-        GAD7,
-        field=BlockId.REVIEW_GAD7,
+    phq9, gad7 = (
+        check(block, parse_score, forms.text(view, block), scale, field=block)
+        for block, scale in ((BlockId.REVIEW_PHQ9, PHQ9), (BlockId.REVIEW_GAD7, GAD7))
     )
     check.done()
     values = reviews.UpdateValues(answers=answers, phq9=phq9, gad7=gad7)
@@ -236,9 +218,10 @@ def _answer(view: dict[str, Any], field: UpdateField) -> str:
         return value
     if field.kind == Kind.NUMBER:
         value = forms.text(view, block).strip()
-        if value and (not value.isdigit() or int(value) > (field.maximum or 0)):
+        number = whole_number(value)
+        if value and (number is None or number > (field.maximum or 0)):
             raise BadInput(f"{field.label}: a whole number from 0 to {field.maximum}.", field=block)
-        return str(int(value)) if value else ""
+        return str(number) if value else ""
     return clean_text(forms.text(view, block), what=field.what, limit=MAX_NOTE, lines=True, field=block)
 
 

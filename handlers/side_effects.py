@@ -9,9 +9,8 @@ from slack_bolt import Ack, App, Respond
 
 from bot.auditlog import Outcome, Source
 from bot.deps import Deps
-from bot.errors import BadInput
 from bot.ids import Action, BlockId, Callback, Command
-from bot.inputs import Help
+from bot.inputs import Help, parse_id
 from bot.side_effects import service as side_effects
 from bot.side_effects import sweeps as side_effect_escalation
 from bot.side_effects.commands import (
@@ -25,7 +24,7 @@ from bot.side_effects.forms import plan_view, read_plan, read_report, report_vie
 from bot.side_effects.policy import DEFAULT_DEADLINES, SEVERITY_WORDS, deadlines_for
 from bot.unit import Actor
 from handlers import actors, forms
-from handlers.replies import dm, ephemeral, in_channel, read_submission, replying
+from handlers.replies import dm, ephemeral, read_submission, replying, where_clicked
 
 # The escalation sweep step registers itself when its module is imported (above).
 SWEEP = side_effect_escalation.escalate_due
@@ -102,9 +101,7 @@ def _case_picked(deps: Deps, body: dict[str, Any], action: dict[str, Any]) -> No
     view = body.get("view") or {}
     with replying(deps, actor, "modal:side_effect_pick_case", dm(deps, actor.user_id)):
         raw = (action.get("selected_option") or {}).get("value") or action.get("value") or ""
-        if not raw.isdigit():
-            raise BadInput("Pick a case from the list.")
-        case_id = int(raw)
+        case_id = parse_id(raw, stale="Pick a case from the list.")
         with deps.unit(actor) as unit:
             choices = side_effects.form_choices(unit, case_id=case_id, picker=True)
         deps.gateway.update_view(view.get("id", ""), report_view(deps, choices), view_hash=view.get("hash"))
@@ -118,14 +115,14 @@ def _submit_report(deps: Deps, actor: Actor, view: dict[str, Any], form: Any) ->
 
 def _acknowledge(deps: Deps, body: dict[str, Any], action: dict[str, Any]) -> None:
     actor = actors.from_interaction(body, Source.BUTTON)
-    reply = in_channel(deps, actor.user_id, _channel_of(body))
+    reply = where_clicked(deps, body, actor.user_id)
     with replying(deps, actor, "button:side_effect_ack", reply), deps.unit(actor) as unit:
         side_effects.acknowledge(unit, report_id=parse_report_id(action.get("value")))
 
 
 def _open_plan(deps: Deps, body: dict[str, Any], action: dict[str, Any]) -> None:
     actor = actors.from_interaction(body, Source.BUTTON)
-    reply = in_channel(deps, actor.user_id, _channel_of(body))
+    reply = where_clicked(deps, body, actor.user_id)
     with replying(deps, actor, "button:side_effect_plan", reply):
         report_id = parse_report_id(action.get("value"))
         with deps.unit(actor) as unit:
@@ -139,10 +136,6 @@ def _record_plan(deps: Deps, actor: Actor, view: dict[str, Any], plan: Any, note
         unit.once(f"view:{view.get('id')}")
         report_id = parse_report_id(forms.metadata(view))
         side_effects.record_plan(unit, report_id=report_id, plan=plan, note=note)
-
-
-def _channel_of(body: dict[str, Any]) -> str | None:
-    return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
 
 
 def _help(deps: Deps) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.errors import BadInput, FieldErrors
-from bot.inputs import FieldCheck, clean_text, refuse_markup
+from bot.inputs import MAX_ID, FieldCheck, clean_text, parse_id, refuse_markup, whole_number
 
 
 def test_single_line_text_is_collapsed_and_bounded():
@@ -88,3 +88,13 @@ def test_field_check_collects_every_problem_then_raises_them_together():
     assert caught.value.errors == {"b": "b is wrong", "d": "on its own field"}
     assert caught.value.case_id == 7 and isinstance(caught.value, BadInput)
     FieldCheck().done()  # nothing wrong: nothing raised
+
+
+def test_numbers_and_ids_are_plain_ascii_digits_in_range():
+    assert whole_number(" 42 ") == 42 and whole_number("0") == 0
+    for raw in (None, "", "-1", "1.5", "²", "٣", "1e3", "9" * 19):
+        assert whole_number(raw) is None, raw
+    assert parse_id("7", stale="old") == 7 and parse_id(MAX_ID, stale="old") == MAX_ID
+    for raw in (None, "", "0", "abc", "²", str(MAX_ID + 1), "1" * 13):
+        with pytest.raises(BadInput, match="old"):
+            parse_id(raw, stale="old")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.errors import BadInput
-from bot.inputs import Help, bounded_command, parse_case_ref, shown
+from bot.inputs import Help, bounded_command, parse_case_ref, shown, whole_number
 
 MAX_PAGE = 100_000
 
@@ -45,9 +45,10 @@ AuditCommand = Help | ShowTimeline | ExportTrail
 
 
 def parse_page(token: str, *, usage: str) -> int:
-    if not token.isdigit() or not 1 <= int(token) <= MAX_PAGE:
+    page = whole_number(token)
+    if page is None or not 1 <= page <= MAX_PAGE:
         raise BadInput(f"`{shown(token)}` is not a page number; pages start at 1.", usage=usage)
-    return int(token)
+    return page
 
 
 def parse_audit_command(text: str) -> AuditCommand:

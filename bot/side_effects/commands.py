@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.errors import BadInput
-from bot.inputs import Help, bounded_command, parse_case_ref
+from bot.inputs import Help, bounded_command, parse_case_ref, parse_id
 
 SIDE_EFFECT_USAGE = {
     "report": "`/sideeffect <case>` to report a side effect (or `/sideeffect` alone to pick the case)",
@@ -52,7 +52,4 @@ def parse_sideeffect_command(text: str) -> SideEffectCommand:
 
 def parse_report_id(raw: str | None) -> int:
     """A report id carried in a button value or a modal's private_metadata."""
-    value = (raw or "").strip()
-    if not value.isdigit() or len(value) > 12:
-        raise BadInput("That button or form no longer points at a report. Open the report again.")
-    return int(value)
+    return parse_id(raw, stale="That button or form no longer points at a report. Open the report again.")

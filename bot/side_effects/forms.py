@@ -15,7 +15,7 @@ from typing import Any
 from bot.deps import Deps
 from bot.errors import BadInput
 from bot.ids import BlockId, Callback
-from bot.inputs import FieldCheck, clean_text
+from bot.inputs import FieldCheck, clean_text, whole_number
 from bot.side_effects.policy import (
     FIBSER_ITEMS,
     FIBSER_KEYS,
@@ -168,10 +168,10 @@ def read_report(view: dict[str, Any], deps: Deps) -> ReportForm:
     )
     medication_id = None
     if med_choice not in (None, OTHER):
-        if not med_choice.isdigit():
+        medication_id = whole_number(med_choice)
+        if medication_id is None:
             check.add(BlockId.SE_MEDICATION, "Pick a medication from the list, or Other.")
         else:
-            medication_id = int(med_choice)
             other_med = None
     elif not other_med and not check.failed(BlockId.SE_MEDICATION_OTHER):
         if med_choice is None and _has_block(view, BlockId.SE_MEDICATION):
@@ -208,7 +208,7 @@ def read_report(view: dict[str, Any], deps: Deps) -> ReportForm:
     flag_count = len(deps.settings.red_flags)
     groups = (flag_count + GROUP_SIZE - 1) // GROUP_SIZE
     raw_flags = _all_options(view, BlockId.SE_RED_FLAGS, groups)
-    flags = sorted({int(v) for v in raw_flags if v.isdigit() and int(v) < flag_count})
+    flags = sorted({n for v in raw_flags if (n := whole_number(v)) is not None and n < flag_count})
     if len(flags) != len(set(raw_flags)):
         check.add(BlockId.chunk(BlockId.SE_RED_FLAGS, 0), "Tick red flags from the list.")
 
@@ -250,9 +250,10 @@ def _all_options(view: dict[str, Any], base: str, groups: int) -> list[str]:
 
 def _case(view: dict[str, Any]) -> int:
     raw = forms.option(view, BlockId.SE_CASE)
-    if not raw or not raw.isdigit():
+    case_id = whole_number(raw)
+    if case_id is None:
         raise BadInput("Pick the case this report is about.")
-    return int(raw)
+    return case_id
 
 
 def _text(view: dict[str, Any], block: str, what: str, limit: int, *, lines: bool = False) -> str:
@@ -284,6 +285,7 @@ def _score(view: dict[str, Any], block: str) -> int:
     raw = forms.option(view, block)
     if raw is None:
         raise BadInput("Pick a score from 0 to 6.")
-    if not raw.isdigit() or not 0 <= int(raw) <= 6:
+    score = whole_number(raw)
+    if score is None or not 0 <= score <= 6:
         raise BadInput("The score must be from 0 to 6.")
-    return int(raw)
+    return score
