@@ -4,6 +4,9 @@ roles are recognised, for every workflow's commands and forms.
 Slack sends command text with `&`, `<`, `>` escaped and, with `should_escape: true`,
 mentions as `<@U123|name>` (or `<@U123>`). Anything we cannot read becomes a BadInput
 carrying the usage line for that command, so the user is told exactly how to fix it.
+A modal's reader uses the same functions with `field=` (its block id) and collects every
+problem with FieldCheck, so all of a form's mistakes come back at once
+(handlers/replies.py read_submission answers them in the ack).
 """
 
 from __future__ import annotations
