@@ -63,6 +63,9 @@ def slash_command(
     channel: str = "C0CARE",
     response_url: str = "http://127.0.0.1:9/respond/x",
     timestamp: int | None = None,
+    trigger_id: str | None = None,
+    channel_name: str | None = None,
+    user_name: str | None = None,
 ) -> SignedRequest:
     body = urlencode(
         {
@@ -70,18 +73,23 @@ def slash_command(
             "team_id": TEAM,
             "team_domain": "clinic",
             "channel_id": channel,
-            "channel_name": "care-team" if channel.startswith("C") else "directmessage",
+            "channel_name": channel_name or ("care-team" if channel.startswith("C") else "directmessage"),
             "user_id": user,
-            "user_name": user.lower(),
+            "user_name": user_name or user.lower(),
             "command": command,
             "text": text,
             "api_app_id": "A0CARE",
             "is_enterprise_install": "false",
             "response_url": response_url,
-            "trigger_id": f"{unique_id()}.trigger",
+            "trigger_id": trigger_id or f"{unique_id()}.trigger",
         }
     )
     return sign(secret, body, timestamp=timestamp, content_type="application/x-www-form-urlencoded")
+
+
+def interaction(secret: str, payload: dict[str, Any], timestamp: int | None = None) -> SignedRequest:
+    """Any interaction payload (block_actions, view_submission, view_closed), signed."""
+    return _interaction(secret, payload, timestamp)
 
 
 def _interaction(secret: str, payload: dict[str, Any], timestamp: int | None) -> SignedRequest:
