@@ -211,8 +211,10 @@ class StandInSlack:
                     return
                 args = _parse_body(raw, self.headers.get("Content-Type", ""))
                 if path.startswith("/respond/"):
-                    standin._record("response_url", {**args, "token": path.rsplit("/", 1)[-1]})
-                    self._send(200, b"ok", "text/plain")
+                    if standin.response_url(path.rsplit("/", 1)[-1], args):
+                        self._send(200, b"ok", "text/plain")
+                    else:
+                        self._send(404, b"expired_url", "text/plain")
                     return
                 method = path.removeprefix("/api/")
                 auth = self.headers.get("Authorization", "")
@@ -249,6 +251,11 @@ class StandInSlack:
             self.server.server_close()
 
     # -- behaviour ----------------------------------------------------------------------------
+
+    def response_url(self, token: str, args: dict[str, Any]) -> bool:
+        """A POST to a response_url; False answers 404 (an unknown or expired URL)."""
+        self._record("response_url", {**args, "token": token})
+        return True
 
     def _record(self, method: str, args: dict[str, Any]) -> None:
         with self._lock:

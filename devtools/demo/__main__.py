@@ -51,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         if not clock.available:
             print(f"  clock control unavailable: {clock.reason}", flush=True)
         print(f"\n  CareThread demo on {page.url}  (Ctrl-C to stop)\n", flush=True)
-        print(f"  app log: {sandbox.app.log_path}", flush=True)
+        print(
+            f"  app on {sandbox.app.events_url.removesuffix('/slack/events')}, log: {sandbox.app.log_path}",
+            flush=True,
+        )
         stop.wait()
     except KeyboardInterrupt:
         pass

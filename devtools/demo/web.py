@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import sys
 import threading
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,7 +23,7 @@ class PageServer:
     def __init__(self, sandbox: Sandbox, *, host: str = "127.0.0.1", port: int = 8080) -> None:
         self.sandbox = sandbox
         handler = _handler(sandbox)
-        self.server = ThreadingHTTPServer((host, port), handler)
+        self.server = _Server((host, port), handler)
         self.server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -38,6 +39,13 @@ class PageServer:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        # A browser that navigates away drops its long poll; that is not an error.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:

@@ -240,7 +240,21 @@ function repliesByParent(channel) {
   return out;
 }
 
+// Message nodes are kept while their message is unchanged, so an update elsewhere does not
+// rebuild (and lose the focus or the selection in) every message.
+const NODES = new Map();
 function messageNode(m, replies, inThread) {
+  const key = `${inThread ? "t" : "m"}:${m.channel}:${m.ts}`;
+  const last = replies.length ? replies[replies.length - 1].ts : "";
+  const sig = JSON.stringify([m, replies.length, last, S.user, S.pane.kind, S.state.clock.offset]);
+  const kept = NODES.get(key);
+  if (kept && kept.sig === sig) return kept.node;
+  const node = buildMessage(m, replies, inThread);
+  NODES.set(key, { sig, node });
+  return node;
+}
+
+function buildMessage(m, replies, inThread) {
   const a = author(m);
   const renderer = new BlockRenderer({
     ctx: ctx(), surface: "message", store: (S.messageStore[m.ts] = S.messageStore[m.ts] || {}),
@@ -379,6 +393,7 @@ function bind() {
     S.user = e.target.value;
     localStorage.setItem("demo.user", S.user);
     S.thread = null; S.messageStore = {}; S.homeStore = {}; S.modalKey = ""; S.seenDm = 0;
+    NODES.clear();
     S.stickBottom = true;
     $("#home").dataset.key = "";
     restartPolling();
@@ -421,6 +436,7 @@ function bind() {
     if (!window.confirm("Reset the demo? The app's database, every message and the clock start over.")) return;
     const b = $("#reset"); b.disabled = true; b.textContent = "Resetting…";
     S.thread = null; S.messageStore = {}; S.homeStore = {};
+    NODES.clear();
     await api("/api/reset", {});
     b.disabled = false; b.textContent = "Reset";
   });

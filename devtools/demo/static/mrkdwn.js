@@ -121,8 +121,9 @@ function inline(text, ctx) {
   let s = text.replace(/`([^`\n]+)`/g, (m, code) => hold(`<code>${esc(unslack(code))}</code>`));
   s = s.replace(/<([^<>\n]+)>/g, (m, inner) => hold(special(inner, ctx)));
   s = esc(unslack(s));
-  const edge = "(^|[\\s(\\[>\"'\u0000])";
-  const end = "(?=$|[\\s.,;:!?)\\]'\"\u0000])";
+  // Like Slack: a marker opens after a non-word character and closes before one.
+  const edge = "(^|[^\\w*~])";
+  const end = "(?![\\w])";
   s = s.replace(new RegExp(`${edge}\\*([^*\\n]+?)\\*${end}`, "g"), "$1<b>$2</b>");
   s = s.replace(new RegExp(`${edge}_([^_\\n]+?)_${end}`, "g"), "$1<i>$2</i>");
   s = s.replace(new RegExp(`${edge}~([^~\\n]+?)~${end}`, "g"), "$1<s>$2</s>");
