@@ -80,6 +80,35 @@ def test_an_outage_delays_messages_and_the_retries_deliver_each_once(sandbox):
     assert sandbox.state("U0PRIYA")["outage"] is None
 
 
+def test_a_form_opens_and_the_apps_field_errors_keep_it_open(sandbox):
+    sandbox.command("U0TOM", CARE, "/sideeffect C-1")
+    modal = _wait(lambda: sandbox.state("U0TOM")["modal"], what="the report form")
+    assert modal["title"]["text"] == "Report a side effect"
+    inputs = [b for b in modal["blocks"] if b["type"] == "input"]
+    # Every required field filled as the page would, but no symptom ticked: the app answers
+    # response_action "errors" and the form stays open with the message under the field.
+    values = {}
+    for block in inputs:
+        element = block["element"]
+        state: dict = {"type": element["type"]}
+        if element["type"] == "datepicker":
+            state["selected_date"] = time.strftime("%Y-%m-%d", time.gmtime(sandbox.clock.now() - 86400))
+        elif element["type"] == "static_select":
+            state["selected_option"] = None if block.get("optional") else element["options"][1]
+        elif element["type"] == "checkboxes":
+            state["selected_options"] = []
+        else:
+            state["value"] = None
+        values[block["block_id"]] = {element["action_id"]: state}
+    answer = sandbox.submit("U0TOM", modal["id"], values)
+    assert answer["response_action"] == "errors"
+    still_open = sandbox.state("U0TOM")["modal"]
+    assert still_open["id"] == modal["id"] and still_open["errors"]
+    assert sandbox.state("U0PRIYA")["modal"] is None  # only Tom's screen has it
+    sandbox.close("U0TOM", modal["id"])
+    assert sandbox.state("U0TOM")["modal"] is None
+
+
 def test_the_clock_control_moves_the_apps_time(sandbox):
     if not sandbox.clock.available:
         pytest.skip(f"clock control unavailable: {sandbox.clock.reason}")
