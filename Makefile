@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint bench standin demo clean
+.PHONY: install run test lint bench standin demo screenshots clean
 
 install: $(STAMP)
 
@@ -42,6 +42,10 @@ demo: install
 	     (apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null 2>&1)) || \
 	    echo "demo: libfaketime not available; the clock control will be off"; }
 	DEMO_PORT=$(DEMO_PORT) $(PY) -m devtools.demo
+
+# README's screenshots in docs/, taken by the browser test.
+screenshots: install
+	DEMO_SCREENSHOTS=docs $(PY) -m pytest -q tests/test_demo_browser.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -36,7 +36,11 @@ from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-DOCS = ROOT / "docs"
+# README's screenshots: `make screenshots` sets DEMO_SCREENSHOTS=docs; otherwise they go to a
+# temporary directory, so running the tests does not change the work tree.
+SCREENSHOTS = Path(
+    os.environ.get("DEMO_SCREENSHOTS") or Path(tempfile.gettempdir()) / "carethread-demo-screens"
+)
 
 CARD = ("Case C-1", "Everything about this case happens in this thread")  # the case card's text
 
@@ -264,8 +268,9 @@ class Page:
         self.wait(lambda d: self.css("#thread:not([hidden])"), message="the thread did not open")
 
     def screenshot(self, name: str) -> None:
-        DOCS.mkdir(exist_ok=True)
-        self.d.save_screenshot(str(DOCS / name))
+        folder = SCREENSHOTS if SCREENSHOTS.is_absolute() else ROOT / SCREENSHOTS
+        folder.mkdir(parents=True, exist_ok=True)
+        assert self.d.save_screenshot(str(folder / name))
 
     def app_now(self, tz: str = "America/New_York") -> datetime:
         """The app's clock (moved by the page's clock control), in a person's time zone."""
