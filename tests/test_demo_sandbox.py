@@ -125,3 +125,15 @@ def test_reset_starts_over_with_an_empty_workspace_and_database(sandbox):
     state = sandbox.state("U0PRIYA")
     assert state["messages"] == [] and state["clock"]["offset"] == 0 and state["app"] == "running"
     assert "C-1" in sandbox.run("U0PRIYA", CARE, "/case create Grey Wren")
+
+
+def test_without_libfaketime_the_clock_control_says_it_is_unavailable(tmp_path, monkeypatch):
+    from devtools.demo import clock as demo_clock
+
+    monkeypatch.setattr(demo_clock, "LIBRARY_GLOBS", ())
+    off = demo_clock.DemoClock(tmp_path / "offset")
+    assert off.available is False and "faketime" in off.reason
+    assert off.env() == {}  # the app runs on the real clock
+    with pytest.raises(RuntimeError):
+        off.advance(3600)
+    assert abs(off.now() - time.time()) < 5
