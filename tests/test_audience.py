@@ -67,13 +67,13 @@ def test_case_help_says_who_reads_what(harness):
 
 def test_a_public_or_shared_channel_cannot_be_a_case_home(harness):
     h = harness
-    h.slack.channel("C0PUBLIC", is_private=False, members=[BOT_USER, THERAPIST])
+    h.slack.add_channel("C0PUBLIC", name="public", is_private=False, members=[BOT_USER, THERAPIST])
     h.command(THERAPIST, f"create {LABEL} as therapist", channel="C0PUBLIC")
     reply = h.last_reply_text()
     assert "private channel" in reply and "invite the team and the app" in reply
     h.command(THERAPIST, "create", channel="C0PUBLIC")  # the New case form does not even open
     assert "private channel" in h.last_reply_text() and h.slack.calls_to("views.open") == []
-    h.slack.channel("C0SHARED", is_ext_shared=True)
+    h.slack.add_channel("C0SHARED", name="shared", members=[BOT_USER]).is_ext_shared = True
     h.command(THERAPIST, f"create {LABEL} as therapist", channel="C0SHARED")
     assert "shared with another organisation" in h.last_reply_text()
     h.slack.refuse("conversations.info", "C0NOTIN", "channel_not_found")
@@ -86,7 +86,7 @@ def test_a_public_or_shared_channel_cannot_be_a_case_home(harness):
 
 def test_a_channel_with_a_non_member_shows_ids_only_and_the_team_still_gets_details(harness):
     h = harness
-    h.slack.channel(CHANNEL, members=[BOT_USER, *TEAM, OUTSIDER])
+    h.slack.add_channel(CHANNEL, name="care", members=[BOT_USER, *TEAM, OUTSIDER])
     case_id = make_case(h)
     report_in(h, case_id)
     h.action(P1, Action.SIDE_EFFECT_ACK, "1", channel="D0PRESC1")
@@ -126,7 +126,9 @@ def test_a_channel_with_a_non_member_shows_ids_only_and_the_team_still_gets_deta
 
 def test_a_member_joining_turns_an_open_case_restricted_and_replaces_what_was_posted(harness):
     h = harness
-    facts = h.slack.channel(CHANNEL, members=[BOT_USER, THERAPIST])  # the creator, and the app
+    facts = h.slack.add_channel(
+        CHANNEL, name="care", members=[BOT_USER, THERAPIST]
+    )  # the creator, and the app
     case_id = make_case(h)
     report_in(h, case_id)
     assert any(MED in text_of(m) for m in channel_messages(h))  # open: the thread has details
@@ -134,7 +136,7 @@ def test_a_member_joining_turns_an_open_case_restricted_and_replaces_what_was_po
         assert session.get(CaseAudience, case_id).restricted is False
     posted_ts = {m["ts"] for m in _sent_in_channel(h)}
 
-    facts["members"] = [BOT_USER, *TEAM, OUTSIDER]
+    facts.members = {BOT_USER, *TEAM, OUTSIDER}
     h.slack.calls.clear()
     h.event({"type": "member_joined_channel", "user": OUTSIDER, "channel": CHANNEL, "channel_type": "G"})
 
@@ -155,7 +157,7 @@ def test_a_member_joining_turns_an_open_case_restricted_and_replaces_what_was_po
     assert note and "lithium" not in text_of(note[-1]) and "changed the medication list" in text_of(note[-1])
 
     # The outsider leaves: the case is open again and the team is told; new messages show details.
-    facts["members"].remove(OUTSIDER)
+    facts.members.discard(OUTSIDER)
     h.event({"type": "member_left_channel", "user": OUTSIDER, "channel": CHANNEL, "channel_type": "G"})
     assert any("shows details again" in m["text"] for m in dms_to(h, P2))
     h.command(P1, "med C-1 stop lithium")
@@ -165,9 +167,9 @@ def test_a_member_joining_turns_an_open_case_restricted_and_replaces_what_was_po
 
 def test_a_channel_made_public_is_caught_by_its_message_or_by_the_periodic_recheck(harness):
     h = harness
-    facts = h.slack.channel(CHANNEL, members=[BOT_USER, THERAPIST])
+    facts = h.slack.add_channel(CHANNEL, name="care", members=[BOT_USER, THERAPIST])
     make_case(h, prescribers=(P1,), case_managers=(), meds=())
-    facts["is_private"] = False
+    facts.is_private = False
     assert run_sweep(h.deps)["audience"] == 0  # checked at creation: not due yet
     h.clock.advance(timedelta(hours=2))
     assert run_sweep(h.deps)["audience"] == 1
@@ -178,7 +180,7 @@ def test_a_channel_made_public_is_caught_by_its_message_or_by_the_periodic_reche
     assert told and "the channel is public" in text_of(told[-1])
 
     # Made private again: Slack posts a message in the channel, which rechecks it at once.
-    facts["is_private"] = True
+    facts.is_private = True
     h.event({"type": "message", "subtype": "channel_convert_to_private", "channel": CHANNEL, "user": P1})
     with h.db() as session:
         assert session.execute(select(CaseAudience)).scalar_one().restricted is False
@@ -187,7 +189,7 @@ def test_a_channel_made_public_is_caught_by_its_message_or_by_the_periodic_reche
 
 def test_removing_a_member_who_stays_in_the_channel_restricts_the_case(harness):
     h = harness
-    h.slack.channel(CHANNEL, members=[BOT_USER, *TEAM])
+    h.slack.add_channel(CHANNEL, name="care", members=[BOT_USER, *TEAM])
     make_case(h)
     h.command(THERAPIST, f"remove C-1 <@{CM}>")
     with h.db() as session:
@@ -314,7 +316,7 @@ def _ts_of_dm(h, user: str) -> str:
 def test_members_are_read_page_by_page(harness):
     h = harness
     crowd = [f"U0P{i:04d}" for i in range(230)]
-    h.slack.channel(CHANNEL, members=[BOT_USER, THERAPIST, *crowd])
+    h.slack.add_channel(CHANNEL, name="care", members=[BOT_USER, THERAPIST, *crowd])
     h.command(THERAPIST, f"create {LABEL} as therapist")
     assert len(h.slack.calls_to("conversations.members")) == 2  # 232 members, 200 a page
     with h.db() as session:
