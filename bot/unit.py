@@ -109,6 +109,22 @@ class Unit:
             "chat.postEphemeral", channel, {**message, "user": user}, purpose, case_id, None, None, None
         )
 
+    def respond(
+        self,
+        *,
+        url: str,
+        user: str,
+        message: dict[str, Any],
+        purpose: str,
+        replace_original: bool = False,
+        case_id: int | None = None,
+    ) -> OutboxMessage:
+        """Queue a reply to the person who asked, through their request's response_url
+        (seen by `user` only; by DM to `user` once the URL has expired, bot/delivery.py)."""
+        reply = {**message, "response_type": "ephemeral", "replace_original": replace_original}
+        payload = {"url": url, "user": user, "message": reply}
+        return self._queue("response_url", "", payload, purpose, case_id, None, None, None)
+
     def update(
         self, *, of: int, message: dict[str, Any], purpose: str, case_id: int | None = None
     ) -> OutboxMessage:

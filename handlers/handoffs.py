@@ -7,9 +7,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltRequest
 
-from bot.auditlog import Outcome, Source
+from bot.auditlog import Source
 from bot.deps import Deps
 from bot.errors import BadInput
 from bot.handoffs import service as handoffs
@@ -30,7 +30,7 @@ from bot.inputs import ROLE_HELP, parse_role
 from bot.render import USER_ID
 from bot.unit import Actor
 from handlers import actors, forms
-from handlers.replies import dm, ephemeral, replying
+from handlers.replies import dm, ephemeral, record_quietly, replying
 from storage.cases import Role
 from storage.handoffs import HandoffKind, Severity
 
@@ -58,48 +58,52 @@ class FormMeta:
 
 def register(app: App, deps: Deps) -> None:
     handoffs.timings(deps.settings)  # a bad CARETHREAD_HANDOFF_* setting stops start-up, clearly
-
-    @app.command(Command.HANDOFF)
-    def handoff_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        deps.later(_handoff_command, deps, body, respond)
+    inbox = deps.inbox
+    app.command(Command.HANDOFF)(inbox.listener("handoffs.command", _handoff_command, opens_form=_opens_form))
+    app.action(Action.HANDOFF_ACCEPT)(
+        inbox.listener("handoffs.accept_clicked", _open_accept, opens_form=lambda _body: True)
+    )
+    app.action(Action.HANDOFF_DECLINE)(
+        inbox.listener("handoffs.decline_clicked", _open_decline, opens_form=lambda _body: True)
+    )
+    inbox.route("handoffs.form_submitted", _create)
+    inbox.route("handoffs.accept_submitted", _accept)
+    inbox.route("handoffs.decline_submitted", _decline)
 
     @app.view(Callback.HANDOFF_FORM)
-    def form_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+    def form_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest):
         actor = actors.from_interaction(body, Source.MODAL)
         meta: FormMeta | None = None
         try:
             meta = _form_meta(view)
-            kind, ipass, coverage_until = _read_form(deps, view, meta)
+            _read_form(deps, view, meta)
         except BadInput as err:
             case_id = meta.case_id if meta else None
             _field_error(deps, ack, actor, "modal:handoff_form", err, BlockId.SUMMARY, case_id=case_id)
-            return
-        ack()
-        deps.later(_create, deps, actor, view, meta, kind, ipass, coverage_until)
-
-    @app.action(Action.HANDOFF_ACCEPT)
-    def accept_clicked(ack: Ack, body: dict[str, Any]) -> None:
-        ack()
-        deps.later(_open_answer, deps, body, accepting=True)
-
-    @app.action(Action.HANDOFF_DECLINE)
-    def decline_clicked(ack: Ack, body: dict[str, Any]) -> None:
-        ack()
-        deps.later(_open_answer, deps, body, accepting=False)
+            return None
+        return inbox.accept("handoffs.form_submitted", request, ack)
 
     @app.view(Callback.HANDOFF_ACCEPT)
-    def accept_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        _answer_submitted(deps, ack, body, view, accepting=True)
+    def accept_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest):
+        if _answer_shows_errors(deps, ack, body, view, accepting=True):
+            return None
+        return inbox.accept("handoffs.accept_submitted", request, ack)
 
     @app.view(Callback.HANDOFF_DECLINE)
-    def decline_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        _answer_submitted(deps, ack, body, view, accepting=False)
+    def decline_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest):
+        if _answer_shows_errors(deps, ack, body, view, accepting=False):
+            return None
+        return inbox.accept("handoffs.decline_submitted", request, ack)
 
 
-def _handoff_command(deps: Deps, body: dict[str, Any], respond: Respond) -> None:
+def _opens_form(body: dict[str, Any]) -> bool:
+    """`/handoff @someone C-12 role` opens the I-PASS form: its trigger_id lasts 3 s."""
+    return isinstance(parse_handoff_command(body.get("text") or ""), StartHandoff)
+
+
+def _handoff_command(deps: Deps, body: dict[str, Any]) -> None:
     actor = actors.from_command(body)
-    reply = ephemeral(respond)
+    reply = ephemeral(deps, body)
     with replying(deps, actor, "command:/handoff", reply):
         command = parse_handoff_command(body.get("text") or "")
         render = deps.renderer.message
@@ -122,16 +126,12 @@ def _handoff_command(deps: Deps, body: dict[str, Any], respond: Respond) -> None
                 _open_form(deps, actor, body, command)
 
 
-def _create(
-    deps: Deps,
-    actor: Actor,
-    view: dict[str, Any],
-    meta: FormMeta,
-    kind: HandoffKind,
-    ipass: handoffs.IPass,
-    coverage_until: Any,
-) -> None:
+def _create(deps: Deps, body: dict[str, Any]) -> None:
+    actor = actors.from_interaction(body, Source.MODAL)
+    view = body.get("view") or {}
     with replying(deps, actor, "modal:handoff_form", dm(deps, actor.user_id)):
+        meta = _form_meta(view)
+        kind, ipass, coverage_until = _read_form(deps, view, meta)
         receiver = handoffs.lookup_user(deps, meta.to_user)
         with deps.unit(actor) as unit:
             unit.once(f"view:{view.get('id')}")
@@ -168,6 +168,14 @@ def _open_form(deps: Deps, actor: Actor, body: dict[str, Any], command: StartHan
     deps.gateway.open_view(body["trigger_id"], view)
 
 
+def _open_accept(deps: Deps, body: dict[str, Any]) -> None:
+    _open_answer(deps, body, accepting=True)
+
+
+def _open_decline(deps: Deps, body: dict[str, Any]) -> None:
+    _open_answer(deps, body, accepting=False)
+
+
 def _open_answer(deps: Deps, body: dict[str, Any], *, accepting: bool) -> None:
     actor = actors.from_interaction(body, Source.BUTTON)
     action = "button:handoff_accept" if accepting else "button:handoff_decline"
@@ -185,41 +193,51 @@ def _open_answer(deps: Deps, body: dict[str, Any], *, accepting: bool) -> None:
         deps.gateway.open_view(body["trigger_id"], view)
 
 
-def _answer_submitted(
+def _read_answer(view: dict[str, Any], *, accepting: bool) -> tuple[int, str]:
+    """The synthesis (accept) or the reason (decline): required."""
+    field = BlockId.SYNTHESIS if accepting else BlockId.DECLINE_REASON
+    handoff_id = _handoff_id(forms.metadata(view))
+    note = parse_note(
+        forms.text(view, field), what="synthesis (read-back)" if accepting else "reason", field=field
+    )
+    return handoff_id, note
+
+
+def _answer_shows_errors(
     deps: Deps, ack: Ack, body: dict[str, Any], view: dict[str, Any], *, accepting: bool
-) -> None:
-    """The synthesis (accept) or the reason (decline): required, then the service decides."""
+) -> bool:
+    try:
+        _read_answer(view, accepting=accepting)
+    except BadInput as err:
+        actor = actors.from_interaction(body, Source.MODAL)
+        action = "modal:handoff_accept" if accepting else "modal:handoff_decline"
+        _field_error(
+            deps, ack, actor, action, err, BlockId.SYNTHESIS if accepting else BlockId.DECLINE_REASON
+        )
+        return True
+    return False
+
+
+def _accept(deps: Deps, body: dict[str, Any]) -> None:
+    _answer(deps, body, accepting=True)
+
+
+def _decline(deps: Deps, body: dict[str, Any]) -> None:
+    _answer(deps, body, accepting=False)
+
+
+def _answer(deps: Deps, body: dict[str, Any], *, accepting: bool) -> None:
     actor = actors.from_interaction(body, Source.MODAL)
     action = "modal:handoff_accept" if accepting else "modal:handoff_decline"
-    field = BlockId.SYNTHESIS if accepting else BlockId.DECLINE_REASON
-    try:
-        handoff_id = _handoff_id(forms.metadata(view))
-        note = parse_note(
-            forms.text(view, field), what="synthesis (read-back)" if accepting else "reason", field=field
-        )
-    except BadInput as err:
-        _field_error(deps, ack, actor, action, err, field)
-        return
-    ack()
-    deps.later(_answer, deps, actor, action, view, handoff_id, note, accepting=accepting)
-
-
-def _answer(
-    deps: Deps,
-    actor: Actor,
-    action: str,
-    view: dict[str, Any],
-    handoff_id: int,
-    note: str,
-    *,
-    accepting: bool,
-) -> None:
-    with replying(deps, actor, action, dm(deps, actor.user_id)), deps.unit(actor) as unit:
-        unit.once(f"view:{view.get('id')}")
-        if accepting:
-            handoffs.accept(unit, handoff_id=handoff_id, synthesis=note)
-        else:
-            handoffs.decline(unit, handoff_id=handoff_id, reason=note)
+    view = body.get("view") or {}
+    with replying(deps, actor, action, dm(deps, actor.user_id)):
+        handoff_id, note = _read_answer(view, accepting=accepting)
+        with deps.unit(actor) as unit:
+            unit.once(f"view:{view.get('id')}")
+            if accepting:
+                handoffs.accept(unit, handoff_id=handoff_id, synthesis=note)
+            else:
+                handoffs.decline(unit, handoff_id=handoff_id, reason=note)
 
 
 def _options(choices: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
@@ -295,6 +313,4 @@ def _field_error(
 ) -> None:
     """Show a modal field error (the modal stays open, nothing saved) and audit it."""
     ack(response_action="errors", errors={err.field or default_field: err.message})
-    deps.later(
-        deps.record, actor, action, Outcome.BAD_INPUT, field=err.field or default_field, case_id=case_id
-    )
+    record_quietly(deps, actor, action, field=err.field or default_field, case_id=case_id)

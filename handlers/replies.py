@@ -14,9 +14,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from bot.auditlog import Outcome, Source
 from bot.deps import Deps
 from bot.errors import CareThreadError, Duplicate
+from bot.inbox import in_worker
 from bot.slack import SlackUnavailable
 from bot.unit import Actor
 
@@ -46,7 +49,9 @@ def replying(deps: Deps, actor: Actor, action: str, reply: Reply) -> Iterator[No
                 usage=None,
             ),
         )
-    except Exception:
+    except Exception as exc:
+        if in_worker() and _database_down(exc):
+            raise  # nothing was saved: the inbox tries the request again when the database is back
         ref = uuid.uuid4().hex[:8]
         log.exception("unhandled error in %s (ref %s)", action, ref)
         _safely(deps.record, actor, action, Outcome.ERROR, error="internal", ref=ref)
@@ -59,6 +64,21 @@ def replying(deps: Deps, actor: Actor, action: str, reply: Reply) -> Iterator[No
                 usage=None,
             ),
         )
+
+
+def record_quietly(
+    deps: Deps, actor: Actor, action: str, outcome: Outcome = Outcome.BAD_INPUT, **details: Any
+) -> None:
+    """Audit what was answered in the ack itself (a modal's field errors), in the request:
+    a database that cannot take it must not turn the answer into an error."""
+    _safely(deps.record, actor, action, outcome, **details)
+
+
+def _database_down(exc: Exception) -> bool:
+    """The database refused or dropped the connection (or stayed locked): worth retrying."""
+    return isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated or type(exc).__name__ in ("OperationalError", "InterfaceError")
+    )
 
 
 def _safely(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
@@ -92,15 +112,18 @@ def in_channel(deps: Deps, user_id: str, channel: str | None) -> Reply:
     return send
 
 
-def ephemeral(respond: Callable[..., Any]) -> Reply:
-    """A reply through the command's response_url, visible only to the person who asked."""
+def ephemeral(deps: Deps, body: dict[str, Any], *, replace_original: bool = False) -> Reply:
+    """A reply through the request's response_url, visible only to the person who asked;
+    queued in the outbox, so it is retried (and goes by DM once the URL has expired)."""
+    url = body.get("response_url")
+    user = body.get("user_id") or (body.get("user") or {}).get("id") or ""
+    if not url:
+        return dm(deps, user)
 
     def send(message: dict[str, Any]) -> None:
-        respond(
-            text=message["text"],
-            blocks=message.get("blocks"),
-            response_type="ephemeral",
-            replace_original=False,
-        )
+        with deps.unit(Actor.app(Source.COMMAND)) as unit:
+            unit.respond(
+                url=url, user=user, message=message, purpose="reply", replace_original=replace_original
+            )
 
     return send

@@ -4,9 +4,9 @@ the case picker, and the Acknowledge / Record plan buttons. Thin: ack, read, cal
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltRequest
 
 from bot.auditlog import Outcome, Source
 from bot.deps import Deps
@@ -26,9 +26,7 @@ from bot.side_effects.forms import InvalidForm, plan_view, read_plan, read_repor
 from bot.side_effects.policy import DEFAULT_DEADLINES, SEVERITY_WORDS, deadlines_for
 from bot.unit import Actor
 from handlers import actors, forms
-from handlers.replies import dm, ephemeral, in_channel, replying
-
-T = TypeVar("T")
+from handlers.replies import dm, ephemeral, in_channel, record_quietly, replying
 
 # The escalation sweep step registers itself when its module is imported (above).
 SWEEP = side_effect_escalation.escalate_due
@@ -36,48 +34,42 @@ SWEEP = side_effect_escalation.escalate_due
 
 def register(app: App, deps: Deps) -> None:
     deadlines_for(deps.settings)  # a bad CARETHREAD_SIDEEFFECT_* setting stops start-up here
-
-    @app.command(Command.SIDE_EFFECT)
-    def sideeffect_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        deps.later(_command, deps, body, respond)
-
-    @app.action({"block_id": BlockId.SE_CASE, "action_id": forms.VALUE})
-    def case_picked(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        """The picker form: a case was chosen, so offer that case's medication list."""
-        ack()
-        deps.later(_case_picked, deps, body, action)
+    inbox = deps.inbox
+    app.command(Command.SIDE_EFFECT)(inbox.listener("side_effects.command", _command, opens_form=_opens_form))
+    # The picker form: a case was chosen, so offer that case's medication list (views.update).
+    app.action({"block_id": BlockId.SE_CASE, "action_id": forms.VALUE})(
+        inbox.listener("side_effects.case_picked", _case_picked, opens_form=lambda _body: True)
+    )
+    app.action(Action.SIDE_EFFECT_ACK)(inbox.listener("side_effects.acknowledge", _acknowledge))
+    app.action(Action.SIDE_EFFECT_PLAN)(
+        inbox.listener("side_effects.plan_clicked", _open_plan, opens_form=lambda _body: True)
+    )
+    inbox.route("side_effects.report_submitted", _submit_report)
+    inbox.route("side_effects.plan_submitted", _record_plan)
 
     @app.view(Callback.SIDE_EFFECT_REPORT)
-    def report_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+    def report_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest):
         actor = actors.from_interaction(body, Source.MODAL)
-        form = _read_or_show_errors(
-            deps, ack, actor, "modal:side_effect_report", lambda: read_report(view, deps)
-        )
-        if form is not None:
-            deps.later(_submit_report, deps, actor, view, form)
-
-    @app.action(Action.SIDE_EFFECT_ACK)
-    def acknowledge_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
-        deps.later(_acknowledge, deps, body, action)
-
-    @app.action(Action.SIDE_EFFECT_PLAN)
-    def plan_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
-        deps.later(_open_plan, deps, body, action)
+        if _shows_errors(deps, ack, actor, "modal:side_effect_report", lambda: read_report(view, deps)):
+            return None
+        return inbox.accept("side_effects.report_submitted", request, ack)
 
     @app.view(Callback.SIDE_EFFECT_PLAN)
-    def plan_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+    def plan_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest):
         actor = actors.from_interaction(body, Source.MODAL)
-        read = _read_or_show_errors(deps, ack, actor, "modal:side_effect_plan", lambda: read_plan(view))
-        if read is not None:
-            deps.later(_record_plan, deps, actor, view, *read)
+        if _shows_errors(deps, ack, actor, "modal:side_effect_plan", lambda: read_plan(view)):
+            return None
+        return inbox.accept("side_effects.plan_submitted", request, ack)
 
 
-def _command(deps: Deps, body: dict[str, Any], respond: Respond) -> None:
+def _opens_form(body: dict[str, Any]) -> bool:
+    """`/sideeffect C-12` opens the report form: its trigger_id lasts 3 s."""
+    return isinstance(parse_sideeffect_command(body.get("text") or ""), OpenReportForm)
+
+
+def _command(deps: Deps, body: dict[str, Any]) -> None:
     actor = actors.from_command(body)
-    reply = ephemeral(respond)
+    reply = ephemeral(deps, body)
     with replying(deps, actor, "command:/sideeffect", reply):
         match parse_sideeffect_command(body.get("text") or ""):
             case SideEffectHelp():
@@ -93,8 +85,9 @@ def _command(deps: Deps, body: dict[str, Any], respond: Respond) -> None:
                 reply(deps.renderer.message("side_effects/side_effect_list", case_ref=ref, lines=lines))
 
 
-def _case_picked(deps: Deps, body: dict[str, Any], action: dict[str, Any]) -> None:
+def _case_picked(deps: Deps, body: dict[str, Any]) -> None:
     actor = actors.from_interaction(body, Source.MODAL)
+    action = _action(body)
     view = body.get("view") or {}
     with replying(deps, actor, "modal:side_effect_pick_case", dm(deps, actor.user_id)):
         raw = (action.get("selected_option") or {}).get("value") or action.get("value") or ""
@@ -106,21 +99,27 @@ def _case_picked(deps: Deps, body: dict[str, Any], action: dict[str, Any]) -> No
         deps.gateway.update_view(view.get("id", ""), report_view(deps, choices), view_hash=view.get("hash"))
 
 
-def _submit_report(deps: Deps, actor: Actor, view: dict[str, Any], form: Any) -> None:
-    with replying(deps, actor, "modal:side_effect_report", dm(deps, actor.user_id)), deps.unit(actor) as unit:
-        unit.once(f"view:{view.get('id')}")
-        side_effects.submit_report(unit, form)
+def _submit_report(deps: Deps, body: dict[str, Any]) -> None:
+    actor = actors.from_interaction(body, Source.MODAL)
+    view = body.get("view") or {}
+    with replying(deps, actor, "modal:side_effect_report", dm(deps, actor.user_id)):
+        form = read_report(view, deps)
+        with deps.unit(actor) as unit:
+            unit.once(f"view:{view.get('id')}")
+            side_effects.submit_report(unit, form)
 
 
-def _acknowledge(deps: Deps, body: dict[str, Any], action: dict[str, Any]) -> None:
+def _acknowledge(deps: Deps, body: dict[str, Any]) -> None:
     actor = actors.from_interaction(body, Source.BUTTON)
+    action = _action(body)
     reply = in_channel(deps, actor.user_id, _channel_of(body))
     with replying(deps, actor, "button:side_effect_ack", reply), deps.unit(actor) as unit:
         side_effects.acknowledge(unit, report_id=parse_report_id(action.get("value")))
 
 
-def _open_plan(deps: Deps, body: dict[str, Any], action: dict[str, Any]) -> None:
+def _open_plan(deps: Deps, body: dict[str, Any]) -> None:
     actor = actors.from_interaction(body, Source.BUTTON)
+    action = _action(body)
     reply = in_channel(deps, actor.user_id, _channel_of(body))
     with replying(deps, actor, "button:side_effect_plan", reply):
         report_id = parse_report_id(action.get("value"))
@@ -130,24 +129,31 @@ def _open_plan(deps: Deps, body: dict[str, Any], action: dict[str, Any]) -> None
         deps.record(actor, "side_effect.plan_form_opened", Outcome.OK, case_id=card.case_id, report=report_id)
 
 
-def _record_plan(deps: Deps, actor: Actor, view: dict[str, Any], plan: Any, note: Any) -> None:
-    with replying(deps, actor, "modal:side_effect_plan", dm(deps, actor.user_id)), deps.unit(actor) as unit:
-        unit.once(f"view:{view.get('id')}")
-        report_id = parse_report_id(forms.metadata(view))
-        side_effects.record_plan(unit, report_id=report_id, plan=plan, note=note)
+def _record_plan(deps: Deps, body: dict[str, Any]) -> None:
+    actor = actors.from_interaction(body, Source.MODAL)
+    view = body.get("view") or {}
+    with replying(deps, actor, "modal:side_effect_plan", dm(deps, actor.user_id)):
+        plan, note = read_plan(view)
+        with deps.unit(actor) as unit:
+            unit.once(f"view:{view.get('id')}")
+            report_id = parse_report_id(forms.metadata(view))
+            side_effects.record_plan(unit, report_id=report_id, plan=plan, note=note)
 
 
-def _read_or_show_errors(deps: Deps, ack: Ack, actor: Actor, action: str, read: Callable[[], T]) -> T | None:
+def _shows_errors(deps: Deps, ack: Ack, actor: Actor, action: str, read: Callable[[], object]) -> bool:
     """Read a submitted modal; on bad fields answer with field errors (the modal stays
-    open, nothing is saved) and audit the attempt. Acks either way."""
+    open, nothing is saved), audit the attempt and return True."""
     try:
-        value = read()
+        read()
     except InvalidForm as err:
         ack(response_action="errors", errors=err.errors)
-        deps.later(deps.record, actor, action, Outcome.BAD_INPUT, fields=sorted(err.errors))
-        return None
-    ack()
-    return value
+        record_quietly(deps, actor, action, fields=sorted(err.errors))
+        return True
+    return False
+
+
+def _action(body: dict[str, Any]) -> dict[str, Any]:
+    return (body.get("actions") or [{}])[0]
 
 
 def _channel_of(body: dict[str, Any]) -> str | None:
