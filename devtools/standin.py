@@ -54,6 +54,7 @@ class StandInSlack:
         self._lock = threading.Condition()
         self.server: ThreadingHTTPServer | None = None
         self.uploads: dict[str, bytes] = {}
+        self.held: dict[str, threading.Event] = {}  # method -> released when set
 
     # -- control ------------------------------------------------------------------------------
 
@@ -90,6 +91,15 @@ class StandInSlack:
         with self._lock:
             self.faults[method].append(Fault(status, error, retry_after, times))
 
+    def hold(self, method: str) -> None:
+        """Calls of `method` wait (up to 30 s) until `release(method)`: Slack being slow."""
+        self.held.setdefault(method, threading.Event())
+
+    def release(self, method: str) -> None:
+        held = self.held.pop(method, None)
+        if held is not None:
+            held.set()
+
     def refuse(self, method: str, channel: str, error: str) -> None:
         """Every call of `method` to `channel` answers ok:false with `error` (permanent)."""
         self.errors[(method, channel)] = error
@@ -118,6 +128,8 @@ class StandInSlack:
             self.calls.clear()
             self.faults.clear()
             self.errors.clear()
+        for method in list(self.held):
+            self.release(method)
 
     # -- serving ------------------------------------------------------------------------------
 
@@ -146,10 +158,16 @@ class StandInSlack:
                     return
                 args = _parse_body(raw, self.headers.get("Content-Type", ""))
                 if path.startswith("/respond/"):
+                    standin._wait_if_held("response_url")
+                    fault = standin._fault("response_url")
+                    if fault is not None:
+                        self._send(fault.status, fault.error.encode(), "text/plain")
+                        return
                     standin._record("response_url", {**args, "token": path.rsplit("/", 1)[-1]})
                     self._send(200, b"ok", "text/plain")
                     return
                 method = path.removeprefix("/api/")
+                standin._wait_if_held(method)
                 auth = self.headers.get("Authorization", "")
                 if auth.startswith("Bearer "):
                     args.setdefault("token", auth[7:])
@@ -190,14 +208,26 @@ class StandInSlack:
             self.calls.append(Call(method, args))
             self._lock.notify_all()
 
-    def _answer(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def _wait_if_held(self, method: str) -> None:
+        held = self.held.get(method)
+        if held is not None:
+            held.wait(30)
+
+    def _fault(self, method: str) -> Fault | None:
         with self._lock:
             queue = self.faults.get(method)
-            if queue:
-                fault = queue[0]
-                fault.remaining -= 1
-                if fault.remaining <= 0:
-                    queue.pop(0)
+            if not queue:
+                return None
+            fault = queue[0]
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                queue.pop(0)
+            return fault
+
+    def _answer(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        fault = self._fault(method)
+        with self._lock:
+            if fault is not None:
                 headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
                 return fault.status, {"ok": False, "error": fault.error}, headers
             channel = str(args.get("channel", ""))
