@@ -7,6 +7,7 @@ import hmac
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,13 @@ from storage.core import AppMeta
 from storage.db import make_engine, session_scope
 
 log = logging.getLogger(__name__)
+_open_unit: ContextVar[Unit | None] = ContextVar("carethread_open_unit", default=None)
+
+
+def open_unit() -> Unit | None:
+    """The unit open on this thread, if any: a reply queued while it is open joins its
+    transaction (sent only if the work commits, and in the same commit)."""
+    return _open_unit.get()
 
 
 @dataclass
@@ -55,7 +63,11 @@ class Deps:
         with session_scope(self.engine) as session:
             unit = Unit(self, session, actor)
             committed = finish_in(session, unit.now)
-            yield unit
+            token = _open_unit.set(unit)
+            try:
+                yield unit
+            finally:
+                _open_unit.reset(token)
             auditlog.append(session, self.audit_key, unit.events)
         committed()
         if unit.queued:

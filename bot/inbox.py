@@ -50,7 +50,7 @@ from bot.crypto import Cipher
 from bot.errors import Duplicate
 from bot.unit import Actor
 from storage import inbox as rows
-from storage.db import session_scope
+from storage.db import session_scope, snapshot_scope
 from storage.inbox import InboxKind, InboxRequest
 
 if TYPE_CHECKING:
@@ -370,7 +370,7 @@ class Inbox:
     def _process(self, row_id: int) -> None:
         deps = self._deps
         assert deps is not None
-        with session_scope(self.engine) as session:
+        with snapshot_scope(self.engine) as session:  # a read: SQLite's write lock stays free
             row = session.get(InboxRequest, row_id)
             if row is None or row.status != rows.InboxStatus.PENDING or row.body_enc is None:
                 return

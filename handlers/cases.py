@@ -145,7 +145,7 @@ def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, 
                 )
             case _:  # pragma: no cover - the parser returns only the types above
                 raise BadInput("Unknown command.", usage=CASE_USAGE["help"])
-    reply(message)
+        reply(message)  # in the unit: the reply is queued in the same commit as the change
 
 
 def _created_message(deps: Deps, created: cases.CaseSummary) -> dict[str, Any]:

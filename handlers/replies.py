@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from bot.auditlog import Outcome, Source
-from bot.deps import Deps
+from bot.deps import Deps, open_unit
 from bot.errors import CareThreadError, Duplicate
 from bot.inbox import in_worker
 from bot.slack import SlackUnavailable
@@ -121,6 +121,12 @@ def ephemeral(deps: Deps, body: dict[str, Any], *, replace_original: bool = Fals
         return dm(deps, user)
 
     def send(message: dict[str, Any]) -> None:
+        unit = open_unit()
+        if unit is not None:  # the reply commits with the work it reports
+            unit.respond(
+                url=url, user=user, message=message, purpose="reply", replace_original=replace_original
+            )
+            return
         with deps.unit(Actor.app(Source.COMMAND)) as unit:
             unit.respond(
                 url=url, user=user, message=message, purpose="reply", replace_original=replace_original
