@@ -292,11 +292,14 @@ class Inbox:
             return 0
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Block until the queue is empty, no worker is busy and nothing is left unclaimed."""
+        """Block until no worker is busy and, while the workers run, the queue is empty and
+        nothing is left unclaimed (stopped workers have nothing more to do)."""
         with self._cond:
             self._cond.notify_all()
             return self._cond.wait_for(
-                lambda: not self._queue and not self._busy and not self._backlog and not self._refilling,
+                lambda: not self._busy
+                and not self._refilling
+                and (not self._running or (not self._queue and not self._backlog)),
                 timeout,
             )
 

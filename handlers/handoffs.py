@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from slack_bolt import Ack, App, BoltRequest
@@ -61,14 +62,18 @@ def register(app: App, deps: Deps) -> None:
     inbox = deps.inbox
     app.command(Command.HANDOFF)(inbox.listener("handoffs.command", _handoff_command, opens_form=_opens_form))
     app.action(Action.HANDOFF_ACCEPT)(
-        inbox.listener("handoffs.accept_clicked", _open_accept, opens_form=lambda _body: True)
+        inbox.listener(
+            "handoffs.accept_clicked", partial(_open_answer, accepting=True), opens_form=lambda _body: True
+        )
     )
     app.action(Action.HANDOFF_DECLINE)(
-        inbox.listener("handoffs.decline_clicked", _open_decline, opens_form=lambda _body: True)
+        inbox.listener(
+            "handoffs.decline_clicked", partial(_open_answer, accepting=False), opens_form=lambda _body: True
+        )
     )
     inbox.route("handoffs.form_submitted", _create)
-    inbox.route("handoffs.accept_submitted", _accept)
-    inbox.route("handoffs.decline_submitted", _decline)
+    inbox.route("handoffs.accept_submitted", partial(_answer, accepting=True))
+    inbox.route("handoffs.decline_submitted", partial(_answer, accepting=False))
 
     @app.view(Callback.HANDOFF_FORM)
     def form_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest):
@@ -168,14 +173,6 @@ def _open_form(deps: Deps, actor: Actor, body: dict[str, Any], command: StartHan
     deps.gateway.open_view(body["trigger_id"], view)
 
 
-def _open_accept(deps: Deps, body: dict[str, Any]) -> None:
-    _open_answer(deps, body, accepting=True)
-
-
-def _open_decline(deps: Deps, body: dict[str, Any]) -> None:
-    _open_answer(deps, body, accepting=False)
-
-
 def _open_answer(deps: Deps, body: dict[str, Any], *, accepting: bool) -> None:
     actor = actors.from_interaction(body, Source.BUTTON)
     action = "button:handoff_accept" if accepting else "button:handoff_decline"
@@ -216,14 +213,6 @@ def _answer_shows_errors(
         )
         return True
     return False
-
-
-def _accept(deps: Deps, body: dict[str, Any]) -> None:
-    _answer(deps, body, accepting=True)
-
-
-def _decline(deps: Deps, body: dict[str, Any]) -> None:
-    _answer(deps, body, accepting=False)
 
 
 def _answer(deps: Deps, body: dict[str, Any], *, accepting: bool) -> None:

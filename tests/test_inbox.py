@@ -4,6 +4,7 @@ queue is bounded, and replies through response_url are retried."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -341,3 +342,120 @@ def test_no_part_of_a_refused_body_reaches_the_log(harness, caplog):
     assert harness.send(unhandled).status in (200, 404)
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "clozapine" not in logged and "Heron" not in logged
+
+
+# -- PostgreSQL refusing connections ---------------------------------------------------------
+
+
+class _Proxy:
+    """A TCP hop between the app and PostgreSQL that can be cut: while cut, new connections
+    are refused and open ones dropped, as when the database goes away."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        import socket
+        import threading
+
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.open = True
+        self.conns: list = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.open:
+                client.close()
+                continue
+            upstream = socket.create_connection(self.target)
+            with self._lock:
+                self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a, b) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                with contextlib.suppress(OSError):
+                    s.close()
+
+    def cut(self) -> None:
+        self.open = False
+        with self._lock:
+            for s in self.conns:
+                with contextlib.suppress(OSError):
+                    s.close()
+            self.conns.clear()
+
+    def restore(self) -> None:
+        self.open = True
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+def test_postgres_refusing_connections_tells_the_person_and_loses_nothing_acknowledged(
+    tmp_path, slack, clock, db_url_and_engine
+):
+    from sqlalchemy.engine import make_url
+
+    from storage.db import make_engine
+
+    url, engine = db_url_and_engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    parsed = make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    proxy = _Proxy((parsed.host or "127.0.0.1", parsed.port or 5432))
+    via_proxy = make_engine(
+        parsed.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    )
+    h = Harness(make_settings(tmp_path, slack), via_proxy, slack, clock)
+    try:
+        case_id = make_case(h)
+        # Saved, then the database goes away before a worker could take it.
+        h.deps.inbox.stop()
+        assert h.command(THERAPIST, f"show C-{case_id}", settle=False).status == 200
+        proxy.cut()
+        response = h.command(THERAPIST, f"show C-{case_id}", settle=False)
+        assert response.status == 200 and json.loads(response.body)["text"] == NOT_SAVED
+        submitted = submit_report(h, THERAPIST, case_id, medication="other", other_medication="clozapine")
+        answer = json.loads(submitted.body)
+        assert answer["response_action"] == "errors" and NOT_SAVED in answer["errors"].values()
+        assert h.event({"type": "app_home_opened", "user": THERAPIST, "tab": "home"}).status == 503
+        h.deps.inbox.start(h.deps)  # workers cannot claim anything while the database is away
+        time.sleep(0.5)
+        proxy.restore()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not any("C-1" in reply_text(c.args) for c in _shown(slack)):
+            time.sleep(0.2)
+        h.settle()
+        assert len(_shown(slack)) == 1  # the acknowledged one, once; the refused one never
+        assert len(reports(h)) == 0
+        assert [r.status for r in _inbox(h)][-1:] == [InboxStatus.DONE]
+    finally:
+        h.close()
+        proxy.close()
+        via_proxy.dispose()
+
+
+def _shown(slack) -> list:
+    return [
+        c
+        for c in slack.calls_to("response_url")
+        if "Blue Heron" in reply_text(c.args) and "created" not in reply_text(c.args)
+    ]
