@@ -297,9 +297,11 @@ class Inbox:
         with self._cond:
             self._cond.notify_all()
             return self._cond.wait_for(
-                lambda: not self._busy
-                and not self._refilling
-                and (not self._running or (not self._queue and not self._backlog)),
+                lambda: (
+                    not self._busy
+                    and not self._refilling
+                    and (not self._running or (not self._queue and not self._backlog))
+                ),
                 timeout,
             )
 

@@ -37,7 +37,7 @@ def serve_http(
             self.cfg.set("threads", threads)
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("timeout", 30)
-            self.cfg.set("graceful_timeout", 10)
+            self.cfg.set("graceful_timeout", 25)  # requests in flight, then releasing claims (app.py)
             self.cfg.set("keepalive", 5)
             if access_log:
                 self.cfg.set("accesslog", "-")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -209,6 +210,12 @@ def test_sigterm_releases_every_claim_so_another_process_takes_them_at_once(
     process = _start(env, port)
     try:
         case_id = _seed_case(port, slack, engine)
+        # Slack is slow to open a form: the one worker waits on it while the burst queues up.
+        slack.hold("views.open")
+        opener = slackreq.slash_command(
+            SECRET, command="/case", text="create", user=THERAPIST, response_url=slack.url + "respond/form"
+        )
+        assert _post(port, opener)[0] == 200
         answers = _burst(port, case_id)
         # A badly signed request with clinical text, for the log check below.
         forged = slackreq.slash_command(
@@ -224,9 +231,12 @@ def test_sigterm_releases_every_claim_so_another_process_takes_them_at_once(
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=20)
+        slack.release("views.open")
     stderr = process.stderr.read() if process.stderr else ""
     assert [status for status, _ in answers] == [200] * BURST
     assert "clozapine" not in stderr and "300 mg" not in stderr
+    released = re.search(r"released (\d+) request", stderr)
+    assert released and int(released.group(1)) > 0, stderr[-2000:]  # it did hold work when stopped
     with session_scope(engine) as session:
         held = session.execute(
             select(func.count())
