@@ -188,6 +188,21 @@ class Relay:
                     self._held.discard(row_id)
         return attempted
 
+    def deliver_claimed(self, row_ids: list[int]) -> None:
+        """Send rows the caller queued already leased (replies to a waiting person, sent by
+        the thread that committed them). A failure is retried by the relay as usual."""
+        with self._held_lock:
+            self._held.update(row_ids)
+        for row_id in row_ids:
+            try:
+                self._deliver(row_id)
+            except Exception:
+                log.exception("delivering outbox message %s failed unexpectedly", row_id)
+                self._release(row_id, delay=timedelta(seconds=30), error="internal error")
+            finally:
+                with self._held_lock:
+                    self._held.discard(row_id)
+
     def _claim(self) -> list[int]:
         now = self.clock.now()
         with session_scope(self.engine) as session:

@@ -21,7 +21,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, Settings
 from bot.contributions import Workflow
 from bot.crypto import KEY_CHECK_PLAINTEXT, Cipher, KeyMismatchError
-from bot.delivery import Relay
+from bot.delivery import RESPONSE_URL, Relay
 from bot.inbox import Inbox, finish_in
 from bot.render import Renderer
 from bot.slack import SlackGateway
@@ -70,8 +70,11 @@ class Deps:
                 _open_unit.reset(token)
             auditlog.append(session, self.audit_key, unit.events)
         committed()
-        if unit.queued:
+        replies = [row.id for row in unit.queued if row.method == RESPONSE_URL]
+        if len(replies) < len(unit.queued):
             self.relay.kick()
+        if replies:  # the person is waiting: send on this thread, no hand-over to the relay
+            self.relay.deliver_claimed(replies)
 
     def record(self, actor: Actor, action: str, outcome: Outcome, **details: Any) -> None:
         """A standalone audit event, for what left no state behind (a refusal, bad input)."""

@@ -123,7 +123,11 @@ class Unit:
         (seen by `user` only; by DM to `user` once the URL has expired, bot/delivery.py)."""
         reply = {**message, "response_type": "ephemeral", "replace_original": replace_original}
         payload = {"url": url, "user": user, "message": reply}
-        return self._queue("response_url", "", payload, purpose, case_id, None, None, None)
+        row = self._queue("response_url", "", payload, purpose, case_id, None, None, None)
+        # Claimed by this thread, which sends it right after the commit (bot/deps.py); if it
+        # cannot, the relay takes it once the lease is over.
+        row.lease_until = self.now + self.deps.relay.lease
+        return row
 
     def update(
         self, *, of: int, message: dict[str, Any], purpose: str, case_id: int | None = None
