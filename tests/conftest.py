@@ -160,7 +160,7 @@ class Harness:
     def settle(self) -> None:
         """Wait for the inbox workers to finish the saved requests and the relay to attempt
         what they queued."""
-        assert self.deps.inbox.wait_idle(10), "inbox workers still busy"
+        assert self.deps.inbox.wait_idle(30), "inbox workers still busy"
         assert self.deps.relay.wait_idle(10), "relay still busy"
 
     # -- Slack-shaped requests ----------------------------------------------------------------
