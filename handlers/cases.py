@@ -6,7 +6,6 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltRequest
 
-from bot import inputs
 from bot.auditlog import Outcome, Source
 from bot.cases import commands as parsing
 from bot.cases import home
@@ -15,9 +14,9 @@ from bot.cases.commands import CASE_USAGE
 from bot.deps import Deps
 from bot.errors import BadInput
 from bot.ids import BlockId, Callback, Command
-from bot.inputs import ROLE_HELP
+from bot.inputs import ROLE_HELP, FieldCheck, Help, parse_role
 from handlers import actors, forms
-from handlers.replies import Reply, dm, ephemeral, record_quietly, replying
+from handlers.replies import Reply, dm, ephemeral, read_submission, replying
 from storage.cases import ROLE_TITLES, Role
 
 ROLE_PLURAL = {
@@ -37,13 +36,16 @@ def register(app: App, deps: Deps) -> None:
 
     @app.view(Callback.CASE_CREATE)
     def case_create_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest):
-        try:
-            _read_create_form(view)
-        except BadInput as err:
-            ack(response_action="errors", errors={err.field or BlockId.LABEL: err.message})
-            record_quietly(
-                deps, actors.from_interaction(body, Source.MODAL), "modal:case_create", field=err.field
-            )
+        actor = actors.from_interaction(body, Source.MODAL)
+        form = read_submission(
+            deps,
+            ack,
+            actor,
+            "modal:case_create",
+            lambda: _read_create_form(view, actor.user_id),
+            fallback=BlockId.LABEL,
+        )
+        if form is None:
             return None
         return inbox.accept("cases.create_form", request, ack)
 
@@ -73,7 +75,7 @@ def _create_from_form(deps: Deps, body: dict[str, Any]) -> None:
     view = body.get("view") or {}
     channel = forms.metadata(view)
     with replying(deps, actor, "modal:case_create", dm(deps, actor.user_id)):
-        form = _read_create_form(view)
+        form = _read_create_form(view, actor.user_id)
         with deps.unit(actor) as unit:
             unit.once(f"view:{view.get('id')}")
             created = cases.create_case(unit, channel=channel, **form)
@@ -88,7 +90,7 @@ def _create_from_form(deps: Deps, body: dict[str, Any]) -> None:
 
 def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, reply: Reply) -> None:
     render = deps.renderer.message
-    if isinstance(command, parsing.Help):
+    if isinstance(command, Help):
         deps.record(actor, "help.viewed", Outcome.OK, command=str(Command.CASE))
         reply(render("cases/help", case_usage=list(CASE_USAGE.values()), roles=ROLE_HELP))
         return
@@ -177,37 +179,28 @@ def _create_form(deps: Deps, channel: str) -> dict[str, Any]:
     )
 
 
-def _read_create_form(view: dict[str, Any]) -> dict[str, Any]:
-    usage = CASE_USAGE["create"]
-    label = inputs.clean_text(
-        forms.text(view, BlockId.LABEL), what="label", limit=parsing.MAX_LABEL, usage=usage
-    )
-    if not label:
-        raise BadInput("Give the case a pseudonymous label.", field=BlockId.LABEL)
-    role = inputs.parse_role(forms.option(view, BlockId.MY_ROLE) or "", usage=usage)
-    others: list[tuple[str, Role]] = []
-    seen: set[str] = set()
-    me = (view.get("user") or {}).get("id")
-    for member_role in Role:
-        block = BlockId.members_for(member_role.value)
-        for user_id in forms.users(view, block):
-            if user_id in seen:
-                raise BadInput("Pick each person once, under one role.", field=block)
-            seen.add(user_id)
-            if user_id != me:
-                others.append((user_id, member_role))
+def _read_create_form(view: dict[str, Any], creator: str) -> dict[str, Any]:
+    """The New case form, by the rules of `/case create` and `/case med add`, every problem
+    at once; then the new team's rules (cases.check_new_case), so nothing fails after the
+    modal has closed."""
+    check = FieldCheck()
+    label = check(BlockId.LABEL, parsing.read_label, forms.text(view, BlockId.LABEL), field=BlockId.LABEL)
+    role = check(BlockId.MY_ROLE, parse_role, forms.option(view, BlockId.MY_ROLE) or "", usage=None)
+    others = [(user_id, r) for r in Role for user_id in forms.users(view, BlockId.members_for(r.value))]
     meds = []
     for line in forms.text(view, BlockId.MEDICATIONS).splitlines():
-        if not line.strip():
-            continue
-        try:
-            cleaned = inputs.clean_text(
-                line, what="medication line", limit=parsing.MAX_MED_NAME + parsing.MAX_MED_DETAIL, usage=usage
-            )
-        except BadInput as err:
-            raise BadInput(err.message, field=BlockId.MEDICATIONS) from None
-        name, _, detail = cleaned.partition(" ")
-        meds.append((name, detail or None))
+        if line.strip():
+            meds.append(check(BlockId.MEDICATIONS, parsing.read_medication, line, field=BlockId.MEDICATIONS))
+    if role is not None:
+        check(
+            BlockId.MEDICATIONS,
+            cases.check_new_case,
+            creator=creator,
+            role=role,
+            others=others,
+            medications=[m for m in meds if m is not None],
+        )
+    check.done()
     return {"label": label, "role": role, "others": others, "medications": meds}
 
 

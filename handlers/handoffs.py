@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from slack_bolt import Ack, App, BoltRequest
+from slack_bolt import Ack, App, BoltRequest, BoltResponse
 
 from bot.auditlog import Source
 from bot.deps import Deps
@@ -17,25 +17,22 @@ from bot.handoffs import service as handoffs
 from bot.handoffs.commands import (
     HANDOFF_USAGE,
     MAX_NOTE,
-    HandoffHelp,
     ListHandoffs,
     StartHandoff,
     parse_coverage_end,
     parse_handoff_command,
     parse_kind,
-    parse_note,
     parse_severity,
 )
 from bot.ids import Action, BlockId, Callback, Command
-from bot.inputs import ROLE_HELP, parse_role
+from bot.inputs import MAX_ID, ROLE_HELP, FieldCheck, Help, clean_text, parse_id, parse_role
 from bot.render import USER_ID
 from bot.unit import Actor
 from handlers import actors, forms
-from handlers.replies import dm, ephemeral, record_quietly, replying
+from handlers.replies import dm, ephemeral, read_submission, replying
 from storage.cases import Role
 from storage.handoffs import HandoffKind, Severity
 
-MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
 SEVERITY_OPTIONS = [
     (Severity.STABLE, "Stable", "Expected course; routine follow-up."),
     (Severity.WATCHER, "Watcher", "Could worsen; watch closely."),
@@ -78,27 +75,20 @@ def register(app: App, deps: Deps) -> None:
     @app.view(Callback.HANDOFF_FORM)
     def form_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest):
         actor = actors.from_interaction(body, Source.MODAL)
-        meta: FormMeta | None = None
-        try:
-            meta = _form_meta(view)
-            _read_form(deps, view, meta)
-        except BadInput as err:
-            case_id = meta.case_id if meta else None
-            _field_error(deps, ack, actor, "modal:handoff_form", err, BlockId.SUMMARY, case_id=case_id)
+        read = read_submission(
+            deps, ack, actor, "modal:handoff_form", lambda: _read_form(deps, view), fallback=BlockId.SUMMARY
+        )
+        if read is None:
             return None
         return inbox.accept("handoffs.form_submitted", request, ack)
 
     @app.view(Callback.HANDOFF_ACCEPT)
     def accept_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest):
-        if _answer_shows_errors(deps, ack, body, view, accepting=True):
-            return None
-        return inbox.accept("handoffs.accept_submitted", request, ack)
+        return _answer_submitted(deps, ack, body, view, request, accepting=True)
 
     @app.view(Callback.HANDOFF_DECLINE)
     def decline_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest):
-        if _answer_shows_errors(deps, ack, body, view, accepting=False):
-            return None
-        return inbox.accept("handoffs.decline_submitted", request, ack)
+        return _answer_submitted(deps, ack, body, view, request, accepting=False)
 
 
 def _opens_form(body: dict[str, Any]) -> bool:
@@ -113,7 +103,7 @@ def _handoff_command(deps: Deps, body: dict[str, Any]) -> None:
         command = parse_handoff_command(body.get("text") or "")
         render = deps.renderer.message
         match command:
-            case HandoffHelp():
+            case Help():
                 reply(render("handoffs/handoff_help", usage=list(HANDOFF_USAGE.values()), roles=ROLE_HELP))
             case ListHandoffs():
                 with deps.unit(actor) as unit:
@@ -135,8 +125,7 @@ def _create(deps: Deps, body: dict[str, Any]) -> None:
     actor = actors.from_interaction(body, Source.MODAL)
     view = body.get("view") or {}
     with replying(deps, actor, "modal:handoff_form", dm(deps, actor.user_id)):
-        meta = _form_meta(view)
-        kind, ipass, coverage_until = _read_form(deps, view, meta)
+        meta, kind, ipass, coverage_until = _read_form(deps, view)
         receiver = handoffs.lookup_user(deps, meta.to_user)
         with deps.unit(actor) as unit:
             unit.once(f"view:{view.get('id')}")
@@ -190,29 +179,26 @@ def _open_answer(deps: Deps, body: dict[str, Any], *, accepting: bool) -> None:
         deps.gateway.open_view(body["trigger_id"], view)
 
 
-def _read_answer(view: dict[str, Any], *, accepting: bool) -> tuple[int, str]:
-    """The synthesis (accept) or the reason (decline): required."""
+def _answer_submitted(
+    deps: Deps, ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest, *, accepting: bool
+) -> BoltResponse | None:
+    """The synthesis (accept) or the reason (decline): required, then saved for the service."""
+    actor = actors.from_interaction(body, Source.MODAL)
+    action = "modal:handoff_accept" if accepting else "modal:handoff_decline"
     field = BlockId.SYNTHESIS if accepting else BlockId.DECLINE_REASON
-    handoff_id = _handoff_id(forms.metadata(view))
-    note = parse_note(
-        forms.text(view, field), what="synthesis (read-back)" if accepting else "reason", field=field
-    )
-    return handoff_id, note
+    if (
+        read_submission(deps, ack, actor, action, lambda: _read_answer(view, accepting), fallback=field)
+        is None
+    ):
+        return None
+    key = "handoffs.accept_submitted" if accepting else "handoffs.decline_submitted"
+    return deps.inbox.accept(key, request, ack)
 
 
-def _answer_shows_errors(
-    deps: Deps, ack: Ack, body: dict[str, Any], view: dict[str, Any], *, accepting: bool
-) -> bool:
-    try:
-        _read_answer(view, accepting=accepting)
-    except BadInput as err:
-        actor = actors.from_interaction(body, Source.MODAL)
-        action = "modal:handoff_accept" if accepting else "modal:handoff_decline"
-        _field_error(
-            deps, ack, actor, action, err, BlockId.SYNTHESIS if accepting else BlockId.DECLINE_REASON
-        )
-        return True
-    return False
+def _read_answer(view: dict[str, Any], accepting: bool) -> tuple[int, str]:
+    field = BlockId.SYNTHESIS if accepting else BlockId.DECLINE_REASON
+    what = "synthesis (read-back)" if accepting else "reason"
+    return _handoff_id(forms.metadata(view)), _note(view, field, what)
 
 
 def _answer(deps: Deps, body: dict[str, Any], *, accepting: bool) -> None:
@@ -220,7 +206,7 @@ def _answer(deps: Deps, body: dict[str, Any], *, accepting: bool) -> None:
     action = "modal:handoff_accept" if accepting else "modal:handoff_decline"
     view = body.get("view") or {}
     with replying(deps, actor, action, dm(deps, actor.user_id)):
-        handoff_id, note = _read_answer(view, accepting=accepting)
+        handoff_id, note = _read_answer(view, accepting)
         with deps.unit(actor) as unit:
             unit.once(f"view:{view.get('id')}")
             if accepting:
@@ -256,50 +242,48 @@ def _form_meta(view: dict[str, Any]) -> FormMeta:
     return meta
 
 
-def _read_form(deps: Deps, view: dict[str, Any], meta: FormMeta) -> tuple[HandoffKind, handoffs.IPass, Any]:
-    ipass = handoffs.IPass(
-        severity=parse_severity(forms.option(view, BlockId.SEVERITY), field=BlockId.SEVERITY),
-        summary=parse_note(forms.text(view, BlockId.SUMMARY), what="patient summary", field=BlockId.SUMMARY),
-        actions=parse_note(forms.text(view, BlockId.ACTIONS), what="action list", field=BlockId.ACTIONS),
-        awareness=parse_note(
-            forms.text(view, BlockId.AWARENESS),
-            what="situation awareness and contingencies",
-            field=BlockId.AWARENESS,
-        ),
+def _read_form(deps: Deps, view: dict[str, Any]) -> tuple[FormMeta, HandoffKind, handoffs.IPass, Any]:
+    """The I-PASS form, every problem at once (on an out-of-date form, only that)."""
+    meta = _form_meta(view)
+    check = FieldCheck()
+    severity = check(
+        BlockId.SEVERITY, parse_severity, forms.option(view, BlockId.SEVERITY), field=BlockId.SEVERITY
     )
-    kind = parse_kind(forms.option(view, BlockId.HANDOFF_KIND), field=BlockId.HANDOFF_KIND)
+    summary = check(BlockId.SUMMARY, _note, view, BlockId.SUMMARY, "patient summary")
+    actions = check(BlockId.ACTIONS, _note, view, BlockId.ACTIONS, "action list")
+    awareness = check(
+        BlockId.AWARENESS, _note, view, BlockId.AWARENESS, "situation awareness and contingencies"
+    )
+    kind = check(
+        BlockId.HANDOFF_KIND, parse_kind, forms.option(view, BlockId.HANDOFF_KIND), field=BlockId.HANDOFF_KIND
+    )
     picked = forms.date(view, BlockId.COVERAGE_END)
-    if kind == HandoffKind.TRANSFER:
-        if picked:
-            raise BadInput(
-                "A transfer is for good, so it has no end date: clear the date, or choose coverage.",
-                field=BlockId.COVERAGE_END,
-            )
-        return kind, ipass, None
-    until = parse_coverage_end(picked, tz_name=meta.tz, now=deps.clock.now(), field=BlockId.COVERAGE_END)
-    return kind, ipass, until
+    until = None
+    if kind == HandoffKind.TRANSFER and picked:
+        check.add(
+            BlockId.COVERAGE_END,
+            "A transfer is for good, so it has no end date: clear the date, or choose coverage.",
+        )
+    elif kind == HandoffKind.COVERAGE:
+        until = check(
+            BlockId.COVERAGE_END,
+            parse_coverage_end,
+            picked,
+            tz_name=meta.tz,
+            now=deps.clock.now(),
+            field=BlockId.COVERAGE_END,
+        )
+    check.done(case_id=meta.case_id)
+    ipass = handoffs.IPass(severity=severity, summary=summary, actions=actions, awareness=awareness)
+    return meta, kind, ipass, until
+
+
+def _note(view: dict[str, Any], block: str, what: str) -> str:
+    """A required multi-line I-PASS field, synthesis or decline reason."""
+    return clean_text(
+        forms.text(view, block), what=what, limit=MAX_NOTE, lines=True, required=True, field=block
+    )
 
 
 def _handoff_id(raw: Any) -> int:
-    try:
-        value = int(str(raw))
-    except (TypeError, ValueError):
-        raise BadInput("That button or form is not a handoff we know; run `/handoff list`.") from None
-    if not 0 < value <= MAX_ID:
-        raise BadInput("That button or form is not a handoff we know; run `/handoff list`.")
-    return value
-
-
-def _field_error(
-    deps: Deps,
-    ack: Ack,
-    actor: Actor,
-    action: str,
-    err: BadInput,
-    default_field: str,
-    *,
-    case_id: int | None = None,
-) -> None:
-    """Show a modal field error (the modal stays open, nothing saved) and audit it."""
-    ack(response_action="errors", errors={err.field or default_field: err.message})
-    record_quietly(deps, actor, action, field=err.field or default_field, case_id=case_id)
+    return parse_id(raw, stale="That button or form is not a handoff we know; run `/handoff list`.")
