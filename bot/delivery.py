@@ -171,11 +171,16 @@ class Relay:
         Rows that must wait for a message ahead of them are put back, not counted, so a
         caller looping "until nothing was attempted" stops instead of spinning on them.
         """
+        return self.deliver_claimed(self._claim(), until_stopped=until_stopped)
+
+    def deliver_claimed(self, row_ids: list[int], *, until_stopped: bool = False) -> int:
+        """Attempt rows this process holds the lease of: claimed by `deliver_due`, or queued
+        already leased (a reply to a waiting person, sent by the thread that committed it).
+        A failure is retried later like any message. Returns how many Slack calls were made."""
         attempted = 0
-        claimed = self._claim()
         with self._held_lock:
-            self._held.update(claimed)
-        for row_id in claimed:
+            self._held.update(row_ids)
+        for row_id in row_ids:
             if until_stopped and self._stopping:
                 break  # the relay thread is stopping: stop() releases the rest
             try:
@@ -187,21 +192,6 @@ class Relay:
                 with self._held_lock:
                     self._held.discard(row_id)
         return attempted
-
-    def deliver_claimed(self, row_ids: list[int]) -> None:
-        """Send rows the caller queued already leased (replies to a waiting person, sent by
-        the thread that committed them). A failure is retried by the relay as usual."""
-        with self._held_lock:
-            self._held.update(row_ids)
-        for row_id in row_ids:
-            try:
-                self._deliver(row_id)
-            except Exception:
-                log.exception("delivering outbox message %s failed unexpectedly", row_id)
-                self._release(row_id, delay=timedelta(seconds=30), error="internal error")
-            finally:
-                with self._held_lock:
-                    self._held.discard(row_id)
 
     def _claim(self) -> list[int]:
         now = self.clock.now()
