@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltRequest
 
 from bot import audience
 from bot.auditlog import Outcome, Source
@@ -31,13 +31,13 @@ ROLE_PLURAL = {
 
 
 def register(app: App, deps: Deps) -> None:
-    @app.command(Command.CASE)
-    def case_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        deps.later(_case_command, deps, body, ephemeral(respond))
+    inbox = deps.inbox
+    app.command(Command.CASE)(inbox.listener("cases.command", _case_command, opens_form=_opens_form))
+    inbox.route("cases.create_form", _create_from_form)
+    inbox.route("cases.home_opened", _home_opened)
 
     @app.view(Callback.CASE_CREATE)
-    def case_create_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+    def case_create_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest):
         actor = actors.from_interaction(body, Source.MODAL)
         form = read_submission(
             deps,
@@ -47,28 +47,22 @@ def register(app: App, deps: Deps) -> None:
             lambda: _read_create_form(view, actor.user_id),
             fallback=BlockId.LABEL,
         )
-        if form is not None:
-            deps.later(_create_from_form, deps, actor, view, form)
+        if form is None:
+            return None
+        return inbox.accept("cases.create_form", request, ack)
 
-    @app.action(Action.VIEW_DETAILS)
-    def view_details(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
-        deps.later(_view_details, deps, body, action)
-
-    def channel_changed(body: dict[str, Any], event: dict[str, Any]) -> None:
-        deps.later(_channel_changed, deps, body, event)
-
+    app.action(Action.VIEW_DETAILS)(inbox.listener("cases.view_details", _view_details))
+    channel_changed = inbox.listener("cases.channel_changed", _channel_changed)
     for event_type in CHANNEL_EVENTS:
         app.event(event_type)(channel_changed)
     for subtype in CHANNEL_MESSAGE_SUBTYPES:  # registered before the audit trail's catch-all
         app.event({"type": "message", "subtype": subtype})(channel_changed)
 
     @app.event("app_home_opened")
-    def home_opened(body: dict[str, Any], event: dict[str, Any]) -> None:
+    def home_opened(ack: Ack, event: dict[str, Any], request: BoltRequest):
         if event.get("tab", "home") != "home":
-            return
-        actor = actors.from_event(body, event.get("user"), Source.HOME)
-        deps.later(_publish_quietly, deps, actor)
+            return None
+        return inbox.accept("cases.home_opened", request, ack)
 
 
 # Who can read a channel changed: recheck it (bot/audience.py). Slack says a channel was made
@@ -87,7 +81,8 @@ CHANNEL_MESSAGE_SUBTYPES = ("channel_convert_to_public", "channel_convert_to_pri
 STALE_DETAILS = "That button no longer works. `/case show <case>` shows the case."
 
 
-def _channel_changed(deps: Deps, body: dict[str, Any], event: dict[str, Any]) -> None:
+def _channel_changed(deps: Deps, body: dict[str, Any]) -> None:
+    event = body.get("event") or {}
     channel = event.get("channel")
     if isinstance(channel, dict):  # some events carry the channel object
         channel = channel.get("id")
@@ -98,33 +93,45 @@ def _channel_changed(deps: Deps, body: dict[str, Any], event: dict[str, Any]) ->
         audience.channel_changed(deps, channel, actor)
 
 
-def _view_details(deps: Deps, body: dict[str, Any], action: dict[str, Any]) -> None:
+def _view_details(deps: Deps, body: dict[str, Any]) -> None:
     actor = actors.from_interaction(body, Source.BUTTON)
+    action = (body.get("actions") or [{}])[0]
     with replying(deps, actor, "button:view_details", where_clicked(deps, body, actor.user_id)):
         message_id = parse_id(action.get("value"), stale=STALE_DETAILS)
         with deps.unit(actor) as unit:
             audience.show_details(unit, message_id=message_id)
 
 
-def _case_command(deps: Deps, body: dict[str, Any], reply: Reply) -> None:
+def _opens_form(body: dict[str, Any]) -> bool:
+    """`/case create` with no label opens the New case form: its trigger_id lasts 3 s."""
+    command = parsing.parse_case_command(body.get("text") or "")
+    return isinstance(command, parsing.CreateCase) and command.label is None
+
+
+def _case_command(deps: Deps, body: dict[str, Any]) -> None:
     actor = actors.from_command(body)
+    reply = ephemeral(deps, body)
     with replying(deps, actor, "command:/case", reply):
         command = parsing.parse_case_command(body.get("text") or "")
         _run(deps, actor, body, command, reply)
 
 
-def _create_from_form(deps: Deps, actor: Actor, view: dict[str, Any], form: dict[str, Any]) -> None:
+def _create_from_form(deps: Deps, body: dict[str, Any]) -> None:
+    actor = actors.from_interaction(body, Source.MODAL)
+    view = body.get("view") or {}
     channel = forms.metadata(view)
-    with replying(deps, actor, "modal:case_create", dm(deps, actor.user_id)), deps.unit(actor) as unit:
-        unit.once(f"view:{view.get('id')}")
-        created = cases.create_case(unit, channel=channel, **form)
-        unit.ephemeral(
-            channel=channel,
-            user=actor.user_id,
-            purpose="case_created_reply",
-            case_id=created.id,
-            message=_created_message(deps, created),
-        )
+    with replying(deps, actor, "modal:case_create", dm(deps, actor.user_id)):
+        form = _read_create_form(view, actor.user_id)
+        with deps.unit(actor) as unit:
+            unit.once(f"view:{view.get('id')}")
+            created = cases.create_case(unit, channel=channel, **form)
+            unit.ephemeral(
+                channel=channel,
+                user=actor.user_id,
+                purpose="case_created_reply",
+                case_id=created.id,
+                message=_created_message(deps, created),
+            )
 
 
 def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, reply: Reply) -> None:
@@ -188,7 +195,7 @@ def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, 
                 )
             case _:  # pragma: no cover - the parser returns only the types above
                 raise BadInput("Unknown command.", usage=CASE_USAGE["help"])
-    reply(message)
+        reply(message)  # in the unit: the reply is queued in the same commit as the change
 
 
 def _created_message(deps: Deps, created: cases.CaseSummary) -> dict[str, Any]:
@@ -245,7 +252,8 @@ def _read_create_form(view: dict[str, Any], creator: str) -> dict[str, Any]:
     return {"label": label, "role": role, "others": others, "medications": meds}
 
 
-def _publish_quietly(deps: Deps, actor) -> None:
+def _home_opened(deps: Deps, body: dict[str, Any]) -> None:
+    actor = actors.from_event(body, (body.get("event") or {}).get("user"), Source.HOME)
     with replying(deps, actor, "home:opened", lambda _message: None):
         publish(deps, actor)
 

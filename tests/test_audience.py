@@ -201,7 +201,9 @@ def test_a_removed_member_gets_no_new_detail(harness):
     h = harness
     case_id = make_case(h)
     report_in(h, case_id)
-    [first_dm] = dms_to(h, P2)
+    dms = dms_to(h, P2)
+    assert len(dms) == 1, [m["text"] for m in dms]
+    first_dm = dms[0]
     assert MED in text_of(first_dm)
     dm_ts = _ts_of_dm(h, P2)
 
