@@ -77,6 +77,24 @@ class SlackGateway:
         )
         return str((done.get("file") or {}).get("id") or "")
 
+    def channel_info(self, channel: str) -> dict[str, Any]:
+        """conversations.info: is the channel private, shared outside the organisation, archived?"""
+        return self._call("conversations_info", channel=channel).get("channel") or {}
+
+    def channel_members(self, channel: str) -> list[str]:
+        """conversations.members, every page: who can read the channel (bots included)."""
+        members: list[str] = []
+        cursor: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"channel": channel, "limit": 200}
+            if cursor:
+                kwargs["cursor"] = cursor
+            data = self._call("conversations_members", **kwargs)
+            members.extend(str(m) for m in data.get("members") or [])
+            cursor = str((data.get("response_metadata") or {}).get("next_cursor") or "")
+            if not cursor:
+                return members
+
     def user(self, user_id: str, *, session: Session | None = None) -> SlackUser:
         """users.info facts, cached in the database for a few hours.
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltRequest
 
+from bot import audience
 from bot.auditlog import Outcome, Source
 from bot.cases import commands as parsing
 from bot.cases import home
@@ -13,10 +14,11 @@ from bot.cases import service as cases
 from bot.cases.commands import CASE_USAGE
 from bot.deps import Deps
 from bot.errors import BadInput
-from bot.ids import BlockId, Callback, Command
-from bot.inputs import ROLE_HELP, FieldCheck, Help, parse_role
+from bot.ids import Action, BlockId, Callback, Command
+from bot.inputs import ROLE_HELP, FieldCheck, Help, parse_id, parse_role
+from bot.unit import Actor
 from handlers import actors, forms
-from handlers.replies import Reply, dm, ephemeral, read_submission, replying
+from handlers.replies import Reply, dm, ephemeral, read_submission, replying, where_clicked
 from storage.cases import ROLE_TITLES, Role
 
 ROLE_PLURAL = {
@@ -49,11 +51,55 @@ def register(app: App, deps: Deps) -> None:
             return None
         return inbox.accept("cases.create_form", request, ack)
 
+    app.action(Action.VIEW_DETAILS)(inbox.listener("cases.view_details", _view_details))
+    channel_changed = inbox.listener("cases.channel_changed", _channel_changed)
+    for event_type in CHANNEL_EVENTS:
+        app.event(event_type)(channel_changed)
+    for subtype in CHANNEL_MESSAGE_SUBTYPES:  # registered before the audit trail's catch-all
+        app.event({"type": "message", "subtype": subtype})(channel_changed)
+
     @app.event("app_home_opened")
     def home_opened(ack: Ack, event: dict[str, Any], request: BoltRequest):
         if event.get("tab", "home") != "home":
             return None
         return inbox.accept("cases.home_opened", request, ack)
+
+
+# Who can read a channel changed: recheck it (bot/audience.py). Slack says a channel was made
+# public only as a message in it; the periodic recheck catches that too.
+CHANNEL_EVENTS = (
+    "member_joined_channel",
+    "member_left_channel",
+    "channel_shared",
+    "channel_unshared",
+    "channel_archive",
+    "channel_unarchive",
+    "group_archive",
+    "group_unarchive",
+)
+CHANNEL_MESSAGE_SUBTYPES = ("channel_convert_to_public", "channel_convert_to_private")
+STALE_DETAILS = "That button no longer works. `/case show <case>` shows the case."
+
+
+def _channel_changed(deps: Deps, body: dict[str, Any]) -> None:
+    event = body.get("event") or {}
+    channel = event.get("channel")
+    if isinstance(channel, dict):  # some events carry the channel object
+        channel = channel.get("id")
+    if not isinstance(channel, str) or not channel:
+        return
+    actor = Actor.app(Source.EVENT, correlation_id=body.get("event_id"))
+    with replying(deps, actor, f"event:{event.get('subtype') or event.get('type')}", lambda _message: None):
+        audience.channel_changed(deps, channel, actor)
+
+
+def _view_details(deps: Deps, body: dict[str, Any]) -> None:
+    actor = actors.from_interaction(body, Source.BUTTON)
+    action = (body.get("actions") or [{}])[0]
+    with replying(deps, actor, "button:view_details", where_clicked(deps, body, actor.user_id)):
+        message_id = parse_id(action.get("value"), stale=STALE_DETAILS)
+        with deps.unit(actor) as unit:
+            audience.show_details(unit, message_id=message_id)
 
 
 def _opens_form(body: dict[str, Any]) -> bool:
@@ -95,7 +141,9 @@ def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, 
         reply(render("cases/help", case_usage=list(CASE_USAGE.values()), roles=ROLE_HELP))
         return
     if isinstance(command, parsing.CreateCase) and command.label is None:
-        deps.gateway.open_view(body["trigger_id"], _create_form(deps, body.get("channel_id") or ""))
+        form = _create_form(deps, body.get("channel_id") or "")
+        audience.refuse_public_home(deps.gateway, body.get("channel_id") or "")  # before anyone types
+        deps.gateway.open_view(body["trigger_id"], form)
         deps.record(actor, "case.create_form_opened", Outcome.OK)
         return
     with deps.unit(actor) as unit:

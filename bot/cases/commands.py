@@ -174,7 +174,7 @@ def read_label(text: str, *, usage: str | None = None, field: str | None = None)
     one line, bounded, and a pseudonym, so nothing in it names or links to anyone."""
     label = clean_text(text, what="label", limit=MAX_LABEL, usage=usage, field=field)
     if not label:
-        raise BadInput("Give the case a pseudonymous label, e.g. `Blue Heron 42`.", usage=usage, field=field)
+        raise BadInput("Give the case a pseudonymous label, e.g. `Tall Pine 42`.", usage=usage, field=field)
     return refuse_markup(label, what="label", usage=usage, field=field)
 
 
@@ -212,13 +212,13 @@ def _parse_create(rest: str) -> CreateCase:
     role = Role.CASE_MANAGER
     words = rest.split()
     if words[-1].lower() == "as":
-        raise BadInput("Name a role after `as`, e.g. `/case create Blue Heron as therapist`.", usage=usage)
+        raise BadInput("Name a role after `as`, e.g. `/case create Tall Pine as therapist`.", usage=usage)
     if len(words) >= 2 and words[-2].lower() == "as":
         role = parse_role(words[-1], usage=usage)
         rest = rest.rsplit(None, 2)[0] if len(words) > 2 else ""
         if not rest.strip():
             raise BadInput(
-                "Give the case a label before `as`, e.g. `/case create Blue Heron as therapist`.", usage=usage
+                "Give the case a label before `as`, e.g. `/case create Tall Pine as therapist`.", usage=usage
             )
     return CreateCase(label=read_label(rest, usage=usage), role=role)
 

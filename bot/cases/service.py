@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot import audience
 from bot.access import CaseAccess, case_ref, open_case, require_role
 from bot.cases.commands import CASE_USAGE
 from bot.contributions import TeamChange
@@ -80,6 +81,7 @@ def create_case(
         )
     me = unit.actor.user_id
     check_new_case(creator=me, role=role, others=others or [], medications=medications or [])
+    audience.require_private_home(unit, channel)
     case = Case(
         team_id=unit.actor.team_id or "",
         label_enc=unit.deps.cipher.encrypt(label),
@@ -337,8 +339,9 @@ def add_medication(unit: Unit, *, case_id: int, name: str, detail: str | None) -
     require_role(access, Role.PRESCRIBER, "change medications")
     if _find_active(unit, case_id, name) is not None:
         raise Conflict(
-            f"{name} is already on {case_ref(case_id)}'s medication list. To change it, stop it and add "
+            f"That medication is already on {case_ref(case_id)}'s list. To change it, stop it and add "
             "it again with the new dose.",
+            detail=f"Already active: *{name}*",
             case_id=case_id,
         )
     med = _medication(unit, access.case, name, detail)
@@ -361,7 +364,8 @@ def stop_medication(unit: Unit, *, case_id: int, name: str) -> MedicationLine:
         ]
         listed = ", ".join(active) if active else "none"
         raise BadInput(
-            f"No active medication called {name} on {case_ref(case_id)}. Active: {listed}.",
+            f"No active medication by that name on {case_ref(case_id)}; nothing was stopped.",
+            detail=f"You asked to stop *{name}*. Active: {listed}.",
             usage=CASE_USAGE["med"],
             case_id=case_id,
         )

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlmodel import Session
+
 from bot.access import CaseAccess, case_ref, open_case
 from bot.cases import service as cases
 from bot.config import ConfigError, Settings, int_setting
@@ -512,6 +514,23 @@ def list_mine(unit: Unit) -> Listing:
         coverage=len(listing.coverage),
     )
     return listing
+
+
+def handoff_reader(session: Session, message: OutboxMessage) -> bool:
+    """Who may read a handoff message though not on the team (the relay's send-time check asks,
+    Workflow.readers): the receiver of a pending handoff (its request, the I-PASS note), and
+    either party of a handoff about the message that tells them how it ended (queued in the
+    unit that settled it: accepted, declined, withdrawn, coverage ended)."""
+    if message.case_id is None or message.reader is None:
+        return False
+    user_id = message.reader
+    if any(
+        h.case_id == message.case_id for h in repo.pending_of(session=session, user_id=user_id, received=True)
+    ):
+        return True
+    if not message.purpose.startswith("handoff:"):
+        return False
+    return repo.settled_with(session=session, case_id=message.case_id, user_id=user_id, at=message.created_at)
 
 
 def waiting_handoffs(unit: Unit) -> list[WaitingItem]:
