@@ -11,6 +11,7 @@ from bot.cases import commands as parsing
 from bot.cases import home
 from bot.cases import service as cases
 from bot.cases.commands import CASE_USAGE
+from bot.cases.settings import case_settings
 from bot.deps import Deps
 from bot.errors import BadInput
 from bot.ids import BlockId, Callback, Command
@@ -30,6 +31,8 @@ ROLE_PLURAL = {
 
 
 def register(app: App, deps: Deps) -> None:
+    case_settings(deps.settings)  # a bad CARETHREAD_PRESCRIBERS stops start-up, naming it
+
     @app.command(Command.CASE)
     def case_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()

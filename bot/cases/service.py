@@ -7,11 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.access import CaseAccess, case_ref, open_case, require_role
+from bot.cases import policy
 from bot.cases.commands import CASE_USAGE
+from bot.cases.settings import case_settings
 from bot.contributions import TeamChange
 from bot.errors import BadInput, Conflict, NotAllowed
 from bot.ids import BlockId
 from bot.inputs import FieldCheck
+from bot.slack import SlackUnavailable
 from bot.unit import Unit
 from storage import cases as repo
 from storage.cases import Case, CaseMember, CaseStatus, Medication, Role
@@ -80,6 +83,13 @@ def create_case(
         )
     me = unit.actor.user_id
     check_new_case(creator=me, role=role, others=others or [], medications=medications or [])
+    for user_id, member_role in [(me, role), *(others or [])]:
+        # A new case has no prescriber yet, so whoever creates it may name the first ones;
+        # the clinic's list of who may prescribe still applies.
+        if member_role == Role.PRESCRIBER:
+            refused = policy.not_listed(user_id, _allowed_prescribers(unit, user_id))
+            if refused is not None:
+                raise _refusal(refused, None)
     case = Case(
         team_id=unit.actor.team_id or "",
         label_enc=unit.deps.cipher.encrypt(label),
@@ -153,6 +163,7 @@ def add_member(unit: Unit, *, case_id: int, user_id: str, role: Role) -> Member:
         raise Conflict(
             f"<@{user_id}> is already on {case_ref(case_id)} as {role.display.lower()}.", case_id=case_id
         )
+    check_team_change(unit, access.case, target=user_id, new_role=role)
     join_team(unit, access.case, user_id=user_id, role=role)
     refresh_case(unit, access.case)
     return Member(user_id, role)
@@ -173,9 +184,82 @@ def remove_member(unit: Unit, *, case_id: int, user_id: str) -> Member:
             f"or close the case with `/case close {case_ref(case_id)}`.",
             case_id=case_id,
         )
+    check_team_change(unit, access.case, target=user_id, new_role=None)
     member = leave_team(unit, access.case, user_id=user_id)
     refresh_case(unit, access.case)
     return member
+
+
+def check_team_change(
+    unit: Unit, case: Case, *, target: str, new_role: Role | None, granted_by: str | None = None
+) -> None:
+    """The role rules (bot/cases/policy.py) and the consent on record, for every path that
+    puts someone on a team, changes their role or takes them off: `/case add` and `remove`,
+    and a handoff (whose sender is the one granting, `granted_by`, checked when it is sent
+    and again when it is accepted). Raises NotAllowed with the reason; the refusal is audited
+    with its code by the caller's reply (handlers/replies.py)."""
+    by = granted_by or unit.actor.user_id
+    held = {m.user_id: m.role for m in repo.members(session=unit.session, case_id=case.id)}
+    new = str(new_role) if new_role is not None else None
+    allowed = None
+    if new == Role.PRESCRIBER and held.get(target) != Role.PRESCRIBER:
+        allowed = _allowed_prescribers(unit, target)
+    refused = policy.refusal(
+        policy.TeamChangeFacts(
+            granted_by=by,
+            granted_by_role=held.get(by),
+            granted_by_admin=by in unit.deps.settings.admins,
+            target=target,
+            target_role=held.get(target),
+            new_role=new,
+            prescribers=frozenset(u for u, r in held.items() if r == Role.PRESCRIBER),
+            allowed_prescribers=allowed,
+        )
+    )
+    if refused is None and new is not None and new != held.get(target):
+        consent = repo.current_consent(session=unit.session, case_id=case.id)
+        if policy.uncovered_role(new, consent.role_list if consent else None):
+            covered = ", ".join(Role(r).display.lower() for r in consent.role_list) or "no role"
+            refused = policy.Refusal(
+                "consent_not_covering",
+                f"The patient's consent on record for {case.ref} does not cover sharing with a "
+                f"{Role(new).display.lower()} (it covers: {covered}). If the patient has agreed, record "
+                f"the new consent with `/case consent {case.ref}` first.",
+            )
+    if refused is not None:
+        raise _refusal(refused, case.id)
+
+
+def _allowed_prescribers(unit: Unit, user_id: str) -> frozenset[str] | None:
+    """Who may hold the prescriber role (CARETHREAD_PRESCRIBERS: user ids and the members of
+    user groups), enough of it to decide for `user_id`; None when the setting is unset. A
+    group Slack cannot list right now refuses the grant: fail closed."""
+    rules = case_settings(unit.deps.settings)
+    if not rules.limits_prescribers:
+        return None
+    allowed: set[str] = set(rules.prescriber_users or ())
+    for group in rules.prescriber_groups:
+        if user_id in allowed:
+            break
+        try:
+            allowed |= unit.deps.gateway.usergroup_members(group)
+        except SlackUnavailable:
+            raise _refusal(
+                policy.Refusal(
+                    "prescriber_list_unreadable",
+                    "CareThread could not read the clinic's prescriber group from Slack just now, so "
+                    "it can't check who may hold the prescriber role. Nothing changed; try again in a "
+                    "minute.",
+                ),
+                None,
+            ) from None
+    return frozenset(allowed)
+
+
+def _refusal(refused: policy.Refusal, case_id: int | None) -> NotAllowed:
+    error = NotAllowed(refused.message, case_id=case_id)
+    error.reason = refused.code  # type: ignore[attr-defined]  # audited by replying()
+    return error
 
 
 # -- team membership, for every workflow that changes the team ------------------------------
