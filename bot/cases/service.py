@@ -4,7 +4,7 @@ of the case thread; every change is saved, audited and then told in that thread.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from bot.access import CaseAccess, case_ref, open_case, require_role
 from bot.cases import policy
@@ -37,6 +37,16 @@ class MedicationLine:
     detail: str | None
     added_by: str
     added_at: datetime
+
+
+@dataclass(frozen=True)
+class ConsentLine:
+    """What the card may show about consent: whether one is recorded and its expiry, no more
+    (what it covers, and Part 2 above all, is for `/case consent <case> show`)."""
+
+    recorded: bool
+    expires_on: date | None = None
+    expired: bool = False
 
 
 @dataclass(frozen=True)
@@ -282,7 +292,7 @@ def join_team(
         existing.role = role
         unit.session.add(existing)
         if note:
-            _note(
+            thread_note(
                 unit, case, "role_changed", user=user_id, role=role.display, previous=Role(previous).display
             )
         _team_changed(unit, case, TeamChange(user_id, str(role), previous))
@@ -302,7 +312,7 @@ def join_team(
     )
     unit.session.flush()
     if note:
-        _note(unit, case, "member_added", user=user_id, role=role.display)
+        thread_note(unit, case, "member_added", user=user_id, role=role.display)
     _team_changed(unit, case, TeamChange(user_id, str(role), None))
     unit.audit("member.added", case_id=case.id, target=f"user:{user_id}", role=str(role), **details)
     return None
@@ -317,7 +327,7 @@ def leave_team(unit: Unit, case: Case, *, user_id: str, note: bool = True, **det
     unit.session.delete(existing)
     unit.session.flush()
     if note:
-        _note(unit, case, "member_removed", user=user_id, role=Role(role).display)
+        thread_note(unit, case, "member_removed", user=user_id, role=Role(role).display)
     unit.audit("member.removed", case_id=case.id, target=f"user:{user_id}", role=role, **details)
     _team_changed(unit, case, TeamChange(user_id, None, role))
     return Member(user_id, role)
@@ -398,7 +408,7 @@ def close_case(unit: Unit, *, case_id: int, reason: str | None) -> CaseSummary:
         raise Conflict(f"{case.ref} is already closed.", case_id=case_id)
     case.status, case.closed_at = CaseStatus.CLOSED, unit.now
     case.close_reason_enc = unit.deps.cipher.encrypt_optional(reason)
-    _note(unit, case, "closed", reason=reason)
+    thread_note(unit, case, "closed", reason=reason)
     unit.audit("case.closed", case_id=case_id, target=case.ref, with_reason=reason is not None)
     _touch_and_refresh(unit, case)
     return _summary(unit, access)
@@ -410,7 +420,7 @@ def reopen_case(unit: Unit, *, case_id: int) -> CaseSummary:
     if case.status == CaseStatus.OPEN:
         raise Conflict(f"{case.ref} is already open.", case_id=case_id)
     case.status, case.closed_at, case.close_reason_enc = CaseStatus.OPEN, None, None
-    _note(unit, case, "reopened")
+    thread_note(unit, case, "reopened")
     unit.audit("case.reopened", case_id=case_id, target=case.ref)
     _touch_and_refresh(unit, case)
     return _summary(unit, access)
@@ -428,7 +438,7 @@ def add_medication(unit: Unit, *, case_id: int, name: str, detail: str | None) -
     med = _medication(unit, access.case, name, detail)
     unit.session.add(med)
     unit.session.flush()
-    _note(unit, access.case, "med_added", name=name, detail=detail)
+    thread_note(unit, access.case, "med_added", name=name, detail=detail)
     unit.audit("medication.added", case_id=case_id, target=f"medication:{med.id}")
     _touch_and_refresh(unit, access.case, refresh_card=False)
     return MedicationLine(name, detail, unit.actor.user_id, unit.now)
@@ -451,7 +461,7 @@ def stop_medication(unit: Unit, *, case_id: int, name: str) -> MedicationLine:
         )
     med.active, med.stopped_at, med.stopped_by = False, unit.now, unit.actor.user_id
     unit.session.add(med)
-    _note(unit, access.case, "med_stopped", name=unit.deps.cipher.decrypt(med.name_enc))
+    thread_note(unit, access.case, "med_stopped", name=unit.deps.cipher.decrypt(med.name_enc))
     unit.audit("medication.stopped", case_id=case_id, target=f"medication:{med.id}")
     _touch_and_refresh(unit, access.case, refresh_card=False)
     return MedicationLine(name, None, med.added_by, med.added_at)
@@ -477,7 +487,8 @@ def thread_url(root: OutboxMessage | None) -> str | None:
     return f"https://slack.com/archives/{root.result_channel}/p{root.result_ts.replace('.', '')}"
 
 
-def _note(unit: Unit, case: Case, kind: str, **fields) -> None:
+def thread_note(unit: Unit, case: Case, kind: str, **fields) -> None:
+    """A short note in the case thread (templates/cases/case_note) for a change to the case."""
     message = unit.deps.renderer.message(
         "cases/case_note", ref=case.ref, kind=kind, actor=unit.actor.user_id, **fields
     )
@@ -493,7 +504,15 @@ def _card(unit: Unit, case: Case) -> dict:
         members=_members(unit, case.id),
         created_by=case.created_by,
         created_at=case.created_at,
+        consent=_consent_line(unit, case),
     )
+
+
+def _consent_line(unit: Unit, case: Case) -> ConsentLine:
+    consent = repo.current_consent(session=unit.session, case_id=case.id)
+    if consent is None:
+        return ConsentLine(recorded=False)
+    return ConsentLine(True, consent.expires_on, consent.expires_on < unit.now.date())
 
 
 def _touch_and_refresh(unit: Unit, case: Case, *, refresh_card: bool = True) -> None:
