@@ -81,6 +81,21 @@ class SlackGateway:
         )
         return str((done.get("file") or {}).get("id") or "")
 
+    def create_private_channel(self, name: str, *, tries: int = 5) -> tuple[str, str]:
+        """conversations.create (is_private): the app is its creator and first member.
+        A taken name gets a suffix (`case-c-12-2`, ...). Returns (channel id, name used).
+        Raises SlackUnavailable."""
+        for attempt in range(1, tries + 1):
+            wanted = name if attempt == 1 else f"{name}-{attempt}"
+            try:
+                data = self._call("conversations_create", name=wanted, is_private=True)
+            except SlackUnavailable as exc:
+                if exc.error == "name_taken" and attempt < tries:
+                    continue
+                raise
+            return str((data.get("channel") or {}).get("id") or ""), wanted
+        raise SlackUnavailable("conversations.create", "name_taken")  # pragma: no cover
+
     def usergroup_members(self, group_id: str) -> frozenset[str]:
         """usergroups.users.list, cached in this process for a few minutes (it is asked on
         every prescriber grant when CARETHREAD_PRESCRIBERS names a group). Raises

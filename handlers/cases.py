@@ -210,9 +210,9 @@ def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, 
         return
     with deps.unit(actor) as unit:
         match command:
-            case parsing.CreateCase(label=label, role=role):
+            case parsing.CreateCase(label=label, role=role, own_channel=own):
                 created = cases.create_case(
-                    unit, label=label, role=role, channel=body.get("channel_id") or ""
+                    unit, label=label, role=role, channel=body.get("channel_id") or "", own_channel=own
                 )
                 message = _created_message(deps, created)
             case parsing.AddMember(case_id=case_id, user_id=user_id, role=role):
@@ -315,7 +315,8 @@ def _read_create_form(view: dict[str, Any], creator: str) -> dict[str, Any]:
             medications=[m for m in meds if m is not None],
         )
     check.done()
-    return {"label": label, "role": role, "others": others, "medications": meds}
+    own_channel = "yes" in forms.options(view, BlockId.OWN_CHANNEL)
+    return {"label": label, "role": role, "others": others, "medications": meds, "own_channel": own_channel}
 
 
 def _publish_quietly(deps: Deps, actor) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from bot.access import CaseAccess, case_ref, open_case, require_role
+from bot.cases import own_channel as channels
 from bot.cases import policy
 from bot.cases.commands import CASE_USAGE
 from bot.cases.settings import case_settings
@@ -84,8 +85,11 @@ def create_case(
     channel: str,
     others: list[tuple[str, Role]] | None = None,
     medications: list[tuple[str, str | None]] | None = None,
+    own_channel: bool = False,
 ) -> CaseSummary:
-    if not channel or channel.startswith("D"):
+    """A new case. Its home is `channel` (where it was asked for), or with `own_channel` a
+    private channel the app makes for it (bot/cases/own_channel.py)."""
+    if not own_channel and (not channel or channel.startswith("D")):
         raise BadInput(
             "A case needs a home channel. Run `/case create` in the care-team channel where "
             "the case thread should live (invite the app there first).",
@@ -103,7 +107,7 @@ def create_case(
     case = Case(
         team_id=unit.actor.team_id or "",
         label_enc=unit.deps.cipher.encrypt(label),
-        home_channel=channel,
+        home_channel="" if own_channel else channel,
         created_by=me,
         created_at=unit.now,
         updated_at=unit.now,
@@ -117,6 +121,9 @@ def create_case(
     for name, detail in medications or []:
         unit.session.add(_medication(unit, case, name, detail))
     unit.session.flush()
+    if own_channel:
+        channel = channels.create(unit, case)
+        channels.invite_team(unit, case)  # queued first: the channel keeps its order
     card = unit.post(channel=channel, message=_card(unit, case), purpose="case_card", case_id=case.id)
     case.card_outbox_id = card.id
     unit.session.add(case)
@@ -125,6 +132,7 @@ def create_case(
         case_id=case.id,
         target=case.ref,
         role=str(role),
+        own_channel=own_channel,
         members=1 + len(others or []),
         medications=len(medications or []),
     )
@@ -411,6 +419,7 @@ def close_case(unit: Unit, *, case_id: int, reason: str | None) -> CaseSummary:
     thread_note(unit, case, "closed", reason=reason)
     unit.audit("case.closed", case_id=case_id, target=case.ref, with_reason=reason is not None)
     _touch_and_refresh(unit, case)
+    channels.closed(unit, case)
     return _summary(unit, access)
 
 
@@ -420,6 +429,7 @@ def reopen_case(unit: Unit, *, case_id: int) -> CaseSummary:
     if case.status == CaseStatus.OPEN:
         raise Conflict(f"{case.ref} is already open.", case_id=case_id)
     case.status, case.closed_at, case.close_reason_enc = CaseStatus.OPEN, None, None
+    channels.reopened(unit, case)
     thread_note(unit, case, "reopened")
     unit.audit("case.reopened", case_id=case_id, target=case.ref)
     _touch_and_refresh(unit, case)
