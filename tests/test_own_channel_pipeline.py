@@ -56,7 +56,7 @@ def test_created_private_named_by_id_with_the_team_and_the_card(case):
         assert session.get(Case, 1).home_channel == channel_id
     [card] = [p for p in h.posts(channel_id) if not p.get("thread_ts")]
     assert card["text"] == "Case C-1 care-team thread"
-    assert f"<#{channel_id}>" in reply_text(h.replies()[-1])  # the creator is told where it lives
+    assert f"<#{channel_id}>" in reply_text(h.replies()[0])  # the creator is told where it lives
 
 
 def test_membership_follows_the_team_through_add_remove_handoff_and_close(case):
