@@ -384,8 +384,8 @@ class ReaderCheck:
 
     def screen(self, session: Session, row: OutboxMessage, args: dict[str, Any]) -> Verdict:
         line = args.pop("restricted", None)  # a template's ids-and-status line, never sent as is
-        if row.case_id is None:
-            return Verdict(args)
+        if row.case_id is None or row.method.startswith("conversations."):
+            return Verdict(args)  # not a message (a channel invite, kick, archive): nothing to read
         case = case_repo.get_case(session=session, case_id=row.case_id)
         if case is None:
             return Verdict(args)

@@ -48,6 +48,14 @@ log = logging.getLogger(__name__)
 RETRYABLE_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
+# Answers that mean a membership call's work is already done (a retry after a lost answer,
+# or a person who joined or left by hand): recorded as sent, not as a failure.
+ALREADY_DONE = {
+    "conversations.invite": frozenset({"already_in_channel"}),
+    "conversations.kick": frozenset({"not_in_channel"}),
+    "conversations.archive": frozenset({"already_archived"}),
+    "conversations.unarchive": frozenset({"not_archived"}),
+}
 MAX_BACKOFF_SECONDS = 600
 MIN_IDLE_WAIT = 0.2  # seconds
 MAX_IDLE_WAIT = 30.0
@@ -371,7 +379,14 @@ class Relay:
                     )
                 if status >= 500 or error in RETRYABLE_ERRORS:
                     return _Result("retry", error=error)
-                if error == "not_in_channel" and not joined and str(args.get("channel", "")).startswith("C"):
+                if error in ALREADY_DONE.get(method, ()):
+                    return _Result("sent", data={"already": error})
+                if (
+                    method.startswith("chat.")
+                    and error == "not_in_channel"
+                    and not joined
+                    and str(args.get("channel", "")).startswith("C")
+                ):
                     joined = self._join(args["channel"])
                     if joined:
                         continue
@@ -394,7 +409,10 @@ class Relay:
         if result.kind == "sent":
             data = result.data or {}
             row.status, row.sent_at, row.last_error = OutboxStatus.SENT, now, None
-            row.result_channel = str(data.get("channel") or channel or row.channel)
+            answered = data.get("channel")  # a channel id, or (conversations.*) a channel object
+            row.result_channel = str(
+                answered if isinstance(answered, str) and answered else channel or row.channel
+            )
             row.result_ts = str(data.get("ts") or "") or None
             action, outcome = "message.delivered", Outcome.OK
         elif result.kind == "retry":

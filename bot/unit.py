@@ -146,6 +146,14 @@ class Unit:
         row.lease_until = self.now + self.deps.relay.lease
         return row
 
+    def call(
+        self, method: str, *, channel: str, args: dict[str, Any], purpose: str, case_id: int | None = None
+    ) -> OutboxMessage:
+        """Queue another Web API call on a channel (conversations.invite, kick, archive,
+        unarchive): sent after the commit in order with the channel's messages, retried and
+        recorded like them (bot/delivery.py)."""
+        return self._queue(method, channel, args, purpose, case_id, None, None, None, None)
+
     def update(
         self, *, of: int, message: dict[str, Any], purpose: str, case_id: int | None = None
     ) -> OutboxMessage:

@@ -88,6 +88,7 @@ class StandInSlack:
         self.server: ThreadingHTTPServer | None = None
         self.uploads: dict[str, bytes] = {}
         self.held: dict[str, threading.Event] = {}  # method -> released when set
+        self.usergroups: dict[str, set[str]] = {}  # usergroups.users.list: group id -> user ids
         self.channels: dict[str, Channel] = {}
         self._outage: tuple[float, int, int | None] | None = None  # (until, status, retry_after)
 
@@ -194,6 +195,7 @@ class StandInSlack:
             self.faults.clear()
             self.errors.clear()
             self.channels.clear()
+            self.usergroups.clear()
             self._outage = None
         for method in list(self.held):
             self.release(method)
@@ -464,6 +466,11 @@ class StandInSlack:
             return {"ok": True, "files": [{"id": f.get("id")} for f in _as_list(args.get("files"))]}
         if method == "chat.getPermalink":
             return {"ok": True, "permalink": f"https://example.slack.com/archives/{channel}/p1"}
+        if method == "usergroups.users.list":
+            group = str(args.get("usergroup", ""))
+            if group not in self.usergroups:
+                return {"ok": False, "error": "no_such_subteam"}
+            return {"ok": True, "users": sorted(self.usergroups[group])}
         return {"ok": True}
 
 

@@ -273,6 +273,10 @@ def _check_request(
         )
     resolved = role or Role(access.member.role)
     _check_not_holding(unit, case_id=case_id, user_id=receiver.user_id, role=resolved, kind=kind)
+    held = cases_repo.membership(session=unit.session, case_id=case_id, user_id=receiver.user_id)
+    if held is None or held.role != resolved:
+        # The sender grants the role: the same rules as /case add (prescriber, consent).
+        cases.check_team_change(unit, access.case, target=receiver.user_id, new_role=resolved)
     if repo.pending_between(session=unit.session, case_id=case_id, from_user=me, to_user=receiver.user_id):
         raise Conflict(
             f"You already have a handoff of {ref} to <@{receiver.user_id}> waiting for their answer. "
@@ -344,6 +348,10 @@ def accept(unit: Unit, *, handoff_id: int, synthesis: str) -> Handoff:
     superseded = _supersede_coverage(unit, case, handoff)
     current = cases_repo.membership(session=unit.session, case_id=case.id, user_id=handoff.to_user)
     if current is None or current.role != role:
+        # Checked again now: the team or the consent may have changed since it was sent.
+        cases.check_team_change(
+            unit, case, target=handoff.to_user, new_role=role, granted_by=handoff.from_user
+        )
         handoff.previous_role = cases.join_team(
             unit, case, user_id=handoff.to_user, role=role, note=False, via=via
         )
