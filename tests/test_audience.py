@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from bot.cases.service import ConsentLine
 from bot.ids import Action
 from bot.render import Renderer
 from bot.scheduler import run_sweep
@@ -270,6 +271,7 @@ def test_restricted_lines_and_notices_render_without_clinical_detail():
         members=[],
         created_by="U0A",
         created_at=_now(),
+        consent=ConsentLine(recorded=False),
     )
     assert LABEL not in card["restricted"]
 
