@@ -1,5 +1,5 @@
 """Reading what people type: the one place free text is cleaned and case ids, mentions and
-roles are recognised, for every workflow's commands and forms.
+roles, weekdays and times of day are recognised, for every workflow's commands and forms.
 
 Slack sends command text with `&`, `<`, `>` escaped and, with `should_escape: true`,
 mentions as `<@U123|name>` (or `<@U123>`). Anything we cannot read becomes a BadInput
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import time
 
 from bot.errors import BadInput
 from storage.cases import Role
@@ -30,7 +31,22 @@ _ROLE_ALIASES = {
     "primary-care": Role.PCP,
     "pharmacist": Role.PHARMACIST,
 }
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_WEEKDAY_NAMES = {
+    **{name: index for index, name in enumerate(WEEKDAYS)},
+    **{name[:3]: index for index, name in enumerate(WEEKDAYS)},
+    "tues": 1,
+    "weds": 2,
+    "thur": 3,
+    "thurs": 3,
+}
+_TIME = re.compile(r"^([0-9]{1,2})(?::([0-9]{2}))?(am|pm)?$")
 ROLE_HELP = "Roles: " + ", ".join(f"`{r.value}`" for r in Role) + "."
+
+
+def shown(token: str) -> str:
+    """A token as quoted back in an error reply: at most 20 characters."""
+    return token if len(token) <= 20 else token[:20] + "…"
 
 
 def unescape(text: str) -> str:
@@ -51,8 +67,7 @@ def clean_text(text: str, *, what: str, limit: int, usage: str) -> str:
 def parse_case_ref(token: str, *, usage: str) -> int:
     match = _CASE_REF.match(token.strip())
     if not match:
-        shown = token if len(token) <= 20 else token[:20] + "…"
-        raise BadInput(f"`{shown}` is not a case id. Case ids look like `C-12`.", usage=usage)
+        raise BadInput(f"`{shown(token)}` is not a case id. Case ids look like `C-12`.", usage=usage)
     return int(match.group(1))
 
 
@@ -70,6 +85,28 @@ def parse_mention(token: str, *, usage: str) -> str:
 def parse_role(token: str, *, usage: str) -> Role:
     role = _ROLE_ALIASES.get(token.strip().lower())
     if role is None:
-        shown = token if len(token) <= 20 else token[:20] + "…"
-        raise BadInput(f"`{shown}` is not a care-team role. {ROLE_HELP}", usage=usage)
+        raise BadInput(f"`{shown(token)}` is not a care-team role. {ROLE_HELP}", usage=usage)
     return role
+
+
+def parse_weekday(token: str, *, usage: str) -> int:
+    """`monday` or `mon` (and a few common abbreviations) -> 0 = Monday, as datetime.weekday()."""
+    index = _WEEKDAY_NAMES.get(token.strip().lower().rstrip(","))
+    if index is None:
+        raise BadInput(f"`{shown(token)}` is not a weekday. Use monday … sunday (or mon … sun).", usage=usage)
+    return index
+
+
+def parse_clock_time(token: str, *, usage: str) -> time:
+    """`HH:MM` (24-hour), or `9am`, `2:30pm`."""
+    match = _TIME.match(token.strip().lower())
+    if match is None:
+        raise BadInput(f"`{shown(token)}` is not a time. Use 24-hour `HH:MM`, e.g. `14:30`.", usage=usage)
+    hour, minute, half = int(match.group(1)), int(match.group(2) or 0), match.group(3)
+    if half:
+        if not 1 <= hour <= 12:
+            raise BadInput(f"`{shown(token)}` is not a time: with am/pm the hour is 1 to 12.", usage=usage)
+        hour = hour % 12 + (12 if half == "pm" else 0)
+    if hour > 23 or minute > 59:
+        raise BadInput(f"`{shown(token)}` is not a time of day (00:00 to 23:59).", usage=usage)
+    return time(hour, minute)

@@ -57,8 +57,6 @@ class FormMeta:
 
 
 def register(app: App, deps: Deps) -> None:
-    handoffs.timings(deps.settings)  # a bad CARETHREAD_HANDOFF_* setting stops start-up, clearly
-
     @app.command(Command.HANDOFF)
     def handoff_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()

@@ -19,15 +19,12 @@ from bot.reviews import service as reviews
 from bot.reviews.commands import REVIEW_USAGE, clean_note
 from bot.reviews.fields import ALL_FIELDS, BY_BLOCK, MAX_NOTE, Decision, Kind, decision_options
 from bot.reviews.scores import GAD7, PHQ9, parse_score
-from bot.reviews.settings import review_settings
 from bot.unit import Actor, Unit
 from handlers import actors, forms
 from handlers.replies import Reply, dm, ephemeral, in_channel, replying
 
 
 def register(app: App, deps: Deps) -> None:
-    review_settings(deps.settings)  # a bad CARETHREAD_* review setting stops start-up here
-
     @app.command(Command.REVIEW)
     def review_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()

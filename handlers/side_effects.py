@@ -23,7 +23,8 @@ from bot.side_effects.commands import (
     parse_sideeffect_command,
 )
 from bot.side_effects.forms import InvalidForm, plan_view, read_plan, read_report, report_view
-from bot.side_effects.policy import DEFAULT_DEADLINES, SEVERITY_WORDS, deadlines_for
+from bot.side_effects.policy import DEFAULT_DEADLINES, SEVERITY_WORDS
+from bot.side_effects.settings import deadlines
 from bot.unit import Actor
 from handlers import actors, forms
 from handlers.replies import dm, ephemeral, in_channel, replying
@@ -35,8 +36,6 @@ SWEEP = side_effect_escalation.escalate_due
 
 
 def register(app: App, deps: Deps) -> None:
-    deadlines_for(deps.settings)  # a bad CARETHREAD_SIDEEFFECT_* setting stops start-up here
-
     @app.command(Command.SIDE_EFFECT)
     def sideeffect_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
@@ -155,12 +154,12 @@ def _channel_of(body: dict[str, Any]) -> str | None:
 
 
 def _help(deps: Deps) -> dict[str, Any]:
-    deadlines = deadlines_for(deps.settings)
+    rules = deadlines(deps.settings)
     return deps.renderer.message(
         "side_effects/side_effect_help",
         usage=list(SIDE_EFFECT_USAGE.values()),
         deadlines=[
-            {"word": SEVERITY_WORDS[severity], "span": deadlines.describe(severity)}
+            {"word": SEVERITY_WORDS[severity], "span": rules.describe(severity)}
             for severity in DEFAULT_DEADLINES
         ],
     )

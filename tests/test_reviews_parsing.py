@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.errors import BadInput
-from bot.reviews.cadence import MAX_DAYS, MAX_WEEKS, WEEKDAYS, Cadence, Period
+from bot.inputs import WEEKDAYS
+from bot.reviews.cadence import MAX_DAYS, MAX_WEEKS, Cadence, Period
 from bot.reviews.commands import (
     REVIEW_USAGE,
     Help,
