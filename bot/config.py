@@ -304,6 +304,10 @@ def load_settings(
     if dotenv_file is None:
         named = given.get(DOTENV_SETTING)
         dotenv_file = PROJECT_ROOT / ".env" if named is None else (Path(named) if named.strip() else None)
+        if named and dotenv_file is not None and not dotenv_file.is_file():
+            raise ConfigError(
+                f"{DOTENV_SETTING} names {named!r}, which is not a file (set it empty for none)."
+            )
     env: dict[str, str] = {}
     if dotenv_file is not None and dotenv_file.is_file():
         env.update({k: v for k, v in dotenv_values(dotenv_file).items() if v is not None})

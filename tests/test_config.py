@@ -189,6 +189,8 @@ def test_carethread_dotenv_names_the_file_or_none(tmp_path):
     assert named.bot_token == "xoxb-local" and named.admins == {"U0ADMIN"}
     with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN"):
         load_settings({"CARETHREAD_DOTENV": "", "CARETHREAD_DATA_DIR": str(tmp_path)})
+    with pytest.raises(ConfigError, match=r"CARETHREAD_DOTENV names '.*missing\.env', which is not a file"):
+        load_settings({"CARETHREAD_DOTENV": str(tmp_path / "missing.env")})
 
 
 def test_a_dotenv_in_the_project_root_does_not_reach_a_process_a_test_starts(tmp_path):
