@@ -21,11 +21,11 @@ from bot.clinic import WorkingHours
 from bot.config import ConfigError
 from bot.errors import BadInput
 from bot.ids import Action, BlockId
+from bot.inputs import Help
 from bot.render import Renderer
 from bot.side_effects.commands import (
     ListReports,
     OpenReportForm,
-    SideEffectHelp,
     parse_report_id,
     parse_sideeffect_command,
 )
@@ -181,7 +181,7 @@ def test_age_text():
         ("", OpenReportForm(None)),
         ("C-12", OpenReportForm(12)),
         ("  c12 ", OpenReportForm(12)),
-        ("help", SideEffectHelp()),
+        ("help", Help()),
         ("list C-3", ListReports(3)),
         ("LIST c-3", ListReports(3)),
     ],

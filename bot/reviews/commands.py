@@ -8,12 +8,11 @@ default cadence from the environment (where "every" may be left out).
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import time
 
 from bot.errors import BadInput
-from bot.inputs import MAX_COMMAND_TEXT, parse_case_ref, parse_clock_time, parse_weekday, shown, unescape
+from bot.inputs import Help, bounded_command, parse_case_ref, parse_clock_time, parse_weekday, shown, unescape
 from bot.reviews.cadence import MAX_DAYS, MAX_WEEKS, Cadence, Period
 
 REVIEW_USAGE = {
@@ -38,11 +37,6 @@ _PERIODS = {
     "wks": Period.WEEKS,
     "w": Period.WEEKS,
 }
-
-
-@dataclass(frozen=True)
-class Help:
-    pass
 
 
 @dataclass(frozen=True)
@@ -80,9 +74,7 @@ ReviewCommand = Help | ListReviews | ShowDigest | ShowSchedule | SetCadence | Tu
 
 
 def parse_review_command(text: str) -> ReviewCommand:
-    if len(text) > MAX_COMMAND_TEXT:
-        raise BadInput(f"That command is too long ({len(text)} characters).", usage=REVIEW_USAGE["help"])
-    parts = unescape(text).split()
+    parts = unescape(bounded_command(text, usage=REVIEW_USAGE["help"])).split()
     if not parts:
         return Help()
     head, args = parts[0].lower(), parts[1:]
@@ -170,13 +162,3 @@ def parse_cadence(text: str, *, usage: str) -> Cadence:
             usage=usage,
         )
     return Cadence(every=every, period=period, weekday=weekday, at=at)
-
-
-def clean_note(text: str, *, what: str, limit: int, field: str) -> str:
-    """Multi-line free text from a modal: lines kept, ends trimmed, bounded, printable."""
-    text = "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").split("\n")).strip()
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs") and ch not in "\n\t" for ch in text):
-        raise BadInput(f"The {what} contains control or invisible characters.", field=field)
-    if len(text) > limit:
-        raise BadInput(f"The {what} is {len(text)} characters long; the limit is {limit}.", field=field)
-    return text
