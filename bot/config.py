@@ -260,6 +260,7 @@ class Settings(EnvSettings):
     data_dir: Path = Field(DEFAULT_DATA_DIR, validation_alias="CARETHREAD_DATA_DIR")
     database_url: str = Field(validation_alias="DATABASE_URL", repr=False)
     port: Annotated[int, whole(1, 65535)] = Field(3000, validation_alias="PORT")
+    host: str = Field("0.0.0.0", validation_alias="HOST")  # HTTP mode: the address to listen on
     admins: Annotated[frozenset[str], parsed(_ids)] = Field(frozenset(), validation_alias="CARETHREAD_ADMINS")
     admin_channel: str | None = Field(None, validation_alias="CARETHREAD_ADMIN_CHANNEL")
     sweep_seconds: Annotated[int, whole(1, 86400)] = Field(60, validation_alias="CARETHREAD_SWEEP_SECONDS")
@@ -267,6 +268,10 @@ class Settings(EnvSettings):
     web_threads: Annotated[int, whole(1, 256)] = Field(8, validation_alias="WEB_THREADS")
     work_threads: Annotated[int, whole(1, 64)] = Field(4, validation_alias="CARETHREAD_WORK_THREADS")
     access_log: Annotated[bool, parsed(_on_off)] = Field(True, validation_alias="CARETHREAD_ACCESS_LOG")
+    # At most this many requests wait in a process's local queue (backpressure, bot/inbox.py).
+    inbox_queue: Annotated[int, whole(1, 100000)] = Field(200, validation_alias="CARETHREAD_INBOX_QUEUE")
+    # How long a claimed inbox or outbox row stays claimed before another worker may take it.
+    lease_seconds: Annotated[int, whole(1, 3600)] = Field(60, validation_alias="CARETHREAD_LEASE_SECONDS")
     key_file: Path | None = None  # the generated key file, when the keys came from it
     clinic: ClinicSettings = Field(default_factory=ClinicSettings)
     workflows: dict[str, EnvSettings] = Field(default_factory=dict)  # by workflow name
