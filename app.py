@@ -7,7 +7,6 @@ GET /healthz). Settings come from the environment and .env; see README.md.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 from bot.config import ConfigError, Settings, load_settings
@@ -18,8 +17,10 @@ log = logging.getLogger("carethread")
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    from bot.workflows import WORKFLOWS
+
     try:
-        settings = load_settings()
+        settings = load_settings(workflows=WORKFLOWS)
         _preflight(settings)
     except ConfigError as err:
         print(f"carethread: {err}", file=sys.stderr)
@@ -127,7 +128,7 @@ def _serve_http(settings: Settings) -> int:
         workers=settings.web_workers,
         threads=settings.web_threads,
         build=build,
-        access_log=os.environ.get("CARETHREAD_ACCESS_LOG", "1") != "0",
+        access_log=settings.access_log,
     )
     return 0
 

@@ -30,7 +30,7 @@ from bot.auditlog import Source
 from bot.cases import service as cases
 from bot.unit import Actor
 from devtools import slackreq
-from devtools.process import free_port, wait_healthy
+from devtools.process import app_env, free_port, wait_healthy
 from devtools.standin import StandInSlack
 from storage.cases import Role
 
@@ -109,9 +109,8 @@ def run(
     commands = commands or [("/case", "show C-1"), ("/sideeffect", "C-1")]
     slack = StandInSlack().serve()
     tmp = temp_dir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CARETHREAD_", "DATABASE_URL"))}
-    env.update({k: v for k, v in os.environ.items() if k in ("CARETHREAD_WORK_THREADS",)})
-    env.update(
+    env = app_env(
+        keep=("CARETHREAD_WORK_THREADS",),
         SLACK_BOT_TOKEN="xoxb-bench",
         SLACK_SIGNING_SECRET=SECRET,
         SLACK_API_URL=slack.api_url,

@@ -17,6 +17,7 @@ from bot.clock import Clock
 from bot.config import Settings, load_settings
 from bot.deps import Deps
 from bot.factory import build_deps
+from bot.workflows import WORKFLOWS
 from devtools.standin import StandInSlack
 from storage.db import make_engine
 
@@ -46,7 +47,7 @@ def settings_for(tmp: Path, slack: StandInSlack, **env: str) -> Settings:
         "DATABASE_URL": bench_database_url(tmp),
     }
     base.update(env)
-    return load_settings(base, dotenv_path=tmp / "none.env")
+    return load_settings(base, dotenv_path=tmp / "none.env", workflows=WORKFLOWS)
 
 
 def deps_for(tmp: Path, slack: StandInSlack, clock: Clock | None = None) -> tuple[Deps, Engine]:

@@ -2,36 +2,56 @@
 
 A clinic's IT admin should learn about a missing token or a bad key when the app starts,
 with a message that says what to fix, not from a stack trace on the first request.
+
+Every settings model (the core's here, and each workflow's in `bot/<workflow>/settings.py`,
+declared on its `Workflow`) is a pydantic-settings model whose fields are read by their
+documented variable names from ONE mapping that `load_settings` builds: `.env` overlaid by
+the environment. Nothing else is read (no model looks at `os.environ` or a `.env` by
+itself), so the settings a process runs with are exactly what `load_settings` was given.
+A value that does not parse becomes one ConfigError line: the variable, what it should look
+like, and what it was.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Self, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.fernet import Fernet
 from dotenv import dotenv_values
+from pydantic import AliasChoices, Field, PlainValidator, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bot import clinic
+from bot.errors import BadInput
+from bot.inputs import parse_clock_time
+
+if TYPE_CHECKING:
+    from bot.contributions import Workflow
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
-
-DEFAULT_RED_FLAGS = (
-    "Suicidal thoughts or behaviour",
-    "Any rash on lamotrigine",
-    "Signs of serotonin toxicity (clonus, agitation, sweating, tremor with hyperreflexia, fever)",
-    "Signs of lithium toxicity (vomiting, diarrhoea, coarse tremor, confusion, ataxia)",
-    "NMS signs on an antipsychotic (rigidity, fever, confusion)",
-    "Fever or sore throat on clozapine",
-    "Seizure",
-    "Fainting",
-)
-DEFAULT_CRISIS_TEXT = (
-    "If the patient is in immediate danger, follow your clinic's emergency procedure now: "
-    "call emergency services or the crisis line (988 in the US), and stay with the patient "
-    "or keep them on the line. Then make sure the prescriber has seen this report."
+DOTENV_SETTING = "CARETHREAD_DOTENV"  # which .env file to read (default: the project's); "" for none
+REQUIRED = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+KEY_FILE_NAME = "carethread-keys.env"
+CLINIC_TZ = "CARETHREAD_CLINIC_TZ"
+OLDER_TZ_NAMES = ("CARETHREAD_FALLBACK_TZ", "CARETHREAD_SIDEEFFECT_TIMEZONE", "CARETHREAD_DIGEST_TZ")
+# Never quoted back in an error message: they are secrets, or may hold one (a DB password).
+SECRET_SETTINGS = frozenset(
+    {
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_APP_TOKEN",
+        "DATABASE_URL",
+        "CARETHREAD_ENCRYPTION_KEYS",
+        "CARETHREAD_AUDIT_KEY",
+    }
 )
 
 
@@ -39,38 +59,236 @@ class ConfigError(Exception):
     """A setting is missing or wrong; the message says which and how to fix it."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    bot_token: str
-    signing_secret: str
-    encryption_keys: tuple[str, ...]
-    audit_key: str
-    app_token: str | None = None
-    slack_api_url: str = DEFAULT_SLACK_API_URL
-    database_url: str = ""
-    port: int = 3000
-    host: str = "0.0.0.0"
-    admins: frozenset[str] = frozenset()
-    admin_channel: str | None = None
-    sweep_seconds: int = 60
-    audit_verify_seconds: int = 3600
-    web_workers: int = 1
-    web_threads: int = 8
-    work_threads: int = 4
-    inbox_queue: int = 200
-    lease_seconds: int = 60
-    red_flags: tuple[str, ...] = DEFAULT_RED_FLAGS
-    crisis_text: str = DEFAULT_CRISIS_TEXT
-    key_file: Path | None = None
-    extra: Mapping[str, str] = field(default_factory=dict)
+# -- reading one variable ---------------------------------------------------------------------
+
+
+def parsed(parse: Callable[[str], Any]) -> PlainValidator:
+    """A field read from its variable's text by `parse`, which raises ValueError with what
+    the value should look like ("must look like 09:00-17:00"). A value that is not text is
+    a default given already parsed, and is kept."""
+
+    def validate(raw: Any) -> Any:
+        return parse(raw.strip()) if isinstance(raw, str) else raw
+
+    return PlainValidator(validate)
+
+
+def whole(low: int, high: int) -> PlainValidator:
+    def parse(raw: str) -> int:
+        if not re.fullmatch(r"[+-]?[0-9]+", raw) or not low <= int(raw) <= high:
+            raise ValueError(f"must be a whole number between {low} and {high}")
+        return int(raw)
+
+    return parsed(parse)
+
+
+def _zone_name(raw: str) -> str:
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("must be an IANA time zone like America/New_York") from None
+    return raw
+
+
+def _clock_time(raw: str) -> time:
+    try:
+        return parse_clock_time(raw, usage="")
+    except BadInput:
+        raise ValueError("must be a 24-hour time like 09:00") from None
+
+
+def _hours(raw: str) -> tuple[time, time]:
+    start, sep, end = raw.replace("\u2013", "-").partition("-")
+    try:
+        if not sep:
+            raise BadInput("")
+        first, last = parse_clock_time(start, usage=""), parse_clock_time(end, usage="")
+    except BadInput:
+        raise ValueError("must look like 09:00-17:00") from None
+    if first >= last:
+        raise ValueError("must start before it ends, like 09:00-17:00")
+    return first, last
+
+
+def _days(raw: str) -> frozenset[int]:
+    try:
+        return clinic.parse_days(raw)
+    except BadInput:
+        raise ValueError("must look like mon-fri or mon,tue,thu") from None
+
+
+def _api_url(raw: str) -> str:
+    if not raw.startswith(("http://", "https://")):
+        raise ValueError("must be an http(s) URL")
+    return raw if raw.endswith("/") else raw + "/"
+
+
+def _fernet_keys(raw: str) -> tuple[str, ...]:
+    keys = tuple(k.strip() for k in raw.split(",") if k.strip())
+    for index, key in enumerate(keys):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"entry {index + 1} is not a valid Fernet key (32 url-safe base64 bytes). Generate one with: "
+                "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+            ) from None
+    return keys
+
+
+def _audit_key(raw: str) -> str:
+    if len(raw) < 16:
+        raise ValueError("must be at least 16 characters")
+    return raw
+
+
+def _on_off(raw: str) -> bool:
+    if raw.lower() in ("1", "on", "yes", "true"):
+        return True
+    if raw.lower() in ("0", "off", "no", "false"):
+        return False
+    raise ValueError("must be 1 (on) or 0 (off)")
+
+
+def _ids(raw: str) -> frozenset[str]:
+    return frozenset(item.strip() for item in raw.split(",") if item.strip())
+
+
+ZoneName = Annotated[str, parsed(_zone_name)]
+ClockTime = Annotated[time, parsed(_clock_time)]
+
+
+def _describe(err: ValidationError, secrets: frozenset[str] = SECRET_SETTINGS) -> str:
+    """One line: each wrong variable, what it should look like, and (unless secret) what it was."""
+    lines = []
+    for error in err.errors(include_url=False):
+        cause = (error.get("ctx") or {}).get("error")
+        reason = str(cause) if cause is not None else error["msg"]
+        name = str(error["loc"][0]) if error["loc"] else ""
+        if not name:
+            lines.append(reason if reason.endswith(".") else reason + ".")
+        elif name in secrets:
+            lines.append(f"{name} {reason}.")
+        else:
+            lines.append(f"{name} {reason}, got {error.get('input')!r}.")
+    return " ".join(lines)
+
+
+# -- the models ---------------------------------------------------------------------------------
+
+S = TypeVar("S", bound="EnvSettings")
+
+
+class EnvSettings(BaseSettings):
+    """Base of every settings model: frozen, read only from what `from_env` is given (by
+    each field's variable name), other variables ignored."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", arbitrary_types_allowed=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)  # load_settings has merged .env and the environment already
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, Any]) -> Self:
+        """Validated from the merged variables; a bad value is a one-line ConfigError."""
+        try:
+            return cls(**dict(env))
+        except ValidationError as err:
+            raise ConfigError(_describe(err)) from None
+
+
+class ClinicSettings(EnvSettings):
+    """The clinic's ONE time zone and its working hours and days, for every workflow: the
+    zone of people Slack gives none for, of the weekly digest, and of the weekend that
+    business-day deadlines skip; the hours and days in which people are nudged and reminded
+    (in their own zone) and that count as business days."""
+
+    tz: ZoneName = Field("UTC", validation_alias=AliasChoices(CLINIC_TZ, *OLDER_TZ_NAMES))
+    hours: Annotated[tuple[time, time], parsed(_hours)] = Field(
+        (time(9), time(17)), validation_alias="CARETHREAD_WORKING_HOURS"
+    )
+    days: Annotated[frozenset[int], parsed(_days)] = Field(
+        frozenset(range(5)), validation_alias="CARETHREAD_WORKING_DAYS"
+    )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, Any]) -> Self:
+        """The older per-workflow zone names still work, but they must not disagree."""
+        given = {name: env[name] for name in (CLINIC_TZ, *OLDER_TZ_NAMES) if env.get(name)}
+        if len(set(given.values())) > 1:
+            named = ", ".join(f"{name}={value!r}" for name, value in given.items())
+            raise ConfigError(
+                f"{CLINIC_TZ} is the clinic's one time zone, and these disagree: {named}. "
+                f"Set {CLINIC_TZ} only."
+            )
+        return super().from_env(env)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.tz)
+
+    @property
+    def working_hours(self) -> clinic.WorkingHours:
+        return clinic.WorkingHours(self.hours[0], self.hours[1], self.days)
+
+    def zone_of(self, person_tz: str | None) -> ZoneInfo:
+        """A person's zone (from users.info); the clinic's when Slack gave none we know."""
+        return clinic.zone(person_tz, self.tz)
+
+
+class Settings(EnvSettings):
+    """The core's settings, with the clinic's and each workflow's nested in them."""
+
+    bot_token: str = Field(validation_alias="SLACK_BOT_TOKEN", repr=False)
+    signing_secret: str = Field(validation_alias="SLACK_SIGNING_SECRET", repr=False)
+    encryption_keys: Annotated[tuple[str, ...], parsed(_fernet_keys)] = Field(
+        validation_alias="CARETHREAD_ENCRYPTION_KEYS", repr=False
+    )
+    audit_key: Annotated[str, parsed(_audit_key)] = Field(validation_alias="CARETHREAD_AUDIT_KEY", repr=False)
+    app_token: str | None = Field(None, validation_alias="SLACK_APP_TOKEN", repr=False)
+    slack_api_url: Annotated[str, parsed(_api_url)] = Field(
+        DEFAULT_SLACK_API_URL, validation_alias="SLACK_API_URL"
+    )
+    data_dir: Path = Field(DEFAULT_DATA_DIR, validation_alias="CARETHREAD_DATA_DIR")
+    database_url: str = Field(validation_alias="DATABASE_URL", repr=False)
+    port: Annotated[int, whole(1, 65535)] = Field(3000, validation_alias="PORT")
+    host: str = Field("0.0.0.0", validation_alias="HOST")  # HTTP mode: the address to listen on
+    admins: Annotated[frozenset[str], parsed(_ids)] = Field(frozenset(), validation_alias="CARETHREAD_ADMINS")
+    admin_channel: str | None = Field(None, validation_alias="CARETHREAD_ADMIN_CHANNEL")
+    sweep_seconds: Annotated[int, whole(1, 86400)] = Field(60, validation_alias="CARETHREAD_SWEEP_SECONDS")
+    web_workers: Annotated[int, whole(1, 64)] = Field(1, validation_alias="WEB_WORKERS")
+    web_threads: Annotated[int, whole(1, 256)] = Field(8, validation_alias="WEB_THREADS")
+    work_threads: Annotated[int, whole(1, 64)] = Field(4, validation_alias="CARETHREAD_WORK_THREADS")
+    access_log: Annotated[bool, parsed(_on_off)] = Field(True, validation_alias="CARETHREAD_ACCESS_LOG")
+    # At most this many requests wait in a process's local queue (backpressure, bot/inbox.py).
+    inbox_queue: Annotated[int, whole(1, 100000)] = Field(200, validation_alias="CARETHREAD_INBOX_QUEUE")
+    # How long a claimed inbox or outbox row stays claimed before another worker may take it.
+    lease_seconds: Annotated[int, whole(1, 3600)] = Field(60, validation_alias="CARETHREAD_LEASE_SECONDS")
+    key_file: Path | None = None  # the generated key file, when the keys came from it
+    clinic: ClinicSettings = Field(default_factory=ClinicSettings)
+    workflows: dict[str, EnvSettings] = Field(default_factory=dict)  # by workflow name
 
     @property
     def socket_mode(self) -> bool:
         return bool(self.app_token)
 
-
-REQUIRED = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
-KEY_FILE_NAME = "carethread-keys.env"
+    def section(self, kind: type[S]) -> S:
+        """A workflow's settings, typed: `deps.settings.section(ReviewSettings)`. Validated
+        when the settings were loaded, never later."""
+        for value in self.workflows.values():
+            if isinstance(value, kind):
+                return value
+        raise ConfigError(
+            f"{kind.__name__} were not loaded: pass the workflows to load_settings(workflows=...)."
+        )
 
 
 def load_settings(
@@ -78,15 +296,30 @@ def load_settings(
     *,
     dotenv_path: Path | None = None,
     data_dir: Path | None = None,
+    workflows: Sequence[Workflow] = (),
 ) -> Settings:
-    """Build Settings from the process environment overlaid on `.env` (environment wins)."""
-    env: dict[str, str] = {}
-    dotenv_file = dotenv_path if dotenv_path is not None else PROJECT_ROOT / ".env"
-    if dotenv_file.exists():
-        env.update({k: v for k, v in dotenv_values(dotenv_file).items() if v is not None})
-    env.update(os.environ if environ is None else environ)
+    """Settings from the process environment overlaid on `.env` (environment wins), with the
+    clinic's and each given workflow's settings nested, all validated now.
 
-    missing = [name for name in REQUIRED if not env.get(name, "").strip()]
+    `.env` is `dotenv_path`, else the file CARETHREAD_DOTENV names ("" for none), else the
+    project's `.env`. Tests and the processes they start name theirs, so a developer's
+    `.env` never changes their outcome."""
+    given = os.environ if environ is None else environ
+    dotenv_file = dotenv_path
+    if dotenv_file is None:
+        named = given.get(DOTENV_SETTING)
+        dotenv_file = PROJECT_ROOT / ".env" if named is None else (Path(named) if named.strip() else None)
+        if named and dotenv_file is not None and not dotenv_file.is_file():
+            raise ConfigError(
+                f"{DOTENV_SETTING} names {named!r}, which is not a file (set it empty for none)."
+            )
+    env: dict[str, str] = {}
+    if dotenv_file is not None and dotenv_file.is_file():
+        env.update({k: v for k, v in dotenv_values(dotenv_file).items() if v is not None})
+    env.update(given)
+    env = {name: value.strip() for name, value in env.items() if value.strip()}  # empty: the default
+
+    missing = [name for name in REQUIRED if name not in env]
     if missing:
         raise ConfigError(
             "Missing required setting(s): "
@@ -96,91 +329,38 @@ def load_settings(
         )
 
     data = Path(env.get("CARETHREAD_DATA_DIR") or data_dir or DEFAULT_DATA_DIR)
-    keys, audit_key, key_file = _keys(env, data)
+    env["CARETHREAD_DATA_DIR"] = str(data)
+    env.setdefault("DATABASE_URL", f"sqlite:///{data / 'carethread.db'}")
+    key_file = _key_defaults(env, data)
+    problems: list[str] = []  # every wrong setting at once, not one per restart
 
-    return Settings(
-        bot_token=env["SLACK_BOT_TOKEN"].strip(),
-        signing_secret=env["SLACK_SIGNING_SECRET"].strip(),
-        app_token=(env.get("SLACK_APP_TOKEN") or "").strip() or None,
-        slack_api_url=_api_url(env.get("SLACK_API_URL")),
-        database_url=(env.get("DATABASE_URL") or "").strip() or f"sqlite:///{data / 'carethread.db'}",
-        port=_int(env, "PORT", 3000, low=1, high=65535),
-        host=(env.get("HOST") or "").strip() or "0.0.0.0",
-        admins=frozenset(u.strip() for u in env.get("CARETHREAD_ADMINS", "").split(",") if u.strip()),
-        admin_channel=(env.get("CARETHREAD_ADMIN_CHANNEL") or "").strip() or None,
-        sweep_seconds=_int(env, "CARETHREAD_SWEEP_SECONDS", 60, low=1, high=86400),
-        audit_verify_seconds=_int(env, "CARETHREAD_AUDIT_VERIFY_SECONDS", 3600, low=60, high=7 * 86400),
-        web_workers=_int(env, "WEB_WORKERS", 1, low=1, high=64),
-        web_threads=_int(env, "WEB_THREADS", 8, low=1, high=256),
-        work_threads=_int(env, "CARETHREAD_WORK_THREADS", 4, low=1, high=64),
-        inbox_queue=_int(env, "CARETHREAD_INBOX_QUEUE", 200, low=1, high=100000),
-        lease_seconds=_int(env, "CARETHREAD_LEASE_SECONDS", 60, low=1, high=3600),
-        red_flags=_list(env.get("CARETHREAD_RED_FLAGS"), DEFAULT_RED_FLAGS),
-        crisis_text=(env.get("CARETHREAD_CRISIS_TEXT") or "").strip() or DEFAULT_CRISIS_TEXT,
-        encryption_keys=keys,
-        audit_key=audit_key,
-        key_file=key_file,
-        extra={k: v for k, v in env.items() if k.startswith("CARETHREAD_")},
-    )
-
-
-def _api_url(raw: str | None) -> str:
-    url = (raw or "").strip() or DEFAULT_SLACK_API_URL
-    if not url.startswith(("http://", "https://")):
-        raise ConfigError(f"SLACK_API_URL must be an http(s) URL, got {url!r}.")
-    return url if url.endswith("/") else url + "/"
-
-
-def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}.") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low} and {high}, got {value}.")
-    return value
-
-
-int_setting = _int  # for workflow settings read from Settings.extra (CARETHREAD_*)
-
-
-def _list(raw: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
-    if not raw or not raw.strip():
-        return default
-    return tuple(item.strip() for item in raw.split(";") if item.strip())
-
-
-def _keys(env: Mapping[str, str], data: Path) -> tuple[tuple[str, ...], str, Path | None]:
-    """Encryption keys (newest first) and the audit HMAC key.
-
-    When the environment gives none, a key file is created once under the data directory
-    and reused afterwards; its path is logged at start-up and README says to back it up,
-    because losing it makes every encrypted field unreadable.
-    """
-    key_file: Path | None = None
-    raw_keys = (env.get("CARETHREAD_ENCRYPTION_KEYS") or "").strip()
-    audit_key = (env.get("CARETHREAD_AUDIT_KEY") or "").strip()
-    if not raw_keys or not audit_key:
-        key_file = data / KEY_FILE_NAME
-        stored = _read_or_create_key_file(key_file)
-        raw_keys = raw_keys or stored["CARETHREAD_ENCRYPTION_KEYS"]
-        audit_key = audit_key or stored["CARETHREAD_AUDIT_KEY"]
-    keys = tuple(k.strip() for k in raw_keys.split(",") if k.strip())
-    for index, key in enumerate(keys):
+    def checked(model: type[S], values: Mapping[str, Any]) -> S | None:
         try:
-            Fernet(key)
-        except (ValueError, TypeError):
-            raise ConfigError(
-                f"CARETHREAD_ENCRYPTION_KEYS entry {index + 1} is not a valid Fernet key "
-                "(32 url-safe base64 bytes). Generate one with: "
-                'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
-            ) from None
-    if len(audit_key) < 16:
-        raise ConfigError("CARETHREAD_AUDIT_KEY must be at least 16 characters.")
-    return keys, audit_key, key_file
+            return model.from_env(values)
+        except ConfigError as err:
+            problems.append(str(err))
+            return None
+
+    core = checked(Settings, {**env, "key_file": key_file})
+    clinic_settings = checked(ClinicSettings, env)
+    sections = {w.name: checked(w.settings, env) for w in workflows if w.settings is not None}
+    if problems or core is None:
+        raise ConfigError(" ".join(problems))
+    return core.model_copy(update={"clinic": clinic_settings, "workflows": sections})
+
+
+def _key_defaults(env: dict[str, str], data: Path) -> Path | None:
+    """Encryption keys (newest first) and the audit HMAC key, from the environment or else
+    from a key file created once under the data directory and reused afterwards; its path is
+    logged at start-up and README says to back it up, because losing it makes every
+    encrypted field unreadable. Returns the key file's path when it was used."""
+    if env.get("CARETHREAD_ENCRYPTION_KEYS") and env.get("CARETHREAD_AUDIT_KEY"):
+        return None
+    key_file = data / KEY_FILE_NAME
+    stored = _read_or_create_key_file(key_file)
+    env.setdefault("CARETHREAD_ENCRYPTION_KEYS", stored["CARETHREAD_ENCRYPTION_KEYS"])
+    env.setdefault("CARETHREAD_AUDIT_KEY", stored["CARETHREAD_AUDIT_KEY"])
+    return key_file
 
 
 def _read_or_create_key_file(path: Path) -> dict[str, str]:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session
+
+from bot.config import EnvSettings
 
 if TYPE_CHECKING:
     from bot.deps import Deps
@@ -70,4 +72,6 @@ class Workflow:
     on_case_created: tuple[CaseHook, ...] = ()
     on_team_changed: tuple[TeamHook, ...] = ()
     readers: tuple[ReaderHook, ...] = ()  # the relay's send-time check asks these (bot/audience.py)
-    check_settings: Callable[[Any], object] | None = None  # validates its settings at start-up
+    # Its settings model (bot/<workflow>/settings.py): load_settings validates it at start-up
+    # and nests it in the app's settings, read with `settings.section(<model>)`.
+    settings: type[EnvSettings] | None = None

@@ -101,6 +101,9 @@ def build_deps(
     """Wire the process's parts and bring the database up to date (migrations, key check).
 
     `bot.factory.build_deps` is the one to call: it hands in every workflow."""
+    for workflow in workflows:
+        if workflow.settings is not None:
+            settings.section(workflow.settings)  # loaded with its workflow, or stop here
     engine = engine or make_engine(settings.database_url)
     client = client or make_client(settings)
     clock = clock or SystemClock()

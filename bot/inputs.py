@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import time
 from typing import Any, TypeVar
 
 from bot.errors import BadInput, FieldErrors
@@ -44,6 +45,16 @@ _ROLE_ALIASES = {
     "primary-care": Role.PCP,
     "pharmacist": Role.PHARMACIST,
 }
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_WEEKDAY_NAMES = {
+    **{name: index for index, name in enumerate(WEEKDAYS)},
+    **{name[:3]: index for index, name in enumerate(WEEKDAYS)},
+    "tues": 1,
+    "weds": 2,
+    "thur": 3,
+    "thurs": 3,
+}
+_TIME = re.compile(r"^([0-9]{1,2})(?::([0-9]{2}))?(am|pm)?$")
 ROLE_HELP = "Roles: " + ", ".join(f"`{r.value}`" for r in Role) + "."
 
 
@@ -190,3 +201,26 @@ def parse_role(token: str, *, usage: str | None) -> Role:
     if role is None:
         raise BadInput(f"`{shown(token)}` is not a care-team role. {ROLE_HELP}", usage=usage)
     return role
+
+
+def parse_weekday(token: str, *, usage: str) -> int:
+    """`monday` or `mon` (and a few common abbreviations) -> 0 = Monday, as datetime.weekday()."""
+    index = _WEEKDAY_NAMES.get(token.strip().lower().rstrip(","))
+    if index is None:
+        raise BadInput(f"`{shown(token)}` is not a weekday. Use monday … sunday (or mon … sun).", usage=usage)
+    return index
+
+
+def parse_clock_time(token: str, *, usage: str) -> time:
+    """`HH:MM` (24-hour), or `9am`, `2:30pm`."""
+    match = _TIME.match(token.strip().lower())
+    if match is None:
+        raise BadInput(f"`{shown(token)}` is not a time. Use 24-hour `HH:MM`, e.g. `14:30`.", usage=usage)
+    hour, minute, half = int(match.group(1)), int(match.group(2) or 0), match.group(3)
+    if half:
+        if not 1 <= hour <= 12:
+            raise BadInput(f"`{shown(token)}` is not a time: with am/pm the hour is 1 to 12.", usage=usage)
+        hour = hour % 12 + (12 if half == "pm" else 0)
+    if hour > 23 or minute > 59:
+        raise BadInput(f"`{shown(token)}` is not a time of day (00:00 to 23:59).", usage=usage)
+    return time(hour, minute)

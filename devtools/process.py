@@ -1,8 +1,9 @@
-"""Starting the app as a real process, for tests and benchmarks: a free port, and waiting
-until its health check answers."""
+"""Starting the app as a real process, for tests and benchmarks: its environment, a free
+port, and waiting until its health check answers."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -11,6 +12,21 @@ import urllib.request
 
 class NotHealthy(RuntimeError):
     """The process exited or never answered /healthz; the message carries its stderr."""
+
+
+def app_env(keep: tuple[str, ...] = (), **settings: str) -> dict[str, str]:
+    """The environment for an app process started by a test or a benchmark: this process's
+    environment without any Slack, CareThread or database setting (except the names in
+    `keep`), no `.env` file (CARETHREAD_DOTENV empty: a developer's `.env` in the project
+    root must not change the outcome), and `settings`."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name in keep or not name.startswith(("SLACK_", "CARETHREAD_", "DATABASE_URL"))
+    }
+    env["CARETHREAD_DOTENV"] = ""
+    env.update(settings)
+    return env
 
 
 def free_port() -> int:

@@ -36,7 +36,6 @@ ROLE_PLURAL = {
 
 
 def register(app: App, deps: Deps) -> None:
-    case_settings(deps.settings)  # a bad CARETHREAD_PRESCRIBERS stops start-up, naming it
     inbox = deps.inbox
     app.command(Command.CASE)(inbox.listener("cases.command", _case_command, opens_form=_opens_form))
     inbox.route("cases.create_form", _create_from_form)

@@ -55,7 +55,6 @@ class FormMeta:
 
 
 def register(app: App, deps: Deps) -> None:
-    handoffs.timings(deps.settings)  # a bad CARETHREAD_HANDOFF_* setting stops start-up, clearly
     inbox = deps.inbox
     app.command(Command.HANDOFF)(inbox.listener("handoffs.command", _handoff_command, opens_form=_opens_form))
     app.action(Action.HANDOFF_ACCEPT)(

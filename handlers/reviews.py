@@ -21,14 +21,12 @@ from bot.reviews import service as reviews
 from bot.reviews.commands import REVIEW_USAGE
 from bot.reviews.fields import ALL_FIELDS, BY_BLOCK, MAX_NOTE, Decision, Kind, UpdateField, decision_options
 from bot.reviews.scores import GAD7, PHQ9, parse_score
-from bot.reviews.settings import review_settings
 from bot.unit import Actor, Unit
 from handlers import actors, forms
 from handlers.replies import dm, ephemeral, read_submission, replying, where_clicked
 
 
 def register(app: App, deps: Deps) -> None:
-    review_settings(deps.settings)  # a bad CARETHREAD_* review setting stops start-up here
     inbox = deps.inbox
     app.command(Command.REVIEW)(inbox.listener("reviews.command", _command))
     app.action(Action.REVIEW_ADD_UPDATE)(

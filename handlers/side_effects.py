@@ -21,7 +21,8 @@ from bot.side_effects.commands import (
     parse_sideeffect_command,
 )
 from bot.side_effects.forms import plan_view, read_plan, read_report, report_view
-from bot.side_effects.policy import DEFAULT_DEADLINES, SEVERITY_WORDS, deadlines_for
+from bot.side_effects.policy import DEFAULT_DEADLINES, SEVERITY_WORDS
+from bot.side_effects.settings import deadlines
 from handlers import actors, forms
 from handlers.replies import dm, ephemeral, read_submission, replying, where_clicked
 
@@ -30,7 +31,6 @@ SWEEP = side_effect_escalation.escalate_due
 
 
 def register(app: App, deps: Deps) -> None:
-    deadlines_for(deps.settings)  # a bad CARETHREAD_SIDEEFFECT_* setting stops start-up here
     inbox = deps.inbox
     app.command(Command.SIDE_EFFECT)(inbox.listener("side_effects.command", _command, opens_form=_opens_form))
     # The picker form: a case was chosen, so offer that case's medication list (views.update).
@@ -151,12 +151,12 @@ def _action(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _help(deps: Deps) -> dict[str, Any]:
-    deadlines = deadlines_for(deps.settings)
+    rules = deadlines(deps.settings)
     return deps.renderer.message(
         "side_effects/side_effect_help",
         usage=list(SIDE_EFFECT_USAGE.values()),
         deadlines=[
-            {"word": SEVERITY_WORDS[severity], "span": deadlines.describe(severity)}
+            {"word": SEVERITY_WORDS[severity], "span": rules.describe(severity)}
             for severity in DEFAULT_DEADLINES
         ],
     )

@@ -22,6 +22,7 @@ from bot.config import Settings, load_settings
 from bot.deps import Deps
 from bot.factory import create_app, deps_of
 from bot.web import wsgi_app
+from bot.workflows import WORKFLOWS
 from devtools import slackreq
 from devtools.standin import StandInSlack
 from storage.cases import Case
@@ -123,7 +124,7 @@ def make_settings(tmp_path: Path, slack: StandInSlack | None = None, **env: str)
         "CARETHREAD_DATA_DIR": str(tmp_path / "data"),
     }
     base.update(env)
-    return load_settings(base, dotenv_path=tmp_path / "no.env")
+    return load_settings(base, dotenv_path=tmp_path / "no.env", workflows=WORKFLOWS)
 
 
 @pytest.fixture

@@ -3,23 +3,16 @@ gunicorn, answers /healthz and handles a signed command against the stand-in Sla
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
 from devtools import slackreq
-from devtools.process import free_port, wait_healthy
+from devtools.process import app_env, free_port, wait_healthy
 from tests.conftest import SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CARETHREAD_", "DATABASE_URL"))}
-    env.update(extra)
-    return env
 
 
 def test_missing_settings_exit_non_zero_with_one_clear_message(tmp_path):
@@ -29,7 +22,7 @@ def test_missing_settings_exit_non_zero_with_one_clear_message(tmp_path):
         capture_output=True,
         text=True,
         timeout=60,
-        env=_clean_env(CARETHREAD_DATA_DIR=str(tmp_path)),
+        env=app_env(CARETHREAD_DATA_DIR=str(tmp_path)),
     )
     assert result.returncode == 2
     assert "SLACK_BOT_TOKEN" in result.stderr and "SLACK_SIGNING_SECRET" in result.stderr
@@ -39,7 +32,7 @@ def test_missing_settings_exit_non_zero_with_one_clear_message(tmp_path):
 def test_http_mode_serves_health_and_commands(tmp_path, slack, db_url_and_engine):
     url, _engine = db_url_and_engine
     port = free_port()
-    env = _clean_env(
+    env = app_env(
         SLACK_BOT_TOKEN="xoxb-test",
         SLACK_SIGNING_SECRET=SECRET,
         SLACK_API_URL=slack.api_url,
@@ -87,7 +80,7 @@ def test_a_bad_workflow_setting_stops_start_up_with_one_clear_line(tmp_path, sla
         capture_output=True,
         text=True,
         timeout=60,
-        env=_clean_env(
+        env=app_env(
             SLACK_BOT_TOKEN="xoxb-test",
             SLACK_SIGNING_SECRET=SECRET,
             SLACK_API_URL=slack.api_url,

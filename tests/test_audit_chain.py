@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bot import auditlog
 from bot.audit import verify as audit_verify
+from bot.audit.settings import AuditSettings
 from bot.auditlog import GENESIS_HASH, Outcome, PendingEvent, Source
 from bot.scheduler import run_sweep
 from bot.unit import Actor
@@ -237,7 +238,7 @@ def _activity(harness) -> None:
 def _run(harness, **limits) -> audit_verify.RunResult:
     result = audit_verify.run_periodic(harness.deps, **limits)
     harness.settle()
-    harness.clock.advance(timedelta(seconds=harness.settings.audit_verify_seconds))
+    harness.clock.advance(timedelta(seconds=harness.settings.section(AuditSettings).verify_seconds))
     return result
 
 
@@ -255,7 +256,7 @@ def test_periodic_verification_is_a_sweep_step_that_runs_once_per_period(harness
     _activity(harness)
     assert run_sweep(harness.deps)["audit_verify"] == "ok"
     assert run_sweep(harness.deps)["audit_verify"] == "not_due"
-    harness.clock.advance(timedelta(seconds=harness.settings.audit_verify_seconds))
+    harness.clock.advance(timedelta(seconds=harness.settings.section(AuditSettings).verify_seconds))
     assert run_sweep(harness.deps)["audit_verify"] == "ok"
     verified = audit_events(harness, action="audit.verified")
     assert len(verified) == 2 and all(e.source == "scheduler" and e.actor == "app" for e in verified)
@@ -364,7 +365,7 @@ def test_work_per_run_is_bounded_and_old_rows_are_rechecked_in_turn(harness):
     tamper(harness.engine, "UPDATE audit_events SET action = 'case.closed' WHERE seq = 2")
     found = None
     for _ in range(total):
-        harness.clock.advance(timedelta(seconds=harness.settings.audit_verify_seconds))
+        harness.clock.advance(timedelta(seconds=harness.settings.section(AuditSettings).verify_seconds))
         found = audit_verify.run_periodic(harness.deps, tip_batch=4, recheck_chunk=3)
         if found.status == "failed":
             break

@@ -58,7 +58,7 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "bot.audit", *args],
         cwd=PROJECT_ROOT,
-        env={"PATH": os.environ.get("PATH", ""), **env},
+        env={"PATH": os.environ.get("PATH", ""), "CARETHREAD_DOTENV": "", **env},
         capture_output=True,
         timeout=120,
     )

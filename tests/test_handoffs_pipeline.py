@@ -4,7 +4,7 @@ Slack recording what the app sent, the database and the audit log checked afterw
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -386,6 +386,50 @@ def test_a_pending_handoff_reminds_the_receiver_once_then_tells_the_sender_once(
         c.args for c in h.slack.calls_to("chat.update") if c.args["text"] == "Handoff on case C-1 accepted"
     ]
     assert len(settled) == 2
+
+
+def test_the_reminder_waits_for_the_receivers_working_hours_in_their_zone(team):
+    """Like review nudges: the clinic's working hours (09:00-17:00, Mon-Fri by default), in
+    the receiver's own Slack time zone."""
+    h = team
+    h.slack.add_user(NEWDOC, tz="Asia/Tokyo")
+    send_handoff(h)  # Monday 15:00 UTC = Tuesday 00:00 in Tokyo
+    [handoff] = handoffs(h)
+    h.clock.advance(timedelta(hours=4, minutes=1))  # due: Tuesday 04:01 in Tokyo
+    assert run_sweep(h.deps)["handoffs"] == {"reminded": 0, "senders_told": 0, "coverage_ended": 0}
+    tuesday_nine_tokyo = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)
+    assert handoffs(h)[0].remind_at == tuesday_nine_tokyo
+    [deferred] = audit(h, "handoff.reminder_deferred")
+    assert json.loads(deferred.details) == {"until": tuesday_nine_tokyo.isoformat(), "tz": "Asia/Tokyo"}
+    assert deferred.target == f"handoff:{handoff.id}" and deferred.case_id == 1
+    h.settle()
+    assert not [p for p in dms(h, NEWDOC) if p["text"].startswith("Reminder")]
+
+    h.clock.set(tuesday_nine_tokyo - timedelta(minutes=1))
+    assert run_sweep(h.deps)["handoffs"]["reminded"] == 0
+    h.clock.set(tuesday_nine_tokyo)
+    assert run_sweep(h.deps)["handoffs"]["reminded"] == 1
+    assert run_sweep(h.deps)["handoffs"]["reminded"] == 0
+    h.settle()
+    assert len([p for p in dms(h, NEWDOC) if p["text"].startswith("Reminder")]) == 1
+    assert len(audit(h, "handoff.reminded")) == 1 and len(audit(h, "handoff.reminder_deferred")) == 1
+
+
+def test_the_clinics_working_days_decide_when_a_receiver_is_reminded(tmp_path, engine, slack, clock):
+    """A clinic open Sunday to Thursday: a reminder due on Friday waits for Sunday 09:00."""
+    from conftest import Harness, make_settings
+
+    h = Harness(make_settings(tmp_path, slack, CARETHREAD_WORKING_DAYS="sun-thu"), engine, slack, clock)
+    try:
+        h.command(PRESCRIBER, "create Blue Heron 42 as prescriber")
+        slack.add_user(NEWDOC, tz="UTC")
+        clock.set(datetime(2026, 11, 27, 9, tzinfo=UTC))  # Friday
+        send_handoff(h)
+        clock.advance(timedelta(hours=5))
+        assert run_sweep(h.deps)["handoffs"]["reminded"] == 0
+        assert handoffs(h)[0].remind_at == datetime(2026, 11, 29, 9, tzinfo=UTC)
+    finally:
+        h.close()
 
 
 def test_an_answered_handoff_is_never_reminded(team):

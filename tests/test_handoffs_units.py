@@ -24,10 +24,12 @@ from bot.handoffs.commands import (
     parse_kind,
     parse_severity,
 )
-from bot.handoffs.service import HandoffView, IPass, timings
+from bot.handoffs.service import HandoffView, IPass
+from bot.handoffs.settings import HandoffSettings
 from bot.ids import Action, BlockId, Callback
 from bot.inputs import Help
 from bot.render import Renderer, escape_mrkdwn, mrkdwn_chunks
+from bot.workflows import WORKFLOWS
 from handlers.handoffs import KIND_OPTIONS, SEVERITY_OPTIONS, _options
 from storage import migrate
 from storage.cases import Role
@@ -138,19 +140,18 @@ def test_chunks_fit_a_section_once_escaped_and_lose_nothing(text):
 
 def settings(tmp_path: Path, **env: str):
     base = {"SLACK_BOT_TOKEN": "x", "SLACK_SIGNING_SECRET": "y", "CARETHREAD_DATA_DIR": str(tmp_path)}
-    return load_settings({**base, **env}, dotenv_path=tmp_path / "no.env")
+    return load_settings({**base, **env}, dotenv_path=tmp_path / "no.env", workflows=WORKFLOWS)
 
 
 def test_delays_default_and_can_be_configured(tmp_path):
-    assert timings(settings(tmp_path)).remind_after == timedelta(hours=4)
-    assert timings(settings(tmp_path)).tell_sender_after == timedelta(days=1)
-    custom = timings(
-        settings(
-            tmp_path,
-            CARETHREAD_HANDOFF_REMIND_MINUTES="30",
-            CARETHREAD_HANDOFF_TELL_SENDER_MINUTES="90",
-        )
-    )
+    defaults = settings(tmp_path).section(HandoffSettings)
+    assert defaults.remind_after == timedelta(hours=4)
+    assert defaults.tell_sender_after == timedelta(days=1)
+    custom = settings(
+        tmp_path,
+        CARETHREAD_HANDOFF_REMIND_MINUTES="30",
+        CARETHREAD_HANDOFF_TELL_SENDER_MINUTES="90",
+    ).section(HandoffSettings)
     assert (custom.remind_after, custom.tell_sender_after) == (timedelta(minutes=30), timedelta(minutes=90))
 
 
@@ -167,7 +168,7 @@ def test_delays_default_and_can_be_configured(tmp_path):
 )
 def test_bad_delays_stop_start_up_with_a_clear_message(tmp_path, env, message):
     with pytest.raises(ConfigError, match=message):
-        timings(settings(tmp_path, **env))
+        settings(tmp_path, **env)
 
 
 # -- templates -----------------------------------------------------------------------------------

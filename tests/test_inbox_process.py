@@ -22,21 +22,20 @@ from sqlalchemy import func, select
 
 from bot.ids import Callback
 from devtools import slackreq
-from devtools.process import free_port, wait_healthy
+from devtools.process import app_env, free_port, wait_healthy
 from storage.core import OutboxMessage, OutboxStatus
 from storage.db import session_scope
 from storage.inbox import InboxRequest, InboxStatus
 from storage.side_effects import SideEffectReport
 from tests.conftest import SECRET
 from tests.side_effect_helpers import P1, THERAPIST, report_values
-from tests.test_app_process import _clean_env
 
 ROOT = Path(__file__).resolve().parent.parent
 BURST = 60
 
 
 def _env(tmp_path, slack, url: str, **extra: str) -> dict[str, str]:
-    return _clean_env(
+    return app_env(
         SLACK_BOT_TOKEN="xoxb-test",
         SLACK_SIGNING_SECRET=SECRET,
         SLACK_API_URL=slack.api_url,

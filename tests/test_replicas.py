@@ -19,14 +19,13 @@ from sqlalchemy import select, text, update
 
 from bot import auditlog
 from devtools import slackreq
-from devtools.process import free_port, wait_healthy
+from devtools.process import app_env, free_port, wait_healthy
 from storage.audit import ThreadEntry
 from storage.cases import Case
 from storage.core import AuditEvent, OutboxMessage, OutboxStatus
 from storage.db import make_engine, session_scope
 from storage.reviews import Review, ReviewSchedule
 from tests.conftest import SECRET, TEST_DATABASE_URL
-from tests.test_app_process import _clean_env
 
 pytestmark = pytest.mark.skipif(not TEST_DATABASE_URL, reason="needs TEST_DATABASE_URL (PostgreSQL)")
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,7 +78,7 @@ def _entries(engine) -> list:
 
 def test_two_replicas_on_one_postgres_do_everything_exactly_once(tmp_path, slack, pg_schema_url):
     url, _schema = pg_schema_url
-    env = _clean_env(
+    env = app_env(
         SLACK_BOT_TOKEN="xoxb-test",
         SLACK_SIGNING_SECRET=SECRET,
         SLACK_API_URL=slack.api_url,

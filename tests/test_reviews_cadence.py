@@ -10,11 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.clinic import WorkingHours, local_moment, zone
 from bot.config import ConfigError
 from bot.errors import BadInput
-from bot.reviews.cadence import Cadence, Period, WorkingHours, first_due, local_moment, next_due_after, zone
+from bot.reviews.cadence import Cadence, Period, first_due, next_due_after
 from bot.reviews.scores import GAD7, PHQ9, assess, parse_score, trend
-from bot.reviews.settings import review_settings
+from bot.reviews.settings import ReviewSettings
 from tests.conftest import make_settings
 
 NY = ZoneInfo("America/New_York")
@@ -181,33 +182,31 @@ def test_scores_parse_trend_and_not_improving_rule():
 
 
 def test_review_settings_defaults_and_overrides(tmp_path):
-    defaults = review_settings(make_settings(tmp_path))
+    loaded = make_settings(tmp_path)
+    defaults = loaded.section(ReviewSettings)
     assert defaults.default_cadence == Cadence(2, Period.WEEKS)
-    assert defaults.default_at == time(9) and defaults.fallback_tz == "UTC"
+    assert defaults.default_at == time(9) and loaded.clinic.tz == "UTC"
     assert defaults.nudge_after == timedelta(hours=48)
-    assert defaults.working_hours == WorkingHours(time(9), time(17), frozenset(range(5)))
+    assert loaded.clinic.working_hours == WorkingHours(time(9), time(17), frozenset(range(5)))
     assert defaults.digest is not None and defaults.digest.weekday == 0 and defaults.digest.at == time(8)
     assert defaults.digest_channel is None
 
-    custom = review_settings(
-        make_settings(
-            tmp_path,
-            CARETHREAD_DEFAULT_REVIEW_EVERY="1 week on thursday at 14:00",
-            CARETHREAD_WORKING_HOURS="08:30-18:00",
-            CARETHREAD_WORKING_DAYS="sun-thu",
-            CARETHREAD_REVIEW_NUDGE_HOURS="24",
-            CARETHREAD_DIGEST_DAY="off",
-            CARETHREAD_FALLBACK_TZ="Asia/Jerusalem",
-        )
+    loaded = make_settings(
+        tmp_path,
+        CARETHREAD_DEFAULT_REVIEW_EVERY="1 week on thursday at 14:00",
+        CARETHREAD_WORKING_HOURS="08:30-18:00",
+        CARETHREAD_WORKING_DAYS="sun-thu",
+        CARETHREAD_REVIEW_NUDGE_HOURS="24",
+        CARETHREAD_DIGEST_DAY="off",
+        CARETHREAD_FALLBACK_TZ="Asia/Jerusalem",  # the older name of CARETHREAD_CLINIC_TZ
     )
+    custom = loaded.section(ReviewSettings)
     assert custom.default_cadence == Cadence(1, Period.WEEKS, 3, time(14))
-    assert custom.working_hours.days == frozenset({6, 0, 1, 2, 3})
-    assert custom.working_hours.start == time(8, 30) and custom.nudge_after == timedelta(hours=24)
-    assert custom.digest is None and custom.fallback_tz == "Asia/Jerusalem"
-    assert (
-        review_settings(make_settings(tmp_path, CARETHREAD_DEFAULT_REVIEW_EVERY="off")).default_cadence
-        is None
-    )
+    assert loaded.clinic.working_hours.days == frozenset({6, 0, 1, 2, 3})
+    assert loaded.clinic.working_hours.start == time(8, 30) and custom.nudge_after == timedelta(hours=24)
+    assert custom.digest is None and loaded.clinic.tz == "Asia/Jerusalem"
+    off = make_settings(tmp_path, CARETHREAD_DEFAULT_REVIEW_EVERY="off")
+    assert off.section(ReviewSettings).default_cadence is None
 
 
 @pytest.mark.parametrize(
@@ -218,6 +217,7 @@ def test_review_settings_defaults_and_overrides(tmp_path):
         ("CARETHREAD_WORKING_HOURS", "nine to five"),
         ("CARETHREAD_WORKING_DAYS", "weekdays"),
         ("CARETHREAD_REVIEW_NUDGE_HOURS", "soon"),
+        ("CARETHREAD_CLINIC_TZ", "Mars/Olympus"),
         ("CARETHREAD_FALLBACK_TZ", "Mars/Olympus"),
         ("CARETHREAD_DIGEST_DAY", "someday"),
         ("CARETHREAD_DIGEST_TIME", "25:00"),
@@ -226,5 +226,5 @@ def test_review_settings_defaults_and_overrides(tmp_path):
 )
 def test_bad_review_settings_stop_start_up_naming_the_variable(tmp_path, name, value):
     with pytest.raises(ConfigError) as caught:
-        review_settings(make_settings(tmp_path, **{name: value}))
+        make_settings(tmp_path, **{name: value})
     assert name in str(caught.value)

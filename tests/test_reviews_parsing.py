@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.errors import BadInput
-from bot.inputs import Help
-from bot.reviews.cadence import MAX_DAYS, MAX_WEEKS, WEEKDAYS, Cadence, Period
+from bot.inputs import WEEKDAYS, Help
+from bot.reviews.cadence import MAX_DAYS, MAX_WEEKS, Cadence, Period
 from bot.reviews.commands import (
     REVIEW_USAGE,
     ListReviews,

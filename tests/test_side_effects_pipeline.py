@@ -35,6 +35,7 @@ from sqlmodel import Session
 
 from bot import auditlog
 from bot.ids import Action, BlockId, Callback
+from bot.side_effects.settings import SideEffectSettings
 from devtools.slackreq import select_value, text_value
 from storage.core import OutboxMessage
 from storage.side_effects import ReportStatus, Severity
@@ -62,7 +63,8 @@ def test_report_acknowledge_plan_closes_the_loop(harness):
     # FIBSER items carry the scale's wording; red flags come from the settings.
     burden = block(view, BlockId.SE_BURDEN)["element"]["options"]
     assert [o["text"]["text"] for o in burden][6] == "6 · Unable to function"
-    assert len(option_values(view, BlockId.chunk(BlockId.SE_RED_FLAGS, 0))) == len(h.settings.red_flags)
+    red_flags = h.settings.section(SideEffectSettings).red_flags
+    assert len(option_values(view, BlockId.chunk(BlockId.SE_RED_FLAGS, 0))) == len(red_flags)
 
     response = submit_report(
         h, THERAPIST, case_id, medication=med, symptoms=("nausea", "headache"), notes="Says <!channel> & more"

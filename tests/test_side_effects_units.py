@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,7 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import SQLModel
 
-from bot.config import DEFAULT_RED_FLAGS, ConfigError
+from bot.clinic import WorkingHours
+from bot.config import ConfigError
 from bot.errors import BadInput
 from bot.ids import Action, BlockId
 from bot.inputs import Help
@@ -33,15 +34,15 @@ from bot.side_effects.policy import (
     FIBSER_ITEMS,
     SYMPTOM_GROUPS,
     Span,
-    add_business_time,
-    deadlines_for,
     parse_span,
     severity_of,
 )
 from bot.side_effects.service import Choice, FibserLine, FormChoices, ReportCard, age_text
+from bot.side_effects.settings import DEFAULT_RED_FLAGS, deadlines
 from storage import migrate
 
 UTC_ZONE = ZoneInfo("UTC")
+MON_FRI = WorkingHours(time(9), time(17), frozenset(range(5)))
 
 # -- severity and deadlines ---------------------------------------------------------------------
 
@@ -77,15 +78,25 @@ def test_severity_follows_the_design_guide(flags, burden, expected):
     ],
 )
 def test_business_time_skips_weekends(start, length, expected):
-    assert add_business_time(start, length, UTC_ZONE) == expected
+    assert MON_FRI.add_business_time(start, length, UTC_ZONE) == expected
 
 
 def test_business_days_follow_the_clinic_zone_across_daylight_saving():
     zone = ZoneInfo("America/New_York")
     # Friday 2026-10-30 16:00 New York (EDT); DST ends Sunday 11-01: Monday 16:00 is EST.
     start = datetime(2026, 10, 30, 16, tzinfo=zone).astimezone(UTC)
-    due = add_business_time(start, timedelta(days=1), zone)
+    due = MON_FRI.add_business_time(start, timedelta(days=1), zone)
     assert due.astimezone(zone).replace(tzinfo=None) == datetime(2026, 11, 2, 16)
+
+
+def test_business_days_are_the_clinics_working_days(tmp_path):
+    """One definition of working days: a clinic open Sunday to Thursday has no Friday deadline."""
+    rules = deadlines(make_settings(tmp_path, CARETHREAD_WORKING_DAYS="sun-thu"))
+    thursday = datetime(2026, 11, 26, 15, tzinfo=UTC)
+    assert rules.ack_due("moderate", thursday) == datetime(2026, 11, 29, 15, tzinfo=UTC)  # Sunday
+    friday = datetime(2026, 11, 27, 10, tzinfo=UTC)  # not a working day: the clock starts Sunday 00:00
+    assert rules.ack_due("moderate", friday) == datetime(2026, 11, 30, 0, tzinfo=UTC)
+    assert rules.ack_due("high", friday) == friday + timedelta(hours=4)  # hours run every day
 
 
 @pytest.mark.parametrize(
@@ -93,31 +104,31 @@ def test_business_days_follow_the_clinic_zone_across_daylight_saving():
     [("15m", Span(15, "m")), ("4h", Span(4, "h")), ("1bd", Span(1, "bd")), (" 2.5 d ", Span(2.5, "d"))],
 )
 def test_spans_parse(raw, span):
-    assert parse_span(raw, setting="X") == span
+    assert parse_span(raw) == span
 
 
 @pytest.mark.parametrize("raw", ["", "15", "m15", "0m", "3 weeks", "-1h"])
 def test_bad_spans_say_what_to_write(raw):
-    with pytest.raises(ConfigError, match="X must"):
-        parse_span(raw, setting="X")
+    with pytest.raises(ValueError, match="must be"):
+        parse_span(raw)
 
 
 def test_defaults_and_overrides(tmp_path):
-    deadlines = deadlines_for(make_settings(tmp_path))
+    rules = deadlines(make_settings(tmp_path))
     start = datetime(2026, 11, 23, 15, tzinfo=UTC)
-    assert deadlines.ack_due("urgent", start) == start + timedelta(minutes=15)
-    assert deadlines.ack_due("high", start) == start + timedelta(hours=4)
-    assert deadlines.ack_due("moderate", start) == start + timedelta(days=1)
-    assert deadlines.ack_due("low", start) == start + timedelta(days=3)
-    assert deadlines.escalate_at("high", start) == start + timedelta(hours=2)
-    assert deadlines.describe("moderate") == "1 business day"
+    assert rules.ack_due("urgent", start) == start + timedelta(minutes=15)
+    assert rules.ack_due("high", start) == start + timedelta(hours=4)
+    assert rules.ack_due("moderate", start) == start + timedelta(days=1)
+    assert rules.ack_due("low", start) == start + timedelta(days=3)
+    assert rules.escalate_at("high", start) == start + timedelta(hours=2)
+    assert rules.describe("moderate") == "1 business day"
 
-    custom = deadlines_for(
+    custom = deadlines(
         make_settings(
             tmp_path,
             CARETHREAD_SIDEEFFECT_DEADLINE_URGENT="5m",
             CARETHREAD_SIDEEFFECT_ESCALATION_FRACTION="2",
-            CARETHREAD_SIDEEFFECT_TIMEZONE="Europe/Berlin",
+            CARETHREAD_CLINIC_TZ="Europe/Berlin",
         )
     )
     assert custom.ack_due("urgent", start) == start + timedelta(minutes=5)
@@ -136,15 +147,21 @@ def test_defaults_and_overrides(tmp_path):
 )
 def test_bad_settings_stop_start_up(tmp_path, name, value, message):
     with pytest.raises(ConfigError, match=message):
-        deadlines_for(make_settings(tmp_path, **{name: value}))
+        make_settings(tmp_path, **{name: value})
 
 
-def test_bad_settings_stop_the_app_being_built(tmp_path, engine, slack):
+def test_the_app_is_not_built_from_settings_loaded_without_its_workflows(tmp_path, engine, slack):
+    """Workflow settings are validated when loaded; settings loaded for the core alone (as the
+    migrations do) cannot build the app, which would otherwise run without them."""
+    from bot.config import load_settings
     from bot.factory import create_app
 
-    settings = make_settings(tmp_path, slack, CARETHREAD_SIDEEFFECT_DEADLINE_LOW="later")
-    with pytest.raises(ConfigError, match="DEADLINE_LOW"):
-        create_app(settings, engine=engine)
+    core_only = load_settings(
+        {"SLACK_BOT_TOKEN": "x", "SLACK_SIGNING_SECRET": "y", "CARETHREAD_DATA_DIR": str(tmp_path)},
+        dotenv_path=tmp_path / "none",
+    )
+    with pytest.raises(ConfigError, match="SideEffectSettings were not loaded"):
+        create_app(core_only, engine=engine)
 
 
 def test_age_text():

@@ -44,8 +44,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     options = _parser().parse_args(argv)
     try:
-        settings = load_settings()
-        from bot.factory import build_deps  # after settings: importing it needs nothing, building does
+        from bot.factory import build_deps
+        from bot.workflows import WORKFLOWS
+
+        settings = load_settings(workflows=WORKFLOWS)
 
         deps = build_deps(settings)
     except ConfigError as err:

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from bot import auditlog
+from bot.audit.settings import AuditSettings
 from bot.auditlog import GENESIS_HASH, Outcome, Source, VerifyResult
 from bot.unit import Actor
 from storage import audit as repo
@@ -79,7 +80,8 @@ def run_periodic(deps: Deps, *, tip_batch: int = TIP_BATCH, recheck_chunk: int =
         if due and now < datetime.fromisoformat(due):
             return RunResult("not_due")
         # Claim this period before the (unlocked) read, so another replica skips it.
-        state["due_at"] = (now + timedelta(seconds=deps.settings.audit_verify_seconds)).isoformat()
+        period = timedelta(seconds=deps.settings.section(AuditSettings).verify_seconds)
+        state["due_at"] = (now + period).isoformat()
         repo.save_verify_state(session=session, state=state)
 
     with snapshot_scope(deps.engine) as session:

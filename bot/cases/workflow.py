@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bot import audience
 from bot.cases import consent, own_channel
-from bot.cases.settings import case_settings
+from bot.cases.settings import CaseSettings
 from bot.contributions import Workflow
 
 WORKFLOW = Workflow(
@@ -21,5 +21,5 @@ WORKFLOW = Workflow(
     # The own channel first: a kick drops the person from the stored members before the
     # audience is rechecked, so the case is never briefly "restricted".
     on_team_changed=(own_channel.on_team_changed, audience.on_team_changed),
-    check_settings=case_settings,
+    settings=CaseSettings,
 )

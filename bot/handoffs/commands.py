@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.clinic import zone
 from bot.errors import BadInput
 from bot.inputs import ROLE_HELP, Help, bounded_command, parse_case_ref, parse_mention, parse_role
 from storage.cases import Role
@@ -82,14 +82,6 @@ def parse_kind(value: str | None, *, field: str) -> HandoffKind:
         raise BadInput("Choose transfer (permanent) or coverage (until a date).", field=field) from None
 
 
-def zone(tz_name: str | None) -> ZoneInfo:
-    """The user's time zone from users.info; UTC when Slack gave none we know."""
-    try:
-        return ZoneInfo(tz_name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
 def parse_coverage_end(raw: str | None, *, tz_name: str | None, now: datetime, field: str) -> datetime:
     """The moment coverage ends: the start of the chosen day in the sender's time zone.
 
@@ -102,7 +94,7 @@ def parse_coverage_end(raw: str | None, *, tz_name: str | None, now: datetime, f
         day = date.fromisoformat(raw)
     except ValueError:
         raise BadInput("That is not a date; pick the day the coverage ends.", field=field) from None
-    tz = zone(tz_name)
+    tz = zone(tz_name)  # UTC when Slack gave none we know
     today = now.astimezone(tz).date()
     if day <= today:
         raise BadInput("The coverage end date must be in the future (tomorrow or later).", field=field)

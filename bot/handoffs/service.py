@@ -9,7 +9,8 @@ The closed loop, step by step:
   role (through bot/services/cases.py's team functions), the sender leaves it (transfer)
   or stays (coverage), the thread records the synthesis, the card is refreshed and the
   sender is told. `decline` records the reason and tells the sender and the thread.
-- The sweep step reminds the receiver once, tells the sender once if still pending, and
+- The sweep step reminds the receiver once (waiting for the receiver's working hours, in
+  their own time zone, as review nudges do), tells the sender once if still pending, and
   ends coverage on its end date. Each step clears its due time in the same transaction as
   its messages and audit events, so it fires once, also after a restart.
 
@@ -32,18 +33,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
 
 from bot.access import CaseAccess, case_ref, open_case
 from bot.cases import service as cases
-from bot.config import ConfigError, Settings, int_setting
 from bot.contributions import WaitingItem
 from bot.deps import Deps
 from bot.errors import BadInput, Conflict, NotAllowed
 from bot.handoffs.commands import HANDOFF_USAGE
+from bot.handoffs.settings import HandoffSettings
 from bot.ids import Action, BlockId
 from bot.render import slack_date
 from bot.slack import SlackUnavailable
@@ -53,38 +54,6 @@ from storage import handoffs as repo
 from storage.cases import Case, CaseStatus, Role
 from storage.core import OutboxMessage, SlackUser
 from storage.handoffs import Handoff, HandoffKind, HandoffStatus, Severity
-
-REMIND_SETTING = "CARETHREAD_HANDOFF_REMIND_MINUTES"
-TELL_SENDER_SETTING = "CARETHREAD_HANDOFF_TELL_SENDER_MINUTES"
-DEFAULT_REMIND_MINUTES = 240  # 4 hours
-DEFAULT_TELL_SENDER_MINUTES = 1440  # 1 day
-MAX_DELAY_MINUTES = 60 * 24 * 30
-
-
-# -- settings ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Timings:
-    remind_after: timedelta  # from sending: remind the receiver once
-    tell_sender_after: timedelta  # from sending: tell the sender once it is still pending
-
-
-def timings(settings: Settings) -> Timings:
-    """The two delays, from CARETHREAD_HANDOFF_* settings (minutes, counted from sending)."""
-    remind = _minutes(settings, REMIND_SETTING, DEFAULT_REMIND_MINUTES)
-    tell = _minutes(settings, TELL_SENDER_SETTING, DEFAULT_TELL_SENDER_MINUTES)
-    if tell < remind:
-        raise ConfigError(
-            f"{TELL_SENDER_SETTING} ({tell} min) must not be shorter than {REMIND_SETTING} ({remind} min): "
-            "the receiver is reminded first, the sender told later."
-        )
-    return Timings(timedelta(minutes=remind), timedelta(minutes=tell))
-
-
-def _minutes(settings: Settings, name: str, default: int) -> int:
-    return int_setting(settings.extra, name, default, low=1, high=MAX_DELAY_MINUTES)
-
 
 # -- what the handlers and templates get ---------------------------------------------------------
 
@@ -189,7 +158,7 @@ def create(
             "Coverage needs an end date in the future.", field=BlockId.COVERAGE_END, case_id=case_id
         )
     cipher = unit.deps.cipher
-    timing = timings(unit.deps.settings)
+    timing = unit.deps.settings.section(HandoffSettings)
     handoff = Handoff(
         case_id=case_id,
         from_user=unit.actor.user_id,
@@ -630,18 +599,36 @@ def end_coverage(deps: Deps) -> int:
     return _fire_due(deps, repo.claim_ending_coverage, _end_coverage)
 
 
-def _fire_due(deps: Deps, claim: Callable[..., list[Handoff]], fire: Callable[[Unit, Handoff], None]) -> int:
+def _fire_due(deps: Deps, claim: Callable[..., list[Handoff]], fire: Callable[[Unit, Handoff], bool]) -> int:
     """Claim what is due and fire each in one unit, with the state change that makes it
-    no longer due, its messages and its audit event: once, across replicas and restarts."""
+    no longer due (or due later), its messages and its audit event: once, across replicas
+    and restarts. Returns how many fired now."""
     with deps.unit(Actor.app()) as unit:
         due = claim(session=unit.session, now=unit.now)
+        fired = 0
         for handoff in due:
-            fire(unit, handoff)
+            fired += fire(unit, handoff)
             unit.session.add(handoff)
-        return len(due)
+        return fired
 
 
-def _remind(unit: Unit, handoff: Handoff) -> None:
+def _remind(unit: Unit, handoff: Handoff) -> bool:
+    """Remind the receiver, inside their working hours in their own time zone (as review
+    nudges do); outside them, move the reminder to when their working hours begin."""
+    clinic = unit.deps.settings.clinic
+    receiver = unit.session.get(SlackUser, handoff.to_user)
+    zone = clinic.zone_of(receiver.tz if receiver else None)
+    opens = clinic.working_hours.next_open(unit.now, zone)
+    if opens > unit.now:
+        handoff.remind_at = opens
+        unit.audit(
+            "handoff.reminder_deferred",
+            case_id=handoff.case_id,
+            target=f"handoff:{handoff.id}",
+            until=opens.isoformat(),
+            tz=zone.key,
+        )
+        return False
     handoff.remind_at, handoff.reminded_at = None, unit.now
     case = _case_of(unit, handoff)
     reminder = unit.post(
@@ -652,9 +639,10 @@ def _remind(unit: Unit, handoff: Handoff) -> None:
     )
     handoff.reminder_outbox_id = reminder.id
     unit.audit("handoff.reminded", case_id=case.id, target=f"handoff:{handoff.id}", to_user=handoff.to_user)
+    return True
 
 
-def _tell_sender(unit: Unit, handoff: Handoff) -> None:
+def _tell_sender(unit: Unit, handoff: Handoff) -> bool:
     handoff.tell_sender_at, handoff.sender_told_at = None, unit.now
     unit.post(
         channel=handoff.from_user,
@@ -668,9 +656,10 @@ def _tell_sender(unit: Unit, handoff: Handoff) -> None:
         target=f"handoff:{handoff.id}",
         to_user=handoff.from_user,
     )
+    return True
 
 
-def _end_coverage(unit: Unit, handoff: Handoff) -> None:
+def _end_coverage(unit: Unit, handoff: Handoff) -> bool:
     case = _case_of(unit, handoff, lock=True)
     outcome = _end_one(unit, case, handoff)
     handoff.status, handoff.ended_at, handoff.end_outcome = HandoffStatus.ENDED, unit.now, outcome
@@ -694,6 +683,7 @@ def _end_coverage(unit: Unit, handoff: Handoff) -> None:
         outcome_detail=outcome,
         user=handoff.to_user,
     )
+    return True
 
 
 def _case_of(unit: Unit, handoff: Handoff, *, lock: bool = False) -> Case:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.contributions import Workflow
 from bot.handoffs import service
+from bot.handoffs.settings import HandoffSettings
 
 WORKFLOW = Workflow(
     name="handoffs",
@@ -12,4 +13,5 @@ WORKFLOW = Workflow(
     show_sections=(service.handoff_section,),
     home_items=(service.waiting_handoffs,),
     readers=(service.handoff_reader,),
+    settings=HandoffSettings,
 )

@@ -1,4 +1,4 @@
-"""Review cadences and working hours: pure date arithmetic in a person's own time zone.
+"""Review cadences: pure date arithmetic in a person's own time zone.
 
 A cadence is kept the way the team means it ("every 2 weeks on Monday at 10:00", in the
 time zone of whoever set it). Every due time is computed from that wall-clock rule with
@@ -13,11 +13,13 @@ terms (03:30), and a time that happens twice in the autumn comes due at its firs
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+from bot.clinic import local_moment
+from bot.inputs import WEEKDAYS
+
 MAX_DAYS = 365
 MAX_WEEKS = 52
 
@@ -60,23 +62,6 @@ class Cadence:
         return text
 
 
-def zone(name: str | None, fallback: str = "UTC") -> ZoneInfo:
-    """The named IANA zone; the fallback when Slack gave none or one we do not know."""
-    for candidate in (name, fallback, "UTC"):
-        if not candidate:
-            continue
-        try:
-            return ZoneInfo(candidate)
-        except (ZoneInfoNotFoundError, ValueError):
-            continue
-    return ZoneInfo("UTC")  # pragma: no cover - UTC always exists (tzdata is pinned)
-
-
-def local_moment(day: date, at: time, tz: ZoneInfo) -> datetime:
-    """The UTC instant at which the wall clock in `tz` shows `day` `at`."""
-    return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
-
-
 def first_due(cadence: Cadence, tz: ZoneInfo, now: datetime, *, default_at: time) -> datetime:
     """When a cadence set now first comes due.
 
@@ -112,33 +97,3 @@ def next_due_after(
         periods += 1
         day += timedelta(days=step)
     return local_moment(day, at, tz), periods - 1
-
-
-@dataclass(frozen=True)
-class WorkingHours:
-    """When people may be nudged, in their own time zone (default 09:00 to 17:00, Monday to Friday)."""
-
-    start: time
-    end: time
-    days: frozenset[int]
-
-    def contains(self, moment: datetime, tz: ZoneInfo) -> bool:
-        local = moment.astimezone(tz)
-        return local.weekday() in self.days and self.start <= local.time() < self.end
-
-    def next_open(self, now: datetime, tz: ZoneInfo) -> datetime:
-        """`now` if inside working hours, else the next moment they begin."""
-        if self.contains(now, tz):
-            return now
-        today = now.astimezone(tz).date()
-        for offset in range(8):
-            day = today + timedelta(days=offset)
-            if day.weekday() in self.days:
-                opening = local_moment(day, self.start, tz)
-                if opening > now:
-                    return opening
-        raise ValueError("working hours have no working day")  # pragma: no cover - config forbids
-
-    def describe(self) -> str:
-        names = [WEEKDAYS[d][:3].capitalize() for d in sorted(self.days)]
-        return f"{self.start:%H:%M}-{self.end:%H:%M}, {', '.join(names)}"

@@ -21,7 +21,7 @@ from bot.contributions import UrgentItems
 from bot.deps import Deps
 from bot.errors import NotAllowed
 from bot.reviews.scores import assess, trend
-from bot.reviews.settings import ReviewSettings, review_settings
+from bot.reviews.settings import ReviewSettings
 from bot.unit import Unit
 from storage import cases as cases_repo
 from storage import reviews as repo
@@ -143,7 +143,7 @@ def digest_for(unit: Unit, *, everything: bool = False) -> Digest:
         unit.session,
         cases=cases,
         now=unit.now,
-        settings=review_settings(unit.deps.settings),
+        settings=unit.deps.settings.section(ReviewSettings),
         urgent_items=urgent_providers(unit.deps),
     )
     unit.audit(

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import time
 
 from bot.errors import BadInput
-from bot.inputs import Help, bounded_command, parse_case_ref, shown, unescape
-from bot.reviews.cadence import MAX_DAYS, MAX_WEEKS, WEEKDAYS, Cadence, Period
+from bot.inputs import Help, bounded_command, parse_case_ref, parse_clock_time, parse_weekday, shown, unescape
+from bot.reviews.cadence import MAX_DAYS, MAX_WEEKS, Cadence, Period
 
 REVIEW_USAGE = {
     "help": "`/review help`",
@@ -27,7 +27,6 @@ REVIEW_USAGE = {
 }
 
 _NUMBER = re.compile(r"^[0-9]{1,6}$")
-_TIME = re.compile(r"^([0-9]{1,2})(?::([0-9]{2}))?(am|pm)?$")
 _PERIODS = {
     "day": Period.DAYS,
     "days": Period.DAYS,
@@ -37,14 +36,6 @@ _PERIODS = {
     "wk": Period.WEEKS,
     "wks": Period.WEEKS,
     "w": Period.WEEKS,
-}
-_WEEKDAY_NAMES = {
-    **{name: index for index, name in enumerate(WEEKDAYS)},
-    **{name[:3]: index for index, name in enumerate(WEEKDAYS)},
-    "tues": 1,
-    "weds": 2,
-    "thur": 3,
-    "thurs": 3,
 }
 
 
@@ -171,25 +162,3 @@ def parse_cadence(text: str, *, usage: str) -> Cadence:
             usage=usage,
         )
     return Cadence(every=every, period=period, weekday=weekday, at=at)
-
-
-def parse_weekday(token: str, *, usage: str) -> int:
-    index = _WEEKDAY_NAMES.get(token.strip().lower().rstrip(","))
-    if index is None:
-        raise BadInput(f"`{shown(token)}` is not a weekday. Use monday … sunday (or mon … sun).", usage=usage)
-    return index
-
-
-def parse_clock_time(token: str, *, usage: str) -> time:
-    """`HH:MM` (24-hour), or `9am`, `2:30pm`."""
-    match = _TIME.match(token.strip().lower())
-    if match is None:
-        raise BadInput(f"`{shown(token)}` is not a time. Use 24-hour `HH:MM`, e.g. `14:30`.", usage=usage)
-    hour, minute, half = int(match.group(1)), int(match.group(2) or 0), match.group(3)
-    if half:
-        if not 1 <= hour <= 12:
-            raise BadInput(f"`{shown(token)}` is not a time: with am/pm the hour is 1 to 12.", usage=usage)
-        hour = hour % 12 + (12 if half == "pm" else 0)
-    if hour > 23 or minute > 59:
-        raise BadInput(f"`{shown(token)}` is not a time of day (00:00 to 23:59).", usage=usage)
-    return time(hour, minute)

@@ -24,7 +24,7 @@ from bot.ids import Action
 from bot.reviews.cadence import Cadence, Period, first_due
 from bot.reviews.fields import Decision, UpdateField, fields_for, shown_value
 from bot.reviews.scores import assess, trend
-from bot.reviews.settings import review_settings
+from bot.reviews.settings import ReviewSettings
 from bot.slack import SlackUnavailable
 from bot.unit import Unit
 from storage import cases as cases_repo
@@ -170,8 +170,8 @@ def show_schedule(unit: Unit, *, case_id: int) -> ScheduleInfo:
 
 def default_schedule(unit: Unit, case: Case) -> None:
     """New cases get the deployment's default cadence in the creator's Slack time zone
-    (users.info, cached); if Slack cannot say, in CARETHREAD_FALLBACK_TZ."""
-    settings = review_settings(unit.deps.settings)
+    (users.info, cached); if Slack cannot say, in the clinic's (CARETHREAD_CLINIC_TZ)."""
+    settings = unit.deps.settings.section(ReviewSettings)
     if settings.default_cadence is None:
         return
     try:
@@ -185,8 +185,8 @@ def default_schedule(unit: Unit, case: Case) -> None:
 
 def _save_schedule(unit: Unit, case: Case, cadence: Cadence, tz: str | None) -> ReviewSchedule:
     """Create or replace the case's schedule; the first due time counts from now."""
-    settings = review_settings(unit.deps.settings)
-    zone = settings.zone(tz)
+    settings = unit.deps.settings.section(ReviewSettings)
+    zone = unit.deps.settings.clinic.zone_of(tz)
     resolved = replace(cadence, at=cadence.at or settings.default_at)
     fields = {
         "every": resolved.every,
@@ -242,7 +242,7 @@ def start_now(unit: Unit, *, case_id: int) -> Review:
 
 def start_review(unit: Unit, case: Case, *, trigger: ReviewTrigger, due_at: datetime) -> Review:
     """Open a review: post its prompt in the case thread and plan one nudge per member."""
-    settings = review_settings(unit.deps.settings)
+    settings = unit.deps.settings.section(ReviewSettings)
     review = Review(
         case_id=case.id,
         trigger=trigger,

@@ -21,7 +21,7 @@ from bot.ids import Action
 from bot.reviews import caseload
 from bot.reviews.cadence import first_due, next_due_after
 from bot.reviews.service import cadence_of, start_review
-from bot.reviews.settings import ReviewSettings, review_settings
+from bot.reviews.settings import ReviewSettings
 from bot.slack import SlackUnavailable
 from bot.unit import Actor, Unit
 from storage import cases as cases_repo
@@ -53,7 +53,7 @@ def _scheduler() -> Actor:
 
 def fire_due_reviews(deps: Deps) -> int:
     """Post every review that has come due; returns how many schedules fired."""
-    settings = review_settings(deps.settings)
+    settings = deps.settings.section(ReviewSettings)
     total = 0
     while True:
         with deps.unit(_scheduler()) as unit:
@@ -70,7 +70,11 @@ def _fire(unit: Unit, schedule: ReviewSchedule, settings: ReviewSettings) -> Non
     due = schedule.next_due_at
     assert case is not None and due is not None  # the due query guarantees both
     following, missed = next_due_after(
-        cadence_of(schedule), settings.zone(schedule.tz), due, unit.now, default_at=settings.default_at
+        cadence_of(schedule),
+        unit.deps.settings.clinic.zone_of(schedule.tz),
+        due,
+        unit.now,
+        default_at=settings.default_at,
     )
     schedule.next_due_at = following
     unit.session.add(schedule)
@@ -108,7 +112,7 @@ def _fire(unit: Unit, schedule: ReviewSchedule, settings: ReviewSettings) -> Non
 def send_due_nudges(deps: Deps) -> int:
     """DM each member who has not answered once, inside their working hours; returns how
     many nudges were sent."""
-    settings = review_settings(deps.settings)
+    settings = deps.settings.section(ReviewSettings)
     _learn_time_zones(deps)
     sent = 0
     while True:
@@ -129,7 +133,7 @@ def _learn_time_zones(deps: Deps) -> None:
         try:
             deps.gateway.user(user_id)
         except SlackUnavailable:
-            log.warning("users.info failed for %s; its nudge uses the fallback time zone", user_id)
+            log.warning("users.info failed for %s; its nudge uses the clinic's time zone", user_id)
 
 
 def _nudge(unit: Unit, nudge: ReviewNudge, settings: ReviewSettings) -> int:
@@ -153,8 +157,9 @@ def _nudge(unit: Unit, nudge: ReviewNudge, settings: ReviewSettings) -> int:
         unit.session.add(nudge)
         unit.audit("review.nudge_cancelled", case_id=nudge.case_id, target=target, reason=reason)
         return 0
-    zone = settings.zone(person.tz if person else None)
-    opens = settings.working_hours.next_open(unit.now, zone)
+    clinic = unit.deps.settings.clinic
+    zone = clinic.zone_of(person.tz if person else None)
+    opens = clinic.working_hours.next_open(unit.now, zone)
     if opens > unit.now:
         nudge.due_at = opens
         unit.session.add(nudge)
@@ -195,8 +200,9 @@ def post_weekly_digest(deps: Deps) -> int:
     The one `review_digests` row is the claim: locked, checked and moved to the next week in
     the unit that queues the digests.
     """
-    settings = review_settings(deps.settings)
+    settings = deps.settings.section(ReviewSettings)
     rule = settings.digest
+    zone = deps.settings.clinic.zone
     if rule is None:
         return 0
     with deps.unit(_scheduler()) as unit:
@@ -206,10 +212,9 @@ def post_weekly_digest(deps: Deps) -> int:
                 unit.session.add(ReviewDigest(name=repo.WEEKLY_DIGEST))
             return 0
         row: ReviewDigest = rows[0]
-        zone = settings.zone(rule.tz)
         following = first_due(rule.cadence, zone, unit.now, default_at=rule.at)
-        if row.rule != rule.describe() or row.next_at is None:
-            row.rule, row.next_at = rule.describe(), following
+        if row.rule != rule.describe(zone.key) or row.next_at is None:
+            row.rule, row.next_at = rule.describe(zone.key), following
             unit.session.add(row)
             unit.audit(
                 "review.digest_scheduled",

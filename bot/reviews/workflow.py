@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.contributions import Workflow
 from bot.reviews import service, sweeps
+from bot.reviews.settings import ReviewSettings
 
 WORKFLOW = Workflow(
     name="reviews",
@@ -16,4 +17,5 @@ WORKFLOW = Workflow(
     show_sections=(service.review_section,),
     home_items=(service.reviews_waiting,),
     on_case_created=(service.default_schedule,),
+    settings=ReviewSettings,
 )

@@ -22,9 +22,9 @@ from bot.side_effects.policy import (
     PLANS,
     SYMPTOM_GROUPS,
     SYMPTOMS,
-    deadlines_for,
 )
 from bot.side_effects.service import FormChoices, ReportCard, ReportForm
+from bot.side_effects.settings import SideEffectSettings
 from handlers import forms
 
 OTHER = "other"
@@ -85,7 +85,9 @@ def _groups(base: str, label: str, options: list[dict[str, Any]]) -> list[Checkb
 
 
 def report_view(deps: Deps, choices: FormChoices) -> dict[str, Any]:
-    red_flags = [red_flag_option(i, flag) for i, flag in enumerate(deps.settings.red_flags)]
+    red_flags = [
+        red_flag_option(i, flag) for i, flag in enumerate(deps.settings.section(SideEffectSettings).red_flags)
+    ]
     symptom_groups = [
         CheckboxGroup(BlockId.chunk(BlockId.SE_SYMPTOMS, n), label, [option(t, k) for k, t in items])
         for n, (label, items) in enumerate(SYMPTOM_GROUPS)
@@ -205,7 +207,7 @@ def read_report(view: dict[str, Any], deps: Deps) -> ReportForm:
         if score is not None:
             scores[key] = score
 
-    flag_count = len(deps.settings.red_flags)
+    flag_count = len(deps.settings.section(SideEffectSettings).red_flags)
     groups = (flag_count + GROUP_SIZE - 1) // GROUP_SIZE
     raw_flags = _all_options(view, BlockId.SE_RED_FLAGS, groups)
     flags = sorted({n for v in raw_flags if (n := whole_number(v)) is not None and n < flag_count})
@@ -277,7 +279,7 @@ def _onset(view: dict[str, Any], deps: Deps) -> date:
 
 def latest_today(now: datetime, deps: Deps) -> date:
     """Today, as late as it is anywhere the team might be: the clinic's zone, or UTC."""
-    zone = deadlines_for(deps.settings).zone
+    zone = deps.settings.clinic.zone
     return max(now.astimezone(zone).date(), now.astimezone(UTC).date())
 
 

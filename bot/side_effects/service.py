@@ -34,9 +34,9 @@ from bot.side_effects.policy import (
     SEVERITY_RANK,
     SEVERITY_WORDS,
     SYMPTOMS,
-    deadlines_for,
     severity_of,
 )
+from bot.side_effects.settings import SideEffectSettings, deadlines
 from bot.unit import Unit
 from storage import cases as case_repo
 from storage import side_effects as repo
@@ -93,7 +93,7 @@ class ReportForm:
     frequency: int
     intensity: int
     burden: int
-    red_flags: tuple[int, ...]  # indexes into settings.red_flags
+    red_flags: tuple[int, ...]  # indexes into SideEffectSettings.red_flags
     notes: str | None
 
 
@@ -208,13 +208,13 @@ def submit_report(unit: Unit, form: ReportForm) -> SubmittedReport:
     """Save the report, then queue the thread summary, the DMs and the reporter's receipt."""
     access = open_case(unit, form.case_id, lock=True, require_open=True)
     case = access.case
-    settings = unit.deps.settings
+    settings = unit.deps.settings.section(SideEffectSettings)
     cipher = unit.deps.cipher
     medication = _medication_name(unit, case, form)
     red_flags = [settings.red_flags[i] for i in form.red_flags]
     severity = severity_of(red_flags=red_flags, burden=form.burden)
-    deadlines = deadlines_for(settings)
-    ack_due = deadlines.ack_due(severity, unit.now)
+    rules = deadlines(unit.deps.settings)
+    ack_due = rules.ack_due(severity, unit.now)
     team = team_of(unit, case)
     prescribers = team.prescribers
     fallback = [] if prescribers else team.fallback(reporter=unit.actor.user_id)
@@ -237,7 +237,7 @@ def submit_report(unit: Unit, form: ReportForm) -> SubmittedReport:
         severity=severity,
         status=ReportStatus.OPEN,
         ack_due_at=ack_due,
-        escalate_at=deadlines.escalate_at(severity, ack_due),
+        escalate_at=rules.escalate_at(severity, ack_due),
         next_escalation_at=ack_due,
         no_prescriber=not prescribers,
     )
@@ -542,7 +542,7 @@ def build_card(
         notes=cipher.decrypt_optional(report.notes_enc),
         ack_due_at=report.ack_due_at,
         escalate_at=report.escalate_at,
-        deadline=deadlines_for(unit.deps.settings).describe(report.severity),
+        deadline=deadlines(unit.deps.settings).describe(report.severity),
         overdue=is_overdue(unit, report),
         escalation_step=report.escalation_step,
         reminded_at=report.reminded_at,
@@ -612,7 +612,12 @@ def refresh_messages(unit: Unit, report: SideEffectReport, card: ReportCard) -> 
     if report.receipt_outbox_id is not None:
         unit.update(
             of=report.receipt_outbox_id,
-            message=render(unit, "side_effect_receipt", card, crisis_text=unit.deps.settings.crisis_text),
+            message=render(
+                unit,
+                "side_effect_receipt",
+                card,
+                crisis_text=unit.deps.settings.section(SideEffectSettings).crisis_text,
+            ),
             purpose="side_effect_receipt",
             case_id=report.case_id,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.contributions import Workflow
 from bot.side_effects import service, sweeps
+from bot.side_effects.settings import SideEffectSettings
 
 WORKFLOW = Workflow(
     name="side_effects",
@@ -12,4 +13,5 @@ WORKFLOW = Workflow(
     show_sections=(service.open_reports_section,),
     home_items=(service.waiting_for_me,),
     urgent_items=(service.urgent_open_reports,),
+    settings=SideEffectSettings,
 )

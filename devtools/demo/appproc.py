@@ -40,7 +40,7 @@ class AppProcess:
         env.update(
             {
                 "PORT": str(self.port),
-                "SLACK_APP_TOKEN": "",  # HTTP mode, whatever a .env says
+                "CARETHREAD_DOTENV": "",  # the demo supplies every setting; a developer's .env changes none
                 "DATABASE_URL": f"sqlite:///{self.data_dir / 'carethread.db'}",
                 "CARETHREAD_DATA_DIR": str(self.data_dir),
                 "WEB_WORKERS": "1",
