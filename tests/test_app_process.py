@@ -4,16 +4,21 @@ gunicorn, answers /healthz and handles a signed command against the stand-in Sla
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
+from app import startup_line
+from bot.config import Settings
 from devtools import slackreq
 from devtools.process import free_port, wait_healthy
 from tests.conftest import SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "pw-do-not-log-7731"
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -38,6 +43,8 @@ def test_missing_settings_exit_non_zero_with_one_clear_message(tmp_path):
 
 def test_http_mode_serves_health_and_commands(tmp_path, slack, db_url_and_engine):
     url, _engine = db_url_and_engine
+    if url.startswith("postgresql") and "@" in url:  # trust auth ignores it; the log must not show it
+        url = url.replace("postgres@", f"postgres:{PASSWORD}@", 1)
     port = free_port()
     env = _clean_env(
         SLACK_BOT_TOKEN="xoxb-test",
@@ -77,7 +84,52 @@ def test_http_mode_serves_health_and_commands(tmp_path, slack, db_url_and_engine
         assert (tmp_path / "carethread-keys.env").exists()
     finally:
         process.terminate()
-        process.wait(timeout=20)
+        _, log = process.communicate(timeout=20)
+    # One start-up line says how it runs; no line per sweep (CARETHREAD_SWEEP_SECONDS=1 above).
+    [start] = [line for line in log.splitlines() if "CareThread starting" in line]
+    assert f"HTTP on 0.0.0.0:{port}" in start and f"Slack API {slack.api_url}" in start
+    assert "database " in start and "request worker" in start and "outbox relay" in start
+    assert PASSWORD not in log and "Running job" not in log and "executed successfully" not in log
+
+
+def test_the_start_up_line_masks_the_database_password():
+    settings = Settings(
+        bot_token="xoxb-x",
+        signing_secret="s",
+        encryption_keys=("k",),
+        audit_key="a",
+        database_url=f"postgresql+psycopg://carethread:{PASSWORD}@db.internal:5432/carethread",
+    )
+    line = startup_line(settings)
+    assert PASSWORD not in line and "carethread:***@db.internal:5432/carethread" in line
+    assert line.startswith("CareThread starting: HTTP on 0.0.0.0:3000 · Slack API https://slack.com/api/")
+    assert "Socket Mode" in startup_line(replace(settings, app_token="xapp-1"))
+
+
+def test_a_port_in_use_is_one_clear_line_and_exit_code_2(tmp_path):
+    port = free_port()
+    with socket.socket() as holder:
+        holder.bind(("0.0.0.0", port))
+        holder.listen()
+        result = subprocess.run(
+            [sys.executable, "app.py"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=_clean_env(
+                SLACK_BOT_TOKEN="xoxb-test",
+                SLACK_SIGNING_SECRET=SECRET,
+                PORT=str(port),
+                CARETHREAD_DATA_DIR=str(tmp_path),
+                DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}",
+            ),
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"carethread: Port {port} on 0.0.0.0 is already in use (is CareThread already running?). "
+        "Stop what holds it or set PORT to a free port."
+    ]
 
 
 def test_a_bad_workflow_setting_stops_start_up_with_one_clear_line(tmp_path, slack):
