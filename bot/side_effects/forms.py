@@ -84,7 +84,8 @@ def _groups(base: str, label: str, options: list[dict[str, Any]]) -> list[Checkb
     ]
 
 
-def report_view(deps: Deps, choices: FormChoices) -> dict[str, Any]:
+def report_view(deps: Deps, choices: FormChoices, *, notes: str | None = None) -> dict[str, Any]:
+    """The report form; `notes` (typed after `/sideeffect C-n`) prefills the notes field."""
     red_flags = [red_flag_option(i, flag) for i, flag in enumerate(deps.settings.red_flags)]
     symptom_groups = [
         CheckboxGroup(BlockId.chunk(BlockId.SE_SYMPTOMS, n), label, [option(t, k) for k, t in items])
@@ -122,6 +123,7 @@ def report_view(deps: Deps, choices: FormChoices) -> dict[str, Any]:
         max_medication=MAX_MEDICATION,
         max_symptoms=MAX_SYMPTOMS,
         max_notes=MAX_NOTES,
+        notes=(notes or "")[:MAX_NOTES],
     )
 
 
