@@ -232,7 +232,7 @@ def _items(n: int) -> list[TimelineItem]:
 def _render(items: list[TimelineItem], page=1, pages=1) -> dict:
     t = Timeline(1, "C-1", page, pages, 40, 99, items)
     return Renderer().message(
-        "audit/audit_timeline", t=t, app_actor="app", older_action="audit_older", newer_action="audit_newer"
+        "audit/audit_timeline", t=t, older_action="audit_older", newer_action="audit_newer"
     )
 
 
