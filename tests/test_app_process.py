@@ -27,15 +27,20 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def test_missing_settings_exit_non_zero_with_one_clear_message(tmp_path):
-    result = subprocess.run(
+def _run_app(**env: str) -> subprocess.CompletedProcess:
+    """`python app.py` in a clean environment plus `env`, to its exit."""
+    return subprocess.run(
         [sys.executable, "app.py"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
-        env=_clean_env(CARETHREAD_DATA_DIR=str(tmp_path)),
+        env=_clean_env(**env),
     )
+
+
+def test_missing_settings_exit_non_zero_with_one_clear_message(tmp_path):
+    result = _run_app(CARETHREAD_DATA_DIR=str(tmp_path))
     assert result.returncode == 2
     assert "SLACK_BOT_TOKEN" in result.stderr and "SLACK_SIGNING_SECRET" in result.stderr
     assert "Traceback" not in result.stderr
@@ -111,19 +116,12 @@ def test_a_port_in_use_is_one_clear_line_and_exit_code_2(tmp_path):
     with socket.socket() as holder:
         holder.bind(("0.0.0.0", port))
         holder.listen()
-        result = subprocess.run(
-            [sys.executable, "app.py"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=_clean_env(
-                SLACK_BOT_TOKEN="xoxb-test",
-                SLACK_SIGNING_SECRET=SECRET,
-                PORT=str(port),
-                CARETHREAD_DATA_DIR=str(tmp_path),
-                DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}",
-            ),
+        result = _run_app(
+            SLACK_BOT_TOKEN="xoxb-test",
+            SLACK_SIGNING_SECRET=SECRET,
+            PORT=str(port),
+            CARETHREAD_DATA_DIR=str(tmp_path),
+            DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}",
         )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
@@ -133,20 +131,13 @@ def test_a_port_in_use_is_one_clear_line_and_exit_code_2(tmp_path):
 
 
 def test_a_bad_workflow_setting_stops_start_up_with_one_clear_line(tmp_path, slack):
-    result = subprocess.run(
-        [sys.executable, "app.py"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=_clean_env(
-            SLACK_BOT_TOKEN="xoxb-test",
-            SLACK_SIGNING_SECRET=SECRET,
-            SLACK_API_URL=slack.api_url,
-            CARETHREAD_DATA_DIR=str(tmp_path),
-            DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}",
-            CARETHREAD_SIDEEFFECT_DEADLINE_HIGH="soon",
-        ),
+    result = _run_app(
+        SLACK_BOT_TOKEN="xoxb-test",
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=slack.api_url,
+        CARETHREAD_DATA_DIR=str(tmp_path),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}",
+        CARETHREAD_SIDEEFFECT_DEADLINE_HIGH="soon",
     )
     assert result.returncode == 2
     assert "CARETHREAD_SIDEEFFECT_DEADLINE_HIGH" in result.stderr and "Traceback" not in result.stderr
