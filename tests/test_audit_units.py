@@ -286,6 +286,14 @@ def test_timeline_template_renders_and_validates(page, pages):
             "<@U0ALICE> changed <@U0BOB>'s role from case manager to pcp",
         ),
         (_row(1, "command:/audit", target=None, outcome="denied"), "<@U0ALICE> used /audit"),
+        (
+            _row(1, "consent.recorded", target="consent:3", roles=["therapist"], expires_on="2027-01-31"),
+            "<@U0ALICE> recorded consent for C-1, valid until 2027-01-31",
+        ),
+        (
+            _row(1, "own_channel.created", target="channel:C0OWN1", name="c-1-care"),
+            "<@U0ALICE> created <#C0OWN1>, the own channel of C-1",
+        ),
         # Unknown, or missing a detail its wording needs: a readable generic sentence.
         (_row(1, "widget.frobbed", target="outbox:61", x={"a": 1}), "<@U0ALICE> · widget: frobbed · C-1"),
         (_row(1, "member.added", target="user:U0BOB"), "<@U0ALICE> · member: added · C-1"),

@@ -24,6 +24,14 @@ SENTENCES: dict[str, str] = {
     "case.reopened": "reopened {case}",
     "case.listed": "listed their cases",
     "case.create_form_opened": "opened the new-case form",
+    "case.details_viewed": "opened the details of {case}",
+    "consent.form_opened": "opened the consent form for {case}",
+    "consent.recorded": "recorded consent for {case}, valid until {expires_on}",
+    "consent.viewed": "viewed the consent on record for {case}",
+    "consent.reminded": "reminded the team that the consent for {case} needs renewing",
+    "own_channel.created": "created {target}, the own channel of {case}",
+    "channel.checked": "checked it can still reach {target}",
+    "home.viewed": "opened their App Home",
     "medication.added": "added a medication to {case}",
     "medication.stopped": "stopped a medication on {case}",
     "member.added": "added {target} to the team as {role}",
@@ -59,12 +67,18 @@ SENTENCES: dict[str, str] = {
     "review.nudge_deferred": "held back a review nudge until working hours",
     "review.nudge_cancelled": "cancelled a review nudge",
     "review.listed": "listed open reviews",
+    "review.digest_scheduled": "scheduled the caseload digest",
+    "review.digest_posted": "posted the caseload digest",
+    "review.digest_viewed": "viewed the caseload digest",
     "audit.viewed": "viewed this audit trail (page {page})",
     "audit.exported": "exported this audit trail as {format}",
     "audit.export_delivered": "received the audit export by DM",
     "audit.export_failed": "could not be sent the audit export",
     "audit.verified": "verified the audit trail",
     "audit.verify_failed": "found the audit trail broken",
+    "transcript.purge_run": "removed thread messages older than {older_than_days} days",
+    "cli.invoked": "ran `{command}` on the server",
+    "request.replayed": "sent a request again; it was refused as a replay",
     "transcript.purged": "removed {entries} thread messages older than {older_than_days} days",
     "thread.message_posted": "posted in the case thread",
     "thread.message_edited": "edited a message in the case thread",
@@ -85,7 +99,9 @@ REQUESTS: dict[str, str] = {
 OUTCOMES = {"denied": "denied", "bad_input": "not understood", "conflict": "already done", "error": "failed"}
 
 _USER = re.compile(r"^[UW][A-Z0-9]{2,30}$")
-_REF = {"side_effect": "SE-{}", "case": "C-{}", "user": "<@{}>"}
+_CHANNEL = re.compile(r"^C[A-Z0-9]{2,30}$")
+_REF = {"side_effect": "SE-{}", "case": "C-{}", "user": "<@{}>", "channel": "<#{}>"}
+_WORD = re.compile(r"[a-z]+(?:[_-][a-z]+)*")  # an enum value: "case-manager", "not_improving"
 
 
 def who(actor: str) -> str:
@@ -124,7 +140,11 @@ def _target(target: str) -> str | None:
     form = _REF.get(kind)
     if form is None or not ident:
         return None
-    return _person(ident) if kind == "user" else form.format(ident)
+    if kind == "user":
+        return _person(ident)
+    if kind == "channel":
+        return f"<#{ident}>" if _CHANNEL.match(ident) else None
+    return form.format(ident)
 
 
 def _value(key: str, value: Any) -> str:
@@ -134,7 +154,9 @@ def _value(key: str, value: Any) -> str:
         return _person(value)
     if isinstance(value, list):
         return str(len(value))
-    return _words(str(value)) if isinstance(value, str) else str(value)
+    if isinstance(value, str) and _WORD.fullmatch(value):
+        return value.replace("_", " ").replace("-", " ")
+    return str(value)
 
 
 def _person(user_id: str) -> str:
