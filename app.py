@@ -19,12 +19,15 @@ def main() -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     from bot.workflows import WORKFLOWS
 
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # no line per sweep
     try:
         settings = load_settings(workflows=WORKFLOWS)
+        _check_port(settings)
         _preflight(settings)
     except ConfigError as err:
         print(f"carethread: {err}", file=sys.stderr)
         return 2
+    log.info("%s", startup_line(settings))
     if settings.key_file is not None:
         log.warning(
             "Encryption and audit keys are in %s. Back this file up: without it the case data "
@@ -34,6 +37,38 @@ def main() -> int:
     if settings.socket_mode:
         return _serve_socket_mode(settings)
     return _serve_http(settings)
+
+
+def startup_line(settings: Settings) -> str:
+    """The one start-up line: how the app talks to Slack, where, which database (its
+    password masked) and how much work it runs at once."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        database = make_url(settings.database_url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL already failed preflight; never echo it raw
+        database = "(unreadable DATABASE_URL)"
+    mode = "Socket Mode" if settings.socket_mode else f"HTTP on {settings.host}:{settings.port}"
+    web = (
+        ""
+        if settings.socket_mode
+        else f"{settings.web_workers} web worker(s) x {settings.web_threads} threads, "
+    )
+    return (
+        f"CareThread starting: {mode} · Slack API {settings.slack_api_url} · database {database} · "
+        f"workers: {web}{settings.work_threads} request worker(s), outbox relay, sweep every "
+        f"{settings.sweep_seconds}s"
+    )
+
+
+def _check_port(settings: Settings) -> None:
+    from bot.serve import port_in_use
+
+    if not settings.socket_mode and port_in_use(settings.host, settings.port):
+        raise ConfigError(
+            f"Port {settings.port} on {settings.host} is already in use (is CareThread already "
+            "running?). Stop what holds it or set PORT to a free port."
+        )
 
 
 def _preflight(settings: Settings) -> None:
@@ -94,7 +129,6 @@ def _serve_socket_mode(settings: Settings) -> int:
 
     app = create_app(settings)
     scheduler = start_background(app)
-    log.info("CareThread is running in Socket Mode")
     try:
         SocketModeHandler(app, settings.app_token).start()
     finally:
@@ -114,7 +148,7 @@ def _serve_http(settings: Settings) -> int:
 
         app = create_app(settings)
         running.append((app, start_background(app)))
-        log.info("CareThread worker ready on %s:%s", settings.host, settings.port)
+        log.debug("CareThread worker ready on %s:%s", settings.host, settings.port)
         return wsgi_app(app)
 
     def on_exit() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,18 @@ def _slack_date(moment: datetime, fmt: str = "{date_short_pretty} {time}") -> Ra
     return Raw(f"<!date^{int(moment.timestamp())}^{fmt}|{fallback}>")
 
 
+def _slack_through(end: datetime) -> Raw:
+    """An end-exclusive midnight (coverage ends at the start of its end date) as the last day
+    it includes, with the weekday: "through Friday, December 6th" for an end of Dec 7 00:00.
+    The token points at midday of that last day, so every reader within 12 hours of the
+    sender's zone sees the same day; the fallback is that day in UTC."""
+    midday = end - timedelta(hours=12)
+    fallback = f"{midday:%A %b} {midday.day}"
+    return Raw(f"<!date^{int(midday.timestamp())}^{{date_long_pretty}}|{fallback}>")
+
+
 slack_date = _slack_date  # for services that build mrkdwn themselves (`/case show` sections)
+slack_through = _slack_through
 
 # The only `<…>` tokens our messages may carry, each built by a filter above: a user or
 # channel mention, a date, an https link. Any other `<` in mrkdwn is a template slip
@@ -156,6 +167,7 @@ class Renderer:
             mention=_mention,
             channel=_channel,
             slackdate=_slack_date,
+            through=_slack_through,
             tojson=_tojson,
             link=_link,
             with_mentions=_with_mentions,

@@ -3,12 +3,26 @@ so both are measured on the same server stack."""
 
 from __future__ import annotations
 
+import errno
+import socket
 from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 WSGIApp = Callable[[dict[str, Any], Callable], Any]
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something already listens on host:port. Checked before gunicorn starts, so a
+    second copy of the app says so in one line instead of gunicorn's retries and traceback."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
 
 
 def serve_http(
@@ -39,6 +53,7 @@ def serve_http(
             self.cfg.set("timeout", 30)
             self.cfg.set("graceful_timeout", 25)  # requests in flight, then releasing claims (app.py)
             self.cfg.set("keepalive", 5)
+            self.cfg.set("loglevel", "warning")  # app.py logs the one start-up line
             if access_log:
                 self.cfg.set("accesslog", "-")
 

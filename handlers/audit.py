@@ -13,7 +13,7 @@ from bot.audit import service as audit
 from bot.audit import transcript
 from bot.audit.commands import AUDIT_USAGE, ExportTrail, ShowTimeline
 from bot.audit.thread_events import read_thread_activity
-from bot.auditlog import APP_ACTOR, Outcome, Source
+from bot.auditlog import Outcome, Source
 from bot.deps import Deps
 from bot.errors import BadInput
 from bot.ids import Action, Command
@@ -88,7 +88,6 @@ def _timeline_message(
     return deps.renderer.message(
         "audit/audit_timeline",
         t=t,
-        app_actor=APP_ACTOR,
         older_action=Action.AUDIT_OLDER,
         newer_action=Action.AUDIT_NEWER,
     )

@@ -82,10 +82,10 @@ def _command(deps: Deps, body: dict[str, Any]) -> None:
         match parse_sideeffect_command(body.get("text") or ""):
             case Help():
                 reply(_help(deps))
-            case OpenReportForm(case_id=case_id):
+            case OpenReportForm(case_id=case_id, notes=notes):
                 with deps.unit(actor) as unit:
                     choices = side_effects.form_choices(unit, case_id=case_id)
-                deps.gateway.open_view(body["trigger_id"], report_view(deps, choices))
+                deps.gateway.open_view(body["trigger_id"], report_view(deps, choices, notes=notes))
                 deps.record(actor, "side_effect.form_opened", Outcome.OK, case_id=case_id)
             case ListReports(case_id=case_id):
                 with deps.unit(actor) as unit:

@@ -18,7 +18,7 @@ from sqlmodel import SQLModel
 
 from bot.audit import export as audit_export
 from bot.audit.commands import ExportFormat, ExportTrail, ShowTimeline, parse_audit_command
-from bot.audit.service import Timeline, TimelineItem
+from bot.audit.service import Timeline, TimelineItem, fold
 from bot.audit.thread_events import read_thread_activity
 from bot.audit.transcript import TranscriptLine
 from bot.errors import BadInput
@@ -26,6 +26,7 @@ from bot.inputs import Help
 from bot.render import Renderer
 from storage import migrate
 from storage.audit import EntryKind
+from storage.core import AuditEvent
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 
@@ -199,53 +200,137 @@ def test_fhir_action_codes(action, crud):
 # -- templates ---------------------------------------------------------------------------------
 
 
+def _row(seq: int, action: str, actor: str = "U0ALICE", target: str | None = "C-1", outcome="ok", **details):
+    return AuditEvent(
+        seq=seq,
+        at=NOW,
+        actor=actor,
+        action=action,
+        case_id=1,
+        target=target,
+        outcome=outcome,
+        source="command",
+        details=json.dumps(details),
+        prev_hash="0" * 64,
+        hash="0" * 64,
+    )
+
+
 def _items(n: int) -> list[TimelineItem]:
-    return [
-        TimelineItem(
+    rows = [
+        _row(
             n - i,
-            NOW,
-            "app" if i % 3 == 0 else "U0ALICE",
             "case.viewed",
-            "ok" if i % 2 else "denied",
-            "command",
-            "C-1" if i % 2 else None,
-            "page=1" if i % 2 else "",
+            actor="app" if i % 3 == 0 else "U0ALICE",
+            outcome="ok" if i % 2 else "denied",
         )
         for i in range(n)
     ]
+    return fold(rows, "C-1")
+
+
+def _render(items: list[TimelineItem], page=1, pages=1) -> dict:
+    t = Timeline(1, "C-1", page, pages, 40, 99, items)
+    return Renderer().message(
+        "audit/audit_timeline", t=t, older_action="audit_older", newer_action="audit_newer"
+    )
 
 
 @pytest.mark.parametrize(("page", "pages"), [(1, 1), (1, 3), (2, 3), (3, 3)])
 def test_timeline_template_renders_and_validates(page, pages):
-    t = Timeline(1, "C-1", page, pages, 40, 99, _items(15))
-    message = Renderer().message(
-        "audit/audit_timeline", t=t, app_actor="app", older_action="audit_older", newer_action="audit_newer"
-    )
+    message = _render(_items(15), page, pages)
     assert message["text"] == "Audit trail of C-1"
     buttons = [e["text"]["text"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert buttons == (["Newer"] if page > 1 else []) + (["Older"] if page < pages else [])
-    assert "CareThread" in json.dumps(message) and "<@U0ALICE>" in json.dumps(message)
+    text = json.dumps(message, ensure_ascii=False)
+    assert "CareThread viewed C-1" in text and "<@U0ALICE> viewed C-1 · _denied_" in text
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        (
+            _row(
+                1,
+                "side_effect.reported",
+                target="side_effect:4",
+                severity="urgent",
+                prescribers=1,
+                routed_to=1,
+            ),
+            "<@U0ALICE> reported side effect SE-4 · urgent",
+        ),
+        (
+            _row(
+                1,
+                "handoff.accepted",
+                target="handoff:9",
+                kind="coverage",
+                role="prescriber",
+                previous_role=None,
+            ),
+            "<@U0ALICE> accepted the coverage handoff of C-1 as prescriber",
+        ),
+        (
+            _row(
+                1, "handoff.requested", target="handoff:9", to_user="U0BOB", kind="transfer", role="therapist"
+            ),
+            "<@U0ALICE> asked <@U0BOB> to take over C-1 (transfer, as therapist)",
+        ),
+        (
+            _row(1, "side_effect.notified", actor="app", target="user:U0BOB", report=4, kind="prescriber"),
+            "CareThread told <@U0BOB> about side effect SE-4",
+        ),
+        (
+            _row(1, "member.role_changed", target="user:U0BOB", role="pcp", previous="case-manager"),
+            "<@U0ALICE> changed <@U0BOB>'s role from case manager to pcp",
+        ),
+        (_row(1, "command:/audit", target=None, outcome="denied"), "<@U0ALICE> used /audit"),
+        (
+            _row(1, "consent.recorded", target="consent:3", roles=["therapist"], expires_on="2027-01-31"),
+            "<@U0ALICE> recorded consent for C-1, valid until 2027-01-31",
+        ),
+        (
+            _row(1, "own_channel.created", target="channel:C0OWN1", name="c-1-care"),
+            "<@U0ALICE> created <#C0OWN1>, the own channel of C-1",
+        ),
+        # Unknown, or missing a detail its wording needs: a readable generic sentence.
+        (_row(1, "widget.frobbed", target="outbox:61", x={"a": 1}), "<@U0ALICE> · widget: frobbed · C-1"),
+        (_row(1, "member.added", target="user:U0BOB"), "<@U0ALICE> · member: added · C-1"),
+    ],
+)
+def test_events_read_as_sentences(row, expected):
+    [item] = fold([row], "C-1")
+    assert item.sentence == expected
+    assert "outbox" not in item.sentence and "None" not in item.sentence and "{" not in item.sentence
+
+
+def test_deliveries_fold_under_the_step_that_queued_them():
+    rows = [  # newest first, as a page is read
+        _row(6, "case.viewed"),
+        _row(5, "message.failed", actor="app", target="outbox:3", outcome="error"),
+        _row(4, "message.retry", actor="app", target="outbox:3", outcome="error"),
+        _row(3, "message.delivered", actor="app", target="outbox:2"),
+        _row(2, "side_effect.reported", target="side_effect:1", severity="high"),
+        _row(1, "message.delivered", actor="app", target="outbox:1"),  # its step is on an older page
+    ]
+    items = fold(rows, "C-1")
+    assert [(i.seq, i.sentence, i.deliveries) for i in items] == [
+        (6, "<@U0ALICE> viewed C-1", ""),
+        (2, "<@U0ALICE> reported side effect SE-1 · high", "1 message delivered · 1 retry · 1 failed"),
+        (1, "CareThread sent messages: 1 message delivered", ""),
+    ]
+    text = json.dumps(_render(items), ensure_ascii=False)
+    assert "↳ 1 message delivered · 1 retry · 1 failed" in text and "outbox" not in text
 
 
 def test_timeline_template_with_no_events_and_hostile_details():
-    empty = Renderer().message(
-        "audit/audit_timeline",
-        t=Timeline(1, "C-1", 1, 1, 0, 0, []),
-        app_actor="app",
-        older_action="o",
-        newer_action="n",
-    )
+    empty = _render([])
     assert "No events recorded" in json.dumps(empty)
-    hostile = [TimelineItem(1, NOW, "U0ALICE", "x", "ok", "command", '<!channel> "t"', '<!here> & "q"')]
-    rendered = json.dumps(
-        Renderer().message(
-            "audit/audit_timeline",
-            t=Timeline(1, "C-1", 1, 1, 1, 1, hostile),
-            app_actor="app",
-            older_action="o",
-            newer_action="n",
-        )
+    hostile = fold(
+        [_row(1, "x.y", target='<!channel> "t"'), _row(2, "case.closed", actor='<!here> & "q"')], "C-1"
     )
+    rendered = json.dumps(_render(hostile))
     assert "<!channel>" not in rendered and "<!here>" not in rendered and "&lt;!here&gt;" in rendered
 
 

@@ -236,6 +236,12 @@ def test_coverage_keeps_the_sender_and_ends_by_itself(team):
     [handoff] = handoffs(h)
     assert handoff.kind == "coverage"
     assert handoff.coverage_until.isoformat() == "2026-11-26T05:00:00+00:00"  # midnight in New York
+    # Shown as people mean it: the last day covered, with its weekday (noon of it, in New York).
+    last_day = int(datetime(2026, 11, 25, 17, tzinfo=UTC).timestamp())
+    through = f"cover as prescriber through <!date^{last_day}^{{date_long_pretty}}|Wednesday Nov 25>"
+    sent = h.slack.calls_to("chat.postMessage")
+    assert any(through in text_of(c.args.get("blocks")) for c in sent), through
+    assert not any("until <!date" in text_of(c.args.get("blocks")) for c in sent)
     answer(h, NEWDOC, handoff.id)
     assert members(h) == {PRESCRIBER: "prescriber", THERAPIST: "therapist", NEWDOC: "prescriber"}
     assert "you stay on it" in text_of(dms(h, PRESCRIBER)[-1]["blocks"])
@@ -689,7 +695,9 @@ def test_case_show_lists_pending_handoffs_and_cover(team):
     assert f"<@{PRESCRIBER}> → <@{NEWDOC}>: cover as prescriber, waiting for an answer" in body
     answer(h, NEWDOC, handoffs(h)[0].id)
     h.command(THERAPIST, "show C-1")
-    assert f"<@{NEWDOC}> covers for <@{PRESCRIBER}> as prescriber until <!date^" in h.last_reply_text()
+    last_day = int(datetime(2026, 11, 30, 17, tzinfo=UTC).timestamp())  # Monday, noon in New York
+    covers = f"<@{NEWDOC}> covers for <@{PRESCRIBER}> as prescriber through <!date^{last_day}^"
+    assert covers + "{date_long_pretty}|Monday Nov 30>" in h.last_reply_text()
 
 
 # -- privacy -------------------------------------------------------------------------------------

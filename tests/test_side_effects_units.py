@@ -181,6 +181,10 @@ def test_age_text():
         ("", OpenReportForm(None)),
         ("C-12", OpenReportForm(12)),
         ("  c12 ", OpenReportForm(12)),
+        (
+            "C-1 nausea  since the increase\nand dizzy ",
+            OpenReportForm(1, "nausea  since the increase\nand dizzy"),
+        ),
         ("help", Help()),
         ("list C-3", ListReports(3)),
         ("LIST c-3", ListReports(3)),
@@ -196,7 +200,6 @@ def test_commands_parse(text, command):
         ("list", "Name one case"),
         ("list C-1 C-2", "Name one case"),
         ("list twelve", "is not a case id"),
-        ("C-1 nausea", "Give only the case id"),
         ("help me", "takes nothing"),
         ("x" * 3000, "too long"),
     ],
@@ -364,11 +367,15 @@ def test_list_and_help_render():
     from bot.side_effects.service import ReportLine
 
     lines = [
-        ReportLine("SE-1", "Urgent", "open", "U0THERA", "5 min", True, 2, None),
-        ReportLine("SE-2", "Low", "acknowledged", "U0THERA", "2 h", False, 0, "U0PRESC1"),
+        ReportLine("SE-1", "Urgent", "sertraline", "open", "U0THERA", "5 min", True, 2, None),
+        ReportLine(
+            "SE-2", "Low", "<!channel> lithium", "acknowledged", "U0THERA", "2 h", False, 0, "U0PRESC1"
+        ),
     ]
     listed = Renderer().message("side_effects/side_effect_list", case_ref="C-12", lines=lines)
-    assert "escalated" in json.dumps(listed)
+    text = listed["blocks"][1]["text"]["text"]
+    assert "escalated" in text and "*SE-1* Urgent · sertraline · reported" in text
+    assert "<!channel>" not in text and "&lt;!channel&gt; lithium" in text
     assert "No open side-effect reports" in json.dumps(
         Renderer().message("side_effects/side_effect_list", case_ref="C-1", lines=[])
     )

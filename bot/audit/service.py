@@ -7,12 +7,12 @@ import hashlib
 import hmac
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from bot.access import case_ref, open_case
 from bot.audit import export as audit_export
+from bot.audit import sentences
 from bot.audit.commands import AUDIT_USAGE, ExportFormat
 from bot.audit.transcript import transcript_of
 from bot.auditlog import event_hash
@@ -24,19 +24,17 @@ from storage.cases import Case
 from storage.core import AuditEvent
 
 PAGE_SIZE = 15
-DETAILS_SHOWN = 160  # characters of an event's details on the timeline
+DELIVERY = "message."  # the relay's events: folded under the step that queued the message
 
 
 @dataclass(frozen=True)
 class TimelineItem:
     seq: int
     at: datetime
-    actor: str
     action: str
-    outcome: str
-    source: str
-    target: str | None
-    details: str  # "key=value, ..." (details never hold clinical text)
+    sentence: str  # mrkdwn; people as `<@U…>` mentions, case-level ids only
+    outcome: str = ""  # "" when ok, else a word: denied, not understood, failed…
+    deliveries: str = ""  # what became of the messages this step queued
 
 
 @dataclass(frozen=True)
@@ -80,21 +78,43 @@ def timeline(unit: Unit, *, case_id: int, page: int = 1, upto: int | None = None
         session=unit.session, case_id=case_id, upto=upto, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
     )
     unit.audit("audit.viewed", case_id=case_id, target=ref, page=page)
-    return Timeline(case_id, ref, page, pages, total, upto, [_item(row) for row in rows])
+    return Timeline(case_id, ref, page, pages, total, upto, fold(rows, ref))
 
 
-def _item(row: AuditEvent) -> TimelineItem:
-    details = json.loads(row.details or "{}")
-    shown = ", ".join(f"{k}={_short(v)}" for k, v in sorted(details.items()))
-    if len(shown) > DETAILS_SHOWN:
-        shown = shown[: DETAILS_SHOWN - 1] + "…"
-    return TimelineItem(row.seq, row.at, row.actor, row.action, row.outcome, row.source, row.target, shown)
+def fold(rows: list[AuditEvent], ref: str) -> list[TimelineItem]:
+    """The page's events (newest first) as sentences, each delivery event folded into the
+    step before it, which queued the message. Deliveries whose step is on an older page
+    are shown together as one line of their own."""
+    groups: list[tuple[AuditEvent | None, list[AuditEvent]]] = []  # oldest first
+    for row in reversed(rows):
+        if not row.action.startswith(DELIVERY):
+            groups.append((row, []))
+        elif groups:
+            groups[-1][1].append(row)
+        else:
+            groups.append((None, [row]))
+    items = []
+    for step, deliveries in reversed(groups):
+        summary = sentences.delivery_summary([d.action for d in deliveries])
+        if step is None:
+            first = deliveries[0]
+            text = f"CareThread sent messages: {summary}"
+            items.append(TimelineItem(first.seq, first.at, first.action, text))
+        else:
+            items.append(replace(_item(step, ref), deliveries=summary))
+    return items
 
 
-def _short(value: Any) -> str:
-    if isinstance(value, list):
-        return f"[{len(value)}]"
-    return str(value)
+def _item(row: AuditEvent, ref: str) -> TimelineItem:
+    try:
+        details = json.loads(row.details or "{}")
+    except ValueError:
+        details = {}
+    if not isinstance(details, dict):
+        details = {}
+    text = sentences.sentence(row.action, actor=row.actor, case_ref=ref, target=row.target, details=details)
+    outcome = "" if row.outcome == "ok" else sentences.OUTCOMES.get(row.outcome, row.outcome)
+    return TimelineItem(row.seq, row.at, row.action, text, outcome)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ from bot.errors import BadInput, Conflict, NotAllowed
 from bot.handoffs.commands import HANDOFF_USAGE
 from bot.handoffs.settings import HandoffSettings
 from bot.ids import Action, BlockId
-from bot.render import slack_date
+from bot.render import slack_through
 from bot.slack import SlackUnavailable
 from bot.unit import Actor, Unit
 from storage import cases as cases_repo
@@ -541,8 +541,8 @@ def handoff_section(unit: Unit, case: Case) -> list[str]:
             )
         elif handoff.coverage_until is not None:
             lines.append(
-                f"• <@{handoff.to_user}> covers for <@{handoff.from_user}> as {role} until "
-                f"{slack_date(handoff.coverage_until)}"
+                f"• <@{handoff.to_user}> covers for <@{handoff.from_user}> as {role} through "
+                f"{slack_through(handoff.coverage_until)}"
             )
     return ["*Handoffs*\n" + "\n".join(lines)] if lines else []
 

@@ -8,7 +8,8 @@ from bot.errors import BadInput
 from bot.inputs import Help, bounded_command, parse_case_ref, parse_id
 
 SIDE_EFFECT_USAGE = {
-    "report": "`/sideeffect <case>` to report a side effect (or `/sideeffect` alone to pick the case)",
+    "report": "`/sideeffect <case> [what happened]` to report a side effect, your words as its notes "
+    "(or `/sideeffect` alone to pick the case)",
     "list": "`/sideeffect list <case>` for a case's open reports",
     "help": "`/sideeffect help`",
 }
@@ -18,6 +19,7 @@ ALL_USAGE = "; ".join(SIDE_EFFECT_USAGE.values())
 @dataclass(frozen=True)
 class OpenReportForm:
     case_id: int | None  # None: the form asks which case
+    notes: str | None = None  # what was typed after the case: the form's notes, to edit
 
 
 @dataclass(frozen=True)
@@ -42,12 +44,8 @@ def parse_sideeffect_command(text: str) -> SideEffectCommand:
             raise BadInput("Name one case to list its open reports.", usage=SIDE_EFFECT_USAGE["list"])
         return ListReports(parse_case_ref(args[0], usage=SIDE_EFFECT_USAGE["list"]))
     case_id = parse_case_ref(parts[0], usage=ALL_USAGE)
-    if args:
-        raise BadInput(
-            "Give only the case id; the form asks for the details (symptoms, FIBSER, red flags).",
-            usage=SIDE_EFFECT_USAGE["report"],
-        )
-    return OpenReportForm(case_id=case_id)
+    rest = text.strip().split(None, 1)[1].strip() if args else ""
+    return OpenReportForm(case_id=case_id, notes=rest or None)
 
 
 def parse_report_id(raw: str | None) -> int:

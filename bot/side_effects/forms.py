@@ -84,7 +84,8 @@ def _groups(base: str, label: str, options: list[dict[str, Any]]) -> list[Checkb
     ]
 
 
-def report_view(deps: Deps, choices: FormChoices) -> dict[str, Any]:
+def report_view(deps: Deps, choices: FormChoices, *, notes: str | None = None) -> dict[str, Any]:
+    """The report form; `notes` (typed after `/sideeffect C-n`) prefills the notes field."""
     red_flags = [
         red_flag_option(i, flag) for i, flag in enumerate(deps.settings.section(SideEffectSettings).red_flags)
     ]
@@ -124,6 +125,7 @@ def report_view(deps: Deps, choices: FormChoices) -> dict[str, Any]:
         max_medication=MAX_MEDICATION,
         max_symptoms=MAX_SYMPTOMS,
         max_notes=MAX_NOTES,
+        notes=(notes or "")[:MAX_NOTES],
     )
 
 

@@ -163,6 +163,7 @@ class SubmittedReport:
 class ReportLine:
     ref: str
     severity_word: str
+    medication: str  # clinical: shown only to a team member who asked (ephemeral)
     status: str
     reporter: str
     age: str
@@ -393,6 +394,7 @@ def report_lines(unit: Unit, case: Case) -> list[ReportLine]:
         ReportLine(
             ref=r.ref,
             severity_word=SEVERITY_WORDS[r.severity],
+            medication=unit.deps.cipher.decrypt(r.medication_name_enc),
             status=r.status,
             reporter=r.reporter,
             age=age_text(unit.now - r.created_at),
