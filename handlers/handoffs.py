@@ -1,5 +1,5 @@
 """Slack listeners for handoffs: `/handoff ...`, the I-PASS form, the receiver's Accept and
-Decline buttons and their modals. Thin: read the payload, call bot/services/handoffs.py."""
+Decline buttons and their modals. Thin: read the payload, call bot/handoffs/service.py."""
 
 from __future__ import annotations
 

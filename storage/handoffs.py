@@ -1,7 +1,7 @@
 """Tables for threaded handoffs (I-PASS notes, closed-loop acceptance, coverage).
 
 A handoff is a proposal until the receiver accepts it: the care team changes only then.
-The sweep (bot/services/handoffs.py) finds due work through three nullable due times,
+The sweep (bot/handoffs/service.py) finds due work through three nullable due times,
 each cleared when its step fires or when the handoff leaves the state it belongs to:
 `remind_at` and `tell_sender_at` (pending handoffs), `coverage_until` (accepted coverage).
 Each has a (status, due time) index, which is exactly what the sweep queries.

@@ -1,4 +1,4 @@
-"""Tables for scheduled case reviews (imported at the bottom of storage/models.py).
+"""Tables for scheduled case reviews (listed in storage/schema.py).
 
 The database is the source of truth for what is due: `review_schedules.next_due_at`,
 `review_nudges.due_at` and `review_digests.next_at` are what the sweeps claim, each with
