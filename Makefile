@@ -17,8 +17,11 @@ $(STAMP): requirements.lock pyproject.toml
 run: install
 	$(PY) app.py
 
+# mypy's scope and settings are in pyproject.toml ([tool.mypy]).
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 test: lint
 	$(PY) -m pytest -q
@@ -31,4 +34,4 @@ standin: install
 	$(PY) -m devtools.standin
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -23,8 +23,9 @@ from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, update
 from sqlalchemy.engine import Engine
+from sqlmodel import col, select
 
 from bot import auditlog
 from bot.auditlog import APP_ACTOR, Outcome, PendingEvent, Source
@@ -158,9 +159,9 @@ class Relay:
                 .where(
                     OutboxMessage.status == OutboxStatus.PENDING,
                     OutboxMessage.next_attempt_at <= now,
-                    or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
+                    or_(col(OutboxMessage.lease_until).is_(None), col(OutboxMessage.lease_until) < now),
                 )
-                .order_by(OutboxMessage.id)
+                .order_by(col(OutboxMessage.id))
                 .limit(self.batch_size)
             )
             if is_postgres(self.engine):
@@ -169,7 +170,7 @@ class Relay:
             if ids:
                 session.execute(
                     update(OutboxMessage)
-                    .where(OutboxMessage.id.in_(ids))
+                    .where(col(OutboxMessage.id).in_(ids))
                     .values(lease_until=now + self.lease)
                 )
         return ids
@@ -209,6 +210,8 @@ class Relay:
 
         with session_scope(self.engine) as session:
             row = session.get(OutboxMessage, row_id)
+            if row is None:  # rows are never deleted; nothing to record against if it were
+                return 1
             self._finish(session, row, result, channel=channel)
         return 1
 
@@ -221,9 +224,9 @@ class Relay:
             .where(
                 OutboxMessage.channel == row.channel,
                 OutboxMessage.status == OutboxStatus.PENDING,
-                OutboxMessage.id < row.id,
+                col(OutboxMessage.id) < row.id,
             )
-            .order_by(OutboxMessage.id)
+            .order_by(col(OutboxMessage.id))
             .limit(1)
         ).scalar_one_or_none()
 
@@ -233,8 +236,8 @@ class Relay:
             select(OutboxMessage.id)
             .where(
                 OutboxMessage.update_of == row.update_of,
-                OutboxMessage.id > row.id,
-                OutboxMessage.status.in_((OutboxStatus.PENDING, OutboxStatus.SENT)),
+                col(OutboxMessage.id) > row.id,
+                col(OutboxMessage.status).in_((OutboxStatus.PENDING, OutboxStatus.SENT)),
             )
             .limit(1)
         ).first()

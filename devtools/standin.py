@@ -61,6 +61,8 @@ class StandInSlack:
     def url(self) -> str:
         assert self.server is not None
         host, port = self.server.server_address[:2]
+        if isinstance(host, bytes):  # socketserver types the address loosely; ours is AF_INET
+            host = host.decode()
         return f"http://{host}:{port}/"
 
     @property

@@ -89,7 +89,7 @@ def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, 
         return
     with deps.unit(actor) as unit:
         match command:
-            case parsing.CreateCase(label=label, role=role):
+            case parsing.CreateCase(label=str(label), role=role):  # None opened the form above
                 created = cases.create_case(
                     unit, label=label, role=role, channel=body.get("channel_id") or ""
                 )

@@ -4,6 +4,7 @@ Decline buttons and their modals. Thin: read the payload, call bot/handoffs/serv
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -222,7 +223,7 @@ def _answer(
             handoffs.decline(unit, handoff_id=handoff_id, reason=note)
 
 
-def _options(choices: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
+def _options(choices: Sequence[tuple[str, str, str]]) -> list[dict[str, Any]]:
     return [
         {
             "text": {"type": "plain_text", "text": label},

@@ -3,6 +3,7 @@ of the case thread; every change is saved, audited and then told in that thread.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -259,6 +260,7 @@ def show_case(unit: Unit, *, case_id: int) -> CaseDetails:
 def list_cases(unit: Unit, *, everything: bool = False) -> list[CaseSummary]:
     if everything and not unit.is_admin:
         raise NotAllowed("Only CareThread admins can list every case. `/case list` shows yours.")
+    rows: Sequence[tuple[Case, str | None]]
     if everything:
         rows = [(case, None) for case in repo.all_cases(session=unit.session)]
     else:

@@ -121,7 +121,7 @@ def report_view(deps: Deps, choices: FormChoices) -> dict[str, Any]:
                 "question": FIBSER_ITEMS[key]["question"],
                 "options": [
                     option(f"{score} · {wording}", str(score))
-                    for score, wording in enumerate(FIBSER_ITEMS[key]["options"])  # type: ignore[arg-type]
+                    for score, wording in enumerate(FIBSER_ITEMS[key]["options"])
                 ],
             }
             for key in FIBSER_KEYS

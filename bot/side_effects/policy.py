@@ -22,6 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.config import ConfigError, Settings
@@ -29,7 +30,14 @@ from storage.side_effects import Severity
 
 # -- clinical content -------------------------------------------------------------------------
 
-FIBSER_ITEMS: dict[str, dict[str, object]] = {
+
+class FibserItem(TypedDict):
+    label: str
+    question: str
+    options: tuple[str, ...]  # the wording of scores 0-6
+
+
+FIBSER_ITEMS: dict[str, FibserItem] = {
     "frequency": {
         "label": "Frequency (FIBSER)",
         "question": "In the past week, how much of the time were side effects present?",
