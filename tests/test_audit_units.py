@@ -17,11 +17,12 @@ from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
 from bot.audit import export as audit_export
-from bot.audit.commands import AuditHelp, ExportFormat, ExportTrail, ShowTimeline, parse_audit_command
+from bot.audit.commands import ExportFormat, ExportTrail, ShowTimeline, parse_audit_command
 from bot.audit.service import Timeline, TimelineItem
 from bot.audit.thread_events import read_thread_activity
 from bot.audit.transcript import TranscriptLine
 from bot.errors import BadInput
+from bot.inputs import Help
 from bot.render import Renderer
 from storage import migrate
 from storage.audit import EntryKind
@@ -34,8 +35,8 @@ NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("", AuditHelp()),
-        ("help", AuditHelp()),
+        ("", Help()),
+        ("help", Help()),
         ("C-12", ShowTimeline(12)),
         ("c12", ShowTimeline(12)),
         ("C-12 page 3", ShowTimeline(12, 3)),
@@ -57,7 +58,7 @@ def test_parse_audit_command_never_fails_except_with_bad_input(text):
     except BadInput as err:
         assert err.usage  # always tells the right usage
     else:
-        assert isinstance(parsed, AuditHelp | ShowTimeline | ExportTrail)
+        assert isinstance(parsed, Help | ShowTimeline | ExportTrail)
 
 
 @given(st.integers(1, 10**9 - 1), st.integers(1, 100_000), st.sampled_from(list(ExportFormat)))
