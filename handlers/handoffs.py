@@ -272,6 +272,9 @@ def _read_form(deps: Deps, view: dict[str, Any]) -> tuple[FormMeta, HandoffKind,
             field=BlockId.COVERAGE_END,
         )
     check.done(case_id=meta.case_id)
+    # done() raised if any read failed, and these readers return a value or raise.
+    assert severity is not None and summary is not None and actions is not None
+    assert awareness is not None and kind is not None
     ipass = handoffs.IPass(severity=severity, summary=summary, actions=actions, awareness=awareness)
     return meta, kind, ipass, until
 
