@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import io
 import os
-import threading
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,34 +98,6 @@ def clock() -> FrozenClock:
     return FrozenClock()
 
 
-class TrackingExecutor(ThreadPoolExecutor):
-    """Bolt's listener pool, with a way to wait until every listener has finished."""
-
-    def __init__(self) -> None:
-        super().__init__(max_workers=8, thread_name_prefix="listener")
-        self._pending = 0
-        self._cond = threading.Condition()
-
-    def submit(self, fn, /, *args, **kwargs):  # type: ignore[override]
-        with self._cond:
-            self._pending += 1
-
-        def run():
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                with self._cond:
-                    self._pending -= 1
-                    self._cond.notify_all()
-
-        return super().submit(run)
-
-    def wait_idle(self, timeout: float = 10.0) -> None:
-        with self._cond:
-            if not self._cond.wait_for(lambda: self._pending == 0, timeout):
-                raise AssertionError("listeners still running after timeout")
-
-
 @dataclass
 class Response:
     status: int
@@ -140,23 +110,16 @@ class Harness:
 
     def __init__(self, settings: Settings, engine: Engine, slack: StandInSlack, clock: FrozenClock) -> None:
         self.settings, self.engine, self.slack, self.clock = settings, engine, slack, clock
-        self.executor = TrackingExecutor()
         client = WebClient(token=settings.bot_token, base_url=settings.slack_api_url, timeout=5)
-        self.app = create_app(
-            settings,
-            client=client,
-            engine=engine,
-            clock=clock,
-            listener_executor=self.executor,
-            work_executor=self.executor,
-        )
+        self.app = create_app(settings, client=client, engine=engine, clock=clock)
         self.deps: Deps = deps_of(self.app)
+        self.deps.inbox.start(self.deps)
         self.deps.relay.start()
         self.wsgi = wsgi_app(self.app)
 
     def close(self) -> None:
+        self.deps.inbox.stop()
         self.deps.relay.stop()
-        self.executor.shutdown(wait=True)
 
     # -- HTTP ---------------------------------------------------------------------------------
 
@@ -195,8 +158,9 @@ class Harness:
         return response
 
     def settle(self) -> None:
-        """Wait for listeners to finish and the relay to attempt what they queued."""
-        self.executor.wait_idle()
+        """Wait for the inbox workers to finish the saved requests and the relay to attempt
+        what they queued."""
+        assert self.deps.inbox.wait_idle(30), "inbox workers still busy"
         assert self.deps.relay.wait_idle(10), "relay still busy"
 
     # -- Slack-shaped requests ----------------------------------------------------------------
