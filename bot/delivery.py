@@ -262,6 +262,10 @@ class Relay:
                 self._reply_by_dm(session, row, result.error or "gone")
             else:
                 self._finish(session, row, result, channel=channel)
+        if result.kind == "gone":
+            # The DM is a new send, due now. The thread that committed the reply may be the
+            # one delivering it, and nothing else would wake the relay before the next sweep.
+            self.kick()
         return 1
 
     def _respond(self, args: dict[str, Any]) -> _Result:
