@@ -45,6 +45,7 @@ class Source(StrEnum):
     DELIVERY = "delivery"
     HOME = "home"
     CLI = "cli"
+    EVENT = "event"  # a Slack event about a channel (members joined or left, sharing)
 
 
 APP_ACTOR = "app"

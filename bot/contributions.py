@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from bot.deps import Deps
     from bot.unit import Unit
     from storage.cases import Case
+    from storage.core import OutboxMessage
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ HomeItems = Callable[["Unit"], list[WaitingItem]]
 UrgentItems = Callable[[Session, Sequence[int]], Mapping[int, int]]  # case id -> open urgent items
 CaseHook = Callable[["Unit", "Case"], None]
 TeamHook = Callable[["Unit", "Case", "TeamChange"], None]
+# May this message's reader read it though not on the case's team (e.g. a pending handoff's
+# receiver)? Given the outbox row (case_id, reader, purpose, created_at).
+ReaderHook = Callable[[Session, "OutboxMessage"], bool]
 
 
 @dataclass(frozen=True)
@@ -65,4 +69,5 @@ class Workflow:
     urgent_items: tuple[UrgentItems, ...] = ()
     on_case_created: tuple[CaseHook, ...] = ()
     on_team_changed: tuple[TeamHook, ...] = ()
+    readers: tuple[ReaderHook, ...] = ()  # the relay's send-time check asks these (bot/audience.py)
     check_settings: Callable[[Any], object] | None = None  # validates its settings at start-up

@@ -6,6 +6,10 @@ to Slack happens outside any database transaction. Delivery is at-least-once onl
 narrow case: a process that dies after Slack accepted a message and before the result was
 committed sends it again when the lease expires; Slack offers no idempotency key to close it.
 
+Each message's reader is checked at send time (`check`, bot/audience.py): a message about a
+case may be sent in its restricted form, edited to say its reader no longer follows the
+case, or withheld.
+
 Replies to a person through a request's `response_url` are outbox rows too (method
 `response_url`, the URL encrypted in the payload), retried like the rest for the URL's
 30 minutes; after that, or when Slack says the URL is used up, the reply goes to the
@@ -23,7 +27,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 from urllib.error import URLError
 
 from slack_sdk import WebClient
@@ -45,11 +49,25 @@ log = logging.getLogger(__name__)
 RETRYABLE_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
+# Answers that mean a membership call's work is already done (a retry after a lost answer,
+# or a person who joined or left by hand): recorded as sent, not as a failure.
+ALREADY_DONE = {
+    "conversations.invite": frozenset({"already_in_channel"}),
+    "conversations.kick": frozenset({"not_in_channel"}),
+    "conversations.archive": frozenset({"already_archived"}),
+    "conversations.unarchive": frozenset({"not_archived"}),
+}
 MAX_BACKOFF_SECONDS = 600
 MIN_IDLE_WAIT = 0.2  # seconds
 MAX_IDLE_WAIT = 30.0
 RESPONSE_URL = "response_url"  # the outbox method of a reply through a request's response_url
 RESPONSE_URL_LIFETIME = timedelta(minutes=30)  # Slack's; after that the reply goes by DM
+
+
+class Screen(Protocol):
+    """The send-time reader check: returns what to send, or None args to withhold it."""
+
+    def screen(self, session: Any, row: OutboxMessage, args: dict[str, Any]) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -71,8 +89,10 @@ class Relay:
         audit_key: bytes,
         lease_seconds: int = 60,
         batch_size: int = 50,
+        check: Screen | None = None,
     ) -> None:
         self.engine = engine
+        self.check = check
         self.client = client
         self.cipher = cipher
         self.clock = clock
@@ -226,6 +246,9 @@ class Relay:
                 return 0
             depends_on = row.update_of or row.thread_of
             parent = session.get(OutboxMessage, depends_on) if depends_on else None
+            if parent is not None and parent.status == OutboxStatus.WITHHELD:
+                self._withhold(session, row)
+                return 1
             if parent is not None and parent.status in (OutboxStatus.FAILED, OutboxStatus.SUPERSEDED):
                 self._finish(session, row, _Result("failed", error=f"depends on failed message {parent.id}"))
                 return 1
@@ -250,6 +273,9 @@ class Relay:
                 args["thread_ts"] = parent.result_ts
             if row.update_of and parent:
                 args["ts"] = parent.result_ts
+            args = self._screen(session, row, args)
+            if args is None:
+                return 1
             method = row.method
 
         result = self._respond(args) if method == RESPONSE_URL else self._call(method, args)
@@ -267,6 +293,25 @@ class Relay:
             # one delivering it, and nothing else would wake the relay before the next sweep.
             self.kick()
         return 1
+
+    def _screen(self, session, row: OutboxMessage, args: dict[str, Any]) -> dict[str, Any] | None:
+        """Ask the reader check what this message may say now; None: withheld (recorded)."""
+        if self.check is None:
+            args.pop("restricted", None)  # a template's restricted line is never sent as a field
+            return args
+        verdict = self.check.screen(session, row, args)
+        if verdict.args is None:
+            self._withhold(session, row)
+            return None
+        row.screened = verdict.mark
+        return verdict.args
+
+    def _withhold(self, session, row: OutboxMessage) -> None:
+        row.status, row.lease_until, row.screened = OutboxStatus.WITHHELD, None, "withheld"
+        session.add(row)
+        self._audit(
+            session, row, "message.withheld", Outcome.DENIED, {"method": row.method, "reader": row.reader}
+        )
 
     def _respond(self, args: dict[str, Any]) -> _Result:
         """POST a reply to a response_url (not a Web API method: no token, plain JSON)."""
@@ -341,7 +386,14 @@ class Relay:
                     )
                 if status >= 500 or error in RETRYABLE_ERRORS:
                     return _Result("retry", error=error)
-                if error == "not_in_channel" and not joined and str(args.get("channel", "")).startswith("C"):
+                if error in ALREADY_DONE.get(method, ()):
+                    return _Result("sent", data={"already": error})
+                if (
+                    method.startswith("chat.")
+                    and error == "not_in_channel"
+                    and not joined
+                    and str(args.get("channel", "")).startswith("C")
+                ):
                     joined = self._join(args["channel"])
                     if joined:
                         continue
@@ -364,7 +416,10 @@ class Relay:
         if result.kind == "sent":
             data = result.data or {}
             row.status, row.sent_at, row.last_error = OutboxStatus.SENT, now, None
-            row.result_channel = str(data.get("channel") or channel or row.channel)
+            answered = data.get("channel")  # a channel id, or (conversations.*) a channel object
+            row.result_channel = str(
+                answered if isinstance(answered, str) and answered else channel or row.channel
+            )
             row.result_ts = str(data.get("ts") or "") or None
             action, outcome = "message.delivered", Outcome.OK
         elif result.kind == "retry":

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from bot import auditlog
+from bot.audience import ReaderCheck
 from bot.auditlog import Outcome
 from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, Settings
@@ -107,13 +108,16 @@ def build_deps(
     audit_key = settings.audit_key.encode("utf-8")
     migrate.upgrade(engine)
     check_keys(engine, cipher, audit_key)
+    renderer = Renderer()
+    readers = tuple(hook for workflow in workflows for hook in workflow.readers)
+    check = ReaderCheck(renderer, settings.admins, readers)
     return Deps(
         settings=settings,
         engine=engine,
         client=client,
         cipher=cipher,
         clock=clock,
-        renderer=Renderer(),
+        renderer=renderer,
         relay=Relay(
             engine=engine,
             client=client,
@@ -121,6 +125,7 @@ def build_deps(
             clock=clock,
             audit_key=audit_key,
             lease_seconds=settings.lease_seconds,
+            check=check,
         ),
         gateway=SlackGateway(client, engine, clock),
         audit_key=audit_key,

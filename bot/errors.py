@@ -10,10 +10,17 @@ class CareThreadError(Exception):
     outcome = "error"
 
     def __init__(
-        self, message: str, *, usage: str | None = None, field: str | None = None, case_id: int | None = None
+        self,
+        message: str,
+        *,
+        usage: str | None = None,
+        field: str | None = None,
+        case_id: int | None = None,
+        detail: str | None = None,
     ) -> None:
         super().__init__(message)
-        self.message = message
+        self.message = message  # also the notification text: case ids only, nothing clinical
+        self.detail = detail  # shown in the blocks only (e.g. medication names, to the team)
         self.usage = usage
         self.field = field  # the modal block_id the message belongs to, if any
         self.case_id = case_id  # for the audit trail only

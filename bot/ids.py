@@ -21,6 +21,7 @@ class Callback(StrEnum):
     """Modal callback_ids."""
 
     CASE_CREATE = "case_create"
+    CASE_CONSENT = "case_consent"
     # Handoffs: the I-PASS form, the receiver's synthesis (accept) and decline reason.
     HANDOFF_FORM = "handoff_form"
     HANDOFF_ACCEPT = "handoff_accept"
@@ -36,6 +37,7 @@ class Action(StrEnum):
 
     HOME_NEW_CASE_HELP = "home_new_case_help"
     OPEN_THREAD = "open_thread"
+    VIEW_DETAILS = "view_details"  # on a restricted message (value: its outbox id)
     # Handoffs: the receiver's buttons (value: the handoff id).
     HANDOFF_ACCEPT = "handoff_accept"
     HANDOFF_DECLINE = "handoff_decline"
@@ -92,6 +94,14 @@ class BlockId(StrEnum):
     # Case review decision modal.
     REVIEW_DECISION = "review_decision"
     REVIEW_DECISION_NOTE = "review_decision_note"
+    # New case form: its own private channel. Consent form (/case consent).
+    OWN_CHANNEL = "own_channel"
+    CONSENT_GIVEN = "consent_given"
+    CONSENT_EXPIRES = "consent_expires"
+    CONSENT_ROLES = "consent_roles"
+    CONSENT_ORGANISATIONS = "consent_organisations"
+    CONSENT_PART2 = "consent_part2"
+    CONSENT_NOTE = "consent_note"
 
     @classmethod
     def members_for(cls, role: str) -> str:

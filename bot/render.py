@@ -171,11 +171,18 @@ class Renderer:
             raise TemplateError(f"{name} did not render valid JSON: {exc}") from exc
 
     def message(self, name: str, /, **context: Any) -> dict[str, Any]:
-        """A message: `text` (the notification line) and validated `blocks`."""
+        """A message: `text` (the notification line) and validated `blocks`.
+
+        A message for a case's home may also give `restricted`: the line it shows instead of
+        its blocks while the channel has readers off the team (ids, kind, status, people;
+        see bot/audience.py). It is never sent to Slack as a field."""
         doc = self._render(f"{name}.json.j2", context)
         text = doc.get("text")
         if not isinstance(text, str) or not text.strip():
             raise TemplateError(f"{name}: a message needs a non-empty top-level text")
+        restricted = doc.get("restricted")
+        if restricted is not None and (not isinstance(restricted, str) or not restricted.strip()):
+            raise TemplateError(f"{name}: `restricted` must be a non-empty line")
         blocks = doc.get("blocks", [])
         if len(blocks) > MAX_MESSAGE_BLOCKS:
             raise TemplateError(f"{name}: {len(blocks)} blocks, Slack allows {MAX_MESSAGE_BLOCKS}")

@@ -7,6 +7,7 @@ Everything that tells people something durable goes through the outbox instead.
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from storage.db import session_scope
 
 log = logging.getLogger(__name__)
 USER_CACHE_TTL = timedelta(hours=12)
+GROUP_CACHE_TTL = timedelta(minutes=5)  # a user group's members: brief, so a change applies soon
 
 
 class SlackUnavailable(Exception):
@@ -39,6 +41,8 @@ class SlackGateway:
         self.client = client
         self.engine = engine
         self.clock = clock
+        self._groups: dict[str, tuple[Any, frozenset[str]]] = {}  # group id -> (fetched at, members)
+        self._groups_lock = threading.Lock()
 
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
         self._call("views_open", trigger_id=trigger_id, view=view)
@@ -76,6 +80,54 @@ class SlackGateway:
             initial_comment=comment,
         )
         return str((done.get("file") or {}).get("id") or "")
+
+    def channel_info(self, channel: str) -> dict[str, Any]:
+        """conversations.info: is the channel private, shared outside the organisation, archived?"""
+        return self._call("conversations_info", channel=channel).get("channel") or {}
+
+    def channel_members(self, channel: str) -> list[str]:
+        """conversations.members, every page: who can read the channel (bots included)."""
+        members: list[str] = []
+        cursor: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"channel": channel, "limit": 200}
+            if cursor:
+                kwargs["cursor"] = cursor
+            data = self._call("conversations_members", **kwargs)
+            members.extend(str(m) for m in data.get("members") or [])
+            cursor = str((data.get("response_metadata") or {}).get("next_cursor") or "")
+            if not cursor:
+                return members
+
+    def create_private_channel(self, name: str, *, tries: int = 5) -> tuple[str, str]:
+        """conversations.create (is_private): the app is its creator and first member.
+        A taken name gets a suffix (`case-c-12-2`, ...). Returns (channel id, name used).
+        Raises SlackUnavailable."""
+        for attempt in range(1, tries + 1):
+            wanted = name if attempt == 1 else f"{name}-{attempt}"
+            try:
+                data = self._call("conversations_create", name=wanted, is_private=True)
+            except SlackUnavailable as exc:
+                if exc.error == "name_taken" and attempt < tries:
+                    continue
+                raise
+            return str((data.get("channel") or {}).get("id") or ""), wanted
+        raise SlackUnavailable("conversations.create", "name_taken")  # pragma: no cover
+
+    def usergroup_members(self, group_id: str) -> frozenset[str]:
+        """usergroups.users.list, cached in this process for a few minutes (it is asked on
+        every prescriber grant when CARETHREAD_PRESCRIBERS names a group). Raises
+        SlackUnavailable; the caller refuses the grant then (fail closed)."""
+        now = self.clock.now()
+        with self._groups_lock:
+            cached = self._groups.get(group_id)
+        if cached is not None and now - cached[0] < GROUP_CACHE_TTL:
+            return cached[1]
+        data = self._call("usergroups_users_list", usergroup=group_id)
+        members = frozenset(str(u) for u in data.get("users") or [])
+        with self._groups_lock:
+            self._groups[group_id] = (now, members)
+        return members
 
     def user(self, user_id: str, *, session: Session | None = None) -> SlackUser:
         """users.info facts, cached in the database for a few hours.

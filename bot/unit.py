@@ -96,17 +96,34 @@ class Unit:
         thread_of: int | None = None,
         dedupe_key: str | None = None,
     ) -> OutboxMessage:
-        """Queue chat.postMessage; `thread_of` is the outbox id of the thread's root message."""
+        """Queue chat.postMessage; `thread_of` is the outbox id of the thread's root message.
+        A message to a user id is a DM: that user is its reader, checked at send time."""
+        reader = channel if channel[:1] in ("U", "W") else None
         return self._queue(
-            "chat.postMessage", channel, message, purpose, case_id, thread_of, None, dedupe_key
+            "chat.postMessage", channel, message, purpose, case_id, thread_of, None, dedupe_key, reader
         )
 
     def ephemeral(
-        self, *, channel: str, user: str, message: dict[str, Any], purpose: str, case_id: int | None = None
+        self,
+        *,
+        channel: str,
+        user: str,
+        message: dict[str, Any],
+        purpose: str,
+        case_id: int | None = None,
+        thread_of: int | None = None,
     ) -> OutboxMessage:
-        """Queue chat.postEphemeral: seen by `user` only, in `channel`."""
+        """Queue chat.postEphemeral: seen by `user` only, in `channel` (in a thread if given)."""
         return self._queue(
-            "chat.postEphemeral", channel, {**message, "user": user}, purpose, case_id, None, None, None
+            "chat.postEphemeral",
+            channel,
+            {**message, "user": user},
+            purpose,
+            case_id,
+            thread_of,
+            None,
+            None,
+            user,
         )
 
     def respond(
@@ -123,17 +140,27 @@ class Unit:
         (seen by `user` only; by DM to `user` once the URL has expired, bot/delivery.py)."""
         reply = {**message, "response_type": "ephemeral", "replace_original": replace_original}
         payload = {"url": url, "user": user, "message": reply}
-        row = self._queue("response_url", "", payload, purpose, case_id, None, None, None)
+        row = self._queue("response_url", "", payload, purpose, case_id, None, None, None, user)
         # Claimed by this thread, which sends it right after the commit (bot/deps.py); if it
         # cannot, the relay takes it once the lease is over.
         row.lease_until = self.now + self.deps.relay.lease
         return row
 
+    def call(
+        self, method: str, *, channel: str, args: dict[str, Any], purpose: str, case_id: int | None = None
+    ) -> OutboxMessage:
+        """Queue another Web API call on a channel (conversations.invite, kick, archive,
+        unarchive): sent after the commit in order with the channel's messages, retried and
+        recorded like them (bot/delivery.py)."""
+        return self._queue(method, channel, args, purpose, case_id, None, None, None, None)
+
     def update(
         self, *, of: int, message: dict[str, Any], purpose: str, case_id: int | None = None
     ) -> OutboxMessage:
         """Queue chat.update of the message that outbox row `of` posted (sent in order)."""
-        return self._queue("chat.update", "", message, purpose, case_id, None, of, None)
+        original = self.session.get(OutboxMessage, of)
+        reader = original.reader if original is not None else None
+        return self._queue("chat.update", "", message, purpose, case_id, None, of, None, reader)
 
     def _queue(
         self,
@@ -145,6 +172,7 @@ class Unit:
         thread_of: int | None,
         update_of: int | None,
         dedupe_key: str | None,
+        reader: str | None,
     ) -> OutboxMessage:
         row = OutboxMessage(
             created_at=self.now,
@@ -156,6 +184,7 @@ class Unit:
             thread_of=thread_of,
             update_of=update_of,
             dedupe_key=dedupe_key,
+            reader=reader,
             next_attempt_at=self.now,
         )
         self.session.add(row)

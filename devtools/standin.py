@@ -54,6 +54,7 @@ class Channel:
     members: set[str] = field(default_factory=set)
     archived: bool = False
     user: str | None = None  # an IM's other party
+    is_ext_shared: bool = False  # shared with another organisation (Slack Connect)
 
     def info(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -64,6 +65,7 @@ class Channel:
             "is_im": self.is_im,
             "is_private": self.is_private or self.is_im,
             "is_archived": self.archived,
+            "is_ext_shared": self.is_ext_shared,
             "is_member": BOT_USER in self.members,
             "num_members": len(self.members),
         }
@@ -87,6 +89,7 @@ class StandInSlack:
         self.server: ThreadingHTTPServer | None = None
         self.uploads: dict[str, bytes] = {}
         self.held: dict[str, threading.Event] = {}  # method -> released when set
+        self.usergroups: dict[str, set[str]] = {}  # usergroups.users.list: group id -> user ids
         self.channels: dict[str, Channel] = {}
         self._outage: tuple[float, int, int | None] | None = None  # (until, status, retry_after)
 
@@ -194,10 +197,11 @@ class StandInSlack:
             self.calls.clear()
             self.faults.clear()
             self.errors.clear()
+            self.channels.clear()
+            self.usergroups.clear()
+            self._outage = None
         for method in list(self.held):
             self.release(method)
-            self.channels.clear()
-            self._outage = None
 
     # -- serving ------------------------------------------------------------------------------
 
@@ -345,14 +349,14 @@ class StandInSlack:
                 return {"ok": True, "channel": created.info()}
             channel_id = str(args.get("channel", ""))
             channel = self.channels.get(channel_id)
+            if channel is None and method in ("conversations.info", "conversations.members"):
+                # A channel no test described: a private one with only the app in it, so a
+                # case created there is open (its team is not in the channel at all).
+                channel = Channel(channel_id, channel_id.lower(), members={BOT_USER})
             if channel is None:
                 return {"ok": True}
             if method == "conversations.members":
-                return {
-                    "ok": True,
-                    "members": sorted(channel.members),
-                    "response_metadata": {"next_cursor": ""},
-                }
+                return _page_of(sorted(channel.members), str(args.get("cursor") or ""), args.get("limit"))
             return {"ok": True, "channel": channel.info()}
 
     def _new_ts(self) -> str:
@@ -389,8 +393,9 @@ class StandInSlack:
         if channel is None and channel_id.startswith("D"):
             channel = self._im("U" + channel_id[1:])
         if channel is None:
-            # Channels nobody declared: answer as before (join works), describe nothing.
-            return None if name == "join" else "channel_not_found"
+            # Channels nobody declared: join works; info and members describe a private
+            # channel with only the app in it (see _conversation_answer).
+            return None if name in ("join", "info", "members") else "channel_not_found"
         if channel.archived and name in ("invite", "kick", "join"):
             return "is_archived"
         if name == "invite":
@@ -442,7 +447,12 @@ class StandInSlack:
             if user is None:
                 return {
                     "ok": True,
-                    "user": {"id": user_id, "tz": "America/New_York", "is_bot": False, "deleted": False},
+                    "user": {
+                        "id": user_id,
+                        "tz": "America/New_York",
+                        "is_bot": user_id == BOT_USER,
+                        "deleted": False,
+                    },
                 }
             return {"ok": True, "user": user}
         if method == "conversations.open":
@@ -459,7 +469,24 @@ class StandInSlack:
             return {"ok": True, "files": [{"id": f.get("id")} for f in _as_list(args.get("files"))]}
         if method == "chat.getPermalink":
             return {"ok": True, "permalink": f"https://example.slack.com/archives/{channel}/p1"}
+        if method == "usergroups.users.list":
+            group = str(args.get("usergroup", ""))
+            if group not in self.usergroups:
+                return {"ok": False, "error": "no_such_subteam"}
+            return {"ok": True, "users": sorted(self.usergroups[group])}
         return {"ok": True}
+
+
+def _page_of(members: list[str], cursor: str, limit: Any) -> dict[str, Any]:
+    """conversations.members answers in pages of `limit` (100 by default), with a cursor."""
+    start = int(cursor) if cursor.isdigit() else 0
+    size = max(1, int(limit)) if str(limit or "").isdigit() else 100
+    page, more = members[start : start + size], start + size < len(members)
+    return {
+        "ok": True,
+        "members": page,
+        "response_metadata": {"next_cursor": str(start + size) if more else ""},
+    }
 
 
 def _as_list(value: Any) -> list[dict[str, Any]]:

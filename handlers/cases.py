@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from slack_bolt import Ack, App, BoltRequest
 
+from bot import audience
 from bot.auditlog import Outcome, Source
 from bot.cases import commands as parsing
-from bot.cases import home
+from bot.cases import consent, home
 from bot.cases import service as cases
 from bot.cases.commands import CASE_USAGE
+from bot.cases.settings import case_settings
 from bot.deps import Deps
 from bot.errors import BadInput
-from bot.ids import BlockId, Callback, Command
-from bot.inputs import ROLE_HELP, FieldCheck, Help, parse_role
+from bot.ids import Action, BlockId, Callback, Command
+from bot.inputs import ROLE_HELP, FieldCheck, Help, clean_text, parse_id, parse_role
+from bot.unit import Actor
 from handlers import actors, forms
-from handlers.replies import Reply, dm, ephemeral, read_submission, replying
+from handlers.replies import Reply, dm, ephemeral, read_submission, replying, where_clicked
 from storage.cases import ROLE_TITLES, Role
+
+MAX_ORGANISATIONS = 300
+MAX_CONSENT_NOTE = 1000
 
 ROLE_PLURAL = {
     Role.PRESCRIBER.value: "Prescribers",
@@ -29,10 +36,12 @@ ROLE_PLURAL = {
 
 
 def register(app: App, deps: Deps) -> None:
+    case_settings(deps.settings)  # a bad CARETHREAD_PRESCRIBERS stops start-up, naming it
     inbox = deps.inbox
     app.command(Command.CASE)(inbox.listener("cases.command", _case_command, opens_form=_opens_form))
     inbox.route("cases.create_form", _create_from_form)
     inbox.route("cases.home_opened", _home_opened)
+    inbox.route("cases.consent_form", _record_consent)
 
     @app.view(Callback.CASE_CREATE)
     def case_create_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest):
@@ -49,6 +58,28 @@ def register(app: App, deps: Deps) -> None:
             return None
         return inbox.accept("cases.create_form", request, ack)
 
+    app.action(Action.VIEW_DETAILS)(inbox.listener("cases.view_details", _view_details))
+    channel_changed = inbox.listener("cases.channel_changed", _channel_changed)
+    for event_type in CHANNEL_EVENTS:
+        app.event(event_type)(channel_changed)
+    for subtype in CHANNEL_MESSAGE_SUBTYPES:  # registered before the audit trail's catch-all
+        app.event({"type": "message", "subtype": subtype})(channel_changed)
+
+    @app.view(Callback.CASE_CONSENT)
+    def consent_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest):
+        actor = actors.from_interaction(body, Source.MODAL)
+        form = read_submission(
+            deps,
+            ack,
+            actor,
+            "modal:case_consent",
+            lambda: _read_consent_form(view, deps.clock.now().date()),
+            fallback=BlockId.CONSENT_ROLES,
+        )
+        if form is None:
+            return None
+        return inbox.accept("cases.consent_form", request, ack)
+
     @app.event("app_home_opened")
     def home_opened(ack: Ack, event: dict[str, Any], request: BoltRequest):
         if event.get("tab", "home") != "home":
@@ -56,10 +87,49 @@ def register(app: App, deps: Deps) -> None:
         return inbox.accept("cases.home_opened", request, ack)
 
 
+# Who can read a channel changed: recheck it (bot/audience.py). Slack says a channel was made
+# public only as a message in it; the periodic recheck catches that too.
+CHANNEL_EVENTS = (
+    "member_joined_channel",
+    "member_left_channel",
+    "channel_shared",
+    "channel_unshared",
+    "channel_archive",
+    "channel_unarchive",
+    "group_archive",
+    "group_unarchive",
+)
+CHANNEL_MESSAGE_SUBTYPES = ("channel_convert_to_public", "channel_convert_to_private")
+STALE_DETAILS = "That button no longer works. `/case show <case>` shows the case."
+
+
+def _channel_changed(deps: Deps, body: dict[str, Any]) -> None:
+    event = body.get("event") or {}
+    channel = event.get("channel")
+    if isinstance(channel, dict):  # some events carry the channel object
+        channel = channel.get("id")
+    if not isinstance(channel, str) or not channel:
+        return
+    actor = Actor.app(Source.EVENT, correlation_id=body.get("event_id"))
+    with replying(deps, actor, f"event:{event.get('subtype') or event.get('type')}", lambda _message: None):
+        audience.channel_changed(deps, channel, actor)
+
+
+def _view_details(deps: Deps, body: dict[str, Any]) -> None:
+    actor = actors.from_interaction(body, Source.BUTTON)
+    action = (body.get("actions") or [{}])[0]
+    with replying(deps, actor, "button:view_details", where_clicked(deps, body, actor.user_id)):
+        message_id = parse_id(action.get("value"), stale=STALE_DETAILS)
+        with deps.unit(actor) as unit:
+            audience.show_details(unit, message_id=message_id)
+
+
 def _opens_form(body: dict[str, Any]) -> bool:
-    """`/case create` with no label opens the New case form: its trigger_id lasts 3 s."""
+    """`/case create` with no label and `/case consent` open a form: their trigger_id lasts 3 s."""
     command = parsing.parse_case_command(body.get("text") or "")
-    return isinstance(command, parsing.CreateCase) and command.label is None
+    return isinstance(command, parsing.RecordConsent) or (
+        isinstance(command, parsing.CreateCase) and command.label is None
+    )
 
 
 def _case_command(deps: Deps, body: dict[str, Any]) -> None:
@@ -88,21 +158,125 @@ def _create_from_form(deps: Deps, body: dict[str, Any]) -> None:
             )
 
 
+def _record_consent(deps: Deps, body: dict[str, Any]) -> None:
+    actor = actors.from_interaction(body, Source.MODAL)
+    view = body.get("view") or {}
+    with replying(deps, actor, "modal:case_consent", dm(deps, actor.user_id)), deps.unit(actor) as unit:
+        form = _read_consent_form(view, unit.now.date())
+        unit.once(f"view:{view.get('id')}")
+        case_id = parse_id(
+            forms.metadata(view), stale="That consent form is out of date; run `/case consent` again."
+        )
+        recorded = consent.record(unit, case_id=case_id, form=form)
+        unit.post(
+            channel=actor.user_id,
+            purpose="consent_recorded_reply",
+            case_id=case_id,
+            message=deps.renderer.message(
+                "core/reply",
+                text=f"Recorded the patient's consent on C-{case_id}, until "
+                f"{recorded.expires_on.strftime('%-d %b %Y')}.",
+                hint=f"`/case consent C-{case_id} show` shows what it covers.",
+            ),
+        )
+
+
+def _consent_form(deps: Deps, case_id: int, ref: str) -> dict[str, Any]:
+    return deps.renderer.view(
+        "cases/consent_form",
+        callback_id=Callback.CASE_CONSENT,
+        case_id=case_id,
+        ref=ref,
+        block=BlockId,
+        role_options=[
+            {"text": {"type": "plain_text", "text": ROLE_TITLES[r]}, "value": r.value} for r in Role
+        ],
+        part2_options=[
+            {"text": {"type": "plain_text", "text": "Yes, it covers them explicitly"}, "value": "yes"},
+            {"text": {"type": "plain_text", "text": "No"}, "value": "no"},
+        ],
+        remind_days=case_settings(deps.settings).consent_remind_before.days,
+        max_organisations=MAX_ORGANISATIONS,
+        max_note=MAX_CONSENT_NOTE,
+    )
+
+
+def _read_consent_form(view: dict[str, Any], today: date) -> consent.ConsentForm:
+    """Every problem with the consent form at once (bot/inputs.FieldCheck)."""
+    check = FieldCheck()
+    given = _form_date(check, view, BlockId.CONSENT_GIVEN, "the date the consent was given")
+    expires = _form_date(check, view, BlockId.CONSENT_EXPIRES, "the expiry date")
+    if given is not None and given > today:
+        check.add(
+            BlockId.CONSENT_GIVEN, "The consent can't be given in the future; pick the date on the form."
+        )
+    if expires is not None and expires <= today:
+        check.add(
+            BlockId.CONSENT_EXPIRES, "Pick an expiry date after today: an expired consent covers nothing new."
+        )
+    if given is not None and expires is not None and expires <= given:
+        check.add(BlockId.CONSENT_EXPIRES, "The expiry date must come after the date the consent was given.")
+    roles = [r for r in Role if r.value in forms.options(view, BlockId.CONSENT_ROLES)]
+    if not roles:
+        check.add(BlockId.CONSENT_ROLES, "Tick each discipline the consent covers (at least one).")
+    part2 = forms.option(view, BlockId.CONSENT_PART2)
+    if part2 not in ("yes", "no"):
+        check.add(BlockId.CONSENT_PART2, "Say whether the consent covers substance-use treatment records.")
+    organisations = check(
+        BlockId.CONSENT_ORGANISATIONS,
+        clean_text,
+        forms.text(view, BlockId.CONSENT_ORGANISATIONS),
+        what="organisations",
+        limit=MAX_ORGANISATIONS,
+        field=BlockId.CONSENT_ORGANISATIONS,
+    )
+    note = check(
+        BlockId.CONSENT_NOTE,
+        clean_text,
+        forms.text(view, BlockId.CONSENT_NOTE),
+        what="note",
+        limit=MAX_CONSENT_NOTE,
+        lines=True,
+        field=BlockId.CONSENT_NOTE,
+    )
+    check.done()
+    assert given is not None and expires is not None
+    return consent.ConsentForm(
+        given, expires, tuple(roles), organisations or None, part2 == "yes", note or None
+    )
+
+
+def _form_date(check: FieldCheck, view: dict[str, Any], block: str, what: str) -> date | None:
+    raw = forms.date(view, block)
+    try:
+        return date.fromisoformat(raw or "")
+    except ValueError:
+        check.add(block, f"Pick {what} from the calendar.")
+        return None
+
+
 def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, reply: Reply) -> None:
     render = deps.renderer.message
     if isinstance(command, Help):
         deps.record(actor, "help.viewed", Outcome.OK, command=str(Command.CASE))
         reply(render("cases/help", case_usage=list(CASE_USAGE.values()), roles=ROLE_HELP))
         return
+    if isinstance(command, parsing.RecordConsent):
+        with deps.unit(actor) as unit:
+            ref = consent.open_form(unit, case_id=command.case_id)
+        deps.gateway.open_view(body["trigger_id"], _consent_form(deps, command.case_id, ref))
+        return
     if isinstance(command, parsing.CreateCase) and command.label is None:
-        deps.gateway.open_view(body["trigger_id"], _create_form(deps, body.get("channel_id") or ""))
+        form = _create_form(deps, body.get("channel_id") or "")
+        audience.refuse_public_home(deps.gateway, body.get("channel_id") or "")  # before anyone types
+        deps.gateway.open_view(body["trigger_id"], form)
         deps.record(actor, "case.create_form_opened", Outcome.OK)
         return
     with deps.unit(actor) as unit:
         match command:
-            case parsing.CreateCase(label=str(label), role=role):  # None opened the form above
+            case parsing.CreateCase(label=str(label), role=role, own_channel=own):  # None: form above
                 created = cases.create_case(
-                    unit, label=label, role=role, channel=body.get("channel_id") or ""
+                    unit, label=label, role=role, channel=body.get("channel_id") or "", own_channel=own
                 )
                 message = _created_message(deps, created)
             case parsing.AddMember(case_id=case_id, user_id=user_id, role=role):
@@ -137,6 +311,10 @@ def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, 
                     "core/reply",
                     text=f"Added a medication to C-{case_id}; the thread has the details.",
                     hint=None,
+                )
+            case parsing.ShowConsent(case_id=case_id):
+                message = render(
+                    "cases/consent_show", ref=f"C-{case_id}", c=consent.show(unit, case_id=case_id)
                 )
             case parsing.StopMedication(case_id=case_id, name=name):
                 cases.stop_medication(unit, case_id=case_id, name=name)
@@ -201,7 +379,8 @@ def _read_create_form(view: dict[str, Any], creator: str) -> dict[str, Any]:
             medications=[m for m in meds if m is not None],
         )
     check.done()
-    return {"label": label, "role": role, "others": others, "medications": meds}
+    own_channel = "yes" in forms.options(view, BlockId.OWN_CHANNEL)
+    return {"label": label, "role": role, "others": others, "medications": meds, "own_channel": own_channel}
 
 
 def _home_opened(deps: Deps, body: dict[str, Any]) -> None:

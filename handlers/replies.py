@@ -39,7 +39,10 @@ def replying(deps: Deps, actor: Actor, action: str, reply: Reply) -> Iterator[No
         if getattr(err, "reason", None):
             details["reason"] = err.reason  # type: ignore[attr-defined]
         _safely(deps.record, actor, action, Outcome(err.outcome), **details)
-        _safely(reply, deps.renderer.message("core/error", message=err.message, usage=err.usage))
+        _safely(
+            reply,
+            deps.renderer.message("core/error", message=err.message, detail=err.detail, usage=err.usage),
+        )
     except SlackUnavailable:
         _safely(deps.record, actor, action, Outcome.ERROR, error="slack_unavailable")
         _safely(

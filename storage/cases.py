@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Text, UniqueConstraint, func
+from sqlalchemy import Index, Text, UniqueConstraint, func
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.core import OutboxMessage
@@ -86,6 +86,45 @@ class Medication(SQLModel, table=True):
     stopped_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
+class CaseConsent(SQLModel, table=True):
+    """The patient's consent to share between the disciplines on the team, as recorded by a
+    team member (the signed form lives in the clinic's record). The newest row of a case is
+    its consent; older rows stay as history. Free text is encrypted."""
+
+    __tablename__ = "case_consents"
+    __table_args__ = (Index("ix_case_consents_remind_due", "reminded_at", "remind_at"),)
+
+    id: int = Field(default=None, primary_key=True)  # assigned on flush; typed as the int every reader gets
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    given_on: date
+    expires_on: date
+    roles: str = Field(max_length=200)  # comma-separated Role values the consent covers
+    organisations_enc: str | None = Field(default=None, sa_type=Text)
+    part2: bool = Field(default=False)  # covers substance-use treatment records (42 CFR Part 2)
+    note_enc: str | None = Field(default=None, sa_type=Text)
+    recorded_by: str = Field(max_length=32)
+    recorded_at: datetime = Field(sa_column=utc_column())
+    # The expiry reminder: due at remind_at, claimed once (reminded_at set, or superseded).
+    remind_at: datetime = Field(sa_column=utc_column())
+    reminded_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+    @property
+    def role_list(self) -> list[str]:
+        return [r for r in self.roles.split(",") if r]
+
+
+class OwnChannel(SQLModel, table=True):
+    """A case's own private channel, made by the app, whose members the app keeps equal to
+    the team. The case's home_channel is this channel."""
+
+    __tablename__ = "case_own_channels"
+
+    case_id: int = Field(foreign_key="cases.id", primary_key=True)
+    channel_id: str = Field(max_length=32, unique=True)
+    name: str = Field(max_length=80)
+    created_at: datetime = Field(sa_column=utc_column())
+
+
 def get_case(*, session: Session, case_id: int, lock: bool = False) -> Case | None:
     query = select(Case).where(Case.id == case_id)
     if lock:
@@ -152,3 +191,25 @@ def thread_root(*, session: Session, case: Case) -> OutboxMessage | None:
     if case.card_outbox_id is None:
         return None
     return session.get(OutboxMessage, case.card_outbox_id)
+
+
+def current_consent(*, session: Session, case_id: int) -> CaseConsent | None:
+    return session.execute(
+        select(CaseConsent)
+        .where(col(CaseConsent.case_id) == case_id)
+        .order_by(col(CaseConsent.id).desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def consent_reminders_due(*, now: datetime):
+    """Consents whose expiry reminder is due and not sent: a query for claims.lock_due."""
+    return (
+        select(CaseConsent)
+        .where(col(CaseConsent.reminded_at).is_(None), col(CaseConsent.remind_at) <= now)
+        .order_by(col(CaseConsent.remind_at), col(CaseConsent.id))
+    )
+
+
+def own_channel(*, session: Session, case_id: int) -> OwnChannel | None:
+    return session.get(OwnChannel, case_id)

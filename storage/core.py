@@ -21,6 +21,7 @@ class OutboxStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"  # permanent: Slack refused it; recorded, not retried
     SUPERSEDED = "superseded"  # an update replaced by a newer update of the same message
+    WITHHELD = "withheld"  # its reader may no longer read about the case: not sent (bot/audience.py)
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -30,6 +31,7 @@ class OutboxMessage(SQLModel, table=True):
     __table_args__ = (
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("ix_outbox_channel_order", "channel", "status", "id"),
+        Index("ix_outbox_case_reader", "case_id", "reader"),
     )
 
     id: int = Field(default=None, primary_key=True)  # assigned on flush; typed as the int every reader gets
@@ -44,6 +46,12 @@ class OutboxMessage(SQLModel, table=True):
     # chat.update of the message another outbox row posted.
     update_of: int | None = Field(default=None, foreign_key="outbox.id", index=True)
     dedupe_key: str | None = Field(default=None, max_length=191, unique=True)
+    # The one person who reads it (a DM, an update of a DM, an ephemeral); None: a channel.
+    # The relay checks at send time that they may still read about the case.
+    reader: str | None = Field(default=None, max_length=32)
+    # How the relay sent it when not as queued: "restricted" (ids and statuses only, the
+    # channel has readers off the team), "unfollowed" (its reader left the team).
+    screened: str | None = Field(default=None, max_length=16)
     status: str = Field(default=OutboxStatus.PENDING, max_length=16)
     attempts: int = Field(default=0)
     next_attempt_at: datetime = Field(sa_column=utc_column())

@@ -136,6 +136,20 @@ def pending_of(*, session: Session, user_id: str, received: bool) -> list[Handof
     )
 
 
+def settled_with(*, session: Session, case_id: int, user_id: str, at: datetime) -> bool:
+    """Was a handoff on the case between `user_id` and someone decided or ended at `at`?"""
+    found = session.execute(
+        select(Handoff.id)
+        .where(
+            Handoff.case_id == case_id,
+            (Handoff.from_user == user_id) | (Handoff.to_user == user_id),
+            (Handoff.decided_at == at) | (Handoff.ended_at == at),
+        )
+        .limit(1)
+    ).first()
+    return found is not None
+
+
 def active_coverages_of(*, session: Session, user_id: str) -> list[Handoff]:
     """Running coverage the user gave or holds."""
     return list(

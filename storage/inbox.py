@@ -38,7 +38,7 @@ class InboxRequest(SQLModel, table=True):
     __tablename__ = "inbox"
     __table_args__ = (Index("ix_inbox_claimable", "status", "lease_until", "id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # assigned on flush; typed as the int every reader gets
     received_at: datetime = Field(sa_column=utc_column())
     kind: str = Field(max_length=16)
     listener: str = Field(max_length=64)  # the registered processing function's key

@@ -40,6 +40,39 @@ def standin_server() -> Iterator[StandInSlack]:
     server.close()
 
 
+# Labels, medication names, symptoms and notes the tests type in. None may reach the `text` of
+# any message (what phones show in notifications), ephemeral ones and replies included.
+CLINICAL_TEST_STRINGS = tuple(
+    s.casefold()
+    for s in (
+        *("Blue Heron", "Grey Owl", "Red Fox", "Persistent Pelican", "Lone Wolf", "Gunicorn Gull"),
+        *("Very Private", "Secret Heron", "Green Toad", "Red Kite", "Secret Label"),
+        *("sertraline", "lithium", "lamotrigine", "quetiapine", "clozapine", "bupropion"),
+        *("nausea", "jaw clenching", "Vomited twice", "Mid-thirties", "Read back: watcher"),
+    )
+)
+NOTIFYING_CALLS = frozenset({"chat.postMessage", "chat.update", "chat.postEphemeral", "response_url"})
+
+
+@pytest.fixture(autouse=True)
+def no_clinical_detail_in_notification_text(request) -> Iterator[None]:
+    """After every test that talked to the stand-in Slack: no message's top-level `text`
+    carried a label, medication name, symptom or note."""
+    yield
+    if "slack" not in request.fixturenames:
+        return
+    server: StandInSlack = request.getfixturevalue("standin_server")
+    leaks = [
+        (call.method, text)
+        for call in list(server.calls)
+        if call.method in NOTIFYING_CALLS
+        and (text := str(call.args.get("text") or ""))
+        and any(word in text.casefold() for word in CLINICAL_TEST_STRINGS)
+    ]
+    if leaks:
+        pytest.fail(f"clinical detail in notification text: {leaks[:5]}")
+
+
 @pytest.fixture
 def slack(standin_server: StandInSlack) -> StandInSlack:
     standin_server.reset()

@@ -38,8 +38,10 @@ def make_case(
 ) -> int:
     h.command(creator, f"create {label} as {creator_role}")
     case_id = latest_case_id(h)
-    for user in prescribers:
-        h.command(creator, f"add C-{case_id} <@{user}> prescriber")
+    for index, user in enumerate(prescribers):
+        # The creator names the first prescriber; only a prescriber adds the next (issue 11).
+        by = creator if index == 0 or creator_role == "prescriber" else prescribers[0]
+        h.command(by, f"add C-{case_id} <@{user}> prescriber")
     for user in case_managers:
         h.command(creator, f"add C-{case_id} <@{user}> case-manager")
     for user, role in others:

@@ -44,8 +44,12 @@ def test_created_channels_and_dms_have_members(slack, client):
     dm = client.conversations_open(users="U0A")["channel"]["id"]
     assert client.conversations_info(channel=dm)["channel"]["is_im"] is True
     assert sorted(client.conversations_members(channel=dm)["members"]) == sorted(["U0A", BOT_USER])
+    # A channel nobody declared reads as a private one with only the app in it (so a case can
+    # be created there, and is open); anything else done to it is refused.
+    assert client.conversations_info(channel="C0NOBODY")["channel"]["is_private"] is True
+    assert client.conversations_members(channel="C0NOBODY")["members"] == [BOT_USER]
     with pytest.raises(SlackApiError) as err:
-        client.conversations_info(channel="C0NOBODY")
+        client.conversations_invite(channel="C0NOBODY", users="U0A")
     assert err.value.response["error"] == "channel_not_found"
 
 

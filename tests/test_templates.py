@@ -13,7 +13,7 @@ from slack_sdk.models.views import View
 
 from bot.cases.commands import CASE_USAGE
 from bot.cases.home import WaitingItem
-from bot.cases.service import CaseDetails, CaseSummary, MedicationLine, Member
+from bot.cases.service import CaseDetails, CaseSummary, ConsentLine, MedicationLine, Member
 from bot.ids import BlockId, Callback
 from bot.inputs import ROLE_HELP
 from bot.render import TEMPLATE_DIR, Renderer, TemplateError, stray_markup
@@ -43,7 +43,13 @@ SUMMARY = CaseSummary(1, "C-1", HOSTILE, "open", "therapist", "C0CARE")
 
 MESSAGES = {
     "cases/case_card": dict(
-        ref="C-1", label=HOSTILE, status="open", members=DETAILS.members, created_by="U0A", created_at=NOW
+        ref="C-1",
+        label=HOSTILE,
+        status="open",
+        members=DETAILS.members,
+        created_by="U0A",
+        created_at=NOW,
+        consent=ConsentLine(recorded=False),
     ),
     "cases/case_note": dict(ref="C-1", kind="med_added", actor="U0A", name=HOSTILE, detail=HOSTILE),
     "core/reply": dict(text=HOSTILE, hint=HOSTILE),

@@ -25,7 +25,7 @@ MAX_MED_DETAIL = 200
 
 CASE_USAGE = {
     "help": "`/case help`",
-    "create": "`/case create <label> [as <role>]`, or `/case create` alone for a form",
+    "create": "`/case create <label> [as <role>] [own-channel]`, or `/case create` alone for a form",
     "add": "`/case add <case> @person <role>`",
     "remove": "`/case remove <case> @person`",
     "show": "`/case show <case>`",
@@ -33,13 +33,16 @@ CASE_USAGE = {
     "close": "`/case close <case> [reason]`",
     "reopen": "`/case reopen <case>`",
     "med": "`/case med <case> add <name> [dose and schedule]` or `/case med <case> stop <name>`",
+    "consent": "`/case consent <case>` (record the patient's consent to share), `/case consent <case> show`",
 }
+OWN_CHANNEL_WORD = "own-channel"
 
 
 @dataclass(frozen=True)
 class CreateCase:
     label: str | None  # None: open the form
     role: Role = Role.CASE_MANAGER
+    own_channel: bool = False  # the app makes the case a private channel of its own
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,16 @@ class AddMedication:
 
 
 @dataclass(frozen=True)
+class RecordConsent:
+    case_id: int  # opens the consent form
+
+
+@dataclass(frozen=True)
+class ShowConsent:
+    case_id: int
+
+
+@dataclass(frozen=True)
 class StopMedication:
     case_id: int
     name: str
@@ -100,6 +113,8 @@ CaseCommand = (
     | ReopenCase
     | AddMedication
     | StopMedication
+    | RecordConsent
+    | ShowConsent
 )
 
 
@@ -153,6 +168,15 @@ def parse_case_command(text: str) -> CaseCommand:
         return ReopenCase(parse_case_ref(args[0], usage=CASE_USAGE[sub]))
     if sub in ("med", "meds", "medication"):
         return _parse_med(args, rest_after)
+    if sub == "consent":
+        usage = CASE_USAGE[sub]
+        _need(args, 1, sub)
+        case_id = parse_case_ref(args[0], usage=usage)
+        if len(args) == 1:
+            return RecordConsent(case_id)
+        if len(args) == 2 and args[1].lower() == "show":
+            return ShowConsent(case_id)
+        raise BadInput("`/case consent` takes a case id, then nothing (the form) or `show`.", usage=usage)
     raise BadInput(f"`{shown(sub)}` is not a /case command.", usage=CASE_USAGE["help"])
 
 
@@ -174,7 +198,7 @@ def read_label(text: str, *, usage: str | None = None, field: str | None = None)
     one line, bounded, and a pseudonym, so nothing in it names or links to anyone."""
     label = clean_text(text, what="label", limit=MAX_LABEL, usage=usage, field=field)
     if not label:
-        raise BadInput("Give the case a pseudonymous label, e.g. `Blue Heron 42`.", usage=usage, field=field)
+        raise BadInput("Give the case a pseudonymous label, e.g. `Tall Pine 42`.", usage=usage, field=field)
     return refuse_markup(label, what="label", usage=usage, field=field)
 
 
@@ -205,22 +229,31 @@ def read_medication(
 
 
 def _parse_create(rest: str) -> CreateCase:
-    """`<label> [as <role>]`: a trailing `as` must have a role after it and a label before it."""
+    """`<label> [as <role>] [own-channel]`: a trailing `as` must have a role after it and a
+    label before it."""
     usage = CASE_USAGE["create"]
     if not rest.strip():
         return CreateCase(label=None)
+    own_channel = rest.split()[-1].lower() == OWN_CHANNEL_WORD
+    if own_channel:
+        rest = rest.rsplit(None, 1)[0] if len(rest.split()) > 1 else ""
+        if not rest.strip():
+            raise BadInput(
+                "Give the case a label before `own-channel`, e.g. `/case create Blue Heron own-channel`.",
+                usage=usage,
+            )
     role = Role.CASE_MANAGER
     words = rest.split()
     if words[-1].lower() == "as":
-        raise BadInput("Name a role after `as`, e.g. `/case create Blue Heron as therapist`.", usage=usage)
+        raise BadInput("Name a role after `as`, e.g. `/case create Tall Pine as therapist`.", usage=usage)
     if len(words) >= 2 and words[-2].lower() == "as":
         role = parse_role(words[-1], usage=usage)
         rest = rest.rsplit(None, 2)[0] if len(words) > 2 else ""
         if not rest.strip():
             raise BadInput(
-                "Give the case a label before `as`, e.g. `/case create Blue Heron as therapist`.", usage=usage
+                "Give the case a label before `as`, e.g. `/case create Tall Pine as therapist`.", usage=usage
             )
-    return CreateCase(label=read_label(rest, usage=usage), role=role)
+    return CreateCase(label=read_label(rest, usage=usage), role=role, own_channel=own_channel)
 
 
 def _parse_med(args: list[str], rest_after) -> CaseCommand:

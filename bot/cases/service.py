@@ -5,14 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
+from bot import audience
 from bot.access import CaseAccess, case_ref, open_case, require_role
+from bot.cases import own_channel as channels
+from bot.cases import policy
 from bot.cases.commands import CASE_USAGE
+from bot.cases.settings import case_settings
 from bot.contributions import TeamChange
 from bot.errors import BadInput, Conflict, NotAllowed
 from bot.ids import BlockId
 from bot.inputs import FieldCheck
+from bot.slack import SlackUnavailable
 from bot.unit import Unit
 from storage import cases as repo
 from storage.cases import Case, CaseMember, CaseStatus, Medication, Role
@@ -35,6 +40,16 @@ class MedicationLine:
     detail: str | None
     added_by: str
     added_at: datetime
+
+
+@dataclass(frozen=True)
+class ConsentLine:
+    """What the card may show about consent: whether one is recorded and its expiry, no more
+    (what it covers, and Part 2 above all, is for `/case consent <case> show`)."""
+
+    recorded: bool
+    expires_on: date | None = None
+    expired: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,8 +87,11 @@ def create_case(
     channel: str,
     others: list[tuple[str, Role]] | None = None,
     medications: list[tuple[str, str | None]] | None = None,
+    own_channel: bool = False,
 ) -> CaseSummary:
-    if not channel or channel.startswith("D"):
+    """A new case. Its home is `channel` (where it was asked for), or with `own_channel` a
+    private channel the app makes for it (bot/cases/own_channel.py)."""
+    if not own_channel and (not channel or channel.startswith("D")):
         raise BadInput(
             "A case needs a home channel. Run `/case create` in the care-team channel where "
             "the case thread should live (invite the app there first).",
@@ -81,10 +99,19 @@ def create_case(
         )
     me = unit.actor.user_id
     check_new_case(creator=me, role=role, others=others or [], medications=medications or [])
+    if not own_channel:
+        audience.require_private_home(unit, channel)
+    for user_id, member_role in [(me, role), *(others or [])]:
+        # A new case has no prescriber yet, so whoever creates it may name the first ones;
+        # the clinic's list of who may prescribe still applies.
+        if member_role == Role.PRESCRIBER:
+            refused = policy.not_listed(user_id, _allowed_prescribers(unit, user_id))
+            if refused is not None:
+                raise _refusal(refused, None)
     case = Case(
         team_id=unit.actor.team_id or "",
         label_enc=unit.deps.cipher.encrypt(label),
-        home_channel=channel,
+        home_channel="" if own_channel else channel,
         created_by=me,
         created_at=unit.now,
         updated_at=unit.now,
@@ -98,6 +125,9 @@ def create_case(
     for name, detail in medications or []:
         unit.session.add(_medication(unit, case, name, detail))
     unit.session.flush()
+    if own_channel:
+        channel = channels.create(unit, case)
+        channels.invite_team(unit, case)  # queued first: the channel keeps its order
     card = unit.post(channel=channel, message=_card(unit, case), purpose="case_card", case_id=case.id)
     case.card_outbox_id = card.id
     unit.session.add(case)
@@ -106,6 +136,7 @@ def create_case(
         case_id=case.id,
         target=case.ref,
         role=str(role),
+        own_channel=own_channel,
         members=1 + len(others or []),
         medications=len(medications or []),
     )
@@ -154,6 +185,7 @@ def add_member(unit: Unit, *, case_id: int, user_id: str, role: Role) -> Member:
         raise Conflict(
             f"<@{user_id}> is already on {case_ref(case_id)} as {role.display.lower()}.", case_id=case_id
         )
+    check_team_change(unit, access.case, target=user_id, new_role=role)
     join_team(unit, access.case, user_id=user_id, role=role)
     refresh_case(unit, access.case)
     return Member(user_id, role)
@@ -174,9 +206,83 @@ def remove_member(unit: Unit, *, case_id: int, user_id: str) -> Member:
             f"or close the case with `/case close {case_ref(case_id)}`.",
             case_id=case_id,
         )
+    check_team_change(unit, access.case, target=user_id, new_role=None)
     member = leave_team(unit, access.case, user_id=user_id)
     refresh_case(unit, access.case)
     return member
+
+
+def check_team_change(
+    unit: Unit, case: Case, *, target: str, new_role: Role | None, granted_by: str | None = None
+) -> None:
+    """The role rules (bot/cases/policy.py) and the consent on record, for every path that
+    puts someone on a team, changes their role or takes them off: `/case add` and `remove`,
+    and a handoff (whose sender is the one granting, `granted_by`, checked when it is sent
+    and again when it is accepted). Raises NotAllowed with the reason; the refusal is audited
+    with its code by the caller's reply (handlers/replies.py)."""
+    by = granted_by or unit.actor.user_id
+    held = {m.user_id: m.role for m in repo.members(session=unit.session, case_id=case.id)}
+    new = str(new_role) if new_role is not None else None
+    allowed = None
+    if new == Role.PRESCRIBER and held.get(target) != Role.PRESCRIBER:
+        allowed = _allowed_prescribers(unit, target)
+    refused = policy.refusal(
+        policy.TeamChangeFacts(
+            granted_by=by,
+            granted_by_role=held.get(by),
+            granted_by_admin=by in unit.deps.settings.admins,
+            target=target,
+            target_role=held.get(target),
+            new_role=new,
+            prescribers=frozenset(u for u, r in held.items() if r == Role.PRESCRIBER),
+            allowed_prescribers=allowed,
+        )
+    )
+    if refused is None and new is not None and new != held.get(target):
+        consent = repo.current_consent(session=unit.session, case_id=case.id)
+        consented = consent.role_list if consent else None
+        if policy.uncovered_role(new, consented):
+            covered = ", ".join(Role(r).display.lower() for r in consented or ()) or "no role"
+            refused = policy.Refusal(
+                "consent_not_covering",
+                f"The patient's consent on record for {case.ref} does not cover sharing with a "
+                f"{Role(new).display.lower()} (it covers: {covered}). If the patient has agreed, record "
+                f"the new consent with `/case consent {case.ref}` first.",
+            )
+    if refused is not None:
+        raise _refusal(refused, case.id)
+
+
+def _allowed_prescribers(unit: Unit, user_id: str) -> frozenset[str] | None:
+    """Who may hold the prescriber role (CARETHREAD_PRESCRIBERS: user ids and the members of
+    user groups), enough of it to decide for `user_id`; None when the setting is unset. A
+    group Slack cannot list right now refuses the grant: fail closed."""
+    rules = case_settings(unit.deps.settings)
+    if not rules.limits_prescribers:
+        return None
+    allowed: set[str] = set(rules.prescriber_users or ())
+    for group in rules.prescriber_groups:
+        if user_id in allowed:
+            break
+        try:
+            allowed |= unit.deps.gateway.usergroup_members(group)
+        except SlackUnavailable:
+            raise _refusal(
+                policy.Refusal(
+                    "prescriber_list_unreadable",
+                    "CareThread could not read the clinic's prescriber group from Slack just now, so "
+                    "it can't check who may hold the prescriber role. Nothing changed; try again in a "
+                    "minute.",
+                ),
+                None,
+            ) from None
+    return frozenset(allowed)
+
+
+def _refusal(refused: policy.Refusal, case_id: int | None) -> NotAllowed:
+    error = NotAllowed(refused.message, case_id=case_id)
+    error.reason = refused.code  # type: ignore[attr-defined]  # audited by replying()
+    return error
 
 
 # -- team membership, for every workflow that changes the team ------------------------------
@@ -199,7 +305,7 @@ def join_team(
         existing.role = role
         unit.session.add(existing)
         if note:
-            _note(
+            thread_note(
                 unit, case, "role_changed", user=user_id, role=role.display, previous=Role(previous).display
             )
         _team_changed(unit, case, TeamChange(user_id, str(role), previous))
@@ -219,7 +325,7 @@ def join_team(
     )
     unit.session.flush()
     if note:
-        _note(unit, case, "member_added", user=user_id, role=role.display)
+        thread_note(unit, case, "member_added", user=user_id, role=role.display)
     _team_changed(unit, case, TeamChange(user_id, str(role), None))
     unit.audit("member.added", case_id=case.id, target=f"user:{user_id}", role=str(role), **details)
     return None
@@ -234,7 +340,7 @@ def leave_team(unit: Unit, case: Case, *, user_id: str, note: bool = True, **det
     unit.session.delete(existing)
     unit.session.flush()
     if note:
-        _note(unit, case, "member_removed", user=user_id, role=Role(role).display)
+        thread_note(unit, case, "member_removed", user=user_id, role=Role(role).display)
     unit.audit("member.removed", case_id=case.id, target=f"user:{user_id}", role=role, **details)
     _team_changed(unit, case, TeamChange(user_id, None, role))
     return Member(user_id, role)
@@ -316,9 +422,10 @@ def close_case(unit: Unit, *, case_id: int, reason: str | None) -> CaseSummary:
         raise Conflict(f"{case.ref} is already closed.", case_id=case_id)
     case.status, case.closed_at = CaseStatus.CLOSED, unit.now
     case.close_reason_enc = unit.deps.cipher.encrypt_optional(reason)
-    _note(unit, case, "closed", reason=reason)
+    thread_note(unit, case, "closed", reason=reason)
     unit.audit("case.closed", case_id=case_id, target=case.ref, with_reason=reason is not None)
     _touch_and_refresh(unit, case)
+    channels.closed(unit, case)
     return _summary(unit, access)
 
 
@@ -328,7 +435,8 @@ def reopen_case(unit: Unit, *, case_id: int) -> CaseSummary:
     if case.status == CaseStatus.OPEN:
         raise Conflict(f"{case.ref} is already open.", case_id=case_id)
     case.status, case.closed_at, case.close_reason_enc = CaseStatus.OPEN, None, None
-    _note(unit, case, "reopened")
+    channels.reopened(unit, case)
+    thread_note(unit, case, "reopened")
     unit.audit("case.reopened", case_id=case_id, target=case.ref)
     _touch_and_refresh(unit, case)
     return _summary(unit, access)
@@ -339,14 +447,15 @@ def add_medication(unit: Unit, *, case_id: int, name: str, detail: str | None) -
     require_role(access, Role.PRESCRIBER, "change medications")
     if _find_active(unit, case_id, name) is not None:
         raise Conflict(
-            f"{name} is already on {case_ref(case_id)}'s medication list. To change it, stop it and add "
+            f"That medication is already on {case_ref(case_id)}'s list. To change it, stop it and add "
             "it again with the new dose.",
+            detail=f"Already active: *{name}*",
             case_id=case_id,
         )
     med = _medication(unit, access.case, name, detail)
     unit.session.add(med)
     unit.session.flush()
-    _note(unit, access.case, "med_added", name=name, detail=detail)
+    thread_note(unit, access.case, "med_added", name=name, detail=detail)
     unit.audit("medication.added", case_id=case_id, target=f"medication:{med.id}")
     _touch_and_refresh(unit, access.case, refresh_card=False)
     return MedicationLine(name, detail, unit.actor.user_id, unit.now)
@@ -363,13 +472,14 @@ def stop_medication(unit: Unit, *, case_id: int, name: str) -> MedicationLine:
         ]
         listed = ", ".join(active) if active else "none"
         raise BadInput(
-            f"No active medication called {name} on {case_ref(case_id)}. Active: {listed}.",
+            f"No active medication by that name on {case_ref(case_id)}; nothing was stopped.",
+            detail=f"You asked to stop *{name}*. Active: {listed}.",
             usage=CASE_USAGE["med"],
             case_id=case_id,
         )
     med.active, med.stopped_at, med.stopped_by = False, unit.now, unit.actor.user_id
     unit.session.add(med)
-    _note(unit, access.case, "med_stopped", name=unit.deps.cipher.decrypt(med.name_enc))
+    thread_note(unit, access.case, "med_stopped", name=unit.deps.cipher.decrypt(med.name_enc))
     unit.audit("medication.stopped", case_id=case_id, target=f"medication:{med.id}")
     _touch_and_refresh(unit, access.case, refresh_card=False)
     return MedicationLine(name, None, med.added_by, med.added_at)
@@ -395,7 +505,8 @@ def thread_url(root: OutboxMessage | None) -> str | None:
     return f"https://slack.com/archives/{root.result_channel}/p{root.result_ts.replace('.', '')}"
 
 
-def _note(unit: Unit, case: Case, kind: str, **fields) -> None:
+def thread_note(unit: Unit, case: Case, kind: str, **fields) -> None:
+    """A short note in the case thread (templates/cases/case_note) for a change to the case."""
     message = unit.deps.renderer.message(
         "cases/case_note", ref=case.ref, kind=kind, actor=unit.actor.user_id, **fields
     )
@@ -411,7 +522,15 @@ def _card(unit: Unit, case: Case) -> dict:
         members=_members(unit, case.id),
         created_by=case.created_by,
         created_at=case.created_at,
+        consent=_consent_line(unit, case),
     )
+
+
+def _consent_line(unit: Unit, case: Case) -> ConsentLine:
+    consent = repo.current_consent(session=unit.session, case_id=case.id)
+    if consent is None:
+        return ConsentLine(recorded=False)
+    return ConsentLine(True, consent.expires_on, consent.expires_on < unit.now.date())
 
 
 def _touch_and_refresh(unit: Unit, case: Case, *, refresh_card: bool = True) -> None:

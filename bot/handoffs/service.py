@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlmodel import Session
+
 from bot.access import CaseAccess, case_ref, open_case
 from bot.cases import service as cases
 from bot.config import ConfigError, Settings, int_setting
@@ -271,6 +273,10 @@ def _check_request(
         )
     resolved = role or Role(access.member.role)
     _check_not_holding(unit, case_id=case_id, user_id=receiver.user_id, role=resolved, kind=kind)
+    held = cases_repo.membership(session=unit.session, case_id=case_id, user_id=receiver.user_id)
+    if held is None or held.role != resolved:
+        # The sender grants the role: the same rules as /case add (prescriber, consent).
+        cases.check_team_change(unit, access.case, target=receiver.user_id, new_role=resolved)
     if repo.pending_between(session=unit.session, case_id=case_id, from_user=me, to_user=receiver.user_id):
         raise Conflict(
             f"You already have a handoff of {ref} to <@{receiver.user_id}> waiting for their answer. "
@@ -342,6 +348,10 @@ def accept(unit: Unit, *, handoff_id: int, synthesis: str) -> Handoff:
     superseded = _supersede_coverage(unit, case, handoff)
     current = cases_repo.membership(session=unit.session, case_id=case.id, user_id=handoff.to_user)
     if current is None or current.role != role:
+        # Checked again now: the team or the consent may have changed since it was sent.
+        cases.check_team_change(
+            unit, case, target=handoff.to_user, new_role=role, granted_by=handoff.from_user
+        )
         handoff.previous_role = cases.join_team(
             unit, case, user_id=handoff.to_user, role=role, note=False, via=via
         )
@@ -512,6 +522,23 @@ def list_mine(unit: Unit) -> Listing:
         coverage=len(listing.coverage),
     )
     return listing
+
+
+def handoff_reader(session: Session, message: OutboxMessage) -> bool:
+    """Who may read a handoff message though not on the team (the relay's send-time check asks,
+    Workflow.readers): the receiver of a pending handoff (its request, the I-PASS note), and
+    either party of a handoff about the message that tells them how it ended (queued in the
+    unit that settled it: accepted, declined, withdrawn, coverage ended)."""
+    if message.case_id is None or message.reader is None:
+        return False
+    user_id = message.reader
+    if any(
+        h.case_id == message.case_id for h in repo.pending_of(session=session, user_id=user_id, received=True)
+    ):
+        return True
+    if not message.purpose.startswith("handoff:"):
+        return False
+    return repo.settled_with(session=session, case_id=message.case_id, user_id=user_id, at=message.created_at)
 
 
 def waiting_handoffs(unit: Unit) -> list[WaitingItem]:

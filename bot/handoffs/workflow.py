@@ -11,4 +11,5 @@ WORKFLOW = Workflow(
     sweep_steps=(("handoffs", service.sweep),),
     show_sections=(service.handoff_section,),
     home_items=(service.waiting_handoffs,),
+    readers=(service.handoff_reader,),
 )
