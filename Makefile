@@ -17,8 +17,11 @@ $(STAMP): requirements.lock pyproject.toml
 run: install
 	$(PY) app.py
 
+# mypy's scope and settings are in pyproject.toml ([tool.mypy]).
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 test: lint
 	$(PY) -m pytest -q
@@ -48,4 +51,4 @@ screenshots: install
 	DEMO_SCREENSHOTS=docs $(PY) -m pytest -q tests/test_demo_browser.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -47,7 +47,8 @@ def _start(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen:
                 return process
         except OSError:
             if process.poll() is not None:
-                raise RuntimeError(process.stderr.read().decode()) from None
+                output = process.stderr.read().decode() if process.stderr else ""
+                raise RuntimeError(output) from None
             time.sleep(0.2)
     raise RuntimeError(f"{args} did not start")
 

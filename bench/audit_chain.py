@@ -18,6 +18,7 @@ from bot.auditlog import GENESIS_HASH, Outcome, PendingEvent, Source
 from storage import migrate
 from storage.core import AuditEvent, AuditHead
 from storage.db import make_engine, session_scope
+from storage.types import table_of
 
 KEY = b"bench-audit-key-0123456789"
 
@@ -48,7 +49,7 @@ def _build_chain(engine, total: int, chunk: int = 20_000) -> None:
     """Write a valid chain quickly: auditlog.chain() numbers and hashes the rows as append()
     does, and a Core bulk insert stores them."""
     prev, seq = GENESIS_HASH, 0
-    columns = [c.name for c in AuditEvent.__table__.columns]
+    columns = [c.name for c in table_of(AuditEvent).columns]
     with session_scope(engine) as session:
         for start in range(0, total, chunk):
             pending = [_pending(i) for i in range(start, min(total, start + chunk))]
@@ -56,6 +57,8 @@ def _build_chain(engine, total: int, chunk: int = 20_000) -> None:
             seq, prev = rows[-1].seq, rows[-1].hash
             session.execute(insert(AuditEvent), [{c: getattr(row, c) for c in columns} for row in rows])
         head = session.get(AuditHead, 1)
+        if head is None:
+            raise RuntimeError("the audit_head row is missing: were the migrations applied?")
         head.seq, head.hash = seq, prev
 
 

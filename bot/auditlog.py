@@ -17,12 +17,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Row, select
-from sqlmodel import Session
+from sqlalchemy import Row
+from sqlmodel import Session, select
 
 from storage.core import AuditEvent, AuditHead
+from storage.types import table_of
 
 GENESIS_HASH = "0" * 64
+# A stored event: the ORM object, or a plain row with the same columns (iter_events).
+EventRow = AuditEvent | Row[Any]
 
 
 class Outcome(StrEnum):
@@ -68,7 +71,7 @@ def canonical_details(details: dict[str, Any]) -> str:
     return json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def event_hash(key: bytes, event: AuditEvent) -> str:
+def event_hash(key: bytes, event: EventRow) -> str:
     content = {
         "seq": event.seq,
         "at": event.at.isoformat(timespec="microseconds"),
@@ -136,7 +139,7 @@ class VerifyResult:
 
 def verify_rows(
     key: bytes,
-    rows: Iterable[AuditEvent],
+    rows: Iterable[EventRow],
     head: AuditHead | None = None,
     *,
     start_seq: int = 1,
@@ -173,10 +176,10 @@ def iter_events(
     """Events with after < seq (<= upto) in seq order, fetched in batches so a million
     rows fit in memory. Plain rows with the columns as attributes, not ORM objects: the
     verifier only reads them, and skipping the identity map makes it several times faster."""
-    table = AuditEvent.__table__
+    table = table_of(AuditEvent)
     last = after
     while True:
-        query = select(table).where(table.c.seq > last)
+        query = table.select().where(table.c.seq > last)
         if upto is not None:
             query = query.where(table.c.seq <= upto)
         rows = session.execute(query.order_by(table.c.seq).limit(batch)).all()

@@ -33,8 +33,9 @@ from urllib.error import URLError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.webhook import WebhookClient
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, update
 from sqlalchemy.engine import Engine
+from sqlmodel import col, select
 
 from bot import auditlog
 from bot.auditlog import APP_ACTOR, Outcome, PendingEvent, Source
@@ -130,9 +131,9 @@ class Relay:
             return 0
         try:
             with session_scope(self.engine) as session:
-                result = session.execute(
+                result = session.exec(
                     update(OutboxMessage)
-                    .where(OutboxMessage.id.in_(held), OutboxMessage.status == OutboxStatus.PENDING)
+                    .where(col(OutboxMessage.id).in_(held), col(OutboxMessage.status) == OutboxStatus.PENDING)
                     .values(lease_until=None)
                 )
                 return result.rowcount or 0
@@ -221,9 +222,9 @@ class Relay:
                 .where(
                     OutboxMessage.status == OutboxStatus.PENDING,
                     OutboxMessage.next_attempt_at <= now,
-                    or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
+                    or_(col(OutboxMessage.lease_until).is_(None), col(OutboxMessage.lease_until) < now),
                 )
-                .order_by(OutboxMessage.id)
+                .order_by(col(OutboxMessage.id))
                 .limit(self.batch_size)
             )
             if is_postgres(self.engine):
@@ -232,7 +233,7 @@ class Relay:
             if ids:
                 session.execute(
                     update(OutboxMessage)
-                    .where(OutboxMessage.id.in_(ids))
+                    .where(col(OutboxMessage.id).in_(ids))
                     .values(lease_until=now + self.lease)
                 )
         return ids
@@ -281,10 +282,16 @@ class Relay:
 
         with session_scope(self.engine) as session:
             row = session.get(OutboxMessage, row_id)
+            if row is None:  # rows are never deleted; nothing to record against if it were
+                return 1
             if result.kind == "gone":
                 self._reply_by_dm(session, row, result.error or "gone")
             else:
                 self._finish(session, row, result, channel=channel)
+        if result.kind == "gone":
+            # The DM is a new send, due now. The thread that committed the reply may be the
+            # one delivering it, and nothing else would wake the relay before the next sweep.
+            self.kick()
         return 1
 
     def _screen(self, session, row: OutboxMessage, args: dict[str, Any]) -> dict[str, Any] | None:
@@ -345,9 +352,9 @@ class Relay:
             .where(
                 OutboxMessage.channel == row.channel,
                 OutboxMessage.status == OutboxStatus.PENDING,
-                OutboxMessage.id < row.id,
+                col(OutboxMessage.id) < row.id,
             )
-            .order_by(OutboxMessage.id)
+            .order_by(col(OutboxMessage.id))
             .limit(1)
         ).scalar_one_or_none()
 
@@ -357,8 +364,8 @@ class Relay:
             select(OutboxMessage.id)
             .where(
                 OutboxMessage.update_of == row.update_of,
-                OutboxMessage.id > row.id,
-                OutboxMessage.status.in_((OutboxStatus.PENDING, OutboxStatus.SENT)),
+                col(OutboxMessage.id) > row.id,
+                col(OutboxMessage.status).in_((OutboxStatus.PENDING, OutboxStatus.SENT)),
             )
             .limit(1)
         ).first()

@@ -161,7 +161,7 @@ def check_keys(engine: Engine, cipher: Cipher, audit_key: bytes) -> None:
     with session_scope(engine) as session:
         stored = session.get(AppMeta, "key_check")
         try:
-            ok = cipher.decrypt(stored.value) == KEY_CHECK_PLAINTEXT
+            ok = stored is not None and cipher.decrypt(stored.value) == KEY_CHECK_PLAINTEXT
         except KeyMismatchError:
             ok = False
         if not ok:

@@ -217,9 +217,10 @@ class Inbox:
         )
         try:
             with self.engine.begin() as connection:  # Core, not the ORM: this is on every ack's path
-                row_id = connection.execute(
+                inserted = connection.execute(
                     insert(InboxRequest).values(**row.model_dump(exclude={"id"}))
-                ).inserted_primary_key[0]
+                ).inserted_primary_key
+                row_id = inserted[0] if inserted is not None else None
         except IntegrityError:
             if kind == InboxKind.EVENT and request.headers.get("x-slack-retry-num"):
                 # Slack's own retry, re-sent within the same second (so signed alike): the
@@ -472,7 +473,8 @@ def _first_input_block(body: dict[str, Any]) -> str | None:
 def _actor_of(body: dict[str, Any], kind: InboxKind) -> Actor:
     """Whoever the (replayed) request claims to come from; the audit says it was refused."""
     user = body.get("user")
-    event = body.get("event") if isinstance(body.get("event"), dict) else {}
+    raw_event = body.get("event")
+    event = raw_event if isinstance(raw_event, dict) else {}
     user_id = body.get("user_id") or (user.get("id") if isinstance(user, dict) else user) or event.get("user")
     team = body.get("team")
     team_id = body.get("team_id") or (team.get("id") if isinstance(team, dict) else None)

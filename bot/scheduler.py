@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import delete
+from sqlmodel import col
 
 from bot.contributions import SweepStep
 from bot.deps import Deps
@@ -37,7 +38,7 @@ def _forget_old_deliveries(deps: Deps) -> int:
     """Slack retries an event within minutes; ids older than this can no longer come back."""
     cutoff = deps.clock.now() - PROCESSED_REQUEST_RETENTION
     with session_scope(deps.engine) as session:
-        result = session.execute(delete(ProcessedRequest).where(ProcessedRequest.created_at < cutoff))
+        result = session.exec(delete(ProcessedRequest).where(col(ProcessedRequest.created_at) < cutoff))
         return result.rowcount or 0
 
 

@@ -156,6 +156,8 @@ class SlackGateway:
                     session.add(row)
             except IntegrityError:  # another thread or replica cached this user at the same moment
                 row = session.get(SlackUser, user_id, populate_existing=True)
+                if row is None:
+                    raise
         row.tz = str(data.get("tz") or "UTC")
         row.is_bot = bool(data.get("is_bot")) or user_id == "USLACKBOT"
         row.deleted = bool(data.get("deleted"))

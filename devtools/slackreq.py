@@ -45,6 +45,8 @@ def sign(
 ) -> SignedRequest:
     ts = str(int(time.time()) if timestamp is None else timestamp)
     signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    if signature is None:  # slack_sdk returns None only for a missing timestamp or body
+        raise ValueError("cannot sign a request without a timestamp and a body")
     headers = {
         "Content-Type": content_type,
         "X-Slack-Request-Timestamp": ts,

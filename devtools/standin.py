@@ -21,9 +21,10 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlparse
 
 BOT_USER = "UBOTCARE1"
@@ -98,6 +99,8 @@ class StandInSlack:
     def url(self) -> str:
         assert self.server is not None
         host, port = self.server.server_address[:2]
+        if isinstance(host, bytes):  # socketserver types the address loosely; ours is AF_INET
+            host = host.decode()
         return f"http://{host}:{port}/"
 
     @property
@@ -158,7 +161,7 @@ class StandInSlack:
             self._outage = None
 
     def add_channel(
-        self, channel_id: str, *, name: str, members: list[str] | set[str] = (), is_private: bool = True
+        self, channel_id: str, *, name: str, members: Iterable[str] = (), is_private: bool = True
     ) -> Channel:
         """A channel with these members (user ids; include BOT_USER if the app is in it)."""
         with self._lock:
@@ -202,7 +205,7 @@ class StandInSlack:
 
     # -- serving ------------------------------------------------------------------------------
 
-    def serve(self, host: str = "127.0.0.1", port: int = 0) -> StandInSlack:
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> Self:
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -328,9 +331,9 @@ class StandInSlack:
                     )
                 self._last_post[channel] = now
             if method.startswith("conversations."):
-                error = self._conversations(method, args)
-                if error is not None:
-                    return 200, {"ok": False, "error": error}, {}
+                refused = self._conversations(method, args)
+                if refused is not None:
+                    return 200, {"ok": False, "error": refused}, {}
         self._record(method, args)
         return 200, self._ok(method, args), {}
 
@@ -339,11 +342,11 @@ class StandInSlack:
             if method == "conversations.create":
                 channel_id = "C" + uuid.uuid4().hex[:10].upper()
                 private = str(args.get("is_private", "")).lower() in ("true", "1")
-                channel = Channel(
+                created = Channel(
                     channel_id, str(args.get("name", "")), is_private=private, members={BOT_USER}
                 )
-                self.channels[channel_id] = channel
-                return {"ok": True, "channel": channel.info()}
+                self.channels[channel_id] = created
+                return {"ok": True, "channel": created.info()}
             channel_id = str(args.get("channel", ""))
             channel = self.channels.get(channel_id)
             if channel is None and method in ("conversations.info", "conversations.members"):

@@ -1,6 +1,6 @@
 """Slack listeners for the audit trail: `/audit`, its page buttons, and the capture of every
 human message in a case thread (the one `message` listener of the app, see
-bot/services/transcript.py for how other workflows hook into it)."""
+bot/audit/transcript.py for how other workflows hook into it)."""
 
 from __future__ import annotations
 

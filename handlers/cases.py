@@ -273,7 +273,7 @@ def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, 
         return
     with deps.unit(actor) as unit:
         match command:
-            case parsing.CreateCase(label=label, role=role, own_channel=own):
+            case parsing.CreateCase(label=str(label), role=role, own_channel=own):  # None: form above
                 created = cases.create_case(
                     unit, label=label, role=role, channel=body.get("channel_id") or "", own_channel=own
                 )

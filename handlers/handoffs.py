@@ -1,9 +1,10 @@
 """Slack listeners for handoffs: `/handoff ...`, the I-PASS form, the receiver's Accept and
-Decline buttons and their modals. Thin: read the payload, call bot/services/handoffs.py."""
+Decline buttons and their modals. Thin: read the payload, call bot/handoffs/service.py."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -214,7 +215,7 @@ def _answer(deps: Deps, body: dict[str, Any], *, accepting: bool) -> None:
                 handoffs.decline(unit, handoff_id=handoff_id, reason=note)
 
 
-def _options(choices: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
+def _options(choices: Sequence[tuple[str, str, str]]) -> list[dict[str, Any]]:
     return [
         {
             "text": {"type": "plain_text", "text": label},
@@ -273,6 +274,9 @@ def _read_form(deps: Deps, view: dict[str, Any]) -> tuple[FormMeta, HandoffKind,
             field=BlockId.COVERAGE_END,
         )
     check.done(case_id=meta.case_id)
+    # done() raised if any read failed, and these readers return a value or raise.
+    assert severity is not None and summary is not None and actions is not None
+    assert awareness is not None and kind is not None
     ipass = handoffs.IPass(severity=severity, summary=summary, actions=actions, awareness=awareness)
     return meta, kind, ipass, until
 

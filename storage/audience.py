@@ -12,9 +12,9 @@ import json
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Text, delete, or_, select
+from sqlalchemy import Text, delete, or_
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.cases import Case, CaseMember, CaseStatus
 from storage.core import OutboxMessage, OutboxStatus
@@ -84,7 +84,7 @@ def save_channel(
     row.is_ext_shared, row.is_archived = is_ext_shared, is_archived
     session.add(row)
     session.flush()
-    session.execute(delete(ChannelMember).where(ChannelMember.channel_id == channel_id))
+    session.execute(delete(ChannelMember).where(col(ChannelMember.channel_id) == channel_id))
     for user_id, is_bot in dict(members).items():
         session.add(ChannelMember(channel_id=channel_id, user_id=user_id, is_bot=is_bot))
     row.members_checked_at = now
@@ -110,7 +110,7 @@ def human_members(*, session: Session, channel_id: str) -> list[str]:
     return list(
         session.execute(
             select(ChannelMember.user_id)
-            .where(ChannelMember.channel_id == channel_id, ChannelMember.is_bot.is_(False))
+            .where(col(ChannelMember.channel_id) == channel_id, col(ChannelMember.is_bot).is_(False))
             .order_by(ChannelMember.user_id)
         ).scalars()
     )
@@ -123,7 +123,9 @@ def team_ids(*, session: Session, case_id: int) -> set[str]:
 def cases_in(*, session: Session, channel_id: str) -> list[Case]:
     """Every case homed in the channel, closed ones too (their threads are still read)."""
     return list(
-        session.execute(select(Case).where(Case.home_channel == channel_id).order_by(Case.id)).scalars()
+        session.execute(
+            select(Case).where(col(Case.home_channel) == channel_id).order_by(col(Case.id))
+        ).scalars()
     )
 
 
@@ -136,13 +138,13 @@ def channels_to_recheck(*, session: Session, checked_before: datetime, limit: in
     """Home channels of open cases not checked since `checked_before` (or never)."""
     query = (
         select(Case.home_channel)
-        .outerjoin(KnownChannel, KnownChannel.id == Case.home_channel)
+        .outerjoin(KnownChannel, col(KnownChannel.id) == col(Case.home_channel))
         .where(
             Case.status == CaseStatus.OPEN,
             or_(
-                KnownChannel.id.is_(None),
-                KnownChannel.members_checked_at.is_(None),
-                KnownChannel.members_checked_at < checked_before,
+                col(KnownChannel.id).is_(None),
+                col(KnownChannel.members_checked_at).is_(None),
+                col(KnownChannel.members_checked_at) < checked_before,
             ),
         )
         .group_by(Case.home_channel)
@@ -178,10 +180,10 @@ def latest_version(*, session: Session, root_id: int) -> OutboxMessage | None:
     return session.execute(
         select(OutboxMessage)
         .where(
-            or_(OutboxMessage.id == root_id, OutboxMessage.update_of == root_id),
-            OutboxMessage.status.in_((OutboxStatus.SENT, OutboxStatus.PENDING)),
+            or_(col(OutboxMessage.id) == root_id, col(OutboxMessage.update_of) == root_id),
+            col(OutboxMessage.status).in_((OutboxStatus.SENT, OutboxStatus.PENDING)),
         )
-        .order_by(OutboxMessage.id.desc())
+        .order_by(col(OutboxMessage.id).desc())
         .limit(1)
     ).scalar_one_or_none()
 
@@ -197,7 +199,7 @@ def dms_to(*, session: Session, case_id: int, user_id: str) -> list[OutboxMessag
                 OutboxMessage.method == "chat.postMessage",
                 OutboxMessage.status == OutboxStatus.SENT,
             )
-            .order_by(OutboxMessage.id)
+            .order_by(col(OutboxMessage.id))
         ).scalars()
     )
 

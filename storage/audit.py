@@ -14,12 +14,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, Index, Text, func, select, update
-from sqlmodel import Field, Session, SQLModel
+from sqlalchemy import Column, Index, Text, func, update
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.cases import Case
 from storage.core import AppMeta, AuditEvent, OutboxMessage
-from storage.types import UTCDateTime
+from storage.types import UTCDateTime, table_of
 
 
 class EntryKind(StrEnum):
@@ -40,7 +40,7 @@ class ThreadEntry(SQLModel, table=True):
         Index("ix_thread_entries_retention", "purged_at", "at"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # assigned on flush; typed as the int every reader gets
     case_id: int = Field(foreign_key="cases.id")
     kind: str = Field(max_length=16)
     channel: str = Field(max_length=32)
@@ -59,9 +59,9 @@ class ThreadEntry(SQLModel, table=True):
 # A message event names its thread by (channel, thread_ts); the case card is the outbox row
 # whose result is that pair. Declared here, on the foundation's tables, because this
 # workflow is the one that looks messages up this way (once per message in any channel).
-Index("ix_outbox_result", OutboxMessage.__table__.c.result_channel, OutboxMessage.__table__.c.result_ts)
+Index("ix_outbox_result", table_of(OutboxMessage).c.result_channel, table_of(OutboxMessage).c.result_ts)
 # The `/audit` timeline: one case's events, newest first, a page at a time.
-Index("ix_audit_events_case_seq", AuditEvent.__table__.c.case_id, AuditEvent.__table__.c.seq)
+Index("ix_audit_events_case_seq", table_of(AuditEvent).c.case_id, table_of(AuditEvent).c.seq)
 
 
 VERIFY_STATE_KEY = "audit_verify"  # the row migration 0002 creates
@@ -71,7 +71,7 @@ def case_for_thread(*, session: Session, channel: str, thread_ts: str) -> Case |
     """The case whose card is the message (channel, thread_ts), if any: one indexed lookup."""
     return session.execute(
         select(Case)
-        .join(OutboxMessage, OutboxMessage.id == Case.card_outbox_id)
+        .join(OutboxMessage, col(OutboxMessage.id) == col(Case.card_outbox_id))
         .where(OutboxMessage.result_channel == channel, OutboxMessage.result_ts == thread_ts)
         .limit(1)
     ).scalar_one_or_none()
@@ -97,7 +97,7 @@ def case_events_page(
         session.execute(
             select(AuditEvent)
             .where(AuditEvent.case_id == case_id, AuditEvent.seq <= upto)
-            .order_by(AuditEvent.seq.desc())
+            .order_by(col(AuditEvent.seq).desc())
             .offset(offset)
             .limit(limit)
         ).scalars()
@@ -112,7 +112,7 @@ def case_events(*, session: Session, case_id: int, batch: int = 2000) -> Iterato
             session.execute(
                 select(AuditEvent)
                 .where(AuditEvent.case_id == case_id, AuditEvent.seq > last)
-                .order_by(AuditEvent.seq)
+                .order_by(col(AuditEvent.seq))
                 .limit(batch)
             ).scalars()
         )
@@ -125,7 +125,7 @@ def case_events(*, session: Session, case_id: int, batch: int = 2000) -> Iterato
 def transcript(*, session: Session, case_id: int) -> list[ThreadEntry]:
     return list(
         session.execute(
-            select(ThreadEntry).where(ThreadEntry.case_id == case_id).order_by(ThreadEntry.id)
+            select(ThreadEntry).where(col(ThreadEntry.case_id) == case_id).order_by(col(ThreadEntry.id))
         ).scalars()
     )
 
@@ -134,8 +134,8 @@ def purgeable_counts(*, session: Session, cutoff: datetime) -> dict[int, int]:
     """Per case, how many transcript entries older than `cutoff` still hold text or files."""
     rows = session.execute(
         select(ThreadEntry.case_id, func.count())
-        .where(ThreadEntry.purged_at.is_(None), ThreadEntry.at < cutoff)
-        .group_by(ThreadEntry.case_id)
+        .where(col(ThreadEntry.purged_at).is_(None), col(ThreadEntry.at) < cutoff)
+        .group_by(col(ThreadEntry.case_id))
     ).all()
     return {case_id: count for case_id, count in rows}
 
@@ -143,9 +143,13 @@ def purgeable_counts(*, session: Session, cutoff: datetime) -> dict[int, int]:
 def purge_case_transcript(*, session: Session, case_id: int, cutoff: datetime, now: datetime) -> int:
     """Drop the text and file facts of one case's entries older than `cutoff`; the rows
     (who, when, which message) stay so the audit events still point at something."""
-    result = session.execute(
+    result = session.exec(
         update(ThreadEntry)
-        .where(ThreadEntry.case_id == case_id, ThreadEntry.purged_at.is_(None), ThreadEntry.at < cutoff)
+        .where(
+            col(ThreadEntry.case_id) == case_id,
+            col(ThreadEntry.purged_at).is_(None),
+            col(ThreadEntry.at) < cutoff,
+        )
         .values(text_enc=None, files_enc=None, purged_at=now)
     )
     return int(result.rowcount or 0)

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, Text, UniqueConstraint, func, select
-from sqlmodel import Field, Session, SQLModel
+from sqlalchemy import Index, Text, UniqueConstraint, func
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.core import OutboxMessage
 from storage.types import utc_column
@@ -42,7 +42,7 @@ class CaseStatus(StrEnum):
 class Case(SQLModel, table=True):
     __tablename__ = "cases"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # assigned on flush; typed as the int every reader gets
     team_id: str = Field(max_length=32)
     label_enc: str = Field(sa_type=Text)
     status: str = Field(default=CaseStatus.OPEN, max_length=16, index=True)
@@ -64,7 +64,7 @@ class CaseMember(SQLModel, table=True):
     __tablename__ = "case_members"
     __table_args__ = (UniqueConstraint("case_id", "user_id", name="uq_case_members_case_user"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # assigned on flush; typed as the int every reader gets
     case_id: int = Field(foreign_key="cases.id", index=True)
     user_id: str = Field(max_length=32, index=True)
     role: str = Field(max_length=16)
@@ -75,7 +75,7 @@ class CaseMember(SQLModel, table=True):
 class Medication(SQLModel, table=True):
     __tablename__ = "medications"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # assigned on flush; typed as the int every reader gets
     case_id: int = Field(foreign_key="cases.id", index=True)
     name_enc: str = Field(sa_type=Text)
     detail_enc: str | None = Field(default=None, sa_type=Text)
@@ -94,7 +94,7 @@ class CaseConsent(SQLModel, table=True):
     __tablename__ = "case_consents"
     __table_args__ = (Index("ix_case_consents_remind_due", "reminded_at", "remind_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # assigned on flush; typed as the int every reader gets
     case_id: int = Field(foreign_key="cases.id", index=True)
     given_on: date
     expires_on: date
@@ -137,7 +137,7 @@ def members(*, session: Session, case_id: int) -> list[CaseMember]:
         session.execute(
             select(CaseMember)
             .where(CaseMember.case_id == case_id)
-            .order_by(CaseMember.added_at, CaseMember.id)
+            .order_by(col(CaseMember.added_at), col(CaseMember.id))
         ).scalars()
     )
 
@@ -154,19 +154,19 @@ def cases_of_user(
     """(case, role) for each case the user is on, newest first."""
     query = (
         select(Case, CaseMember.role)
-        .join(CaseMember, CaseMember.case_id == Case.id)
+        .join(CaseMember, col(CaseMember.case_id) == col(Case.id))
         .where(CaseMember.user_id == user_id)
     )
     if status is not None:
         query = query.where(Case.status == status)
-    return [(case, role) for case, role in session.execute(query.order_by(Case.id.desc())).all()]
+    return [(case, role) for case, role in session.execute(query.order_by(col(Case.id).desc())).all()]
 
 
 def all_cases(*, session: Session, status: str | None = CaseStatus.OPEN, limit: int = 500) -> list[Case]:
     query = select(Case)
     if status is not None:
         query = query.where(Case.status == status)
-    return list(session.execute(query.order_by(Case.id.desc()).limit(limit)).scalars())
+    return list(session.execute(query.order_by(col(Case.id).desc()).limit(limit)).scalars())
 
 
 def count_members(*, session: Session, case_ids: Sequence[int]) -> dict[int, int]:
@@ -174,8 +174,8 @@ def count_members(*, session: Session, case_ids: Sequence[int]) -> dict[int, int
         return {}
     rows = session.execute(
         select(CaseMember.case_id, func.count())
-        .where(CaseMember.case_id.in_(case_ids))
-        .group_by(CaseMember.case_id)
+        .where(col(CaseMember.case_id).in_(case_ids))
+        .group_by(col(CaseMember.case_id))
     ).all()
     return {case_id: count for case_id, count in rows}
 
@@ -183,8 +183,8 @@ def count_members(*, session: Session, case_ids: Sequence[int]) -> dict[int, int
 def medications(*, session: Session, case_id: int, active_only: bool = True) -> list[Medication]:
     query = select(Medication).where(Medication.case_id == case_id)
     if active_only:
-        query = query.where(Medication.active.is_(True))
-    return list(session.execute(query.order_by(Medication.added_at, Medication.id)).scalars())
+        query = query.where(col(Medication.active).is_(True))
+    return list(session.execute(query.order_by(col(Medication.added_at), col(Medication.id))).scalars())
 
 
 def thread_root(*, session: Session, case: Case) -> OutboxMessage | None:
@@ -195,7 +195,10 @@ def thread_root(*, session: Session, case: Case) -> OutboxMessage | None:
 
 def current_consent(*, session: Session, case_id: int) -> CaseConsent | None:
     return session.execute(
-        select(CaseConsent).where(CaseConsent.case_id == case_id).order_by(CaseConsent.id.desc()).limit(1)
+        select(CaseConsent)
+        .where(col(CaseConsent.case_id) == case_id)
+        .order_by(col(CaseConsent.id).desc())
+        .limit(1)
     ).scalar_one_or_none()
 
 
@@ -203,8 +206,8 @@ def consent_reminders_due(*, now: datetime):
     """Consents whose expiry reminder is due and not sent: a query for claims.lock_due."""
     return (
         select(CaseConsent)
-        .where(CaseConsent.reminded_at.is_(None), CaseConsent.remind_at <= now)
-        .order_by(CaseConsent.remind_at, CaseConsent.id)
+        .where(col(CaseConsent.reminded_at).is_(None), col(CaseConsent.remind_at) <= now)
+        .order_by(col(CaseConsent.remind_at), col(CaseConsent.id))
     )
 
 

@@ -34,7 +34,7 @@ class OutboxMessage(SQLModel, table=True):
         Index("ix_outbox_case_reader", "case_id", "reader"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # assigned on flush; typed as the int every reader gets
     created_at: datetime = Field(sa_column=utc_column())
     method: str = Field(max_length=48)
     channel: str = Field(max_length=32)  # channel or user id; not clinical

@@ -1,7 +1,7 @@
 """Tables for threaded handoffs (I-PASS notes, closed-loop acceptance, coverage).
 
 A handoff is a proposal until the receiver accepts it: the care team changes only then.
-The sweep (bot/services/handoffs.py) finds due work through three nullable due times,
+The sweep (bot/handoffs/service.py) finds due work through three nullable due times,
 each cleared when its step fires or when the handoff leaves the state it belongs to:
 `remind_at` and `tell_sender_at` (pending handoffs), `coverage_until` (accepted coverage).
 Each has a (status, due time) index, which is exactly what the sweep queries.
@@ -13,8 +13,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Index, Text, or_, select
-from sqlmodel import Field, Session, SQLModel
+from sqlalchemy import Index, Text, or_
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.claims import lock_due
 from storage.types import utc_column
@@ -51,7 +51,7 @@ class Handoff(SQLModel, table=True):
         Index("ix_handoffs_from_user", "from_user", "status"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # assigned on flush; typed as the int every reader gets
     case_id: int = Field(foreign_key="cases.id", index=True)
     from_user: str = Field(max_length=32)
     to_user: str = Field(max_length=32)
@@ -119,7 +119,7 @@ def active_coverage(*, session: Session, case_id: int, user_id: str, role: str) 
             Handoff.kind == HandoffKind.COVERAGE,
             Handoff.status == HandoffStatus.ACCEPTED,
         )
-        .order_by(Handoff.id.desc())
+        .order_by(col(Handoff.id).desc())
         .limit(1)
     ).scalar_one_or_none()
 
@@ -131,7 +131,7 @@ def pending_of(*, session: Session, user_id: str, received: bool) -> list[Handof
         session.execute(
             select(Handoff)
             .where(party == user_id, Handoff.status == HandoffStatus.PENDING)
-            .order_by(Handoff.created_at, Handoff.id)
+            .order_by(col(Handoff.created_at), col(Handoff.id))
         ).scalars()
     )
 
@@ -156,11 +156,11 @@ def active_coverages_of(*, session: Session, user_id: str) -> list[Handoff]:
         session.execute(
             select(Handoff)
             .where(
-                or_(Handoff.from_user == user_id, Handoff.to_user == user_id),
+                or_(col(Handoff.from_user) == user_id, col(Handoff.to_user) == user_id),
                 Handoff.kind == HandoffKind.COVERAGE,
                 Handoff.status == HandoffStatus.ACCEPTED,
             )
-            .order_by(Handoff.coverage_until, Handoff.id)
+            .order_by(col(Handoff.coverage_until), col(Handoff.id))
         ).scalars()
     )
 
@@ -173,11 +173,12 @@ def open_on_case(*, session: Session, case_id: int) -> list[Handoff]:
             .where(
                 Handoff.case_id == case_id,
                 or_(
-                    Handoff.status == HandoffStatus.PENDING,
-                    (Handoff.status == HandoffStatus.ACCEPTED) & (Handoff.kind == HandoffKind.COVERAGE),
+                    col(Handoff.status) == HandoffStatus.PENDING,
+                    (col(Handoff.status) == HandoffStatus.ACCEPTED)
+                    & (col(Handoff.kind) == HandoffKind.COVERAGE),
                 ),
             )
-            .order_by(Handoff.created_at, Handoff.id)
+            .order_by(col(Handoff.created_at), col(Handoff.id))
         ).scalars()
     )
 
@@ -201,5 +202,5 @@ def _claim(session: Session, now: datetime, status: str, due: Any, *also: Any) -
     (status, due) is an index on the table for each of the three due times."""
     return lock_due(
         session,
-        select(Handoff).where(Handoff.status == status, due <= now, *also).order_by(due, Handoff.id),
+        select(Handoff).where(Handoff.status == status, due <= now, *also).order_by(due, col(Handoff.id)),
     )

@@ -13,8 +13,8 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, Text, delete, or_, select, update
-from sqlmodel import Field, Session, SQLModel
+from sqlalchemy import Index, Text, delete, or_, update
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.claims import lock_due
 from storage.types import utc_column
@@ -38,7 +38,7 @@ class InboxRequest(SQLModel, table=True):
     __tablename__ = "inbox"
     __table_args__ = (Index("ix_inbox_claimable", "status", "lease_until", "id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # assigned on flush; typed as the int every reader gets
     received_at: datetime = Field(sa_column=utc_column())
     kind: str = Field(max_length=16)
     listener: str = Field(max_length=64)  # the registered processing function's key
@@ -62,23 +62,23 @@ def claim(session: Session, *, owner: str, now: datetime, until: datetime, limit
         select(InboxRequest.id)
         .where(
             InboxRequest.status == InboxStatus.PENDING,
-            or_(InboxRequest.lease_until.is_(None), InboxRequest.lease_until < now),
+            or_(col(InboxRequest.lease_until).is_(None), col(InboxRequest.lease_until) < now),
         )
-        .order_by(InboxRequest.id),
+        .order_by(col(InboxRequest.id)),
         limit=limit,
     )
     if ids:
         session.execute(
-            update(InboxRequest).where(InboxRequest.id.in_(ids)).values(owner=owner, lease_until=until)
+            update(InboxRequest).where(col(InboxRequest.id).in_(ids)).values(owner=owner, lease_until=until)
         )
     return ids
 
 
 def mark_done(session: Session, *, row_id: int, now: datetime) -> bool:
     """Done, in the caller's transaction; False when it already was (another worker did it)."""
-    result = session.execute(
+    result = session.exec(
         update(InboxRequest)
-        .where(InboxRequest.id == row_id, InboxRequest.status == InboxStatus.PENDING)
+        .where(col(InboxRequest.id) == row_id, col(InboxRequest.status) == InboxStatus.PENDING)
         .values(status=InboxStatus.DONE, done_at=now, body_enc=None, owner=None, lease_until=None)
     )
     return (result.rowcount or 0) == 1
@@ -87,7 +87,7 @@ def mark_done(session: Session, *, row_id: int, now: datetime) -> bool:
 def mark_failed(session: Session, *, row_id: int, now: datetime, error: str) -> None:
     session.execute(
         update(InboxRequest)
-        .where(InboxRequest.id == row_id, InboxRequest.status == InboxStatus.PENDING)
+        .where(col(InboxRequest.id) == row_id, col(InboxRequest.status) == InboxStatus.PENDING)
         .values(status=InboxStatus.FAILED, done_at=now, owner=None, lease_until=None, last_error=error[:200])
     )
 
@@ -96,16 +96,16 @@ def retry_later(session: Session, *, row_id: int, at: datetime, error: str) -> N
     """Put a row back for anyone to claim at `at` (the lease doubles as the retry time)."""
     session.execute(
         update(InboxRequest)
-        .where(InboxRequest.id == row_id, InboxRequest.status == InboxStatus.PENDING)
+        .where(col(InboxRequest.id) == row_id, col(InboxRequest.status) == InboxStatus.PENDING)
         .values(owner=None, lease_until=at, attempts=InboxRequest.attempts + 1, last_error=error[:200])
     )
 
 
 def release(session: Session, *, owner: str) -> int:
     """Every lease `owner` holds, given up at once (shutdown): another process takes them now."""
-    result = session.execute(
+    result = session.exec(
         update(InboxRequest)
-        .where(InboxRequest.owner == owner, InboxRequest.status == InboxStatus.PENDING)
+        .where(col(InboxRequest.owner) == owner, col(InboxRequest.status) == InboxStatus.PENDING)
         .values(owner=None, lease_until=None)
     )
     return result.rowcount or 0
@@ -113,7 +113,9 @@ def release(session: Session, *, owner: str) -> int:
 
 def purge(session: Session, *, before: datetime) -> int:
     """Finished rows older than `before` (kept until then only to recognise replays)."""
-    result = session.execute(
-        delete(InboxRequest).where(InboxRequest.status != InboxStatus.PENDING, InboxRequest.done_at < before)
+    result = session.exec(
+        delete(InboxRequest).where(
+            col(InboxRequest.status) != InboxStatus.PENDING, col(InboxRequest.done_at) < before
+        )
     )
     return result.rowcount or 0

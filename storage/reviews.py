@@ -1,4 +1,4 @@
-"""Tables for scheduled case reviews (imported at the bottom of storage/models.py).
+"""Tables for scheduled case reviews (listed in storage/schema.py).
 
 The database is the source of truth for what is due: `review_schedules.next_due_at`,
 `review_nudges.due_at` and `review_digests.next_at` are what the sweeps claim, each with
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, Select, Text, UniqueConstraint, select, text
-from sqlmodel import Field, Session, SQLModel
+from sqlalchemy import Index, Select, Text, UniqueConstraint, text
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.cases import Case, CaseMember, CaseStatus
 from storage.core import OutboxMessage
@@ -42,7 +42,7 @@ class ReviewSchedule(SQLModel, table=True):
     __tablename__ = "review_schedules"
     __table_args__ = (Index("ix_review_schedules_due", "active", "next_due_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # assigned on flush; typed as the int every reader gets
     case_id: int = Field(foreign_key="cases.id", unique=True)
     every: int
     period: str = Field(max_length=8)  # bot.reviews.cadence.Period
@@ -72,7 +72,7 @@ class Review(SQLModel, table=True):
         Index("ix_reviews_status_case", "status", "case_id"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # assigned on flush; typed as the int every reader gets
     case_id: int = Field(foreign_key="cases.id", index=True)
     status: str = Field(default=ReviewStatus.OPEN, max_length=16)
     trigger: str = Field(max_length=16)  # ReviewTrigger
@@ -97,7 +97,7 @@ class ReviewUpdate(SQLModel, table=True):
         Index("ix_review_updates_case_time", "case_id", "submitted_at"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # assigned on flush; typed as the int every reader gets
     review_id: int = Field(foreign_key="reviews.id")
     case_id: int = Field(foreign_key="cases.id")
     user_id: str = Field(max_length=32)
@@ -118,7 +118,7 @@ class ReviewNudge(SQLModel, table=True):
         Index("ix_review_nudges_due", "status", "due_at"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # assigned on flush; typed as the int every reader gets
     review_id: int = Field(foreign_key="reviews.id")
     case_id: int = Field(foreign_key="cases.id", index=True)
     user_id: str = Field(max_length=32)
@@ -155,7 +155,7 @@ def schedule_for(*, session: Session, case_id: int, lock: bool = False) -> Revie
 def schedules_for(*, session: Session, case_ids: Sequence[int]) -> dict[int, ReviewSchedule]:
     if not case_ids:
         return {}
-    rows = session.execute(select(ReviewSchedule).where(ReviewSchedule.case_id.in_(case_ids))).scalars()
+    rows = session.execute(select(ReviewSchedule).where(col(ReviewSchedule.case_id).in_(case_ids))).scalars()
     return {s.case_id: s for s in rows}
 
 
@@ -169,11 +169,11 @@ def due_schedules(*, now: datetime) -> Select:
     return (
         select(ReviewSchedule)
         .where(
-            ReviewSchedule.active.is_(True),
-            ReviewSchedule.next_due_at <= now,
-            ReviewSchedule.case_id.in_(open_cases),
+            col(ReviewSchedule.active).is_(True),
+            col(ReviewSchedule.next_due_at) <= now,
+            col(ReviewSchedule.case_id).in_(open_cases),
         )
-        .order_by(ReviewSchedule.next_due_at, ReviewSchedule.id)
+        .order_by(col(ReviewSchedule.next_due_at), col(ReviewSchedule.id))
     )
 
 
@@ -197,7 +197,7 @@ def open_reviews_for(*, session: Session, case_ids: Sequence[int]) -> dict[int, 
     if not case_ids:
         return {}
     rows = session.execute(
-        select(Review).where(Review.status == ReviewStatus.OPEN, Review.case_id.in_(case_ids))
+        select(Review).where(Review.status == ReviewStatus.OPEN, col(Review.case_id).in_(case_ids))
     ).scalars()
     return {r.case_id: r for r in rows}
 
@@ -209,15 +209,15 @@ def waiting_for_user(*, session: Session, user_id: str) -> list[tuple[Review, Ca
         (review, case)
         for review, case in session.execute(
             select(Review, Case)
-            .join(Case, Case.id == Review.case_id)
-            .join(CaseMember, CaseMember.case_id == Case.id)
+            .join(Case, col(Case.id) == col(Review.case_id))
+            .join(CaseMember, col(CaseMember.case_id) == col(Case.id))
             .where(
                 CaseMember.user_id == user_id,
                 Case.status == CaseStatus.OPEN,
                 Review.status == ReviewStatus.OPEN,
-                Review.id.not_in(answered),
+                col(Review.id).not_in(answered),
             )
-            .order_by(Review.started_at, Review.id)
+            .order_by(col(Review.started_at), col(Review.id))
         ).all()
     ]
 
@@ -230,7 +230,7 @@ def updates_for(*, session: Session, review_id: int) -> list[ReviewUpdate]:
         session.execute(
             select(ReviewUpdate)
             .where(ReviewUpdate.review_id == review_id)
-            .order_by(ReviewUpdate.submitted_at, ReviewUpdate.id)
+            .order_by(col(ReviewUpdate.submitted_at), col(ReviewUpdate.id))
         ).scalars()
     )
 
@@ -249,10 +249,10 @@ def score_series(*, session: Session, case_ids: Sequence[int]) -> dict[int, dict
     rows = session.execute(
         select(ReviewUpdate.case_id, ReviewUpdate.phq9, ReviewUpdate.gad7)
         .where(
-            ReviewUpdate.case_id.in_(case_ids),
-            (ReviewUpdate.phq9.is_not(None)) | (ReviewUpdate.gad7.is_not(None)),
+            col(ReviewUpdate.case_id).in_(case_ids),
+            (col(ReviewUpdate.phq9).is_not(None)) | (col(ReviewUpdate.gad7).is_not(None)),
         )
-        .order_by(ReviewUpdate.case_id, ReviewUpdate.submitted_at, ReviewUpdate.id)
+        .order_by(col(ReviewUpdate.case_id), col(ReviewUpdate.submitted_at), col(ReviewUpdate.id))
     ).all()
     for case_id, phq9, gad7 in rows:
         if phq9 is not None:
@@ -269,7 +269,7 @@ def nudges_for(*, session: Session, review_id: int, status: str | None = None) -
     query = select(ReviewNudge).where(ReviewNudge.review_id == review_id)
     if status is not None:
         query = query.where(ReviewNudge.status == status)
-    return list(session.execute(query.order_by(ReviewNudge.id)).scalars())
+    return list(session.execute(query.order_by(col(ReviewNudge.id))).scalars())
 
 
 def due_nudges(*, now: datetime) -> Select:
@@ -277,7 +277,7 @@ def due_nudges(*, now: datetime) -> Select:
     return (
         select(ReviewNudge)
         .where(ReviewNudge.status == NudgeStatus.PENDING, ReviewNudge.due_at <= now)
-        .order_by(ReviewNudge.due_at, ReviewNudge.id)
+        .order_by(col(ReviewNudge.due_at), col(ReviewNudge.id))
     )
 
 
@@ -302,7 +302,7 @@ def weekly_digest_row() -> Select:
 def open_cases(*, session: Session, limit: int = 2000) -> list[Case]:
     return list(
         session.execute(
-            select(Case).where(Case.status == CaseStatus.OPEN).order_by(Case.id).limit(limit)
+            select(Case).where(col(Case.status) == CaseStatus.OPEN).order_by(col(Case.id)).limit(limit)
         ).scalars()
     )
 
@@ -312,5 +312,5 @@ def thread_roots(*, session: Session, cases: Sequence[Case]) -> dict[int, Outbox
     card_ids = {c.card_outbox_id: c.id for c in cases if c.card_outbox_id is not None}
     if not card_ids:
         return {}
-    rows = session.execute(select(OutboxMessage).where(OutboxMessage.id.in_(card_ids))).scalars()
+    rows = session.execute(select(OutboxMessage).where(col(OutboxMessage.id).in_(card_ids))).scalars()
     return {card_ids[row.id]: row for row in rows}

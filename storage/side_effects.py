@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from enum import IntEnum, StrEnum
 
-from sqlalchemy import Column, Date, Index, Select, Text, UniqueConstraint, func, select
-from sqlmodel import Field, Session, SQLModel
+from sqlalchemy import Column, Date, Index, Select, Text, UniqueConstraint, func
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.cases import Case, CaseMember, CaseStatus, Role
 from storage.types import utc_column
@@ -57,7 +57,7 @@ class SideEffectReport(SQLModel, table=True):
         Index("ix_side_effect_reports_case_status", "case_id", "status"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # assigned on flush; typed as the int every reader gets
     case_id: int = Field(foreign_key="cases.id")
     reporter: str = Field(max_length=32)
     created_at: datetime = Field(sa_column=utc_column())
@@ -106,7 +106,7 @@ class SideEffectRecipient(SQLModel, table=True):
         UniqueConstraint("report_id", "user_id", "kind", name="uq_side_effect_recipients_report_user_kind"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # assigned on flush; typed as the int every reader gets
     report_id: int = Field(foreign_key="side_effect_reports.id", index=True)
     user_id: str = Field(max_length=32)
     kind: str = Field(max_length=16)
@@ -129,8 +129,8 @@ def open_reports(*, session: Session, case_id: int) -> list[SideEffectReport]:
     return list(
         session.execute(
             select(SideEffectReport)
-            .where(SideEffectReport.case_id == case_id, SideEffectReport.status.in_(NOT_CLOSED))
-            .order_by(SideEffectReport.created_at, SideEffectReport.id)
+            .where(SideEffectReport.case_id == case_id, col(SideEffectReport.status).in_(NOT_CLOSED))
+            .order_by(col(SideEffectReport.created_at), col(SideEffectReport.id))
         ).scalars()
     )
 
@@ -142,11 +142,11 @@ def urgent_open_counts(*, session: Session, case_ids: Sequence[int]) -> dict[int
     rows = session.execute(
         select(SideEffectReport.case_id, func.count())
         .where(
-            SideEffectReport.case_id.in_(case_ids),
+            col(SideEffectReport.case_id).in_(case_ids),
             SideEffectReport.severity == Severity.URGENT,
-            SideEffectReport.status.in_(NOT_CLOSED),
+            col(SideEffectReport.status).in_(NOT_CLOSED),
         )
-        .group_by(SideEffectReport.case_id)
+        .group_by(col(SideEffectReport.case_id))
     ).all()
     return {case_id: count for case_id, count in rows}
 
@@ -159,10 +159,10 @@ def due_for_escalation(now: datetime) -> Select:
         select(SideEffectReport)
         .where(
             SideEffectReport.status == ReportStatus.OPEN,
-            SideEffectReport.next_escalation_at.is_not(None),
-            SideEffectReport.next_escalation_at <= now,
+            col(SideEffectReport.next_escalation_at).is_not(None),
+            col(SideEffectReport.next_escalation_at) <= now,
         )
-        .order_by(SideEffectReport.next_escalation_at, SideEffectReport.id)
+        .order_by(col(SideEffectReport.next_escalation_at), col(SideEffectReport.id))
     )
 
 
@@ -170,15 +170,15 @@ def waiting_for_prescriber(*, session: Session, user_id: str) -> list[tuple[Side
     """Reports on open cases where `user_id` is a prescriber and the loop is still open."""
     rows = session.execute(
         select(SideEffectReport, Case)
-        .join(Case, Case.id == SideEffectReport.case_id)
-        .join(CaseMember, CaseMember.case_id == Case.id)
+        .join(Case, col(Case.id) == col(SideEffectReport.case_id))
+        .join(CaseMember, col(CaseMember.case_id) == col(Case.id))
         .where(
             CaseMember.user_id == user_id,
             CaseMember.role == Role.PRESCRIBER,
             Case.status == CaseStatus.OPEN,
-            SideEffectReport.status.in_(NOT_CLOSED),
+            col(SideEffectReport.status).in_(NOT_CLOSED),
         )
-        .order_by(SideEffectReport.ack_due_at, SideEffectReport.id)
+        .order_by(col(SideEffectReport.ack_due_at), col(SideEffectReport.id))
     ).all()
     return [(report, case) for report, case in rows]
 
@@ -188,5 +188,5 @@ def recipients(
 ) -> list[SideEffectRecipient]:
     query = select(SideEffectRecipient).where(SideEffectRecipient.report_id == report_id)
     if kinds:
-        query = query.where(SideEffectRecipient.kind.in_(kinds))
-    return list(session.execute(query.order_by(SideEffectRecipient.id)).scalars())
+        query = query.where(col(SideEffectRecipient.kind).in_(kinds))
+    return list(session.execute(query.order_by(col(SideEffectRecipient.id))).scalars())

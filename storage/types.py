@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Column
+from sqlalchemy import Column, Table
 from sqlalchemy.types import DateTime, TypeDecorator
+from sqlmodel import SQLModel
 
 
 class UTCDateTime(TypeDecorator):
@@ -18,17 +19,23 @@ class UTCDateTime(TypeDecorator):
     impl = DateTime
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect):  # type: ignore[override]
+    def process_bind_param(self, value: datetime | None, dialect):
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column; use an aware datetime")
         return value.astimezone(UTC).replace(tzinfo=None)
 
-    def process_result_value(self, value: datetime | None, dialect):  # type: ignore[override]
+    def process_result_value(self, value: datetime | None, dialect):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
 def utc_column(nullable: bool = False, index: bool = False) -> Column:
     """A UTC timestamp column; every table's datetimes use it."""
     return Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a table model, for queries and indexes on plain columns. SQLModel
+    sets `__table__` when the class is created but does not declare it for type checkers."""
+    return model.__table__  # type: ignore[attr-defined]

@@ -295,7 +295,7 @@ def fhir_bundle(data: ExportData) -> Bundle:
     resources = []
     used: set[str] = set()
     for e in data.events:
-        line = by_event.get(e.correlation_id) if e.action.startswith("thread.") else None
+        line = by_event.get(e.correlation_id) if e.correlation_id and e.action.startswith("thread.") else None
         if line is not None and line.event_id:
             used.add(line.event_id)
         resources.append(_audit_event(e, data.case_ref, line))

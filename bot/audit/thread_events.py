@@ -26,7 +26,8 @@ def read_thread_activity(event: dict[str, Any], now: datetime) -> ThreadActivity
     subtype = event.get("subtype") if isinstance(event.get("subtype"), str) else None
     if "subtype" in event and subtype is None and event["subtype"] is not None:
         return None  # a subtype we cannot read is not a person's message
-    channel = event.get("channel") if isinstance(event.get("channel"), str) else ""
+    raw_channel = event.get("channel")
+    channel = raw_channel if isinstance(raw_channel, str) else ""
     if subtype in NEW_MESSAGE_SUBTYPES:
         return _activity(event, channel, event, None, now)
     if subtype == "message_changed":
@@ -56,7 +57,8 @@ def _activity(
     if _from_a_bot(message) or _from_a_bot(event):
         return None
     thread_ts, ts, user = message.get("thread_ts"), message.get("ts"), message.get("user")
-    if not all(isinstance(v, str) and v for v in (channel, thread_ts, ts, user)) or thread_ts == ts:
+    readable = isinstance(thread_ts, str) and isinstance(ts, str) and isinstance(user, str)
+    if not (readable and channel and thread_ts and ts and user) or thread_ts == ts:
         return None  # not a reply in a thread (a thread's root is the card itself)
     files = tuple(_file(f) for f in _list(message.get("files")) if isinstance(f, dict) and f.get("id"))
     if kind is None:

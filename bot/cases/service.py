@@ -3,6 +3,7 @@ of the case thread; every change is saved, audited and then told in that thread.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -239,8 +240,9 @@ def check_team_change(
     )
     if refused is None and new is not None and new != held.get(target):
         consent = repo.current_consent(session=unit.session, case_id=case.id)
-        if policy.uncovered_role(new, consent.role_list if consent else None):
-            covered = ", ".join(Role(r).display.lower() for r in consent.role_list) or "no role"
+        consented = consent.role_list if consent else None
+        if policy.uncovered_role(new, consented):
+            covered = ", ".join(Role(r).display.lower() for r in consented or ()) or "no role"
             refused = policy.Refusal(
                 "consent_not_covering",
                 f"The patient's consent on record for {case.ref} does not cover sharing with a "
@@ -394,6 +396,7 @@ def show_case(unit: Unit, *, case_id: int) -> CaseDetails:
 def list_cases(unit: Unit, *, everything: bool = False) -> list[CaseSummary]:
     if everything and not unit.is_admin:
         raise NotAllowed("Only CareThread admins can list every case. `/case list` shows yours.")
+    rows: Sequence[tuple[Case, str | None]]
     if everything:
         rows = [(case, None) for case in repo.all_cases(session=unit.session)]
     else:

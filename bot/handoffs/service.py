@@ -6,7 +6,7 @@ The closed loop, step by step:
   saves the handoff (I-PASS text encrypted), posts it in the case thread (details in
   blocks, the case id only in the notification text) and DMs the receiver Accept/Decline.
 - Nothing about the team changes until `accept`: then the receiver joins the team in the
-  role (through bot/services/cases.py's team functions), the sender leaves it (transfer)
+  role (through bot/cases/service.py's team functions), the sender leaves it (transfer)
   or stays (coverage), the thread records the synthesis, the card is refreshed and the
   sender is told. `decline` records the reason and tells the sender and the thread.
 - The sweep step reminds the receiver once (waiting for the receiver's working hours, in

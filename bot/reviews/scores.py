@@ -1,7 +1,7 @@
 """Measurement-based care: PHQ-9 and GAD-7 totals, their trend, and Collaborative Care's
 "not improving" rule. Pure functions; the rule is stated once, here.
 
-DESIGN.md: after 8 or more weeks in treatment, PHQ-9 still >= 10 and less than a 50 % drop
+The rule: after 8 or more weeks in treatment, PHQ-9 still >= 10 and less than a 50 % drop
 from the first score.
 """
 

@@ -188,7 +188,7 @@ def _save_schedule(unit: Unit, case: Case, cadence: Cadence, tz: str | None) -> 
     settings = unit.deps.settings.section(ReviewSettings)
     zone = unit.deps.settings.clinic.zone_of(tz)
     resolved = replace(cadence, at=cadence.at or settings.default_at)
-    fields = {
+    fields: dict[str, Any] = {
         "every": resolved.every,
         "period": resolved.period,
         "weekday": resolved.weekday,
@@ -285,15 +285,15 @@ def start_review(unit: Unit, case: Case, *, trigger: ReviewTrigger, due_at: date
 def update_form(unit: Unit, *, review_id: int) -> UpdateForm:
     """What the "Add my update" modal shows this member: their role's questions, prefilled
     with their earlier answers if they are revising."""
-    review, access = _open_review_as_member(unit, review_id, doing="add review updates")
+    review, access, role = _open_review_as_member(unit, review_id, doing="add review updates")
     existing = repo.update_by(session=unit.session, review_id=review_id, user_id=unit.actor.user_id)
     answers = _answers(unit, existing)
     unit.audit("review.update_form_opened", case_id=review.case_id, target=f"review:{review_id}")
     return UpdateForm(
         review_id=review_id,
         case_ref=access.case.ref,
-        role_title=Role(access.role).display,
-        fields=[FormField(f, answers.get(f.block.value, "")) for f in fields_for(access.role)],
+        role_title=Role(role).display,
+        fields=[FormField(f, answers.get(f.block.value, "")) for f in fields_for(role)],
         phq9=existing.phq9 if existing else None,
         gad7=existing.gad7 if existing else None,
         revising=existing is not None,
@@ -301,8 +301,8 @@ def update_form(unit: Unit, *, review_id: int) -> UpdateForm:
 
 
 def add_update(unit: Unit, *, review_id: int, values: UpdateValues) -> ReviewUpdate:
-    review, access = _open_review_as_member(unit, review_id, doing="add review updates", lock=True)
-    fields = fields_for(access.role)
+    review, access, role = _open_review_as_member(unit, review_id, doing="add review updates", lock=True)
+    fields = fields_for(role)
     answers = {
         f.block.value: values.answers[f.block.value] for f in fields if values.answers.get(f.block.value)
     }
@@ -313,11 +313,16 @@ def add_update(unit: Unit, *, review_id: int, values: UpdateValues) -> ReviewUpd
     revised = update is not None
     if update is None:
         update = ReviewUpdate(
-            review_id=review_id, case_id=review.case_id, user_id=me, role=access.role, answers_enc=""
+            review_id=review_id,
+            case_id=review.case_id,
+            user_id=me,
+            role=role,
+            answers_enc="",
+            submitted_at=unit.now,
         )
     else:
         update.revisions += 1
-    update.role = access.role
+    update.role = role
     update.answers_enc = unit.deps.cipher.encrypt(json.dumps(answers, ensure_ascii=False))
     update.phq9, update.gad7, update.submitted_at = values.phq9, values.gad7, unit.now
     unit.session.add(update)
@@ -327,7 +332,7 @@ def add_update(unit: Unit, *, review_id: int, values: UpdateValues) -> ReviewUpd
         "reviews/review_update",
         ref=access.case.ref,
         user=me,
-        role_title=Role(access.role).display,
+        role_title=Role(role).display,
         revised=revised,
         answers=[
             (f.label, shown_value(f, answers[f.block.value])) for f in fields if f.block.value in answers
@@ -341,7 +346,7 @@ def add_update(unit: Unit, *, review_id: int, values: UpdateValues) -> ReviewUpd
         "review.update_added",
         case_id=review.case_id,
         target=f"review:{review_id}",
-        role=access.role,
+        role=role,
         answered=sorted(answers),
         phq9=values.phq9 is not None,
         gad7=values.gad7 is not None,
@@ -354,7 +359,7 @@ def add_update(unit: Unit, *, review_id: int, values: UpdateValues) -> ReviewUpd
 
 
 def decision_form(unit: Unit, *, review_id: int) -> DecisionForm:
-    review, access = _open_review_as_member(unit, review_id, doing="record review decisions")
+    review, access, _ = _open_review_as_member(unit, review_id, doing="record review decisions")
     unit.audit("review.decision_form_opened", case_id=review.case_id, target=f"review:{review_id}")
     return DecisionForm(review_id, access.case.ref, _team(unit, review))
 
@@ -362,7 +367,7 @@ def decision_form(unit: Unit, *, review_id: int) -> DecisionForm:
 def decide(unit: Unit, *, review_id: int, decision: Decision, note: str) -> Review:
     """Complete the review: record the decision, edit the prompt in place, tell the thread.
     A discharge also closes the case (through the cases service, with its own audit)."""
-    review, access = _open_review_as_member(unit, review_id, doing="record review decisions", lock=True)
+    review, access, _ = _open_review_as_member(unit, review_id, doing="record review decisions", lock=True)
     case = access.case
     review.status, review.decision = ReviewStatus.COMPLETE, decision
     review.decision_note_enc = unit.deps.cipher.encrypt(note)
@@ -410,16 +415,16 @@ def list_reviews(unit: Unit) -> list[ReviewLine]:
     lines = []
     for case in cases:
         schedule = schedules.get(case.id)
-        active = schedule is not None and schedule.active
+        live = schedule if schedule is not None and schedule.active else None
         review = reviews.get(case.id)
         mine = review is not None and repo.update_by(session=unit.session, review_id=review.id, user_id=me)
         lines.append(
             ReviewLine(
                 case_ref=case.ref,
                 thread_url=_thread_url(unit, case),
-                cadence=cadence_of(schedule).describe() if active else None,
-                tz=schedule.tz if active else None,
-                next_due_at=schedule.next_due_at if active else None,
+                cadence=cadence_of(live).describe() if live else None,
+                tz=live.tz if live else None,
+                next_due_at=live.next_due_at if live else None,
                 open_since=review.started_at if review else None,
                 my_update_in=bool(mine),
             )
@@ -465,9 +470,9 @@ def reviews_waiting(unit: Unit) -> list[WaitingItem]:
 
 def _open_review_as_member(
     unit: Unit, review_id: int, *, doing: str, lock: bool = False
-) -> tuple[Review, CaseAccess]:
-    """The open review, if the actor is on its case's team. A review that does not exist and
-    one on a case the actor cannot see are refused in the same words."""
+) -> tuple[Review, CaseAccess, str]:
+    """The open review and the actor's role, if they are on its case's team. A review that
+    does not exist and one on a case the actor cannot see are refused in the same words."""
     review = repo.get_review(session=unit.session, review_id=review_id, lock=lock)
     if review is None:
         raise NoAccess(reason="review_not_found")
@@ -488,7 +493,7 @@ def _open_review_as_member(
             f"`/review {access.case.ref} now` starts a new one.",
             case_id=review.case_id,
         )
-    return review, access
+    return review, access, access.member.role
 
 
 def _cancel_nudges(unit: Unit, review_id: int, *, user_id: str | None = None) -> None:
@@ -554,13 +559,13 @@ def _thread_url(unit: Unit, case: Case) -> str | None:
 def _schedule_info(unit: Unit, case: Case, schedule: ReviewSchedule | None) -> ScheduleInfo:
     review = repo.open_review(session=unit.session, case_id=case.id)
     team = _team(unit, review) if review else []
-    active = schedule is not None and schedule.active
+    live = schedule if schedule is not None and schedule.active else None
     return ScheduleInfo(
         case_ref=case.ref,
-        active=active,
-        cadence=cadence_of(schedule).describe() if active else None,
-        tz=schedule.tz if active else None,
-        next_due_at=schedule.next_due_at if active else None,
+        active=live is not None,
+        cadence=cadence_of(live).describe() if live else None,
+        tz=live.tz if live else None,
+        next_due_at=live.next_due_at if live else None,
         open_since=review.started_at if review else None,
         answered=sum(1 for m in team if m.answered),
         team=len(team),

@@ -116,7 +116,7 @@ def report_view(deps: Deps, choices: FormChoices, *, notes: str | None = None) -
                 "question": FIBSER_ITEMS[key]["question"],
                 "options": [
                     option(f"{score} · {wording}", str(score))
-                    for score, wording in enumerate(FIBSER_ITEMS[key]["options"])  # type: ignore[arg-type]
+                    for score, wording in enumerate(FIBSER_ITEMS[key]["options"])
                 ],
             }
             for key in FIBSER_KEYS
@@ -219,6 +219,8 @@ def read_report(view: dict[str, Any], deps: Deps) -> ReportForm:
     notes = check(BlockId.SE_NOTES, _text, view, BlockId.SE_NOTES, "notes", MAX_NOTES, lines=True)
 
     check.done(case_id=case_id)
+    # done() raised if any read failed, and these readers return a value or raise.
+    assert case_id is not None and onset is not None
     return ReportForm(
         case_id=case_id,
         medication_id=medication_id,

@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 from bot.clinic import WorkingHours
@@ -24,7 +25,14 @@ from storage.side_effects import Severity
 
 # -- clinical content -------------------------------------------------------------------------
 
-FIBSER_ITEMS: dict[str, dict[str, object]] = {
+
+class FibserItem(TypedDict):
+    label: str
+    question: str
+    options: tuple[str, ...]  # the wording of scores 0-6
+
+
+FIBSER_ITEMS: dict[str, FibserItem] = {
     "frequency": {
         "label": "Frequency (FIBSER)",
         "question": "In the past week, how much of the time were side effects present?",

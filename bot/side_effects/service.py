@@ -534,9 +534,9 @@ def build_card(
         symptoms_other=symptoms.get("other"),
         fibser=[
             FibserLine(
-                str(FIBSER_ITEMS[key]["label"]).removesuffix(" (FIBSER)"),
+                FIBSER_ITEMS[key]["label"].removesuffix(" (FIBSER)"),
                 getattr(report, key),
-                FIBSER_ITEMS[key]["options"][getattr(report, key)],  # type: ignore[index]
+                FIBSER_ITEMS[key]["options"][getattr(report, key)],
             )
             for key in FIBSER_KEYS
         ],

@@ -77,7 +77,7 @@ class SideEffectSettings(EnvSettings):
 
     def deadlines(self, clinic: ClinicSettings) -> Deadlines:
         """The deadlines in the clinic's time: business days are its working days."""
-        spans = {
+        spans: dict[str, Span] = {
             Severity.URGENT: self.deadline_urgent,
             Severity.HIGH: self.deadline_high,
             Severity.MODERATE: self.deadline_moderate,

@@ -30,6 +30,8 @@ class PageServer:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
+        if isinstance(host, bytes):  # socketserver types the address loosely; ours is AF_INET
+            host = host.decode()
         return f"http://{host}:{port}"
 
     def start(self) -> None:
@@ -49,6 +51,10 @@ class _Server(ThreadingHTTPServer):
 
 
 def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
+    def reset(_body: dict[str, Any]) -> dict[str, Any]:
+        sandbox.reset()
+        return {"ok": True}
+
     def post_actions() -> dict[str, Any]:
         return {
             "/api/command": lambda b: sandbox.command(
@@ -66,7 +72,7 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             "/api/clock": lambda b: sandbox.advance(int(b["seconds"])),
             "/api/outage": lambda b: sandbox.outage(int(b["status"]), float(b.get("seconds") or 30)),
             "/api/seed": lambda b: sandbox.seed(),
-            "/api/reset": lambda b: (sandbox.reset(), {"ok": True})[1],
+            "/api/reset": reset,
         }
 
     class Handler(BaseHTTPRequestHandler):

@@ -271,8 +271,8 @@ class Workspace(StandInSlack):
 
     def _post(self, args: dict[str, Any]) -> dict[str, Any]:
         channel, error = self._channel_for_post(str(args.get("channel", "")))
-        if error:
-            return {"ok": False, "error": error}
+        if error or channel is None:
+            return {"ok": False, "error": error or "channel_not_found"}
         thread_ts = args.get("thread_ts") or None
         message = Message(
             channel,
@@ -288,8 +288,8 @@ class Workspace(StandInSlack):
 
     def _update(self, args: dict[str, Any]) -> dict[str, Any]:
         channel, error = self._channel_for_post(str(args.get("channel", "")))
-        if error:
-            return {"ok": False, "error": error}
+        if error or channel is None:
+            return {"ok": False, "error": error or "channel_not_found"}
         message = self.find(channel, str(args.get("ts", "")))
         if message is None:
             return {"ok": False, "error": "message_not_found"}
@@ -312,8 +312,8 @@ class Workspace(StandInSlack):
 
     def _ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         channel, error = self._channel_for_post(str(args.get("channel", "")))
-        if error:
-            return {"ok": False, "error": error}
+        if error or channel is None:
+            return {"ok": False, "error": error or "channel_not_found"}
         user = str(args.get("user", ""))
         with self._lock:
             if user not in self.channels[channel].members:
@@ -422,8 +422,8 @@ class Workspace(StandInSlack):
         channel_arg = str(args.get("channel_id") or args.get("channels") or "")
         if channel_arg:
             channel, error = self._channel_for_post(channel_arg)
-            if error:
-                return {"ok": False, "error": error}
+            if error or channel is None:
+                return {"ok": False, "error": error or "channel_not_found"}
             thread_ts = args.get("thread_ts") or None
             message = Message(
                 channel,

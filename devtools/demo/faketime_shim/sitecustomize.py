@@ -8,9 +8,11 @@ app's code is untouched; this only mends the runtime under the preloaded library
 
 import select
 import time
+from typing import SupportsIndex
 
 
-def _sleep(seconds: float) -> None:
+def _sleep(secs: float | SupportsIndex) -> None:
+    seconds = float(secs)  # time.sleep's own signature, so the replacement fits it
     if seconds < 0:
         raise ValueError("sleep length must be non-negative")
     deadline = time.monotonic() + seconds
