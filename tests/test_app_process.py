@@ -11,7 +11,7 @@ from pathlib import Path
 
 from devtools import slackreq
 from devtools.process import free_port, wait_healthy
-from tests.conftest import SECRET
+from tests.support import SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 

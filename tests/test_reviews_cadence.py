@@ -15,7 +15,7 @@ from bot.errors import BadInput
 from bot.reviews.cadence import Cadence, Period, WorkingHours, first_due, local_moment, next_due_after, zone
 from bot.reviews.scores import GAD7, PHQ9, assess, parse_score, trend
 from bot.reviews.settings import review_settings
-from tests.conftest import make_settings
+from tests.support import make_settings
 
 NY = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from conftest import make_settings
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import SQLModel
@@ -40,6 +39,7 @@ from bot.side_effects.policy import (
 )
 from bot.side_effects.service import Choice, FibserLine, FormChoices, ReportCard, age_text
 from storage import migrate
+from tests.support import make_settings
 
 UTC_ZONE = ZoneInfo("UTC")
 

@@ -9,7 +9,6 @@ from sqlmodel import SQLModel
 
 from storage import migrate
 from storage.cases import Case
-from tests.conftest import Harness, make_settings
 
 
 def test_migrations_create_exactly_the_models_schema(engine):
@@ -36,14 +35,14 @@ def test_sqlite_pragmas(tmp_path):
         assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 30000
 
 
-def test_a_case_survives_an_app_restart(tmp_path, engine, slack, clock):
-    first = Harness(make_settings(tmp_path, slack), engine, slack, clock)
+def test_a_case_survives_an_app_restart(make_harness):
+    first = make_harness()
     try:
         first.command("U0ALICE", "create Persistent Pelican as prescriber")
         first.command("U0ALICE", "med C-1 add lithium 300 mg")
     finally:
         first.close()
-    second = Harness(make_settings(tmp_path, slack), engine, slack, clock)  # same DB, same keys
+    second = make_harness()  # same DB, same keys
     try:
         second.command("U0ALICE", "show C-1")
         shown = second.last_reply_text()
