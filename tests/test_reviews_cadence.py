@@ -7,12 +7,22 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.config import ConfigError
 from bot.errors import BadInput
-from bot.reviews.cadence import Cadence, Period, WorkingHours, first_due, local_moment, next_due_after, zone
+from bot.reviews.cadence import (
+    MAX_DAYS,
+    MAX_WEEKS,
+    Cadence,
+    Period,
+    WorkingHours,
+    first_due,
+    local_moment,
+    next_due_after,
+    zone,
+)
 from bot.reviews.scores import GAD7, PHQ9, assess, parse_score, trend
 from bot.reviews.settings import review_settings
 from tests.support import make_settings
@@ -134,6 +144,102 @@ def test_next_due_properties(every, period, weekday, at, tz, start, gap):
     # The wall-clock time is kept, unless that time did not exist that day (then it is later).
     if local_moment(local.date(), at, tz).astimezone(tz).time() == at:
         assert local.time() == at
+
+
+# -- the rrule-based cadence against the hand-written arithmetic it replaced -------------------
+#
+# bot.reviews.cadence now builds its grids with dateutil.rrule. The functions below are the
+# date arithmetic it used before, kept verbatim as the reference oracle: the property test
+# drives both through daylight-saving changes and requires every due moment to agree.
+
+
+def oracle_first_due(cadence: Cadence, tz: ZoneInfo, now: datetime, *, default_at: time) -> datetime:
+    """REFERENCE ORACLE: first_due as it was before dateutil.rrule (do not change)."""
+    at = cadence.at or default_at
+    today = now.astimezone(tz).date()
+    if cadence.weekday is not None:
+        day = today + timedelta(days=(cadence.weekday - today.weekday()) % 7)
+        while local_moment(day, at, tz) <= now:
+            day += timedelta(days=7)
+        return local_moment(day, at, tz)
+    return local_moment(today + timedelta(days=cadence.step_days), at, tz)
+
+
+def oracle_next_due_after(
+    cadence: Cadence, tz: ZoneInfo, previous: datetime, now: datetime, *, default_at: time
+) -> tuple[datetime, int]:
+    """REFERENCE ORACLE: next_due_after as it was before dateutil.rrule (do not change)."""
+    at = cadence.at or default_at
+    step = cadence.step_days
+    start = previous.astimezone(tz).date()
+    today = now.astimezone(tz).date()
+    periods = max(1, (today - start).days // step)
+    day = start + timedelta(days=periods * step)
+    while local_moment(day, at, tz) <= now:
+        periods += 1
+        day += timedelta(days=step)
+    return local_moment(day, at, tz), periods - 1
+
+
+DST_ZONES = [NY, ZoneInfo("Europe/London"), SYDNEY, ZoneInfo("UTC")]
+
+
+def _offset_changes(tz: ZoneInfo, first_year: int, last_year: int) -> list[datetime]:
+    """Every UTC instant in those years at which `tz` changes its offset (found hour by hour)."""
+    changes = []
+    moment = datetime(first_year, 1, 1, tzinfo=UTC)
+    offset = moment.astimezone(tz).utcoffset()
+    while moment.year <= last_year:
+        moment += timedelta(hours=1)
+        if moment.astimezone(tz).utcoffset() != offset:
+            changes.append(moment)
+            offset = moment.astimezone(tz).utcoffset()
+    return changes
+
+
+#: Spring-forward gaps and fall-back folds of every zone above, 2025 to 2028.
+DST_CHANGES = sorted({change for tz in DST_ZONES for change in _offset_changes(tz, 2025, 2028)})
+
+#: Wall-clock times that fall in (or next to) a gap or a fold in those zones, and ordinary ones.
+around_changes = st.sampled_from([time(0), time(0, 30), time(1), time(1, 30), time(2), time(2, 30), time(3)])
+wall_times = around_changes | st.builds(time, st.integers(0, 23), st.integers(0, 59))
+
+#: Instants from a few weeks before a change to a few days after it.
+near_a_change = st.builds(
+    lambda change, minutes: change + timedelta(minutes=minutes),
+    st.sampled_from(DST_CHANGES),
+    st.integers(-60 * 24 * 35, 60 * 24 * 3),
+)
+
+
+@st.composite
+def cadences(draw) -> Cadence:
+    period = draw(st.sampled_from(list(Period)))
+    every = draw(st.integers(1, 3) | st.integers(1, MAX_WEEKS if period == Period.WEEKS else MAX_DAYS))
+    weekday = draw(st.none() | st.integers(0, 6)) if period == Period.WEEKS else None
+    return Cadence(every, period, weekday, draw(st.none() | wall_times))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    cadence=cadences(),
+    tz=st.sampled_from(DST_ZONES),
+    start=near_a_change,
+    default_at=wall_times,
+    waits=st.lists(st.integers(0, 60 * 24 * 21), min_size=1, max_size=6),
+)
+def test_rrule_cadence_agrees_with_the_reference_oracle_across_dst(cadence, tz, start, default_at, waits):
+    """Set a cadence near a daylight-saving change, then fire it several times, each time some
+    minutes to weeks after it came due (catching up on missed periods when late): the rrule
+    implementation and the oracle give the same due moment and the same count of missed
+    periods at every step."""
+    due = first_due(cadence, tz, start, default_at=default_at)
+    assert due == oracle_first_due(cadence, tz, start, default_at=default_at)
+    for wait in waits:
+        now = due + timedelta(minutes=wait)
+        following = next_due_after(cadence, tz, due, now, default_at=default_at)
+        assert following == oracle_next_due_after(cadence, tz, due, now, default_at=default_at)
+        due = following[0]
 
 
 def test_working_hours():
