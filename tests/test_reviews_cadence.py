@@ -197,19 +197,16 @@ def _offset_changes(tz: ZoneInfo, first_year: int, last_year: int) -> list[datet
     return changes
 
 
-#: Spring-forward gaps and fall-back folds of every zone above, 2025 to 2028.
-DST_CHANGES = sorted({change for tz in DST_ZONES for change in _offset_changes(tz, 2025, 2028)})
+#: Each zone's spring-forward gaps and fall-back folds, 2025 to 2028 (none for UTC).
+DST_CHANGES = {tz: _offset_changes(tz, 2025, 2028) for tz in DST_ZONES}
+ANY_CHANGE = sorted(change for changes in DST_CHANGES.values() for change in changes)
 
 #: Wall-clock times that fall in (or next to) a gap or a fold in those zones, and ordinary ones.
 around_changes = st.sampled_from([time(0), time(0, 30), time(1), time(1, 30), time(2), time(2, 30), time(3)])
 wall_times = around_changes | st.builds(time, st.integers(0, 23), st.integers(0, 59))
 
-#: Instants from a few weeks before a change to a few days after it.
-near_a_change = st.builds(
-    lambda change, minutes: change + timedelta(minutes=minutes),
-    st.sampled_from(DST_CHANGES),
-    st.integers(-60 * 24 * 35, 60 * 24 * 3),
-)
+#: Minutes from a change: mostly within hours of it (inside a gap or a fold), else weeks before.
+near = st.integers(-180, 180) | st.integers(-60 * 24 * 35, 60 * 24 * 3)
 
 
 @st.composite
@@ -220,26 +217,61 @@ def cadences(draw) -> Cadence:
     return Cadence(every, period, weekday, draw(st.none() | wall_times))
 
 
-@settings(max_examples=400, deadline=None)
+def _next_change(tz: ZoneInfo, after: datetime) -> datetime | None:
+    return next((change for change in DST_CHANGES[tz] if change > after), None)
+
+
+@settings(max_examples=500, deadline=None)
 @given(
     cadence=cadences(),
     tz=st.sampled_from(DST_ZONES),
-    start=near_a_change,
+    start_change=st.sampled_from(ANY_CHANGE),
+    start_offset=near,
     default_at=wall_times,
-    waits=st.lists(st.integers(0, 60 * 24 * 21), min_size=1, max_size=6),
+    firings=st.lists(st.tuples(st.booleans(), st.integers(0, 60 * 24 * 21), near), min_size=1, max_size=6),
 )
-def test_rrule_cadence_agrees_with_the_reference_oracle_across_dst(cadence, tz, start, default_at, waits):
-    """Set a cadence near a daylight-saving change, then fire it several times, each time some
-    minutes to weeks after it came due (catching up on missed periods when late): the rrule
-    implementation and the oracle give the same due moment and the same count of missed
-    periods at every step."""
+def test_rrule_cadence_agrees_with_the_reference_oracle_across_dst(
+    cadence, tz, start_change, start_offset, default_at, firings
+):
+    """Set a cadence near a daylight-saving change, then fire it several times, each time either
+    minutes to weeks after it came due (catching up on missed periods) or close to the zone's
+    next change (inside a gap or a fold): the rrule implementation and the oracle give the same
+    due moment and the same count of missed periods at every step."""
+    start = start_change + timedelta(minutes=start_offset)
     due = first_due(cadence, tz, start, default_at=default_at)
     assert due == oracle_first_due(cadence, tz, start, default_at=default_at)
-    for wait in waits:
-        now = due + timedelta(minutes=wait)
+    for by_the_change, late, from_change in firings:
+        now = due + timedelta(minutes=late)
+        change = _next_change(tz, due - timedelta(hours=3))
+        if by_the_change and change is not None:
+            now = max(due, change + timedelta(minutes=from_change))
         following = next_due_after(cadence, tz, due, now, default_at=default_at)
         assert following == oracle_next_due_after(cadence, tz, due, now, default_at=default_at)
         due = following[0]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    cadence=cadences(),
+    change=st.sampled_from([(tz, change) for tz in DST_ZONES for change in DST_CHANGES[tz]]),
+    minutes=st.integers(-180, 180),
+    default_at=wall_times,
+)
+def test_rrule_cadence_agrees_with_the_reference_oracle_inside_gaps_and_folds(
+    cadence, change, minutes, default_at
+):
+    """The last due moment was one period before the day of a change, and now is within three
+    hours of it: whether a slot skipped by the gap or repeated by the fold is still ahead is
+    decided by the instant, and both implementations must decide it the same way."""
+    tz, at_change = change
+    at = cadence.at or default_at
+    previous = local_moment(at_change.astimezone(tz).date() - timedelta(days=cadence.step_days), at, tz)
+    now = max(previous, at_change + timedelta(minutes=minutes))
+    expected = oracle_next_due_after(cadence, tz, previous, now, default_at=default_at)
+    assert next_due_after(cadence, tz, previous, now, default_at=default_at) == expected
+    assert first_due(cadence, tz, now, default_at=default_at) == oracle_first_due(
+        cadence, tz, now, default_at=default_at
+    )
 
 
 def test_working_hours():
