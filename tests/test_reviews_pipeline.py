@@ -215,7 +215,7 @@ def test_add_my_update_opens_a_modal_fitting_each_role(harness):
     }
     for user, blocks in expected.items():
         click(harness, user, Action.REVIEW_ADD_UPDATE, review_id)
-        view = harness.slack.calls_to("views.open")[-1].args["view"]
+        view = harness.last_view()
         inputs = [b["block_id"] for b in view["blocks"] if b["type"] == "input"]
         assert inputs == [*blocks, "review_phq9", "review_gad7"], user
         assert view["private_metadata"] == str(review_id)
@@ -290,7 +290,7 @@ def test_updates_are_validated_encrypted_posted_and_update_the_prompt_in_place(h
 
     # A revision replaces the update, says so, and prefills the modal.
     click(harness, BOB, Action.REVIEW_ADD_UPDATE, review_id)
-    view = harness.slack.calls_to("views.open")[-1].args["view"]
+    view = harness.last_view()
     progress = next(b for b in view["blocks"] if b.get("block_id") == "review_progress")
     assert progress["element"]["initial_value"] == "Sleeping better\n<!channel> & more"
     submit_update(harness, BOB, review_id, REVIEW_PROGRESS="Revised", REVIEW_PHQ9="12")
@@ -342,7 +342,7 @@ def test_decision_completes_the_review_and_updates_the_prompt_in_place(harness):
     submit_update(harness, BOB, review_id, REVIEW_PROGRESS="steady", REVIEW_PHQ9="11")
 
     click(harness, CAROL, Action.REVIEW_DECIDE, review_id)
-    view = harness.slack.calls_to("views.open")[-1].args["view"]
+    view = harness.last_view()
     assert "Still waiting for: <@U0ALICE>, <@U0CAROL>" in reply_text(view)
     body = json.loads(submit_decision(harness, CAROL, review_id, None, "note"))
     assert body["errors"] == {BlockId.REVIEW_DECISION: "Pick the team's decision."}
@@ -439,7 +439,7 @@ def test_one_nudge_per_member_inside_their_working_hours(harness):
 
     # The button in the DM opens the update modal; errors there come back in the DM.
     click(harness, CAROL, Action.REVIEW_ADD_UPDATE, review_id, channel="D0CAROL")
-    assert harness.slack.calls_to("views.open")[-1].args["view"]["private_metadata"] == str(review_id)
+    assert harness.last_view()["private_metadata"] == str(review_id)
 
 
 def test_nudges_are_cancelled_for_those_who_answered_or_left(harness):

@@ -35,10 +35,6 @@ def _result_ts(h, outbox_id: int) -> str:
     return row.result_ts
 
 
-def _card_ts(h) -> str:
-    return _result_ts(h, min(r.id for r in h.outbox() if r.purpose == "case_card"))
-
-
 def test_report_acknowledge_plan_closes_the_loop(harness):
     h = harness
     case_id = care_team(h, TEAM, meds=MEDS)
@@ -68,7 +64,7 @@ def test_report_acknowledge_plan_closes_the_loop(harness):
     # The thread summary, in the case thread, with the notification text free of details.
     [summary] = h.posts(CHANNEL, starting="Side-effect report on C-")
     assert summary["text"] == f"Side-effect report on C-{case_id} (moderate)"
-    assert summary["thread_ts"] == _card_ts(h)
+    assert summary["thread_ts"] == h.root_ts(case_id)
     summary_text = reply_text(summary)
     assert "sertraline" in summary_text and "Nausea or vomiting" in summary_text
     assert "&lt;!channel&gt; &amp; more" in summary_text and "<!channel>" not in summary_text
@@ -112,7 +108,7 @@ def test_report_acknowledge_plan_closes_the_loop(harness):
 
     # Record plan: a modal, then the loop closes.
     h.action(P2, Action.SIDE_EFFECT_PLAN, str(saved.id), channel="D0PRESC2")
-    plan_view = h.slack.calls_to("views.open")[-1].args["view"]
+    plan_view = h.last_view()
     assert plan_view["callback_id"] == Callback.SIDE_EFFECT_PLAN
     assert plan_view["private_metadata"] == str(saved.id)
     assert option_values(plan_view, BlockId.SE_PLAN) == [
