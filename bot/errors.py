@@ -25,6 +25,16 @@ class BadInput(CareThreadError):
     outcome = "bad_input"
 
 
+class FieldErrors(BadInput):
+    """Every problem with a submitted modal at once, by block_id, so the person fixes them
+    all in one go. Returned in the submission's ack (`response_action="errors"`, the modal
+    stays open, nothing saved); if raised after the modal closed, it reads as one BadInput."""
+
+    def __init__(self, errors: dict[str, str], *, case_id: int | None = None) -> None:
+        super().__init__(" ".join(errors.values()), case_id=case_id)
+        self.errors = dict(errors)
+
+
 class NoAccess(CareThreadError):
     """Not found and forbidden look identical to the user, so a probe learns nothing."""
 

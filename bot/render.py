@@ -87,6 +87,33 @@ def _slack_date(moment: datetime, fmt: str = "{date_short_pretty} {time}") -> Ra
 
 slack_date = _slack_date  # for services that build mrkdwn themselves (`/case show` sections)
 
+# The only `<…>` tokens our messages may carry, each built by a filter above: a user or
+# channel mention, a date, an https link. Any other `<` in mrkdwn is a template slip
+# (`<role>` written raw) that Slack would read as a link.
+_OUR_TOKEN = re.compile(
+    r"<@[UW][A-Z0-9]{2,30}>|<#[CGD][A-Z0-9]{2,30}>|<!date\^\d+\^[^|<>]*\|[^<>]*>|<https://[^|<>\s]+\|[^<>]*>"
+)
+
+
+def stray_markup(text: str) -> list[str]:
+    """Each `<` in mrkdwn text that does not open one of our well-formed tokens, in context."""
+    bare = _OUR_TOKEN.sub("", text)
+    return [bare[max(0, i - 20) : i + 20] for i, ch in enumerate(bare) if ch == "<"]
+
+
+def _check_mrkdwn(name: str, node: Any) -> None:
+    """Refuse a rendered document whose mrkdwn carries a stray `<` (see stray_markup)."""
+    if isinstance(node, dict):
+        text = node.get("text") if node.get("type") == "mrkdwn" else None
+        if isinstance(text, str) and (stray := stray_markup(text)):
+            raise TemplateError(f"{name}: a raw '<' in mrkdwn text (write &lt;): {stray[0]!r}")
+        for value in node.values():
+            _check_mrkdwn(name, value)
+    elif isinstance(node, list):
+        for value in node:
+            _check_mrkdwn(name, value)
+
+
 _ESCAPED_MENTION = re.compile(r"&lt;([@#])([UWC][A-Z0-9]{2,30})&gt;")
 
 
@@ -153,6 +180,8 @@ class Renderer:
         if len(blocks) > MAX_MESSAGE_BLOCKS:
             raise TemplateError(f"{name}: {len(blocks)} blocks, Slack allows {MAX_MESSAGE_BLOCKS}")
         doc["blocks"] = [_validate_block(name, b) for b in blocks]
+        _check_mrkdwn(name, {"type": "mrkdwn", "text": text})  # the notification line is mrkdwn too
+        _check_mrkdwn(name, doc["blocks"])
         return doc
 
     def view(self, name: str, /, **context: Any) -> dict[str, Any]:
@@ -161,9 +190,11 @@ class Renderer:
         if len(doc.get("blocks", [])) > MAX_VIEW_BLOCKS:
             raise TemplateError(f"{name}: more than {MAX_VIEW_BLOCKS} blocks")
         try:
-            return View(**doc).to_dict()
+            view = View(**doc).to_dict()
         except Exception as exc:
             raise TemplateError(f"{name}: invalid view: {exc}") from exc
+        _check_mrkdwn(name, view)
+        return view
 
 
 def _validate_block(name: str, block: dict[str, Any]) -> dict[str, Any]:

@@ -11,12 +11,13 @@ from slack_bolt import Ack, App, Respond
 from bot.audit import commands as parsing_audit
 from bot.audit import service as audit
 from bot.audit import transcript
-from bot.audit.commands import AUDIT_USAGE, AuditHelp, ExportTrail, ShowTimeline
+from bot.audit.commands import AUDIT_USAGE, ExportTrail, ShowTimeline
 from bot.audit.thread_events import read_thread_activity
 from bot.auditlog import APP_ACTOR, Outcome, Source
 from bot.deps import Deps
 from bot.errors import BadInput
 from bot.ids import Action, Command
+from bot.inputs import Help, whole_number
 from bot.slack import SlackUnavailable
 from bot.unit import Actor
 from handlers import actors
@@ -50,7 +51,7 @@ def _command(deps: Deps, body: dict[str, Any], respond: Respond) -> None:
     with replying(deps, actor, "command:/audit", reply):
         command = parsing_audit.parse_audit_command(body.get("text") or "")
         match command:
-            case AuditHelp():
+            case Help():
                 deps.record(actor, "help.viewed", Outcome.OK, command=str(Command.AUDIT))
                 reply(deps.renderer.message("audit/audit_help", usage=list(AUDIT_USAGE.values())))
             case ShowTimeline(case_id=case_id, page=page):
@@ -125,7 +126,8 @@ def _export(deps: Deps, actor: Actor, case_id: int, fmt: parsing_audit.ExportFor
 def _read_page_value(value: str) -> tuple[int, int, int | None]:
     """A page button's value: "<case id>:<page>:<newest seq counted from>"."""
     parts = value.split(":")
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[2].isdigit():
+    case_id, newest = (whole_number(parts[0]), whole_number(parts[2])) if len(parts) == 3 else (None, None)
+    if case_id is None or newest is None:
         raise BadInput("That button no longer works; run `/audit <case>` again.", usage=AUDIT_USAGE["show"])
     page = parsing_audit.parse_page(parts[1], usage=AUDIT_USAGE["show"])
-    return int(parts[0]), page, int(parts[2])
+    return case_id, page, newest

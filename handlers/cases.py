@@ -6,7 +6,6 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bot import inputs
 from bot.auditlog import Outcome, Source
 from bot.cases import commands as parsing
 from bot.cases import home
@@ -15,10 +14,10 @@ from bot.cases.commands import CASE_USAGE
 from bot.deps import Deps
 from bot.errors import BadInput
 from bot.ids import BlockId, Callback, Command
-from bot.inputs import ROLE_HELP
+from bot.inputs import ROLE_HELP, FieldCheck, Help, parse_role
 from bot.unit import Actor
 from handlers import actors, forms
-from handlers.replies import Reply, dm, ephemeral, replying
+from handlers.replies import Reply, dm, ephemeral, read_submission, replying
 from storage.cases import ROLE_TITLES, Role
 
 ROLE_PLURAL = {
@@ -39,14 +38,16 @@ def register(app: App, deps: Deps) -> None:
     @app.view(Callback.CASE_CREATE)
     def case_create_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         actor = actors.from_interaction(body, Source.MODAL)
-        try:
-            form = _read_create_form(view)
-        except BadInput as err:
-            ack(response_action="errors", errors={err.field or BlockId.LABEL: err.message})
-            deps.later(deps.record, actor, "modal:case_create", Outcome.BAD_INPUT, field=err.field)
-            return
-        ack()
-        deps.later(_create_from_form, deps, actor, view, form)
+        form = read_submission(
+            deps,
+            ack,
+            actor,
+            "modal:case_create",
+            lambda: _read_create_form(view, actor.user_id),
+            fallback=BlockId.LABEL,
+        )
+        if form is not None:
+            deps.later(_create_from_form, deps, actor, view, form)
 
     @app.event("app_home_opened")
     def home_opened(body: dict[str, Any], event: dict[str, Any]) -> None:
@@ -79,7 +80,7 @@ def _create_from_form(deps: Deps, actor: Actor, view: dict[str, Any], form: dict
 
 def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, reply: Reply) -> None:
     render = deps.renderer.message
-    if isinstance(command, parsing.Help):
+    if isinstance(command, Help):
         deps.record(actor, "help.viewed", Outcome.OK, command=str(Command.CASE))
         reply(render("cases/help", case_usage=list(CASE_USAGE.values()), roles=ROLE_HELP))
         return
@@ -168,37 +169,28 @@ def _create_form(deps: Deps, channel: str) -> dict[str, Any]:
     )
 
 
-def _read_create_form(view: dict[str, Any]) -> dict[str, Any]:
-    usage = CASE_USAGE["create"]
-    label = inputs.clean_text(
-        forms.text(view, BlockId.LABEL), what="label", limit=parsing.MAX_LABEL, usage=usage
-    )
-    if not label:
-        raise BadInput("Give the case a pseudonymous label.", field=BlockId.LABEL)
-    role = inputs.parse_role(forms.option(view, BlockId.MY_ROLE) or "", usage=usage)
-    others: list[tuple[str, Role]] = []
-    seen: set[str] = set()
-    me = (view.get("user") or {}).get("id")
-    for member_role in Role:
-        block = BlockId.members_for(member_role.value)
-        for user_id in forms.users(view, block):
-            if user_id in seen:
-                raise BadInput("Pick each person once, under one role.", field=block)
-            seen.add(user_id)
-            if user_id != me:
-                others.append((user_id, member_role))
+def _read_create_form(view: dict[str, Any], creator: str) -> dict[str, Any]:
+    """The New case form, by the rules of `/case create` and `/case med add`, every problem
+    at once; then the new team's rules (cases.check_new_case), so nothing fails after the
+    modal has closed."""
+    check = FieldCheck()
+    label = check(BlockId.LABEL, parsing.read_label, forms.text(view, BlockId.LABEL), field=BlockId.LABEL)
+    role = check(BlockId.MY_ROLE, parse_role, forms.option(view, BlockId.MY_ROLE) or "", usage=None)
+    others = [(user_id, r) for r in Role for user_id in forms.users(view, BlockId.members_for(r.value))]
     meds = []
     for line in forms.text(view, BlockId.MEDICATIONS).splitlines():
-        if not line.strip():
-            continue
-        try:
-            cleaned = inputs.clean_text(
-                line, what="medication line", limit=parsing.MAX_MED_NAME + parsing.MAX_MED_DETAIL, usage=usage
-            )
-        except BadInput as err:
-            raise BadInput(err.message, field=BlockId.MEDICATIONS) from None
-        name, _, detail = cleaned.partition(" ")
-        meds.append((name, detail or None))
+        if line.strip():
+            meds.append(check(BlockId.MEDICATIONS, parsing.read_medication, line, field=BlockId.MEDICATIONS))
+    if role is not None:
+        check(
+            BlockId.MEDICATIONS,
+            cases.check_new_case,
+            creator=creator,
+            role=role,
+            others=others,
+            medications=[m for m in meds if m is not None],
+        )
+    check.done()
     return {"label": label, "role": role, "others": others, "medications": meds}
 
 

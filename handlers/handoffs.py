@@ -9,32 +9,29 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bot.auditlog import Outcome, Source
+from bot.auditlog import Source
 from bot.deps import Deps
 from bot.errors import BadInput
 from bot.handoffs import service as handoffs
 from bot.handoffs.commands import (
     HANDOFF_USAGE,
     MAX_NOTE,
-    HandoffHelp,
     ListHandoffs,
     StartHandoff,
     parse_coverage_end,
     parse_handoff_command,
     parse_kind,
-    parse_note,
     parse_severity,
 )
 from bot.ids import Action, BlockId, Callback, Command
-from bot.inputs import ROLE_HELP, parse_role
+from bot.inputs import MAX_ID, ROLE_HELP, FieldCheck, Help, clean_text, parse_id, parse_role
 from bot.render import USER_ID
 from bot.unit import Actor
 from handlers import actors, forms
-from handlers.replies import dm, ephemeral, replying
+from handlers.replies import dm, ephemeral, read_submission, replying
 from storage.cases import Role
 from storage.handoffs import HandoffKind, Severity
 
-MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
 SEVERITY_OPTIONS = [
     (Severity.STABLE, "Stable", "Expected course; routine follow-up."),
     (Severity.WATCHER, "Watcher", "Could worsen; watch closely."),
@@ -67,16 +64,11 @@ def register(app: App, deps: Deps) -> None:
     @app.view(Callback.HANDOFF_FORM)
     def form_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         actor = actors.from_interaction(body, Source.MODAL)
-        meta: FormMeta | None = None
-        try:
-            meta = _form_meta(view)
-            kind, ipass, coverage_until = _read_form(deps, view, meta)
-        except BadInput as err:
-            case_id = meta.case_id if meta else None
-            _field_error(deps, ack, actor, "modal:handoff_form", err, BlockId.SUMMARY, case_id=case_id)
-            return
-        ack()
-        deps.later(_create, deps, actor, view, meta, kind, ipass, coverage_until)
+        read = read_submission(
+            deps, ack, actor, "modal:handoff_form", lambda: _read_form(deps, view), fallback=BlockId.SUMMARY
+        )
+        if read is not None:
+            deps.later(_create, deps, actor, view, *read)
 
     @app.action(Action.HANDOFF_ACCEPT)
     def accept_clicked(ack: Ack, body: dict[str, Any]) -> None:
@@ -104,7 +96,7 @@ def _handoff_command(deps: Deps, body: dict[str, Any], respond: Respond) -> None
         command = parse_handoff_command(body.get("text") or "")
         render = deps.renderer.message
         match command:
-            case HandoffHelp():
+            case Help():
                 reply(render("handoffs/handoff_help", usage=list(HANDOFF_USAGE.values()), roles=ROLE_HELP))
             case ListHandoffs():
                 with deps.unit(actor) as unit:
@@ -192,16 +184,14 @@ def _answer_submitted(
     actor = actors.from_interaction(body, Source.MODAL)
     action = "modal:handoff_accept" if accepting else "modal:handoff_decline"
     field = BlockId.SYNTHESIS if accepting else BlockId.DECLINE_REASON
-    try:
-        handoff_id = _handoff_id(forms.metadata(view))
-        note = parse_note(
-            forms.text(view, field), what="synthesis (read-back)" if accepting else "reason", field=field
-        )
-    except BadInput as err:
-        _field_error(deps, ack, actor, action, err, field)
-        return
-    ack()
-    deps.later(_answer, deps, actor, action, view, handoff_id, note, accepting=accepting)
+    what = "synthesis (read-back)" if accepting else "reason"
+
+    def read() -> tuple[int, str]:
+        return _handoff_id(forms.metadata(view)), _note(view, field, what)
+
+    read_back = read_submission(deps, ack, actor, action, read, fallback=field)
+    if read_back is not None:
+        deps.later(_answer, deps, actor, action, view, *read_back, accepting=accepting)
 
 
 def _answer(
@@ -249,52 +239,48 @@ def _form_meta(view: dict[str, Any]) -> FormMeta:
     return meta
 
 
-def _read_form(deps: Deps, view: dict[str, Any], meta: FormMeta) -> tuple[HandoffKind, handoffs.IPass, Any]:
-    ipass = handoffs.IPass(
-        severity=parse_severity(forms.option(view, BlockId.SEVERITY), field=BlockId.SEVERITY),
-        summary=parse_note(forms.text(view, BlockId.SUMMARY), what="patient summary", field=BlockId.SUMMARY),
-        actions=parse_note(forms.text(view, BlockId.ACTIONS), what="action list", field=BlockId.ACTIONS),
-        awareness=parse_note(
-            forms.text(view, BlockId.AWARENESS),
-            what="situation awareness and contingencies",
-            field=BlockId.AWARENESS,
-        ),
+def _read_form(deps: Deps, view: dict[str, Any]) -> tuple[FormMeta, HandoffKind, handoffs.IPass, Any]:
+    """The I-PASS form, every problem at once (on an out-of-date form, only that)."""
+    meta = _form_meta(view)
+    check = FieldCheck()
+    severity = check(
+        BlockId.SEVERITY, parse_severity, forms.option(view, BlockId.SEVERITY), field=BlockId.SEVERITY
     )
-    kind = parse_kind(forms.option(view, BlockId.HANDOFF_KIND), field=BlockId.HANDOFF_KIND)
+    summary = check(BlockId.SUMMARY, _note, view, BlockId.SUMMARY, "patient summary")
+    actions = check(BlockId.ACTIONS, _note, view, BlockId.ACTIONS, "action list")
+    awareness = check(
+        BlockId.AWARENESS, _note, view, BlockId.AWARENESS, "situation awareness and contingencies"
+    )
+    kind = check(
+        BlockId.HANDOFF_KIND, parse_kind, forms.option(view, BlockId.HANDOFF_KIND), field=BlockId.HANDOFF_KIND
+    )
     picked = forms.date(view, BlockId.COVERAGE_END)
-    if kind == HandoffKind.TRANSFER:
-        if picked:
-            raise BadInput(
-                "A transfer is for good, so it has no end date: clear the date, or choose coverage.",
-                field=BlockId.COVERAGE_END,
-            )
-        return kind, ipass, None
-    until = parse_coverage_end(picked, tz_name=meta.tz, now=deps.clock.now(), field=BlockId.COVERAGE_END)
-    return kind, ipass, until
+    until = None
+    if kind == HandoffKind.TRANSFER and picked:
+        check.add(
+            BlockId.COVERAGE_END,
+            "A transfer is for good, so it has no end date: clear the date, or choose coverage.",
+        )
+    elif kind == HandoffKind.COVERAGE:
+        until = check(
+            BlockId.COVERAGE_END,
+            parse_coverage_end,
+            picked,
+            tz_name=meta.tz,
+            now=deps.clock.now(),
+            field=BlockId.COVERAGE_END,
+        )
+    check.done(case_id=meta.case_id)
+    ipass = handoffs.IPass(severity=severity, summary=summary, actions=actions, awareness=awareness)
+    return meta, kind, ipass, until
+
+
+def _note(view: dict[str, Any], block: str, what: str) -> str:
+    """A required multi-line I-PASS field, synthesis or decline reason."""
+    return clean_text(
+        forms.text(view, block), what=what, limit=MAX_NOTE, lines=True, required=True, field=block
+    )
 
 
 def _handoff_id(raw: Any) -> int:
-    try:
-        value = int(str(raw))
-    except (TypeError, ValueError):
-        raise BadInput("That button or form is not a handoff we know; run `/handoff list`.") from None
-    if not 0 < value <= MAX_ID:
-        raise BadInput("That button or form is not a handoff we know; run `/handoff list`.")
-    return value
-
-
-def _field_error(
-    deps: Deps,
-    ack: Ack,
-    actor: Actor,
-    action: str,
-    err: BadInput,
-    default_field: str,
-    *,
-    case_id: int | None = None,
-) -> None:
-    """Show a modal field error (the modal stays open, nothing saved) and audit it."""
-    ack(response_action="errors", errors={err.field or default_field: err.message})
-    deps.later(
-        deps.record, actor, action, Outcome.BAD_INPUT, field=err.field or default_field, case_id=case_id
-    )
+    return parse_id(raw, stale="That button or form is not a handoff we know; run `/handoff list`.")

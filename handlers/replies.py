@@ -12,16 +12,17 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.auditlog import Outcome, Source
 from bot.deps import Deps
-from bot.errors import CareThreadError, Duplicate
+from bot.errors import BadInput, CareThreadError, Duplicate, FieldErrors
 from bot.slack import SlackUnavailable
 from bot.unit import Actor
 
 log = logging.getLogger(__name__)
 Reply = Callable[[dict[str, Any]], None]
+T = TypeVar("T")
 
 
 @contextmanager
@@ -61,6 +62,39 @@ def replying(deps: Deps, actor: Actor, action: str, reply: Reply) -> Iterator[No
         )
 
 
+def read_submission(
+    deps: Deps,
+    ack: Callable[..., Any],
+    actor: Actor,
+    action: str,
+    read: Callable[[], T],
+    *,
+    fallback: str,
+    case_id: int | None = None,
+) -> T | None:
+    """Read a submitted modal before acking it. Bad fields go back in the ack, all at once
+    (`response_action="errors"`: the modal stays open with what was typed, nothing saved),
+    and the refusal is audited the same way for every form: the action, bad_input and the
+    block ids at fault (never what was typed). A BadInput that names no field is shown on
+    `fallback`. Returns the values read (and has acked), or None when it answered errors."""
+    try:
+        value = read()
+    except BadInput as err:
+        errors = err.errors if isinstance(err, FieldErrors) else {err.field or fallback: err.message}
+        ack(response_action="errors", errors=errors)
+        deps.later(
+            deps.record,
+            actor,
+            action,
+            Outcome.BAD_INPUT,
+            fields=sorted(errors),
+            case_id=err.case_id or case_id,
+        )
+        return None
+    ack()
+    return value
+
+
 def _safely(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     """Last-ditch calls must not raise out of the listener."""
     try:
@@ -90,6 +124,12 @@ def in_channel(deps: Deps, user_id: str, channel: str | None) -> Reply:
             unit.ephemeral(channel=channel, user=user_id, message=message, purpose="error_reply")
 
     return send
+
+
+def where_clicked(deps: Deps, body: dict[str, Any], user_id: str) -> Reply:
+    """A reply to a button click: ephemeral in the channel of the clicked message, or by DM."""
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    return in_channel(deps, user_id, channel)
 
 
 def ephemeral(respond: Callable[..., Any]) -> Reply:

@@ -8,21 +8,22 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bot.auditlog import Outcome, Source
+from bot.auditlog import Source
 from bot.deps import Deps
 from bot.errors import BadInput
 from bot.ids import Action, BlockId, Callback, Command
+from bot.inputs import FieldCheck, Help, clean_text, parse_id, whole_number
 from bot.render import Renderer
 from bot.reviews import caseload
 from bot.reviews import commands as parsing
 from bot.reviews import service as reviews
-from bot.reviews.commands import REVIEW_USAGE, clean_note
-from bot.reviews.fields import ALL_FIELDS, BY_BLOCK, MAX_NOTE, Decision, Kind, decision_options
+from bot.reviews.commands import REVIEW_USAGE
+from bot.reviews.fields import ALL_FIELDS, BY_BLOCK, MAX_NOTE, Decision, Kind, UpdateField, decision_options
 from bot.reviews.scores import GAD7, PHQ9, parse_score
 from bot.reviews.settings import review_settings
 from bot.unit import Actor, Unit
 from handlers import actors, forms
-from handlers.replies import Reply, dm, ephemeral, in_channel, replying
+from handlers.replies import dm, ephemeral, read_submission, replying, where_clicked
 
 
 def register(app: App, deps: Deps) -> None:
@@ -56,7 +57,7 @@ def _form_opener(
 
     def open_form(body: dict[str, Any], action: dict[str, Any]) -> None:
         actor = actors.from_interaction(body, Source.BUTTON)
-        with replying(deps, actor, name, _button_reply(deps, body, actor)):
+        with replying(deps, actor, name, where_clicked(deps, body, actor.user_id)):
             review_id = _review_id(action.get("value"))
             with deps.unit(actor) as unit:
                 form = load(unit, review_id=review_id)
@@ -77,20 +78,14 @@ def _submission(
     *,
     fallback: str,
 ) -> Callable[..., None]:
-    """A modal submission: field errors back on the modal before ack (nothing saved, the
-    refusal audited); then the work once per submission, errors by DM (the modal is gone)."""
+    """A modal submission: field errors back on the modal in the ack (read_submission);
+    then the work once per submission, errors by DM (the modal is gone)."""
 
     def listener(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         actor = actors.from_interaction(body, Source.MODAL)
-        try:
-            values = read(view)
-        except BadInput as err:
-            field = err.field or fallback
-            ack(response_action="errors", errors={field: err.message})
-            deps.later(deps.record, actor, name, Outcome.BAD_INPUT, field=field)
-            return
-        ack()
-        deps.later(submit, actor, view, values)
+        values = read_submission(deps, ack, actor, name, lambda: read(view), fallback=fallback)
+        if values is not None:
+            deps.later(submit, actor, view, values)
 
     def submit(actor: Actor, view: dict[str, Any], values: Any) -> None:
         with replying(deps, actor, name, dm(deps, actor.user_id)), deps.unit(actor) as unit:
@@ -119,7 +114,7 @@ def _apply_decision(unit: Unit, review_id: int, values: tuple[Decision, str]) ->
 
 def _run(deps: Deps, actor: Actor, command: parsing.ReviewCommand) -> dict[str, Any]:
     render = deps.renderer.message
-    if isinstance(command, parsing.Help):
+    if isinstance(command, Help):
         return render("reviews/review_help", usage=list(REVIEW_USAGE.values()))
     # The caller's Slack time zone, read before the unit opens: the gateway has its own session.
     tz = deps.gateway.user(actor.user_id).tz if isinstance(command, parsing.SetCadence) else None
@@ -157,18 +152,10 @@ def _run(deps: Deps, actor: Actor, command: parsing.ReviewCommand) -> dict[str, 
                 raise BadInput("Unknown command.", usage=REVIEW_USAGE["help"])
 
 
-def _button_reply(deps: Deps, body: dict[str, Any], actor: Actor) -> Reply:
-    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-    return in_channel(deps, actor.user_id, channel)
-
-
 def _review_id(raw: Any) -> int:
-    text = str(raw or "").strip()
-    if not text.isdigit() or len(text) > 12:
-        raise BadInput(
-            "That review form is out of date. Open it again from the review prompt in the case thread."
-        )
-    return int(text)
+    return parse_id(
+        raw, stale="That review form is out of date. Open it again from the review prompt in the case thread."
+    )
 
 
 def update_view(renderer: Renderer, form: reviews.UpdateForm) -> dict[str, Any]:
@@ -198,29 +185,21 @@ def decision_view(renderer: Renderer, form: reviews.DecisionForm) -> dict[str, A
 
 
 def _read_update(view: dict[str, Any]) -> reviews.UpdateValues:
-    """Every update question present in the submitted modal, validated; scores in range."""
+    """Every update question present in the submitted modal, validated; scores in range.
+    Every problem is reported at once."""
     present = [b for b in ((view.get("state") or {}).get("values") or {}) if b in BY_BLOCK]
+    check = FieldCheck()
     answers: dict[str, str] = {}
     for field in ALL_FIELDS:
-        block = field.block.value
-        if field.kind == Kind.SELECT:
-            value = forms.option(view, block) or ""
-            if value and value not in dict(field.options):
-                raise BadInput(f"Pick one of the listed {field.what} options.", field=block)
-        elif field.kind == Kind.NUMBER:
-            value = forms.text(view, block).strip()
-            if value and (not value.isdigit() or int(value) > (field.maximum or 0)):
-                raise BadInput(f"{field.label}: a whole number from 0 to {field.maximum}.", field=block)
-            value = str(int(value)) if value else ""
-        else:
-            value = clean_note(forms.text(view, block), what=field.what, limit=MAX_NOTE, field=block)
+        value = check(field.block, _answer, view, field)
         if value:
-            answers[block] = value
-    values = reviews.UpdateValues(
-        answers=answers,
-        phq9=parse_score(forms.text(view, BlockId.REVIEW_PHQ9), PHQ9, field=BlockId.REVIEW_PHQ9),
-        gad7=parse_score(forms.text(view, BlockId.REVIEW_GAD7), GAD7, field=BlockId.REVIEW_GAD7),
+            answers[field.block.value] = value
+    phq9, gad7 = (
+        check(block, parse_score, forms.text(view, block), scale, field=block)
+        for block, scale in ((BlockId.REVIEW_PHQ9, PHQ9), (BlockId.REVIEW_GAD7, GAD7))
     )
+    check.done()
+    values = reviews.UpdateValues(answers=answers, phq9=phq9, gad7=gad7)
     if values.empty:
         raise BadInput(
             "Answer at least one question, or give a score.",
@@ -229,16 +208,38 @@ def _read_update(view: dict[str, Any]) -> reviews.UpdateValues:
     return values
 
 
+def _answer(view: dict[str, Any], field: UpdateField) -> str:
+    """One update question's answer, by its kind; empty when left blank."""
+    block = field.block.value
+    if field.kind == Kind.SELECT:
+        value = forms.option(view, block) or ""
+        if value and value not in dict(field.options):
+            raise BadInput(f"Pick one of the listed {field.what} options.", field=block)
+        return value
+    if field.kind == Kind.NUMBER:
+        value = forms.text(view, block).strip()
+        number = whole_number(value)
+        if value and (number is None or number > (field.maximum or 0)):
+            raise BadInput(f"{field.label}: a whole number from 0 to {field.maximum}.", field=block)
+        return str(number) if value else ""
+    return clean_text(forms.text(view, block), what=field.what, limit=MAX_NOTE, lines=True, field=block)
+
+
 def _read_decision(view: dict[str, Any]) -> tuple[Decision, str]:
+    check = FieldCheck()
     raw = forms.option(view, BlockId.REVIEW_DECISION) or ""
     if raw not in {d.value for d in Decision}:
-        raise BadInput("Pick the team's decision.", field=BlockId.REVIEW_DECISION)
-    note = clean_note(
+        check.add(BlockId.REVIEW_DECISION, "Pick the team's decision.")
+    note = check(
+        BlockId.REVIEW_DECISION_NOTE,
+        clean_text,
         forms.text(view, BlockId.REVIEW_DECISION_NOTE),
         what="note",
         limit=MAX_NOTE,
+        lines=True,
         field=BlockId.REVIEW_DECISION_NOTE,
     )
-    if not note:
-        raise BadInput("Add a short note: what the team decided and why.", field=BlockId.REVIEW_DECISION_NOTE)
-    return Decision(raw), note
+    if note == "":
+        check.add(BlockId.REVIEW_DECISION_NOTE, "Add a short note: what the team decided and why.")
+    check.done()
+    return Decision(raw), note or ""

@@ -3,32 +3,28 @@ the case picker, and the Acknowledge / Record plan buttons. Thin: ack, read, cal
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
 from bot.auditlog import Outcome, Source
 from bot.deps import Deps
-from bot.errors import BadInput
 from bot.ids import Action, BlockId, Callback, Command
+from bot.inputs import Help, parse_id
 from bot.side_effects import service as side_effects
 from bot.side_effects import sweeps as side_effect_escalation
 from bot.side_effects.commands import (
     SIDE_EFFECT_USAGE,
     ListReports,
     OpenReportForm,
-    SideEffectHelp,
     parse_report_id,
     parse_sideeffect_command,
 )
-from bot.side_effects.forms import InvalidForm, plan_view, read_plan, read_report, report_view
+from bot.side_effects.forms import plan_view, read_plan, read_report, report_view
 from bot.side_effects.policy import DEFAULT_DEADLINES, SEVERITY_WORDS, deadlines_for
 from bot.unit import Actor
 from handlers import actors, forms
-from handlers.replies import dm, ephemeral, in_channel, replying
-
-T = TypeVar("T")
+from handlers.replies import dm, ephemeral, read_submission, replying, where_clicked
 
 # The escalation sweep step registers itself when its module is imported (above).
 SWEEP = side_effect_escalation.escalate_due
@@ -51,8 +47,13 @@ def register(app: App, deps: Deps) -> None:
     @app.view(Callback.SIDE_EFFECT_REPORT)
     def report_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         actor = actors.from_interaction(body, Source.MODAL)
-        form = _read_or_show_errors(
-            deps, ack, actor, "modal:side_effect_report", lambda: read_report(view, deps)
+        form = read_submission(
+            deps,
+            ack,
+            actor,
+            "modal:side_effect_report",
+            lambda: read_report(view, deps),
+            fallback=BlockId.SE_NOTES,
         )
         if form is not None:
             deps.later(_submit_report, deps, actor, view, form)
@@ -70,7 +71,9 @@ def register(app: App, deps: Deps) -> None:
     @app.view(Callback.SIDE_EFFECT_PLAN)
     def plan_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         actor = actors.from_interaction(body, Source.MODAL)
-        read = _read_or_show_errors(deps, ack, actor, "modal:side_effect_plan", lambda: read_plan(view))
+        read = read_submission(
+            deps, ack, actor, "modal:side_effect_plan", lambda: read_plan(view), fallback=BlockId.SE_PLAN_NOTE
+        )
         if read is not None:
             deps.later(_record_plan, deps, actor, view, *read)
 
@@ -80,7 +83,7 @@ def _command(deps: Deps, body: dict[str, Any], respond: Respond) -> None:
     reply = ephemeral(respond)
     with replying(deps, actor, "command:/sideeffect", reply):
         match parse_sideeffect_command(body.get("text") or ""):
-            case SideEffectHelp():
+            case Help():
                 reply(_help(deps))
             case OpenReportForm(case_id=case_id):
                 with deps.unit(actor) as unit:
@@ -98,9 +101,7 @@ def _case_picked(deps: Deps, body: dict[str, Any], action: dict[str, Any]) -> No
     view = body.get("view") or {}
     with replying(deps, actor, "modal:side_effect_pick_case", dm(deps, actor.user_id)):
         raw = (action.get("selected_option") or {}).get("value") or action.get("value") or ""
-        if not raw.isdigit():
-            raise BadInput("Pick a case from the list.")
-        case_id = int(raw)
+        case_id = parse_id(raw, stale="Pick a case from the list.")
         with deps.unit(actor) as unit:
             choices = side_effects.form_choices(unit, case_id=case_id, picker=True)
         deps.gateway.update_view(view.get("id", ""), report_view(deps, choices), view_hash=view.get("hash"))
@@ -114,14 +115,14 @@ def _submit_report(deps: Deps, actor: Actor, view: dict[str, Any], form: Any) ->
 
 def _acknowledge(deps: Deps, body: dict[str, Any], action: dict[str, Any]) -> None:
     actor = actors.from_interaction(body, Source.BUTTON)
-    reply = in_channel(deps, actor.user_id, _channel_of(body))
+    reply = where_clicked(deps, body, actor.user_id)
     with replying(deps, actor, "button:side_effect_ack", reply), deps.unit(actor) as unit:
         side_effects.acknowledge(unit, report_id=parse_report_id(action.get("value")))
 
 
 def _open_plan(deps: Deps, body: dict[str, Any], action: dict[str, Any]) -> None:
     actor = actors.from_interaction(body, Source.BUTTON)
-    reply = in_channel(deps, actor.user_id, _channel_of(body))
+    reply = where_clicked(deps, body, actor.user_id)
     with replying(deps, actor, "button:side_effect_plan", reply):
         report_id = parse_report_id(action.get("value"))
         with deps.unit(actor) as unit:
@@ -135,23 +136,6 @@ def _record_plan(deps: Deps, actor: Actor, view: dict[str, Any], plan: Any, note
         unit.once(f"view:{view.get('id')}")
         report_id = parse_report_id(forms.metadata(view))
         side_effects.record_plan(unit, report_id=report_id, plan=plan, note=note)
-
-
-def _read_or_show_errors(deps: Deps, ack: Ack, actor: Actor, action: str, read: Callable[[], T]) -> T | None:
-    """Read a submitted modal; on bad fields answer with field errors (the modal stays
-    open, nothing is saved) and audit the attempt. Acks either way."""
-    try:
-        value = read()
-    except InvalidForm as err:
-        ack(response_action="errors", errors=err.errors)
-        deps.later(deps.record, actor, action, Outcome.BAD_INPUT, fields=sorted(err.errors))
-        return None
-    ack()
-    return value
-
-
-def _channel_of(body: dict[str, Any]) -> str | None:
-    return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
 
 
 def _help(deps: Deps) -> dict[str, Any]:

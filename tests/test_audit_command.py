@@ -136,6 +136,7 @@ def test_only_the_team_and_admins_read_the_trail_and_refusals_reveal_nothing(har
     [
         ("C-1 page 0", "is not a page number"),
         ("C-1 page two", "is not a page number"),
+        ("C-1 page ²", "is not a page number"),  # a digit to str.isdigit, not to int()
         ("C-1 page", "Say which page"),
         ("C-1 page 9", "there is no page 9"),
         ("C-1 export pdf", "is not an export format"),

@@ -13,11 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.audit import export as audit_export
-from bot.audit.commands import AuditHelp, ExportFormat, ExportTrail, ShowTimeline, parse_audit_command
+from bot.audit.commands import ExportFormat, ExportTrail, ShowTimeline, parse_audit_command
 from bot.audit.service import Timeline, TimelineItem
 from bot.audit.thread_events import read_thread_activity
 from bot.audit.transcript import TranscriptLine
 from bot.errors import BadInput
+from bot.inputs import Help
 from bot.render import Renderer
 from storage.audit import EntryKind
 
@@ -29,8 +30,8 @@ NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("", AuditHelp()),
-        ("help", AuditHelp()),
+        ("", Help()),
+        ("help", Help()),
         ("C-12", ShowTimeline(12)),
         ("c12", ShowTimeline(12)),
         ("C-12 page 3", ShowTimeline(12, 3)),
@@ -52,7 +53,7 @@ def test_parse_audit_command_never_fails_except_with_bad_input(text):
     except BadInput as err:
         assert err.usage  # always tells the right usage
     else:
-        assert isinstance(parsed, AuditHelp | ShowTimeline | ExportTrail)
+        assert isinstance(parsed, Help | ShowTimeline | ExportTrail)
 
 
 @given(st.integers(1, 10**9 - 1), st.integers(1, 100_000), st.sampled_from(list(ExportFormat)))

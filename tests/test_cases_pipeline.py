@@ -249,8 +249,8 @@ def test_create_modal_opens_and_submission_creates_the_team(harness):
     assert view["callback_id"] == Callback.CASE_CREATE and view["private_metadata"] == "C0CARE"
     values = {
         BlockId.LABEL: slackreq.text_value("Green Finch"),
-        BlockId.MY_ROLE: slackreq.select_value("therapist"),
-        BlockId.members_for("prescriber"): slackreq.users_value([BOB]),
+        BlockId.MY_ROLE: slackreq.select_value("prescriber"),  # only a prescriber enters medications
+        BlockId.members_for("therapist"): slackreq.users_value([BOB]),
         BlockId.members_for("case-manager"): slackreq.users_value([CAROL]),
         BlockId.MEDICATIONS: slackreq.text_value("sertraline 50 mg daily\n\nquetiapine 25 mg at night"),
     }
@@ -259,7 +259,7 @@ def test_create_modal_opens_and_submission_creates_the_team(harness):
     with harness.db() as session:
         members = session.execute(select(CaseMember.user_id, CaseMember.role).order_by(CaseMember.id)).all()
         meds = session.execute(select(Medication)).scalars().all()
-    assert [tuple(m) for m in members] == [(ALICE, "therapist"), (BOB, "prescriber"), (CAROL, "case-manager")]
+    assert [tuple(m) for m in members] == [(ALICE, "prescriber"), (BOB, "therapist"), (CAROL, "case-manager")]
     names = sorted(harness.deps.cipher.decrypt(m.name_enc) for m in meds)
     assert names == ["quetiapine", "sertraline"]
     assert harness.slack.calls_to("chat.postEphemeral")[0].args["user"] == ALICE
@@ -287,6 +287,83 @@ def test_create_modal_field_errors(harness):
     assert set(body["errors"]) == {BlockId.LABEL}
     with harness.db() as session:
         assert session.execute(select(Case)).first() is None
+
+
+def _new_case(**blocks):
+    """The New case form's values: a valid form unless `blocks` say otherwise."""
+    values = {
+        BlockId.LABEL: slackreq.text_value("Green Finch"),
+        BlockId.MY_ROLE: slackreq.select_value("prescriber"),
+        BlockId.MEDICATIONS: slackreq.text_value(""),
+    }
+    values.update(blocks)
+    return values
+
+
+def _create_refused(harness, values) -> dict[str, str]:
+    """Submit the New case form; it must answer field errors in the ack and create nothing."""
+    response = harness.submit(ALICE, Callback.CASE_CREATE, values, private_metadata="C0CARE")
+    body = json.loads(response.body)
+    assert response.status == 200 and body["response_action"] == "errors", body
+    with harness.db() as session:
+        assert session.execute(select(Case)).first() is None
+        assert session.execute(select(OutboxMessage)).first() is None
+    assert not harness.slack.calls_to("chat.postMessage")  # no DM: the modal stays open instead
+    return body["errors"]
+
+
+def test_create_form_reports_every_mistake_at_once_and_creates_nothing(harness):
+    errors = _create_refused(
+        harness,
+        _new_case(
+            **{
+                BlockId.LABEL: slackreq.text_value("<@U0BOB> follow-up"),
+                BlockId.MY_ROLE: slackreq.select_value("therapist"),
+                BlockId.members_for("case-manager"): slackreq.users_value([ALICE]),
+                BlockId.MEDICATIONS: slackreq.text_value("sertraline 50 mg"),
+            }
+        ),
+    )
+    assert set(errors) == {BlockId.LABEL, BlockId.members_for("case-manager"), BlockId.MEDICATIONS}
+    assert "cannot contain mentions" in errors[BlockId.LABEL]
+    assert "You are on the team already" in errors[BlockId.members_for("case-manager")]
+    assert "Only a prescriber enters medications" in errors[BlockId.MEDICATIONS]
+    with harness.db() as session:
+        event = session.execute(
+            select(AuditEvent).where(AuditEvent.action == "modal:case_create")
+        ).scalar_one()
+    assert event.outcome == "bad_input"
+    assert json.loads(event.details) == {"fields": sorted(errors)}
+
+
+def test_create_form_refuses_what_the_command_refuses(harness):
+    for label in ("@Bob Smith", "<!channel>", "see https://example.com", "x" * 81):
+        errors = _create_refused(harness, _new_case(**{BlockId.LABEL: slackreq.text_value(label)}))
+        assert list(errors) == [BlockId.LABEL], label
+    meds = slackreq.text_value("sertraline 50 mg\nquetiapine 25 mg\nSertraline 100 mg")
+    errors = _create_refused(harness, _new_case(**{BlockId.MEDICATIONS: meds}))
+    assert errors == {
+        BlockId.MEDICATIONS: "Sertraline is listed twice; list each medication once, on one line."
+    }
+    long_name = slackreq.text_value("x" * 81 + " 5 mg")
+    errors = _create_refused(harness, _new_case(**{BlockId.MEDICATIONS: long_name}))
+    assert "the limit is 80" in errors[BlockId.MEDICATIONS]
+    # The same line through /case med add gets the same answer.
+    create(harness)
+    harness.command(ALICE, "med C-1 add " + "x" * 81 + " 5 mg")
+    assert "The medication name is 81 characters long; the limit is 80." in harness.last_reply_text()
+
+
+def test_create_with_as_but_no_label_or_no_role_is_refused(harness):
+    harness.command(ALICE, "create as therapist")
+    assert "label before `as`" in harness.last_reply_text()
+    harness.command(ALICE, "create Blue Heron as")
+    assert "role after `as`" in harness.last_reply_text()
+    harness.command(ALICE, "create <@U0BOB|bob> as therapist")
+    assert "cannot contain mentions" in harness.last_reply_text()
+    with harness.db() as session:
+        assert session.execute(select(Case)).first() is None
+    assert [o for a, o in audit_actions(harness, actor=ALICE) if a == "command:/case"] == ["bad_input"] * 3
 
 
 def test_app_home_shows_my_cases(harness):

@@ -539,6 +539,20 @@ def test_form_mistakes_are_field_errors_and_save_nothing(team, values, field, ex
     assert h.audit_events(action="modal:handoff_form")[-1].outcome == "bad_input"
 
 
+def test_every_form_mistake_comes_back_in_one_answer(team):
+    h = team
+    view = start_handoff(h, PRESCRIBER, f"C-1 {mention(NEWDOC)}")
+    values = form_values(severity=None, summary=" ", awareness="ok\u200b", kind="coverage")
+    response = h.submit(PRESCRIBER, Callback.HANDOFF_FORM, values, private_metadata=view["private_metadata"])
+    errors = json.loads(response.body)["errors"]
+    expected = {BlockId.SEVERITY, BlockId.SUMMARY, BlockId.AWARENESS, BlockId.COVERAGE_END}
+    assert set(errors) == expected
+    assert handoffs(h) == []
+    event = audit(h, "modal:handoff_form")[-1]
+    assert event.outcome == "bad_input" and event.case_id == 1
+    assert json.loads(event.details) == {"fields": sorted(expected)}
+
+
 def test_synthesis_is_required(team):
     h = team
     send_handoff(h)

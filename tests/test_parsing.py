@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from bot import inputs
 from bot.cases import commands as parsing
 from bot.errors import BadInput
+from bot.inputs import Help
 from storage.cases import Role
 
 
@@ -67,7 +68,7 @@ def test_roles_and_aliases():
 
 def test_commands():
     p = parsing.parse_case_command
-    assert p("") == parsing.Help()
+    assert p("") == Help()
     assert p("create") == parsing.CreateCase(label=None)
     assert p("create  Blue   Heron ") == parsing.CreateCase("Blue Heron", Role.CASE_MANAGER)
     assert p("create Blue Heron as therapist") == parsing.CreateCase("Blue Heron", Role.THERAPIST)
@@ -82,6 +83,26 @@ def test_commands():
     )
     assert p("med C-3 add lithium") == parsing.AddMedication(3, "lithium", None)
     assert p("med C-3 stop lithium") == parsing.StopMedication(3, "lithium")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("create as therapist", "label before `as`"),
+        ("create as", "role after `as`"),
+        ("create Blue Heron as", "role after `as`"),
+        ("create <@U0BOB|bob>", "cannot contain mentions"),
+        ("create Fox <#C0CARE|care>", "cannot contain mentions"),
+        ("create &lt;!here&gt; case", "cannot contain mentions"),
+        ("create see https://example.com", "cannot contain mentions"),
+        ("create @alice case", "cannot contain mentions"),
+        ("med C-3 add " + "x" * 81, "the limit is 80"),
+    ],
+)
+def test_create_and_med_refuse_what_a_new_user_might_type(text, expected):
+    with pytest.raises(BadInput, match=expected) as caught:
+        parsing.parse_case_command(text)
+    assert caught.value.usage
 
 
 def test_invisible_characters_are_refused():

@@ -11,17 +11,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.errors import BadInput
+from bot.inputs import Help
 from bot.reviews.cadence import MAX_DAYS, MAX_WEEKS, WEEKDAYS, Cadence, Period
 from bot.reviews.commands import (
     REVIEW_USAGE,
-    Help,
     ListReviews,
     SetCadence,
     ShowDigest,
     ShowSchedule,
     StartNow,
     TurnOff,
-    clean_note,
     parse_cadence,
     parse_clock_time,
     parse_review_command,
@@ -179,12 +178,3 @@ def test_default_cadence_text_may_leave_out_every():
 def test_describe_reads_naturally():
     assert Cadence(2, Period.WEEKS, 0, time(10)).describe() == "every 2 weeks on Monday at 10:00"
     assert Cadence(1, Period.DAYS).describe() == "every day"
-
-
-def test_clean_note_keeps_lines_and_refuses_control_characters():
-    assert clean_note("  first\r\nsecond  \n\n", what="note", limit=50, field="f") == "first\nsecond"
-    with pytest.raises(BadInput) as caught:
-        clean_note("bad\x00byte", what="note", limit=50, field="f")
-    assert caught.value.field == "f"
-    with pytest.raises(BadInput, match="the limit is 5"):
-        clean_note("toolong", what="note", limit=5, field="f")

@@ -226,6 +226,29 @@ def test_add_my_update_opens_a_modal_fitting_each_role(harness):
     )
 
 
+def test_every_update_mistake_comes_back_in_one_answer(harness):
+    case_id = care_team(harness)
+    review(harness, ALICE, f"C-{case_id} now")
+    review_id = latest_review(harness).id
+    status, body = submit_update(
+        harness,
+        BOB,
+        review_id,
+        REVIEW_PHQ9="30",
+        REVIEW_GAD7="5.5",
+        REVIEW_SESSIONS="100",
+        REVIEW_CONCERNS="ok",
+    )
+    errors = json.loads(body)["errors"]
+    assert status == 200 and set(errors) == {"review_phq9", "review_gad7", "review_sessions"}
+    assert "0 to 27" in errors["review_phq9"] and "0 to 21" in errors["review_gad7"]
+    with harness.db() as session:
+        assert session.execute(select(ReviewUpdate)).first() is None
+    (event,) = audit(harness, action="modal:review_update")
+    assert event.outcome == "bad_input"
+    assert json.loads(event.details) == {"fields": ["review_gad7", "review_phq9", "review_sessions"]}
+
+
 def test_updates_are_validated_encrypted_posted_and_update_the_prompt_in_place(harness):
     case_id = care_team(harness)
     review(harness, ALICE, f"C-{case_id} now")

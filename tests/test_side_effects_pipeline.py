@@ -250,6 +250,10 @@ def test_invalid_report_returns_field_errors_and_saves_nothing(harness):
     assert not h.posts(P1)
     bad = h.audit_events(action="modal:side_effect_report")
     assert len(bad) == 3 and {e.outcome for e in bad} == {"bad_input"}
+    assert json.loads(bad[-1].details) == {
+        "fields": sorted([BlockId.SE_MEDICATION_OTHER, BlockId.chunk(BlockId.SE_SYMPTOMS, 0)])
+    }
+    assert bad[-1].case_id == case_id
 
     # Free text alone is enough for symptoms; today is a valid onset.
     today = h.clock.now().date().isoformat()

@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 from bot.config import DEFAULT_RED_FLAGS, ConfigError
 from bot.errors import BadInput
 from bot.ids import Action, BlockId
+from bot.inputs import Help
 from bot.render import Renderer
 from bot.side_effects.commands import (
     ListReports,
     OpenReportForm,
-    SideEffectHelp,
     parse_report_id,
     parse_sideeffect_command,
 )
@@ -160,7 +160,7 @@ def test_age_text():
         ("", OpenReportForm(None)),
         ("C-12", OpenReportForm(12)),
         ("  c12 ", OpenReportForm(12)),
-        ("help", SideEffectHelp()),
+        ("help", Help()),
         ("list C-3", ListReports(3)),
         ("LIST c-3", ListReports(3)),
     ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from bot.cases.home import WaitingItem
 from bot.cases.service import CaseDetails, CaseSummary, MedicationLine, Member
 from bot.ids import BlockId, Callback
 from bot.inputs import ROLE_HELP
-from bot.render import TEMPLATE_DIR, Renderer, TemplateError
+from bot.render import TEMPLATE_DIR, Renderer, TemplateError, stray_markup
 from handlers.cases import ROLE_PLURAL
 from storage.cases import ROLE_TITLES, Role
 
@@ -134,6 +135,33 @@ def test_notification_text_of_thread_messages_carries_case_id_only():
             previous="PCP",
         )
         assert message["text"] == "Update on case C-7"
+
+
+def test_no_template_writes_a_raw_angle_bracket():
+    """Placeholders like `<role>` in a usage hint are written `&lt;role&gt;`: raw, Slack reads
+    them as links and drops them. Every `<…>` token comes from a filter (mention, link, date).
+    Checked on the source of every template and partial, rendered or not."""
+    jinja = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
+    raw = {
+        p.relative_to(TEMPLATE_DIR).as_posix(): stray
+        for p in sorted(TEMPLATE_DIR.rglob("*.j2"))
+        if (stray := stray_markup(jinja.sub("", p.read_text())))
+    }
+    assert raw == {}
+
+
+def test_rendered_mrkdwn_carries_only_our_own_tokens(tmp_path: Path):
+    for name, context in MESSAGES.items():
+        rendered = json.dumps(renderer.message(name, **context))
+        assert "<role>" not in rendered and "<label>" not in rendered and "<name>" not in rendered
+    assert stray_markup("Hi <@U0A> in <#C0CARE> <!date^1700000000^{date}|x> <https://a.example/b|open>") == []
+    assert stray_markup("`/case add @person <role>`") == ["`/case add @person <role>`"]
+    assert stray_markup("<!here> <http://a|b> <@u0lower>") != []
+    (tmp_path / "slip.json.j2").write_text(
+        '{"text": "x", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "`/x <n>`"}}]}'
+    )
+    with pytest.raises(TemplateError, match="raw '<'"):
+        Renderer(tmp_path).message("slip")
 
 
 def test_broken_templates_raise(tmp_path: Path):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.errors import BadInput
-from bot.inputs import MAX_COMMAND_TEXT, parse_case_ref
+from bot.inputs import Help, bounded_command, parse_case_ref, shown, whole_number
 
 MAX_PAGE = 100_000
 
@@ -30,11 +30,6 @@ AUDIT_HELP = " · ".join(AUDIT_USAGE.values())
 
 
 @dataclass(frozen=True)
-class AuditHelp:
-    pass
-
-
-@dataclass(frozen=True)
 class ShowTimeline:
     case_id: int
     page: int = 1
@@ -46,22 +41,20 @@ class ExportTrail:
     format: ExportFormat = ExportFormat.CSV
 
 
-AuditCommand = AuditHelp | ShowTimeline | ExportTrail
+AuditCommand = Help | ShowTimeline | ExportTrail
 
 
 def parse_page(token: str, *, usage: str) -> int:
-    if not token.isdigit() or not 1 <= int(token) <= MAX_PAGE:
-        shown = token if len(token) <= 20 else token[:20] + "…"
-        raise BadInput(f"`{shown}` is not a page number; pages start at 1.", usage=usage)
-    return int(token)
+    page = whole_number(token)
+    if page is None or not 1 <= page <= MAX_PAGE:
+        raise BadInput(f"`{shown(token)}` is not a page number; pages start at 1.", usage=usage)
+    return page
 
 
 def parse_audit_command(text: str) -> AuditCommand:
-    if len(text) > MAX_COMMAND_TEXT:
-        raise BadInput(f"That command is too long ({len(text)} characters).", usage=AUDIT_HELP)
-    parts = text.split()
+    parts = bounded_command(text, usage=AUDIT_HELP).split()
     if not parts or parts[0].lower() == "help":
-        return AuditHelp()
+        return Help()
     case_id = parse_case_ref(parts[0], usage=AUDIT_USAGE["show"])
     rest = [p.lower() for p in parts[1:]]
     if not rest:
@@ -78,9 +71,8 @@ def parse_audit_command(text: str) -> AuditCommand:
         try:
             return ExportTrail(case_id, ExportFormat(rest[1]))
         except ValueError:
-            shown = rest[1] if len(rest[1]) <= 20 else rest[1][:20] + "…"
             raise BadInput(
-                f"`{shown}` is not an export format; use csv, json or fhir.", usage=AUDIT_USAGE["export"]
+                f"`{shown(rest[1])}` is not an export format; use csv, json or fhir.",
+                usage=AUDIT_USAGE["export"],
             ) from None
-    shown = parts[1] if len(parts[1]) <= 20 else parts[1][:20] + "…"
-    raise BadInput(f"`{shown}` is not an /audit option.", usage=AUDIT_HELP)
+    raise BadInput(f"`{shown(parts[1])}` is not an /audit option.", usage=AUDIT_HELP)

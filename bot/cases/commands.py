@@ -7,11 +7,14 @@ from dataclasses import dataclass
 
 from bot.errors import BadInput
 from bot.inputs import (
-    MAX_COMMAND_TEXT,
+    Help,
+    bounded_command,
     clean_text,
     parse_case_ref,
     parse_mention,
     parse_role,
+    refuse_markup,
+    shown,
 )
 from storage.cases import Role
 
@@ -31,11 +34,6 @@ CASE_USAGE = {
     "reopen": "`/case reopen <case>`",
     "med": "`/case med <case> add <name> [dose and schedule]` or `/case med <case> stop <name>`",
 }
-
-
-@dataclass(frozen=True)
-class Help:
-    pass
 
 
 @dataclass(frozen=True)
@@ -111,9 +109,7 @@ def _need(parts: list[str], count: int, sub: str) -> None:
 
 
 def parse_case_command(text: str) -> CaseCommand:
-    if len(text) > MAX_COMMAND_TEXT:
-        raise BadInput(f"That command is too long ({len(text)} characters).", usage=CASE_USAGE["help"])
-    parts = text.split()
+    parts = bounded_command(text, usage=CASE_USAGE["help"]).split()
     if not parts:
         return Help()
     sub, args = parts[0].lower(), parts[1:]
@@ -157,7 +153,7 @@ def parse_case_command(text: str) -> CaseCommand:
         return ReopenCase(parse_case_ref(args[0], usage=CASE_USAGE[sub]))
     if sub in ("med", "meds", "medication"):
         return _parse_med(args, rest_after)
-    raise BadInput(f"`{sub[:20]}` is not a /case command.", usage=CASE_USAGE["help"])
+    raise BadInput(f"`{shown(sub)}` is not a /case command.", usage=CASE_USAGE["help"])
 
 
 def _rest_after(text: str):
@@ -173,21 +169,58 @@ def _rest_after(text: str):
     return rest
 
 
+def read_label(text: str, *, usage: str | None = None, field: str | None = None) -> str:
+    """A case label, by the same rules from `/case create <label>` and the New case form:
+    one line, bounded, and a pseudonym, so nothing in it names or links to anyone."""
+    label = clean_text(text, what="label", limit=MAX_LABEL, usage=usage, field=field)
+    if not label:
+        raise BadInput("Give the case a pseudonymous label, e.g. `Blue Heron 42`.", usage=usage, field=field)
+    return refuse_markup(label, what="label", usage=usage, field=field)
+
+
+def read_medication(
+    text: str, *, usage: str | None = None, field: str | None = None
+) -> tuple[str, str | None]:
+    """One medication, `<name> [dose and schedule]`, by the same rules from `/case med add`
+    and each line of the New case form: the name is the first word."""
+    line = clean_text(
+        text, what="medication line", limit=MAX_MED_NAME + 1 + MAX_MED_DETAIL, usage=usage, field=field
+    )
+    name, _, detail = line.partition(" ")
+    if not name:
+        raise BadInput("Name the medication, then its dose and schedule.", usage=usage, field=field)
+    if len(name) > MAX_MED_NAME:
+        raise BadInput(
+            f"The medication name is {len(name)} characters long; the limit is {MAX_MED_NAME}.",
+            usage=usage,
+            field=field,
+        )
+    if len(detail) > MAX_MED_DETAIL:
+        raise BadInput(
+            f"The dose and schedule is {len(detail)} characters long; the limit is {MAX_MED_DETAIL}.",
+            usage=usage,
+            field=field,
+        )
+    return name, detail or None
+
+
 def _parse_create(rest: str) -> CreateCase:
+    """`<label> [as <role>]`: a trailing `as` must have a role after it and a label before it."""
     usage = CASE_USAGE["create"]
     if not rest.strip():
         return CreateCase(label=None)
     role = Role.CASE_MANAGER
     words = rest.split()
+    if words[-1].lower() == "as":
+        raise BadInput("Name a role after `as`, e.g. `/case create Blue Heron as therapist`.", usage=usage)
     if len(words) >= 2 and words[-2].lower() == "as":
         role = parse_role(words[-1], usage=usage)
-        rest = rest.rsplit(None, 2)[0]
-    label = clean_text(rest, what="label", limit=MAX_LABEL, usage=usage)
-    if not label:
-        raise BadInput("The case needs a label.", usage=usage)
-    if "<@" in label or "<#" in label or "<!" in label:
-        raise BadInput("A label cannot contain mentions or channel links; use a pseudonym.", usage=usage)
-    return CreateCase(label=label, role=role)
+        rest = rest.rsplit(None, 2)[0] if len(words) > 2 else ""
+        if not rest.strip():
+            raise BadInput(
+                "Give the case a label before `as`, e.g. `/case create Blue Heron as therapist`.", usage=usage
+            )
+    return CreateCase(label=read_label(rest, usage=usage), role=role)
 
 
 def _parse_med(args: list[str], rest_after) -> CaseCommand:
@@ -196,10 +229,9 @@ def _parse_med(args: list[str], rest_after) -> CaseCommand:
     case_id = parse_case_ref(args[0], usage=usage)
     verb = args[1].lower()
     if verb == "add":
-        name = clean_text(args[2], what="medication name", limit=MAX_MED_NAME, usage=usage)
-        detail = clean_text(rest_after(4), what="dose and schedule", limit=MAX_MED_DETAIL, usage=usage)
-        return AddMedication(case_id, name, detail or None)
+        name, detail = read_medication(rest_after(3), usage=usage)
+        return AddMedication(case_id, name, detail)
     if verb == "stop":
         name = clean_text(rest_after(3), what="medication name", limit=MAX_MED_NAME, usage=usage)
         return StopMedication(case_id, name)
-    raise BadInput(f"`{verb[:20]}` is not a medication action; use `add` or `stop`.", usage=usage)
+    raise BadInput(f"`{shown(verb)}` is not a medication action; use `add` or `stop`.", usage=usage)

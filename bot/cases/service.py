@@ -10,6 +10,8 @@ from bot.access import CaseAccess, case_ref, open_case, require_role
 from bot.cases.commands import CASE_USAGE
 from bot.contributions import TeamChange
 from bot.errors import BadInput, Conflict, NotAllowed
+from bot.ids import BlockId
+from bot.inputs import FieldCheck
 from bot.unit import Unit
 from storage import cases as repo
 from storage.cases import Case, CaseMember, CaseStatus, Medication, Role
@@ -77,11 +79,7 @@ def create_case(
             usage=CASE_USAGE["create"],
         )
     me = unit.actor.user_id
-    seen = {me}
-    for user_id, _ in others or []:
-        if user_id in seen:
-            raise BadInput("Each person can be on the team once, with one role.", field=None)
-        seen.add(user_id)
+    check_new_case(creator=me, role=role, others=others or [], medications=medications or [])
     case = Case(
         team_id=unit.actor.team_id or "",
         label_enc=unit.deps.cipher.encrypt(label),
@@ -107,13 +105,45 @@ def create_case(
         case_id=case.id,
         target=case.ref,
         role=str(role),
-        members=len(seen),
+        members=1 + len(others or []),
         medications=len(medications or []),
     )
     for workflow in unit.deps.workflows:  # e.g. reviews give the case its default cadence
         for hook in workflow.on_case_created:
             hook(unit, case)
     return CaseSummary(case.id, case.ref, label, case.status, role, channel)
+
+
+def check_new_case(
+    *, creator: str, role: Role, others: list[tuple[str, Role]], medications: list[tuple[str, str | None]]
+) -> None:
+    """The rules for a new case's team and medication list, stated once. The New case form
+    checks them before its modal closes (every problem on its field, nothing typed is lost)
+    and create_case checks them again for every caller. Raises FieldErrors."""
+    check = FieldCheck()
+    seen: set[str] = set()
+    for user_id, member_role in others:
+        block = BlockId.members_for(member_role.value)
+        if user_id == creator:
+            check.add(
+                block,
+                "You are on the team already, in the role you chose above; take yourself off this list.",
+            )
+        elif user_id in seen:
+            check.add(block, "Pick each person once, under one role.")
+        seen.add(user_id)
+    if medications and role != Role.PRESCRIBER:
+        check.add(
+            BlockId.MEDICATIONS,
+            "Only a prescriber enters medications. Leave this empty (or choose prescriber as your "
+            "role); the team's prescriber adds them with `/case med`.",
+        )
+    names: set[str] = set()
+    for name, _ in medications:
+        if name.casefold() in names:
+            check.add(BlockId.MEDICATIONS, f"{name} is listed twice; list each medication once, on one line.")
+        names.add(name.casefold())
+    check.done()
 
 
 def add_member(unit: Unit, *, case_id: int, user_id: str, role: Role) -> Member:

@@ -7,13 +7,12 @@ and carries the right usage (and, for modal fields, the block id the error belon
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.errors import BadInput
-from bot.inputs import MAX_COMMAND_TEXT, ROLE_HELP, parse_case_ref, parse_mention, parse_role, unescape
+from bot.inputs import ROLE_HELP, Help, bounded_command, parse_case_ref, parse_mention, parse_role
 from storage.cases import Role
 from storage.handoffs import HandoffKind, Severity
 
@@ -28,12 +27,6 @@ HANDOFF_USAGE = {
 USAGE_ALL = " · ".join(HANDOFF_USAGE.values())
 
 _TOKEN = re.compile(r"<[^>]*>|\S+")
-_ALLOWED_CONTROLS = {"\n", "\t"}
-
-
-@dataclass(frozen=True)
-class HandoffHelp:
-    pass
 
 
 @dataclass(frozen=True)
@@ -48,18 +41,16 @@ class StartHandoff:
     role: Role | None  # None: the sender's own role on the case
 
 
-HandoffCommand = HandoffHelp | ListHandoffs | StartHandoff
+HandoffCommand = Help | ListHandoffs | StartHandoff
 
 
 def parse_handoff_command(text: str) -> HandoffCommand:
     """`help` | `list` | `<case> @person [role]`."""
-    if len(text) > MAX_COMMAND_TEXT:
-        raise BadInput(f"That command is too long ({len(text)} characters).", usage=USAGE_ALL)
-    tokens = _TOKEN.findall(text.strip())
+    tokens = _TOKEN.findall(bounded_command(text, usage=USAGE_ALL).strip())
     if not tokens or tokens[0].lower() == "help":
         if len(tokens) > 1:
             raise BadInput("`/handoff help` takes nothing else.", usage=HANDOFF_USAGE["help"])
-        return HandoffHelp()
+        return Help()
     if tokens[0].lower() == "list":
         if len(tokens) > 1:
             raise BadInput("`/handoff list` takes nothing else.", usage=HANDOFF_USAGE["list"])
@@ -75,24 +66,6 @@ def parse_handoff_command(text: str) -> HandoffCommand:
     user_id = parse_mention(tokens[1], usage=usage)
     role = parse_role(tokens[2], usage=usage) if len(tokens) == 3 else None
     return StartHandoff(case_id, user_id, role)
-
-
-def parse_note(text: str, *, what: str, field: str, required: bool = True, limit: int = MAX_NOTE) -> str:
-    """Free text from a multi-line modal field: line breaks kept, trailing space trimmed,
-    control and invisible characters refused, length bounded."""
-    text = unescape(text or "").replace("\r\n", "\n").replace("\r", "\n")
-    lines = [line.rstrip() for line in text.split("\n")]
-    cleaned = "\n".join(lines).strip()
-    cleaned = re.sub(r"\n{3,}", "\n\n", cleaned)
-    if any(
-        unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs") for ch in cleaned if ch not in _ALLOWED_CONTROLS
-    ):
-        raise BadInput(f"The {what} contains control or invisible characters.", field=field)
-    if required and not cleaned:
-        raise BadInput(f"Fill in the {what}.", field=field)
-    if len(cleaned) > limit:
-        raise BadInput(f"The {what} is {len(cleaned)} characters long; the limit is {limit}.", field=field)
-    return cleaned
 
 
 def parse_severity(value: str | None, *, field: str) -> Severity:

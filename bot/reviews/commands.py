@@ -8,12 +8,11 @@ default cadence from the environment (where "every" may be left out).
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import time
 
 from bot.errors import BadInput
-from bot.inputs import MAX_COMMAND_TEXT, parse_case_ref, unescape
+from bot.inputs import Help, bounded_command, parse_case_ref, shown, unescape
 from bot.reviews.cadence import MAX_DAYS, MAX_WEEKS, WEEKDAYS, Cadence, Period
 
 REVIEW_USAGE = {
@@ -50,11 +49,6 @@ _WEEKDAY_NAMES = {
 
 
 @dataclass(frozen=True)
-class Help:
-    pass
-
-
-@dataclass(frozen=True)
 class ListReviews:
     pass
 
@@ -88,14 +82,8 @@ class StartNow:
 ReviewCommand = Help | ListReviews | ShowDigest | ShowSchedule | SetCadence | TurnOff | StartNow
 
 
-def _shown(token: str) -> str:
-    return token if len(token) <= 20 else token[:20] + "…"
-
-
 def parse_review_command(text: str) -> ReviewCommand:
-    if len(text) > MAX_COMMAND_TEXT:
-        raise BadInput(f"That command is too long ({len(text)} characters).", usage=REVIEW_USAGE["help"])
-    parts = unescape(text).split()
+    parts = unescape(bounded_command(text, usage=REVIEW_USAGE["help"])).split()
     if not parts:
         return Help()
     head, args = parts[0].lower(), parts[1:]
@@ -115,7 +103,7 @@ def parse_review_command(text: str) -> ReviewCommand:
         case_id = parse_case_ref(parts[0], usage=REVIEW_USAGE["help"])
     except BadInput:
         raise BadInput(
-            f"`{_shown(parts[0])}` is not a /review command or a case id. Case ids look like `C-12`.",
+            f"`{shown(parts[0])}` is not a /review command or a case id. Case ids look like `C-12`.",
             usage=REVIEW_USAGE["every"],
         ) from None
     if not args:
@@ -128,7 +116,7 @@ def parse_review_command(text: str) -> ReviewCommand:
     if verb == "every":
         return SetCadence(case_id, parse_cadence(" ".join(args), usage=REVIEW_USAGE["every"]))
     raise BadInput(
-        f"`{_shown(args[0])}` is not something /review does with a case: use `every`, `now` or `off`.",
+        f"`{shown(args[0])}` is not something /review does with a case: use `every`, `now` or `off`.",
         usage=REVIEW_USAGE["every"],
     )
 
@@ -145,12 +133,12 @@ def parse_cadence(text: str, *, usage: str) -> Cadence:
         every = int(words.pop(0))
     elif words[0][:1].isdigit():
         raise BadInput(
-            f"`{_shown(words[0])}` is not a whole number of days or weeks; "
+            f"`{shown(words[0])}` is not a whole number of days or weeks; "
             "put a space between the number and the unit.",
             usage=usage,
         )
     if not words or words[0] not in _PERIODS:
-        got = f"`{_shown(words[0])}`" if words else "nothing"
+        got = f"`{shown(words[0])}`" if words else "nothing"
         raise BadInput(f"After the number comes `days` or `weeks`, not {got}.", usage=usage)
     period = _PERIODS[words.pop(0)]
     limit = MAX_DAYS if period == Period.DAYS else MAX_WEEKS
@@ -163,7 +151,7 @@ def parse_cadence(text: str, *, usage: str) -> Cadence:
     while words:
         keyword = words.pop(0)
         if keyword not in ("on", "at"):
-            raise BadInput(f"`{_shown(keyword)}` is not part of a cadence.", usage=usage)
+            raise BadInput(f"`{shown(keyword)}` is not part of a cadence.", usage=usage)
         if keyword in seen:
             raise BadInput(f"Say `{keyword}` once.", usage=usage)
         seen.add(keyword)
@@ -188,9 +176,7 @@ def parse_cadence(text: str, *, usage: str) -> Cadence:
 def parse_weekday(token: str, *, usage: str) -> int:
     index = _WEEKDAY_NAMES.get(token.strip().lower().rstrip(","))
     if index is None:
-        raise BadInput(
-            f"`{_shown(token)}` is not a weekday. Use monday … sunday (or mon … sun).", usage=usage
-        )
+        raise BadInput(f"`{shown(token)}` is not a weekday. Use monday … sunday (or mon … sun).", usage=usage)
     return index
 
 
@@ -198,22 +184,12 @@ def parse_clock_time(token: str, *, usage: str) -> time:
     """`HH:MM` (24-hour), or `9am`, `2:30pm`."""
     match = _TIME.match(token.strip().lower())
     if match is None:
-        raise BadInput(f"`{_shown(token)}` is not a time. Use 24-hour `HH:MM`, e.g. `14:30`.", usage=usage)
+        raise BadInput(f"`{shown(token)}` is not a time. Use 24-hour `HH:MM`, e.g. `14:30`.", usage=usage)
     hour, minute, half = int(match.group(1)), int(match.group(2) or 0), match.group(3)
     if half:
         if not 1 <= hour <= 12:
-            raise BadInput(f"`{_shown(token)}` is not a time: with am/pm the hour is 1 to 12.", usage=usage)
+            raise BadInput(f"`{shown(token)}` is not a time: with am/pm the hour is 1 to 12.", usage=usage)
         hour = hour % 12 + (12 if half == "pm" else 0)
     if hour > 23 or minute > 59:
-        raise BadInput(f"`{_shown(token)}` is not a time of day (00:00 to 23:59).", usage=usage)
+        raise BadInput(f"`{shown(token)}` is not a time of day (00:00 to 23:59).", usage=usage)
     return time(hour, minute)
-
-
-def clean_note(text: str, *, what: str, limit: int, field: str) -> str:
-    """Multi-line free text from a modal: lines kept, ends trimmed, bounded, printable."""
-    text = "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").split("\n")).strip()
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs") and ch not in "\n\t" for ch in text):
-        raise BadInput(f"The {what} contains control or invisible characters.", field=field)
-    if len(text) > limit:
-        raise BadInput(f"The {what} is {len(text)} characters long; the limit is {limit}.", field=field)
-    return text

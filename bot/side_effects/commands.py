@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.errors import BadInput
-from bot.inputs import MAX_COMMAND_TEXT, parse_case_ref
+from bot.inputs import Help, bounded_command, parse_case_ref, parse_id
 
 SIDE_EFFECT_USAGE = {
     "report": "`/sideeffect <case>` to report a side effect (or `/sideeffect` alone to pick the case)",
@@ -13,11 +13,6 @@ SIDE_EFFECT_USAGE = {
     "help": "`/sideeffect help`",
 }
 ALL_USAGE = "; ".join(SIDE_EFFECT_USAGE.values())
-
-
-@dataclass(frozen=True)
-class SideEffectHelp:
-    pass
 
 
 @dataclass(frozen=True)
@@ -30,20 +25,18 @@ class ListReports:
     case_id: int
 
 
-SideEffectCommand = SideEffectHelp | OpenReportForm | ListReports
+SideEffectCommand = Help | OpenReportForm | ListReports
 
 
 def parse_sideeffect_command(text: str) -> SideEffectCommand:
-    if len(text) > MAX_COMMAND_TEXT:
-        raise BadInput(f"That command is too long ({len(text)} characters).", usage=ALL_USAGE)
-    parts = text.split()
+    parts = bounded_command(text, usage=ALL_USAGE).split()
     if not parts:
         return OpenReportForm(case_id=None)
     sub, args = parts[0].lower(), parts[1:]
     if sub == "help":
         if args:
             raise BadInput("`/sideeffect help` takes nothing after it.", usage=SIDE_EFFECT_USAGE["help"])
-        return SideEffectHelp()
+        return Help()
     if sub == "list":
         if len(args) != 1:
             raise BadInput("Name one case to list its open reports.", usage=SIDE_EFFECT_USAGE["list"])
@@ -59,7 +52,4 @@ def parse_sideeffect_command(text: str) -> SideEffectCommand:
 
 def parse_report_id(raw: str | None) -> int:
     """A report id carried in a button value or a modal's private_metadata."""
-    value = (raw or "").strip()
-    if not value.isdigit() or len(value) > 12:
-        raise BadInput("That button or form no longer points at a report. Open the report again.")
-    return int(value)
+    return parse_id(raw, stale="That button or form no longer points at a report. Open the report again.")

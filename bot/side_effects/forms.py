@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from bot import inputs
 from bot.deps import Deps
 from bot.errors import BadInput
 from bot.ids import BlockId, Callback
+from bot.inputs import FieldCheck, clean_text, whole_number
 from bot.side_effects.policy import (
     FIBSER_ITEMS,
     FIBSER_KEYS,
@@ -39,14 +39,6 @@ FIBSER_BLOCKS = {
     "intensity": BlockId.SE_INTENSITY,
     "burden": BlockId.SE_BURDEN,
 }
-
-
-class InvalidForm(Exception):
-    """Field errors for ack(response_action="errors")."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__(", ".join(errors))
-        self.errors = errors
 
 
 @dataclass(frozen=True)
@@ -160,69 +152,69 @@ def metadata_case(view: dict[str, Any]) -> int | None:
 
 
 def read_report(view: dict[str, Any], deps: Deps) -> ReportForm:
-    errors: dict[str, str] = {}
-
-    def check(block: str, fn):
-        try:
-            return fn()
-        except BadInput as err:
-            errors.setdefault(block, err.message)
-            return None
-
+    check = FieldCheck()
     case_id = metadata_case(view)
     if case_id is None:
-        case_id = check(BlockId.SE_CASE, lambda: _case(view))
+        case_id = check(BlockId.SE_CASE, _case, view)
 
     med_choice = forms.option(view, BlockId.SE_MEDICATION)
     other_med = check(
         BlockId.SE_MEDICATION_OTHER,
-        lambda: _text(view, BlockId.SE_MEDICATION_OTHER, "medication name", MAX_MEDICATION),
+        _text,
+        view,
+        BlockId.SE_MEDICATION_OTHER,
+        "medication name",
+        MAX_MEDICATION,
     )
     medication_id = None
     if med_choice not in (None, OTHER):
-        if not med_choice.isdigit():
-            errors[BlockId.SE_MEDICATION] = "Pick a medication from the list, or Other."
+        medication_id = whole_number(med_choice)
+        if medication_id is None:
+            check.add(BlockId.SE_MEDICATION, "Pick a medication from the list, or Other.")
         else:
-            medication_id = int(med_choice)
             other_med = None
-    elif not other_med and BlockId.SE_MEDICATION_OTHER not in errors:
+    elif not other_med and not check.failed(BlockId.SE_MEDICATION_OTHER):
         if med_choice is None and _has_block(view, BlockId.SE_MEDICATION):
-            errors[BlockId.SE_MEDICATION] = "Pick the medication, or Other and type its name below."
+            check.add(BlockId.SE_MEDICATION, "Pick the medication, or Other and type its name below.")
         else:
-            errors[BlockId.SE_MEDICATION_OTHER] = "Type the medication's name."
+            check.add(BlockId.SE_MEDICATION_OTHER, "Type the medication's name.")
 
     symptoms = _all_options(view, BlockId.SE_SYMPTOMS, len(SYMPTOM_GROUPS))
     unknown = [s for s in symptoms if s not in SYMPTOMS]
     first_symptoms = BlockId.chunk(BlockId.SE_SYMPTOMS, 0)
     if unknown:
-        errors[first_symptoms] = "Tick symptoms from the list."
+        check.add(first_symptoms, "Tick symptoms from the list.")
     other_symptoms = check(
         BlockId.SE_SYMPTOMS_OTHER,
-        lambda: _text(view, BlockId.SE_SYMPTOMS_OTHER, "symptom description", MAX_SYMPTOMS, multiline=True),
+        _text,
+        view,
+        BlockId.SE_SYMPTOMS_OTHER,
+        "symptom description",
+        MAX_SYMPTOMS,
+        lines=True,
     )
-    if not symptoms and not other_symptoms and BlockId.SE_SYMPTOMS_OTHER not in errors:
-        errors[first_symptoms] = "Tick at least one symptom, or describe it under Other symptoms."
+    if not symptoms and not other_symptoms and not check.failed(BlockId.SE_SYMPTOMS_OTHER):
+        check.add(first_symptoms, "Tick at least one symptom, or describe it under Other symptoms.")
 
-    onset = check(BlockId.SE_ONSET, lambda: _onset(view, deps))
+    onset = check(BlockId.SE_ONSET, _onset, view, deps)
 
     scores: dict[str, int] = {}
     for key in FIBSER_KEYS:
         block = FIBSER_BLOCKS[key]
-        score = check(block, lambda block=block: _score(view, block))
+        score = check(block, _score, view, block)
         if score is not None:
             scores[key] = score
 
     flag_count = len(deps.settings.red_flags)
     groups = (flag_count + GROUP_SIZE - 1) // GROUP_SIZE
     raw_flags = _all_options(view, BlockId.SE_RED_FLAGS, groups)
-    flags = sorted({int(v) for v in raw_flags if v.isdigit() and int(v) < flag_count})
+    flags = sorted({n for v in raw_flags if (n := whole_number(v)) is not None and n < flag_count})
     if len(flags) != len(set(raw_flags)):
-        errors[BlockId.chunk(BlockId.SE_RED_FLAGS, 0)] = "Tick red flags from the list."
+        check.add(BlockId.chunk(BlockId.SE_RED_FLAGS, 0), "Tick red flags from the list.")
 
-    notes = check(BlockId.SE_NOTES, lambda: _text(view, BlockId.SE_NOTES, "notes", MAX_NOTES, multiline=True))
+    notes = check(BlockId.SE_NOTES, _text, view, BlockId.SE_NOTES, "notes", MAX_NOTES, lines=True)
 
-    if errors:
-        raise InvalidForm(errors)
+    check.done(case_id=case_id)
     return ReportForm(
         case_id=case_id,
         medication_id=medication_id,
@@ -239,18 +231,13 @@ def read_report(view: dict[str, Any], deps: Deps) -> ReportForm:
 
 
 def read_plan(view: dict[str, Any]) -> tuple[str, str | None]:
-    errors: dict[str, str] = {}
+    check = FieldCheck()
     plan = forms.option(view, BlockId.SE_PLAN)
     if plan not in PLANS:
-        errors[BlockId.SE_PLAN] = "Pick one of the plans."
-    note = None
-    try:
-        note = _text(view, BlockId.SE_PLAN_NOTE, "note", MAX_PLAN_NOTE, multiline=True) or None
-    except BadInput as err:
-        errors[BlockId.SE_PLAN_NOTE] = err.message
-    if errors:
-        raise InvalidForm(errors)
-    return str(plan), note
+        check.add(BlockId.SE_PLAN, "Pick one of the plans.")
+    note = check(BlockId.SE_PLAN_NOTE, _text, view, BlockId.SE_PLAN_NOTE, "note", MAX_PLAN_NOTE, lines=True)
+    check.done()
+    return str(plan), note or None
 
 
 def _has_block(view: dict[str, Any], block_id: str) -> bool:
@@ -263,21 +250,14 @@ def _all_options(view: dict[str, Any], base: str, groups: int) -> list[str]:
 
 def _case(view: dict[str, Any]) -> int:
     raw = forms.option(view, BlockId.SE_CASE)
-    if not raw or not raw.isdigit():
+    case_id = whole_number(raw)
+    if case_id is None:
         raise BadInput("Pick the case this report is about.")
-    return int(raw)
+    return case_id
 
 
-def _text(view: dict[str, Any], block: str, what: str, limit: int, *, multiline: bool = False) -> str:
-    raw = forms.text(view, block)
-    if not multiline:
-        return inputs.clean_text(raw, what=what, limit=limit, usage="")
-    # Keep line breaks in free text; check each line like single-line text.
-    lines = [inputs.clean_text(line, what=what, limit=limit, usage="") for line in raw.splitlines()]
-    text = "\n".join(lines).strip()
-    if len(text) > limit:
-        raise BadInput(f"The {what} is {len(text)} characters long; the limit is {limit}.")
-    return text
+def _text(view: dict[str, Any], block: str, what: str, limit: int, *, lines: bool = False) -> str:
+    return clean_text(forms.text(view, block), what=what, limit=limit, lines=lines, field=block)
 
 
 def _onset(view: dict[str, Any], deps: Deps) -> date:
@@ -305,6 +285,7 @@ def _score(view: dict[str, Any], block: str) -> int:
     raw = forms.option(view, block)
     if raw is None:
         raise BadInput("Pick a score from 0 to 6.")
-    if not raw.isdigit() or not 0 <= int(raw) <= 6:
+    score = whole_number(raw)
+    if score is None or not 0 <= score <= 6:
         raise BadInput("The score must be from 0 to 6.")
-    return int(raw)
+    return score
