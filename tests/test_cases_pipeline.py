@@ -328,10 +328,7 @@ def test_create_form_reports_every_mistake_at_once_and_creates_nothing(harness):
     assert "cannot contain mentions" in errors[BlockId.LABEL]
     assert "You are on the team already" in errors[BlockId.members_for("case-manager")]
     assert "Only a prescriber enters medications" in errors[BlockId.MEDICATIONS]
-    with harness.db() as session:
-        event = session.execute(
-            select(AuditEvent).where(AuditEvent.action == "modal:case_create")
-        ).scalar_one()
+    [event] = harness.audit_events(action="modal:case_create")
     assert event.outcome == "bad_input"
     assert json.loads(event.details) == {"fields": sorted(errors)}
 
@@ -349,7 +346,7 @@ def test_create_form_refuses_what_the_command_refuses(harness):
     errors = _create_refused(harness, _new_case(**{BlockId.MEDICATIONS: long_name}))
     assert "the limit is 80" in errors[BlockId.MEDICATIONS]
     # The same line through /case med add gets the same answer.
-    create(harness)
+    care_team(harness, {ALICE: "prescriber"})
     harness.command(ALICE, "med C-1 add " + "x" * 81 + " 5 mg")
     assert "The medication name is 81 characters long; the limit is 80." in harness.last_reply_text()
 
@@ -363,7 +360,7 @@ def test_create_with_as_but_no_label_or_no_role_is_refused(harness):
     assert "cannot contain mentions" in harness.last_reply_text()
     with harness.db() as session:
         assert session.execute(select(Case)).first() is None
-    assert [o for a, o in audit_actions(harness, actor=ALICE) if a == "command:/case"] == ["bad_input"] * 3
+    assert [o for a, o in harness.audit_actions(actor=ALICE) if a == "command:/case"] == ["bad_input"] * 3
 
 
 def test_app_home_shows_my_cases(harness):

@@ -547,8 +547,8 @@ def test_every_form_mistake_comes_back_in_one_answer(team):
     errors = json.loads(response.body)["errors"]
     expected = {BlockId.SEVERITY, BlockId.SUMMARY, BlockId.AWARENESS, BlockId.COVERAGE_END}
     assert set(errors) == expected
-    assert handoffs(h) == []
-    event = audit(h, "modal:handoff_form")[-1]
+    assert h.rows(Handoff) == []
+    event = h.audit_events(action="modal:handoff_form")[-1]
     assert event.outcome == "bad_input" and event.case_id == 1
     assert json.loads(event.details) == {"fields": sorted(expected)}
 

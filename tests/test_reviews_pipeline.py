@@ -244,7 +244,7 @@ def test_every_update_mistake_comes_back_in_one_answer(harness):
     assert "0 to 27" in errors["review_phq9"] and "0 to 21" in errors["review_gad7"]
     with harness.db() as session:
         assert session.execute(select(ReviewUpdate)).first() is None
-    (event,) = audit(harness, action="modal:review_update")
+    (event,) = harness.audit_events(action="modal:review_update")
     assert event.outcome == "bad_input"
     assert json.loads(event.details) == {"fields": ["review_gad7", "review_phq9", "review_sessions"]}
 
