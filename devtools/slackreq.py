@@ -1,13 +1,16 @@
 """Requests as Slack sends them: bodies shaped like Slack's, signed with the signing secret.
 
-Used by the tests, the benchmark and `python -m devtools.send` to drive a running app.
+Used by the tests, the benchmark, the demo sandbox and `python -m devtools.send` to drive a
+running app. Trigger, view and event ids are unique across processes (a uuid in each), as
+Slack's are: the app de-duplicates retries by them in its database, so ids counted from 1 in
+every process made a second run's requests look like retries of the first run's and be dropped.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -15,7 +18,15 @@ from urllib.parse import urlencode
 from slack_sdk.signature import SignatureVerifier
 
 TEAM = "T0CLINIC"
-_ids = itertools.count(1)
+
+
+def unique_id() -> str:
+    """A fresh id part, unique across processes and runs."""
+    return uuid.uuid4().hex
+
+
+def _action_ts() -> str:
+    return f"{time.time():.6f}"
 
 
 @dataclass(frozen=True)
@@ -52,26 +63,33 @@ def slash_command(
     channel: str = "C0CARE",
     response_url: str = "http://127.0.0.1:9/respond/x",
     timestamp: int | None = None,
+    trigger_id: str | None = None,
+    channel_name: str | None = None,
+    user_name: str | None = None,
 ) -> SignedRequest:
-    n = next(_ids)
     body = urlencode(
         {
             "token": "legacy-unused",
             "team_id": TEAM,
             "team_domain": "clinic",
             "channel_id": channel,
-            "channel_name": "care-team" if channel.startswith("C") else "directmessage",
+            "channel_name": channel_name or ("care-team" if channel.startswith("C") else "directmessage"),
             "user_id": user,
-            "user_name": user.lower(),
+            "user_name": user_name or user.lower(),
             "command": command,
             "text": text,
             "api_app_id": "A0CARE",
             "is_enterprise_install": "false",
             "response_url": response_url,
-            "trigger_id": f"{n}.trigger",
+            "trigger_id": trigger_id or f"{unique_id()}.trigger",
         }
     )
     return sign(secret, body, timestamp=timestamp, content_type="application/x-www-form-urlencoded")
+
+
+def interaction(secret: str, payload: dict[str, Any], timestamp: int | None = None) -> SignedRequest:
+    """Any interaction payload (block_actions, view_submission, view_closed), signed."""
+    return _interaction(secret, payload, timestamp)
 
 
 def _interaction(secret: str, payload: dict[str, Any], timestamp: int | None) -> SignedRequest:
@@ -92,20 +110,19 @@ def block_action(
     timestamp: int | None = None,
     response_url: str = "http://127.0.0.1:9/respond/x",
 ) -> SignedRequest:
-    n = next(_ids)
     payload: dict[str, Any] = {
         "type": "block_actions",
         "team": {"id": TEAM, "domain": "clinic"},
         "user": {"id": user, "team_id": TEAM, "username": user.lower()},
         "api_app_id": "A0CARE",
-        "trigger_id": f"{n}.trigger",
+        "trigger_id": f"{unique_id()}.trigger",
         "actions": [
             {
                 "type": "button",
                 "action_id": action_id,
                 "block_id": block_id,
                 "value": value,
-                "action_ts": f"{1_700_000_000 + n}.000001",
+                "action_ts": _action_ts(),
             }
         ],
         "response_url": response_url,
@@ -131,15 +148,15 @@ def view_submission(
     timestamp: int | None = None,
 ) -> SignedRequest:
     """`values` maps block_id -> the element state under action_id "value"."""
-    n = next(_ids)
+    n = unique_id()
     payload = {
         "type": "view_submission",
         "team": {"id": TEAM, "domain": "clinic"},
         "user": {"id": user, "team_id": TEAM},
         "api_app_id": "A0CARE",
-        "trigger_id": f"{n}.trigger",
+        "trigger_id": f"{unique_id()}.trigger",
         "view": {
-            "id": view_id or f"VSUB{n:06d}",
+            "id": view_id or f"VSUB{n[:12].upper()}",
             "type": "modal",
             "callback_id": callback_id,
             "private_metadata": private_metadata,
@@ -158,7 +175,6 @@ def event_callback(
     retry_num: int | None = None,
     timestamp: int | None = None,
 ) -> SignedRequest:
-    n = next(_ids)
     body = json.dumps(
         {
             "token": "legacy-unused",
@@ -166,7 +182,7 @@ def event_callback(
             "api_app_id": "A0CARE",
             "event": event,
             "type": "event_callback",
-            "event_id": event_id or f"Ev{n:08d}",
+            "event_id": event_id or f"Ev{unique_id()[:16].upper()}",
             "event_time": int(time.time()),
         }
     )

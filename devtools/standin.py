@@ -2,7 +2,10 @@
 
 It speaks the same HTTP as slack.com/api (form or JSON bodies, `{"ok": ...}` answers,
 429 with Retry-After), records every call, and can be told to fail for a while or to
-enforce a per-channel rate limit. Response URLs of slash commands point at it too.
+enforce a per-channel rate limit, or to answer 429/500 to everything for a while (an
+outage). Channels have members (`add_channel`; conversations.info/members/create/invite/
+kick/archive/join/open keep them), so code that checks who can read a channel works against
+it. Response URLs of slash commands point at it too.
 
 Run it by hand: `make standin` (or `python -m devtools.standin --port 3001`), set
 SLACK_API_URL=http://127.0.0.1:3001/api/ and look at http://127.0.0.1:3001/calls.
@@ -16,6 +19,7 @@ import itertools
 import json
 import threading
 import time
+import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,6 +44,33 @@ class Fault:
     remaining: int
 
 
+@dataclass
+class Channel:
+    id: str
+    name: str
+    is_private: bool = True
+    is_im: bool = False
+    members: set[str] = field(default_factory=set)
+    archived: bool = False
+    user: str | None = None  # an IM's other party
+
+    def info(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "is_channel": not self.is_private and not self.is_im,
+            "is_group": self.is_private and not self.is_im,
+            "is_im": self.is_im,
+            "is_private": self.is_private or self.is_im,
+            "is_archived": self.archived,
+            "is_member": BOT_USER in self.members,
+            "num_members": len(self.members),
+        }
+        if self.is_im:
+            data["user"] = self.user
+        return data
+
+
 class StandInSlack:
     """Thread-safe recorder and responder; `serve()` puts it on a loopback port."""
 
@@ -54,6 +85,8 @@ class StandInSlack:
         self._lock = threading.Condition()
         self.server: ThreadingHTTPServer | None = None
         self.uploads: dict[str, bytes] = {}
+        self.channels: dict[str, Channel] = {}
+        self._outage: tuple[float, int, int | None] | None = None  # (until, status, retry_after)
 
     # -- control ------------------------------------------------------------------------------
 
@@ -90,6 +123,36 @@ class StandInSlack:
         with self._lock:
             self.faults[method].append(Fault(status, error, retry_after, times))
 
+    def outage(self, status: int = 500, *, seconds: float = 30.0, retry_after: int | None = None) -> None:
+        """Every Web API method answers `status` (429 with Retry-After, or a 5xx) for `seconds`."""
+        with self._lock:
+            self._outage = (time.monotonic() + seconds, status, retry_after)
+
+    def outage_left(self) -> tuple[int, float] | None:
+        """(status, seconds left) while an outage lasts, else None."""
+        with self._lock:
+            if self._outage is None:
+                return None
+            until, status, _retry = self._outage
+            left = until - time.monotonic()
+            if left <= 0:
+                self._outage = None
+                return None
+            return status, left
+
+    def end_outage(self) -> None:
+        with self._lock:
+            self._outage = None
+
+    def add_channel(
+        self, channel_id: str, *, name: str, members: list[str] | set[str] = (), is_private: bool = True
+    ) -> Channel:
+        """A channel with these members (user ids; include BOT_USER if the app is in it)."""
+        with self._lock:
+            channel = Channel(channel_id, name, is_private=is_private, members=set(members))
+            self.channels[channel_id] = channel
+            return channel
+
     def refuse(self, method: str, channel: str, error: str) -> None:
         """Every call of `method` to `channel` answers ok:false with `error` (permanent)."""
         self.errors[(method, channel)] = error
@@ -118,6 +181,8 @@ class StandInSlack:
             self.calls.clear()
             self.faults.clear()
             self.errors.clear()
+            self.channels.clear()
+            self._outage = None
 
     # -- serving ------------------------------------------------------------------------------
 
@@ -146,8 +211,10 @@ class StandInSlack:
                     return
                 args = _parse_body(raw, self.headers.get("Content-Type", ""))
                 if path.startswith("/respond/"):
-                    standin._record("response_url", {**args, "token": path.rsplit("/", 1)[-1]})
-                    self._send(200, b"ok", "text/plain")
+                    if standin.response_url(path.rsplit("/", 1)[-1], args):
+                        self._send(200, b"ok", "text/plain")
+                    else:
+                        self._send(404, b"expired_url", "text/plain")
                     return
                 method = path.removeprefix("/api/")
                 auth = self.headers.get("Authorization", "")
@@ -185,6 +252,11 @@ class StandInSlack:
 
     # -- behaviour ----------------------------------------------------------------------------
 
+    def response_url(self, token: str, args: dict[str, Any]) -> bool:
+        """A POST to a response_url; False answers 404 (an unknown or expired URL)."""
+        self._record("response_url", {**args, "token": token})
+        return True
+
     def _record(self, method: str, args: dict[str, Any]) -> None:
         with self._lock:
             self.calls.append(Call(method, args))
@@ -192,6 +264,11 @@ class StandInSlack:
 
     def _answer(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         with self._lock:
+            if self._outage is not None and time.monotonic() < self._outage[0]:
+                _until, status, retry_after = self._outage
+                headers = {"Retry-After": str(retry_after or 1)} if status == 429 else {}
+                error = "ratelimited" if status == 429 else "internal_error"
+                return status, {"ok": False, "error": error}, headers
             queue = self.faults.get(method)
             if queue:
                 fault = queue[0]
@@ -215,8 +292,92 @@ class StandInSlack:
                         {"Retry-After": str(max(1, round(wait)))},
                     )
                 self._last_post[channel] = now
+            if method.startswith("conversations."):
+                error = self._conversations(method, args)
+                if error is not None:
+                    return 200, {"ok": False, "error": error}, {}
         self._record(method, args)
         return 200, self._ok(method, args), {}
+
+    def _conversation_answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            if method == "conversations.create":
+                channel_id = "C" + uuid.uuid4().hex[:10].upper()
+                private = str(args.get("is_private", "")).lower() in ("true", "1")
+                channel = Channel(
+                    channel_id, str(args.get("name", "")), is_private=private, members={BOT_USER}
+                )
+                self.channels[channel_id] = channel
+                return {"ok": True, "channel": channel.info()}
+            channel_id = str(args.get("channel", ""))
+            channel = self.channels.get(channel_id)
+            if channel is None:
+                return {"ok": True}
+            if method == "conversations.members":
+                return {
+                    "ok": True,
+                    "members": sorted(channel.members),
+                    "response_metadata": {"next_cursor": ""},
+                }
+            return {"ok": True, "channel": channel.info()}
+
+    def _new_ts(self) -> str:
+        return f"{1_700_000_000 + next(self._ts)}.000100"
+
+    @staticmethod
+    def _view_id() -> str:
+        return "V" + uuid.uuid4().hex[:12].upper()
+
+    def _im(self, user: str) -> Channel:
+        """The app's DM with `user` (called with the lock held)."""
+        im_id = "D" + user[1:]
+        im = self.channels.get(im_id)
+        if im is None:
+            im = Channel(im_id, user, is_private=True, is_im=True, members={user, BOT_USER}, user=user)
+            self.channels[im_id] = im
+        return im
+
+    def _conversations(self, method: str, args: dict[str, Any]) -> str | None:
+        """Keep the membership model; an error code when Slack would refuse (lock held)."""
+        name = method.removeprefix("conversations.")
+        if name == "open":
+            users = [u for u in str(args.get("users", "")).split(",") if u]
+            if len(users) == 1:
+                self._im(users[0])
+            return None
+        if name == "create":
+            wanted = str(args.get("name", ""))
+            if any(c.name == wanted for c in self.channels.values()):
+                return "name_taken"
+            return None
+        channel_id = str(args.get("channel", ""))
+        channel = self.channels.get(channel_id)
+        if channel is None and channel_id.startswith("D"):
+            channel = self._im("U" + channel_id[1:])
+        if channel is None:
+            # Channels nobody declared: answer as before (join works), describe nothing.
+            return None if name == "join" else "channel_not_found"
+        if channel.archived and name in ("invite", "kick", "join"):
+            return "is_archived"
+        if name == "invite":
+            users = [u for u in str(args.get("users", "")).split(",") if u]
+            if users and all(u in channel.members for u in users):
+                return "already_in_channel"
+            channel.members.update(users)
+        elif name == "kick":
+            user = str(args.get("user", ""))
+            if user not in channel.members:
+                return "not_in_channel"
+            channel.members.discard(user)
+        elif name == "join":
+            channel.members.add(BOT_USER)
+        elif name == "archive":
+            if channel.archived:
+                return "already_archived"
+            channel.archived = True
+        elif name == "unarchive":
+            channel.archived = False
+        return None
 
     def _ok(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args.get("channel", ""))
@@ -229,14 +390,18 @@ class StandInSlack:
                 "team": "Clinic",
             }
         if method in ("chat.postMessage", "chat.update"):
-            ts = args.get("ts") or f"{1_700_000_000 + next(self._ts)}.000100"
+            ts = args.get("ts") or self._new_ts()
             if channel.startswith(("U", "W")):
                 channel = "D" + channel[1:]
             return {"ok": True, "channel": channel, "ts": ts, "message": {"text": args.get("text")}}
         if method == "chat.postEphemeral":
-            return {"ok": True, "message_ts": f"{1_700_000_000 + next(self._ts)}.000200"}
+            return {"ok": True, "message_ts": self._new_ts()}
         if method in ("views.open", "views.publish", "views.update", "views.push"):
-            return {"ok": True, "view": {"id": f"V{next(self._ts):08d}", **(args.get("view") or {})}}
+            view = args.get("view") or {}
+            if isinstance(view, str):
+                view = json.loads(view)
+            view_id = args.get("view_id") if method == "views.update" else None
+            return {"ok": True, "view": {**view, "id": view_id or self._view_id()}}
         if method == "users.info":
             user_id = str(args.get("user", ""))
             user = self.users.get(user_id)
@@ -251,6 +416,8 @@ class StandInSlack:
             return {"ok": True, "channel": {"id": "D" + users.split(",")[0][1:]}}
         if method == "conversations.join":
             return {"ok": True, "channel": {"id": channel}}
+        if method.startswith("conversations."):
+            return self._conversation_answer(method, args)
         if method == "files.getUploadURLExternal":
             file_id = f"F{next(self._ts):08d}"
             return {"ok": True, "upload_url": f"{self.url}upload/{file_id}", "file_id": file_id}
