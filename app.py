@@ -57,14 +57,33 @@ def _preflight(settings: Settings) -> None:
     deps_of(app).engine.dispose()
 
 
-def start_background(app) -> None:
-    """The outbox relay thread and the sweep scheduler, once per serving process."""
+def start_background(app):
+    """The inbox workers, the outbox relay thread and the sweep scheduler, once per serving
+    process. Returns what stops them (see `stop_background`)."""
     from bot.factory import deps_of
     from bot.scheduler import start_scheduler
 
     deps = deps_of(app)
+    deps.inbox.start(deps)
     deps.relay.start()
-    start_scheduler(deps)
+    return start_scheduler(deps)
+
+
+def stop_background(app, scheduler) -> None:
+    """On SIGTERM: no new sweeps, finish the requests and messages in hand, and release
+    every inbox and outbox claim this process holds, so another replica takes them at once
+    instead of after their lease."""
+    from bot.factory import deps_of
+
+    deps = deps_of(app)
+    scheduler.shutdown(wait=True)
+    inbox_released = deps.inbox.stop()
+    outbox_released = deps.relay.stop()
+    log.info(
+        "CareThread worker stopped; released %s request(s) and %s message(s) for other replicas",
+        inbox_released,
+        outbox_released,
+    )
 
 
 def _serve_socket_mode(settings: Settings) -> int:
@@ -73,27 +92,38 @@ def _serve_socket_mode(settings: Settings) -> int:
     from bot.factory import create_app
 
     app = create_app(settings)
-    start_background(app)
+    scheduler = start_background(app)
     log.info("CareThread is running in Socket Mode")
-    SocketModeHandler(app, settings.app_token).start()
+    try:
+        SocketModeHandler(app, settings.app_token).start()
+    finally:
+        stop_background(app, scheduler)
     return 0
 
 
 def _serve_http(settings: Settings) -> int:
     from bot.serve import serve_http
 
+    running: list = []  # this worker's app and scheduler (each gunicorn worker has its own copy)
+
     def build():
-        # Runs in each worker after the fork: its own engine, relay and scheduler.
+        # Runs in each worker after the fork: its own engine, inbox workers, relay and scheduler.
         from bot.factory import create_app
         from bot.web import wsgi_app
 
         app = create_app(settings)
-        start_background(app)
-        log.info("CareThread worker ready on port %s", settings.port)
+        running.append((app, start_background(app)))
+        log.info("CareThread worker ready on %s:%s", settings.host, settings.port)
         return wsgi_app(app)
 
+    def on_exit() -> None:
+        for app, scheduler in running:
+            stop_background(app, scheduler)
+
     serve_http(
+        host=settings.host,
         port=settings.port,
+        on_exit=on_exit,
         workers=settings.web_workers,
         threads=settings.web_threads,
         build=build,

@@ -49,6 +49,7 @@ class Settings:
     slack_api_url: str = DEFAULT_SLACK_API_URL
     database_url: str = ""
     port: int = 3000
+    host: str = "0.0.0.0"
     admins: frozenset[str] = frozenset()
     admin_channel: str | None = None
     sweep_seconds: int = 60
@@ -56,6 +57,8 @@ class Settings:
     web_workers: int = 1
     web_threads: int = 8
     work_threads: int = 4
+    inbox_queue: int = 200
+    lease_seconds: int = 60
     red_flags: tuple[str, ...] = DEFAULT_RED_FLAGS
     crisis_text: str = DEFAULT_CRISIS_TEXT
     key_file: Path | None = None
@@ -102,6 +105,7 @@ def load_settings(
         slack_api_url=_api_url(env.get("SLACK_API_URL")),
         database_url=(env.get("DATABASE_URL") or "").strip() or f"sqlite:///{data / 'carethread.db'}",
         port=_int(env, "PORT", 3000, low=1, high=65535),
+        host=(env.get("HOST") or "").strip() or "0.0.0.0",
         admins=frozenset(u.strip() for u in env.get("CARETHREAD_ADMINS", "").split(",") if u.strip()),
         admin_channel=(env.get("CARETHREAD_ADMIN_CHANNEL") or "").strip() or None,
         sweep_seconds=_int(env, "CARETHREAD_SWEEP_SECONDS", 60, low=1, high=86400),
@@ -109,6 +113,8 @@ def load_settings(
         web_workers=_int(env, "WEB_WORKERS", 1, low=1, high=64),
         web_threads=_int(env, "WEB_THREADS", 8, low=1, high=256),
         work_threads=_int(env, "CARETHREAD_WORK_THREADS", 4, low=1, high=64),
+        inbox_queue=_int(env, "CARETHREAD_INBOX_QUEUE", 200, low=1, high=100000),
+        lease_seconds=_int(env, "CARETHREAD_LEASE_SECONDS", 60, low=1, high=3600),
         red_flags=_list(env.get("CARETHREAD_RED_FLAGS"), DEFAULT_RED_FLAGS),
         crisis_text=(env.get("CARETHREAD_CRISIS_TEXT") or "").strip() or DEFAULT_CRISIS_TEXT,
         encryption_keys=keys,

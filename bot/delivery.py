@@ -6,6 +6,11 @@ to Slack happens outside any database transaction. Delivery is at-least-once onl
 narrow case: a process that dies after Slack accepted a message and before the result was
 committed sends it again when the lease expires; Slack offers no idempotency key to close it.
 
+Replies to a person through a request's `response_url` are outbox rows too (method
+`response_url`, the URL encrypted in the payload), retried like the rest for the URL's
+30 minutes; after that, or when Slack says the URL is used up, the reply goes to the
+person by DM instead (the same reader), so it is never silently dropped.
+
 Order is kept per channel: a message is sent only when no earlier message to the same
 channel is still pending, so when one has to wait (429, 5xx) the ones behind it wait with
 it and a thread never reads out of order.
@@ -23,6 +28,7 @@ from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.webhook import WebhookClient
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.engine import Engine
 
@@ -41,11 +47,13 @@ RETRYABLE_ERRORS = frozenset(
 MAX_BACKOFF_SECONDS = 600
 MIN_IDLE_WAIT = 0.2  # seconds
 MAX_IDLE_WAIT = 30.0
+RESPONSE_URL = "response_url"  # the outbox method of a reply through a request's response_url
+RESPONSE_URL_LIFETIME = timedelta(minutes=30)  # Slack's; after that the reply goes by DM
 
 
 @dataclass(frozen=True)
 class _Result:
-    kind: str  # "sent" | "retry" | "failed"
+    kind: str  # "sent" | "retry" | "failed" | "gone" (a response_url that no longer works)
     data: dict[str, Any] | None = None
     error: str | None = None
     retry_after: float | None = None
@@ -75,6 +83,8 @@ class Relay:
         self._busy = False
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._held: set[int] = set()  # rows this process has leased and not yet finished
+        self._held_lock = threading.Lock()
 
     # -- background worker: woken after each commit that queued messages -------------------
 
@@ -83,12 +93,32 @@ class Relay:
             self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
             self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 5.0) -> int:
+        """Finish the message in hand, then give up the leases still held, so another
+        replica sends them at once instead of after the lease. Returns how many."""
         self._stopping = True
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        return self.release_held()
+
+    def release_held(self) -> int:
+        with self._held_lock:
+            held, self._held = sorted(self._held), set()
+        if not held:
+            return 0
+        try:
+            with session_scope(self.engine) as session:
+                result = session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(held), OutboxMessage.status == OutboxStatus.PENDING)
+                    .values(lease_until=None)
+                )
+                return result.rowcount or 0
+        except Exception:
+            log.exception("could not release outbox claims; their leases run out by themselves")
+            return 0
 
     def kick(self) -> None:
         with self._idle:
@@ -106,7 +136,7 @@ class Relay:
             self._wake.wait(timeout)
             self._wake.clear()
             try:
-                while not self._stopping and self.deliver_due():
+                while not self._stopping and self.deliver_due(until_stopped=True):
                     pass
                 timeout = self._until_next_due()
             except Exception:  # keep the worker alive; the sweep retries what is left
@@ -135,19 +165,32 @@ class Relay:
 
     # -- one pass ---------------------------------------------------------------------------
 
-    def deliver_due(self) -> int:
+    def deliver_due(self, *, until_stopped: bool = False) -> int:
         """Claim what is due now and attempt it; returns how many Slack calls were made.
 
         Rows that must wait for a message ahead of them are put back, not counted, so a
         caller looping "until nothing was attempted" stops instead of spinning on them.
         """
+        return self.deliver_claimed(self._claim(), until_stopped=until_stopped)
+
+    def deliver_claimed(self, row_ids: list[int], *, until_stopped: bool = False) -> int:
+        """Attempt rows this process holds the lease of: claimed by `deliver_due`, or queued
+        already leased (a reply to a waiting person, sent by the thread that committed it).
+        A failure is retried later like any message. Returns how many Slack calls were made."""
         attempted = 0
-        for row_id in self._claim():
+        with self._held_lock:
+            self._held.update(row_ids)
+        for row_id in row_ids:
+            if until_stopped and self._stopping:
+                break  # the relay thread is stopping: stop() releases the rest
             try:
                 attempted += self._deliver(row_id)
             except Exception:
                 log.exception("delivering outbox message %s failed unexpectedly", row_id)
                 self._release(row_id, delay=timedelta(seconds=30), error="internal error")
+            finally:
+                with self._held_lock:
+                    self._held.discard(row_id)
         return attempted
 
     def _claim(self) -> list[int]:
@@ -196,6 +239,9 @@ class Relay:
                 row.status, row.lease_until = OutboxStatus.SUPERSEDED, None
                 self._audit(session, row, "message.superseded", Outcome.OK, {"method": row.method})
                 return 0
+            if row.method == RESPONSE_URL and now - row.created_at > RESPONSE_URL_LIFETIME:
+                self._reply_by_dm(session, row, "expired")
+                return 1
             channel = parent.result_channel if row.update_of and parent else row.channel
             args = json.loads(self.cipher.decrypt(row.payload_enc))
             args["channel"] = channel
@@ -205,12 +251,45 @@ class Relay:
                 args["ts"] = parent.result_ts
             method = row.method
 
-        result = self._call(method, args)
+        result = self._respond(args) if method == RESPONSE_URL else self._call(method, args)
 
         with session_scope(self.engine) as session:
             row = session.get(OutboxMessage, row_id)
-            self._finish(session, row, result, channel=channel)
+            if result.kind == "gone":
+                self._reply_by_dm(session, row, result.error or "gone")
+            else:
+                self._finish(session, row, result, channel=channel)
         return 1
+
+    def _respond(self, args: dict[str, Any]) -> _Result:
+        """POST a reply to a response_url (not a Web API method: no token, plain JSON)."""
+        try:
+            response = WebhookClient(str(args["url"]), timeout=10).send_dict(args["message"])
+        except (URLError, OSError, TimeoutError) as exc:
+            return _Result("retry", error=f"connection: {type(exc).__name__}")
+        status, said = response.status_code, str(response.body or "")[:100]
+        if status == 200:
+            return _Result("sent", data={})
+        if status == 429:
+            return _Result("retry", error="ratelimited", retry_after=_retry_after(response.headers))
+        if status >= 500:
+            return _Result("retry", error=f"http_{status}")
+        if status in (404, 410) or said in ("expired_url", "used_url"):
+            return _Result("gone", error=said or f"http_{status}")
+        return _Result("failed", error=said or f"http_{status}")
+
+    def _reply_by_dm(self, session, row: OutboxMessage, why: str) -> None:
+        """The response_url can no longer be used: send the same reply to the same person
+        by DM, in the same row (retried and recorded like any message)."""
+        payload = json.loads(self.cipher.decrypt(row.payload_enc))
+        message = {
+            k: v for k, v in payload["message"].items() if k not in ("response_type", "replace_original")
+        }
+        row.method, row.channel = "chat.postMessage", str(payload["user"])
+        row.payload_enc = self.cipher.encrypt(json.dumps(message, separators=(",", ":")))
+        row.lease_until, row.next_attempt_at = None, self.clock.now()
+        session.add(row)
+        self._audit(session, row, "message.reply_by_dm", Outcome.OK, {"method": RESPONSE_URL, "why": why})
 
     @staticmethod
     def _earlier_pending(session, row: OutboxMessage) -> OutboxMessage | None:

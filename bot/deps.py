@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,8 @@ from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, Settings
 from bot.contributions import Workflow
 from bot.crypto import KEY_CHECK_PLAINTEXT, Cipher, KeyMismatchError
-from bot.delivery import Relay
+from bot.delivery import RESPONSE_URL, Relay
+from bot.inbox import Inbox, finish_in
 from bot.render import Renderer
 from bot.slack import SlackGateway
 from bot.unit import Actor, Unit, refusal_event
@@ -30,6 +31,13 @@ from storage.core import AppMeta
 from storage.db import make_engine, session_scope
 
 log = logging.getLogger(__name__)
+_open_unit: ContextVar[Unit | None] = ContextVar("carethread_open_unit", default=None)
+
+
+def open_unit() -> Unit | None:
+    """The unit open on this thread, if any: a reply queued while it is open joins its
+    transaction (sent only if the work commits, and in the same commit)."""
+    return _open_unit.get()
 
 
 @dataclass
@@ -43,42 +51,38 @@ class Deps:
     relay: Relay
     gateway: SlackGateway
     audit_key: bytes
-    work: Executor
+    inbox: Inbox
     workflows: tuple[Workflow, ...] = ()  # bot/workflows.py, handed in by the factory
-
-    def later(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
-        """Run a listener's real work after its ack(), on the bounded work pool.
-
-        Bolt acknowledges only once a listener has started, and listeners share a small
-        pool: if they did their work there, a burst would make new requests' acks wait
-        behind old requests' database work. So listeners ack, hand the work here, and
-        return at once; Slack gets its 200 whatever the backlog.
-        """
-        self.work.submit(_logged, fn, *args, **kwargs)
 
     @contextmanager
     def unit(self, actor: Actor) -> Iterator[Unit]:
-        """One transaction for one use-case; wakes the relay if it queued messages."""
+        """One transaction for one use-case; wakes the relay if it queued messages.
+
+        Inside an inbox worker, the first unit also marks the request done, in the same
+        commit as the state it changed (bot/inbox.py), so a request acts once."""
         with session_scope(self.engine) as session:
             unit = Unit(self, session, actor)
-            yield unit
+            committed = finish_in(session, unit.now)
+            token = _open_unit.set(unit)
+            try:
+                yield unit
+            finally:
+                _open_unit.reset(token)
             auditlog.append(session, self.audit_key, unit.events)
-        if unit.queued:
+        committed()
+        replies = [row.id for row in unit.queued if row.method == RESPONSE_URL]
+        if len(replies) < len(unit.queued):
             self.relay.kick()
+        if replies:  # the person is waiting: send on this thread, no hand-over to the relay
+            self.relay.deliver_claimed(replies)
 
     def record(self, actor: Actor, action: str, outcome: Outcome, **details: Any) -> None:
         """A standalone audit event, for what left no state behind (a refusal, bad input)."""
+        now = self.clock.now()
         with session_scope(self.engine) as session:
-            auditlog.append(
-                session, self.audit_key, [refusal_event(actor, self.clock.now(), action, outcome, **details)]
-            )
-
-
-def _logged(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-    try:
-        fn(*args, **kwargs)
-    except Exception:  # the work wraps itself in replying(); this is the last net
-        log.exception("background work failed")
+            committed = finish_in(session, now)
+            auditlog.append(session, self.audit_key, [refusal_event(actor, now, action, outcome, **details)])
+        committed()
 
 
 def make_client(settings: Settings) -> WebClient:
@@ -91,7 +95,6 @@ def build_deps(
     client: WebClient | None = None,
     engine: Engine | None = None,
     clock: Clock | None = None,
-    work: Executor | None = None,
     workflows: Sequence[Workflow] = (),
 ) -> Deps:
     """Wire the process's parts and bring the database up to date (migrations, key check).
@@ -111,10 +114,24 @@ def build_deps(
         cipher=cipher,
         clock=clock,
         renderer=Renderer(),
-        relay=Relay(engine=engine, client=client, cipher=cipher, clock=clock, audit_key=audit_key),
+        relay=Relay(
+            engine=engine,
+            client=client,
+            cipher=cipher,
+            clock=clock,
+            audit_key=audit_key,
+            lease_seconds=settings.lease_seconds,
+        ),
         gateway=SlackGateway(client, engine, clock),
         audit_key=audit_key,
-        work=work or ThreadPoolExecutor(max_workers=settings.work_threads, thread_name_prefix="work"),
+        inbox=Inbox(
+            engine=engine,
+            cipher=cipher,
+            clock=clock,
+            workers=settings.work_threads,
+            lease_seconds=settings.lease_seconds,
+            queue_limit=settings.inbox_queue,
+        ),
         workflows=tuple(workflows),
     )
 

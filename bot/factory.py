@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Sequence
-from concurrent.futures import Executor
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -29,29 +28,50 @@ def create_app(
     engine: Engine | None = None,
     *,
     clock: Clock | None = None,
-    listener_executor: Executor | None = None,
-    work_executor: Executor | None = None,
     workflows: Sequence[Workflow] = WORKFLOWS,
 ) -> App:
-    """The real app. Tests pass a client pointed at a stand-in Slack, an engine, a clock and
-    executors they can wait on."""
-    deps = build_deps(
-        settings, client=client, engine=engine, clock=clock, work=work_executor, workflows=workflows
-    )
+    """The real app, its inbox workers not started yet (`deps_of(app).inbox.start(...)`).
+    Tests pass a client pointed at a stand-in Slack, an engine and a clock."""
+    deps = build_deps(settings, client=client, engine=engine, clock=clock, workflows=workflows)
     app = App(
         client=deps.client,
         signing_secret=settings.signing_secret,
-        # Listeners run after ack() returns Slack's 200, so slow work never costs the 3 s.
-        process_before_response=False,
+        # Listeners run in the request and only store it in the inbox (bot/inbox.py): the
+        # 200 goes back as soon as it is saved, without Bolt's 10 ms ack polling.
+        process_before_response=True,
         # Slack's auth.test at start-up; the stand-in answers it too.
         token_verification_enabled=True,
-        listener_executor=listener_executor,
-        logger=logging.getLogger("slack_bolt"),
+        logger=bolt_logger(),
     )
     for workflow in deps.workflows:
         importlib.import_module(workflow.listeners).register(app, deps)
+    deps.inbox.bind(deps)
     setattr(app, _DEPS_ATTR, deps)
     return app
+
+
+class _NoBodies(logging.Filter):
+    """Bolt puts request bodies into some of its log lines (a failed signature check at INFO,
+    an unmatched request at WARNING, most DEBUG lines). No request body may reach the log:
+    such lines are cut to their first words."""
+
+    CUT = ("Invalid request signature", "Unhandled request", "A global middleware")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.INFO:
+            return False
+        message = record.getMessage()
+        for start in self.CUT:
+            if message.startswith(start):
+                record.msg, record.args = f"{start} (request body not logged)", ()
+        return True
+
+
+def bolt_logger() -> logging.Logger:
+    logger = logging.getLogger("slack_bolt")
+    if not any(isinstance(f, _NoBodies) for f in logger.filters):
+        logger.addFilter(_NoBodies())
+    return logger
 
 
 def deps_of(app: App) -> Deps:
@@ -64,11 +84,8 @@ def build_deps(
     client: WebClient | None = None,
     engine: Engine | None = None,
     clock: Clock | None = None,
-    work: Executor | None = None,
     workflows: Sequence[Workflow] = WORKFLOWS,
 ) -> Deps:
     """The process's parts with every workflow (the command line and sweeps-only tools use
     this without a Bolt app)."""
-    return deps_module.build_deps(
-        settings, client=client, engine=engine, clock=clock, work=work, workflows=workflows
-    )
+    return deps_module.build_deps(settings, client=client, engine=engine, clock=clock, workflows=workflows)

@@ -41,9 +41,15 @@ def _forget_old_deliveries(deps: Deps) -> int:
         return result.rowcount or 0
 
 
+def _forget_old_requests(deps: Deps) -> int:
+    """Handled inbox rows (their bodies already dropped) once past the replay window."""
+    return deps.inbox.forget_old()
+
+
 CORE_STEPS: tuple[tuple[str, SweepStep], ...] = (
     ("outbox", _retry_outbox),
     ("processed_requests", _forget_old_deliveries),
+    ("inbox", _forget_old_requests),
 )
 
 

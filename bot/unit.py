@@ -109,6 +109,26 @@ class Unit:
             "chat.postEphemeral", channel, {**message, "user": user}, purpose, case_id, None, None, None
         )
 
+    def respond(
+        self,
+        *,
+        url: str,
+        user: str,
+        message: dict[str, Any],
+        purpose: str,
+        replace_original: bool = False,
+        case_id: int | None = None,
+    ) -> OutboxMessage:
+        """Queue a reply to the person who asked, through their request's response_url
+        (seen by `user` only; by DM to `user` once the URL has expired, bot/delivery.py)."""
+        reply = {**message, "response_type": "ephemeral", "replace_original": replace_original}
+        payload = {"url": url, "user": user, "message": reply}
+        row = self._queue("response_url", "", payload, purpose, case_id, None, None, None)
+        # Claimed by this thread, which sends it right after the commit (bot/deps.py); if it
+        # cannot, the relay takes it once the lease is over.
+        row.lease_until = self.now + self.deps.relay.lease
+        return row
+
     def update(
         self, *, of: int, message: dict[str, Any], purpose: str, case_id: int | None = None
     ) -> OutboxMessage:

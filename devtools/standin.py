@@ -85,6 +85,7 @@ class StandInSlack:
         self._lock = threading.Condition()
         self.server: ThreadingHTTPServer | None = None
         self.uploads: dict[str, bytes] = {}
+        self.held: dict[str, threading.Event] = {}  # method -> released when set
         self.channels: dict[str, Channel] = {}
         self._outage: tuple[float, int, int | None] | None = None  # (until, status, retry_after)
 
@@ -122,6 +123,15 @@ class StandInSlack:
     ) -> None:
         with self._lock:
             self.faults[method].append(Fault(status, error, retry_after, times))
+
+    def hold(self, method: str) -> None:
+        """Calls of `method` wait (up to 30 s) until `release(method)`: Slack being slow."""
+        self.held.setdefault(method, threading.Event())
+
+    def release(self, method: str) -> None:
+        held = self.held.pop(method, None)
+        if held is not None:
+            held.set()
 
     def outage(self, status: int = 500, *, seconds: float = 30.0, retry_after: int | None = None) -> None:
         """Every Web API method answers `status` (429 with Retry-After, or a 5xx) for `seconds`."""
@@ -181,6 +191,8 @@ class StandInSlack:
             self.calls.clear()
             self.faults.clear()
             self.errors.clear()
+        for method in list(self.held):
+            self.release(method)
             self.channels.clear()
             self._outage = None
 
@@ -211,12 +223,18 @@ class StandInSlack:
                     return
                 args = _parse_body(raw, self.headers.get("Content-Type", ""))
                 if path.startswith("/respond/"):
+                    standin._wait_if_held("response_url")
+                    fault = standin._fault("response_url")
+                    if fault is not None:
+                        self._send(fault.status, fault.error.encode(), "text/plain")
+                        return
                     if standin.response_url(path.rsplit("/", 1)[-1], args):
                         self._send(200, b"ok", "text/plain")
                     else:
                         self._send(404, b"expired_url", "text/plain")
                     return
                 method = path.removeprefix("/api/")
+                standin._wait_if_held(method)
                 auth = self.headers.get("Authorization", "")
                 if auth.startswith("Bearer "):
                     args.setdefault("token", auth[7:])
@@ -262,6 +280,22 @@ class StandInSlack:
             self.calls.append(Call(method, args))
             self._lock.notify_all()
 
+    def _wait_if_held(self, method: str) -> None:
+        held = self.held.get(method)
+        if held is not None:
+            held.wait(30)
+
+    def _fault(self, method: str) -> Fault | None:
+        with self._lock:
+            queue = self.faults.get(method)
+            if not queue:
+                return None
+            fault = queue[0]
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                queue.pop(0)
+            return fault
+
     def _answer(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         with self._lock:
             if self._outage is not None and time.monotonic() < self._outage[0]:
@@ -269,12 +303,9 @@ class StandInSlack:
                 headers = {"Retry-After": str(retry_after or 1)} if status == 429 else {}
                 error = "ratelimited" if status == 429 else "internal_error"
                 return status, {"ok": False, "error": error}, headers
-            queue = self.faults.get(method)
-            if queue:
-                fault = queue[0]
-                fault.remaining -= 1
-                if fault.remaining <= 0:
-                    queue.pop(0)
+        fault = self._fault(method)
+        with self._lock:
+            if fault is not None:
                 headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
                 return fault.status, {"ok": False, "error": fault.error}, headers
             channel = str(args.get("channel", ""))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltRequest
 
 from bot.audit import commands as parsing_audit
 from bot.audit import service as audit
@@ -27,27 +27,25 @@ PAGE_ACTIONS = (Action.AUDIT_OLDER, Action.AUDIT_NEWER)
 
 
 def register(app: App, deps: Deps) -> None:
-    @app.command(Command.AUDIT)
-    def audit_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        deps.later(_command, deps, body, respond)
-
-    def page_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
-        ack()
-        deps.later(_page, deps, body, action, respond)
-
+    inbox = deps.inbox
+    app.command(Command.AUDIT)(inbox.listener("audit.command", _command))
+    page_clicked = inbox.listener("audit.page_clicked", _page)
     for action_id in PAGE_ACTIONS:
         app.action(action_id)(page_clicked)
+    inbox.route("audit.thread_message", _thread_message)
 
     @app.event("message")
-    def thread_message(body: dict[str, Any], event: dict[str, Any]) -> None:
-        # Events are acknowledged by Bolt before this runs; the work goes to the work pool too.
-        deps.later(_thread_message, deps, body, event)
+    def thread_message(ack: Ack, event: dict[str, Any], request: BoltRequest):
+        # Every message in every channel the app is in arrives here: only case-thread
+        # candidates are worth saving (the worker checks the thread is a case's).
+        if read_thread_activity(event, deps.clock.now()) is None:
+            return None
+        return inbox.accept("audit.thread_message", request, ack)
 
 
-def _command(deps: Deps, body: dict[str, Any], respond: Respond) -> None:
+def _command(deps: Deps, body: dict[str, Any]) -> None:
     actor = actors.from_command(body)
-    reply = ephemeral(respond)
+    reply = ephemeral(deps, body)
     with replying(deps, actor, "command:/audit", reply):
         command = parsing_audit.parse_audit_command(body.get("text") or "")
         match command:
@@ -60,15 +58,16 @@ def _command(deps: Deps, body: dict[str, Any], respond: Respond) -> None:
                 reply(_export(deps, actor, case_id, fmt))
 
 
-def _page(deps: Deps, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+def _page(deps: Deps, body: dict[str, Any]) -> None:
     actor = actors.from_interaction(body, Source.BUTTON)
-    with replying(deps, actor, f"button:{action.get('action_id')}", ephemeral(respond)):
+    action = (body.get("actions") or [{}])[0]
+    with replying(deps, actor, f"button:{action.get('action_id')}", ephemeral(deps, body)):
         case_id, page, upto = _read_page_value(str(action.get("value") or ""))
-        message = _timeline_message(deps, actor, case_id, page, upto)
-        respond(text=message["text"], blocks=message["blocks"], replace_original=True)
+        ephemeral(deps, body, replace_original=True)(_timeline_message(deps, actor, case_id, page, upto))
 
 
-def _thread_message(deps: Deps, body: dict[str, Any], event: dict[str, Any]) -> None:
+def _thread_message(deps: Deps, body: dict[str, Any]) -> None:
+    event = body.get("event") or {}
     activity = read_thread_activity(event, deps.clock.now())
     if activity is None:
         return

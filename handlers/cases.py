@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltRequest
 
 from bot.auditlog import Outcome, Source
 from bot.cases import commands as parsing
@@ -15,7 +15,6 @@ from bot.deps import Deps
 from bot.errors import BadInput
 from bot.ids import BlockId, Callback, Command
 from bot.inputs import ROLE_HELP, FieldCheck, Help, parse_role
-from bot.unit import Actor
 from handlers import actors, forms
 from handlers.replies import Reply, dm, ephemeral, read_submission, replying
 from storage.cases import ROLE_TITLES, Role
@@ -30,13 +29,13 @@ ROLE_PLURAL = {
 
 
 def register(app: App, deps: Deps) -> None:
-    @app.command(Command.CASE)
-    def case_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        deps.later(_case_command, deps, body, ephemeral(respond))
+    inbox = deps.inbox
+    app.command(Command.CASE)(inbox.listener("cases.command", _case_command, opens_form=_opens_form))
+    inbox.route("cases.create_form", _create_from_form)
+    inbox.route("cases.home_opened", _home_opened)
 
     @app.view(Callback.CASE_CREATE)
-    def case_create_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+    def case_create_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest):
         actor = actors.from_interaction(body, Source.MODAL)
         form = read_submission(
             deps,
@@ -46,36 +45,47 @@ def register(app: App, deps: Deps) -> None:
             lambda: _read_create_form(view, actor.user_id),
             fallback=BlockId.LABEL,
         )
-        if form is not None:
-            deps.later(_create_from_form, deps, actor, view, form)
+        if form is None:
+            return None
+        return inbox.accept("cases.create_form", request, ack)
 
     @app.event("app_home_opened")
-    def home_opened(body: dict[str, Any], event: dict[str, Any]) -> None:
+    def home_opened(ack: Ack, event: dict[str, Any], request: BoltRequest):
         if event.get("tab", "home") != "home":
-            return
-        actor = actors.from_event(body, event.get("user"), Source.HOME)
-        deps.later(_publish_quietly, deps, actor)
+            return None
+        return inbox.accept("cases.home_opened", request, ack)
 
 
-def _case_command(deps: Deps, body: dict[str, Any], reply: Reply) -> None:
+def _opens_form(body: dict[str, Any]) -> bool:
+    """`/case create` with no label opens the New case form: its trigger_id lasts 3 s."""
+    command = parsing.parse_case_command(body.get("text") or "")
+    return isinstance(command, parsing.CreateCase) and command.label is None
+
+
+def _case_command(deps: Deps, body: dict[str, Any]) -> None:
     actor = actors.from_command(body)
+    reply = ephemeral(deps, body)
     with replying(deps, actor, "command:/case", reply):
         command = parsing.parse_case_command(body.get("text") or "")
         _run(deps, actor, body, command, reply)
 
 
-def _create_from_form(deps: Deps, actor: Actor, view: dict[str, Any], form: dict[str, Any]) -> None:
+def _create_from_form(deps: Deps, body: dict[str, Any]) -> None:
+    actor = actors.from_interaction(body, Source.MODAL)
+    view = body.get("view") or {}
     channel = forms.metadata(view)
-    with replying(deps, actor, "modal:case_create", dm(deps, actor.user_id)), deps.unit(actor) as unit:
-        unit.once(f"view:{view.get('id')}")
-        created = cases.create_case(unit, channel=channel, **form)
-        unit.ephemeral(
-            channel=channel,
-            user=actor.user_id,
-            purpose="case_created_reply",
-            case_id=created.id,
-            message=_created_message(deps, created),
-        )
+    with replying(deps, actor, "modal:case_create", dm(deps, actor.user_id)):
+        form = _read_create_form(view, actor.user_id)
+        with deps.unit(actor) as unit:
+            unit.once(f"view:{view.get('id')}")
+            created = cases.create_case(unit, channel=channel, **form)
+            unit.ephemeral(
+                channel=channel,
+                user=actor.user_id,
+                purpose="case_created_reply",
+                case_id=created.id,
+                message=_created_message(deps, created),
+            )
 
 
 def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, reply: Reply) -> None:
@@ -137,7 +147,7 @@ def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, 
                 )
             case _:  # pragma: no cover - the parser returns only the types above
                 raise BadInput("Unknown command.", usage=CASE_USAGE["help"])
-    reply(message)
+        reply(message)  # in the unit: the reply is queued in the same commit as the change
 
 
 def _created_message(deps: Deps, created: cases.CaseSummary) -> dict[str, Any]:
@@ -194,7 +204,8 @@ def _read_create_form(view: dict[str, Any], creator: str) -> dict[str, Any]:
     return {"label": label, "role": role, "others": others, "medications": meds}
 
 
-def _publish_quietly(deps: Deps, actor) -> None:
+def _home_opened(deps: Deps, body: dict[str, Any]) -> None:
+    actor = actors.from_event(body, (body.get("event") or {}).get("user"), Source.HOME)
     with replying(deps, actor, "home:opened", lambda _message: None):
         publish(deps, actor)
 

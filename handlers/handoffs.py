@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltRequest, BoltResponse
 
 from bot.auditlog import Source
 from bot.deps import Deps
@@ -55,43 +56,49 @@ class FormMeta:
 
 def register(app: App, deps: Deps) -> None:
     handoffs.timings(deps.settings)  # a bad CARETHREAD_HANDOFF_* setting stops start-up, clearly
-
-    @app.command(Command.HANDOFF)
-    def handoff_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        deps.later(_handoff_command, deps, body, respond)
+    inbox = deps.inbox
+    app.command(Command.HANDOFF)(inbox.listener("handoffs.command", _handoff_command, opens_form=_opens_form))
+    app.action(Action.HANDOFF_ACCEPT)(
+        inbox.listener(
+            "handoffs.accept_clicked", partial(_open_answer, accepting=True), opens_form=lambda _body: True
+        )
+    )
+    app.action(Action.HANDOFF_DECLINE)(
+        inbox.listener(
+            "handoffs.decline_clicked", partial(_open_answer, accepting=False), opens_form=lambda _body: True
+        )
+    )
+    inbox.route("handoffs.form_submitted", _create)
+    inbox.route("handoffs.accept_submitted", partial(_answer, accepting=True))
+    inbox.route("handoffs.decline_submitted", partial(_answer, accepting=False))
 
     @app.view(Callback.HANDOFF_FORM)
-    def form_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+    def form_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest):
         actor = actors.from_interaction(body, Source.MODAL)
         read = read_submission(
             deps, ack, actor, "modal:handoff_form", lambda: _read_form(deps, view), fallback=BlockId.SUMMARY
         )
-        if read is not None:
-            deps.later(_create, deps, actor, view, *read)
-
-    @app.action(Action.HANDOFF_ACCEPT)
-    def accept_clicked(ack: Ack, body: dict[str, Any]) -> None:
-        ack()
-        deps.later(_open_answer, deps, body, accepting=True)
-
-    @app.action(Action.HANDOFF_DECLINE)
-    def decline_clicked(ack: Ack, body: dict[str, Any]) -> None:
-        ack()
-        deps.later(_open_answer, deps, body, accepting=False)
+        if read is None:
+            return None
+        return inbox.accept("handoffs.form_submitted", request, ack)
 
     @app.view(Callback.HANDOFF_ACCEPT)
-    def accept_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        _answer_submitted(deps, ack, body, view, accepting=True)
+    def accept_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest):
+        return _answer_submitted(deps, ack, body, view, request, accepting=True)
 
     @app.view(Callback.HANDOFF_DECLINE)
-    def decline_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        _answer_submitted(deps, ack, body, view, accepting=False)
+    def decline_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest):
+        return _answer_submitted(deps, ack, body, view, request, accepting=False)
 
 
-def _handoff_command(deps: Deps, body: dict[str, Any], respond: Respond) -> None:
+def _opens_form(body: dict[str, Any]) -> bool:
+    """`/handoff @someone C-12 role` opens the I-PASS form: its trigger_id lasts 3 s."""
+    return isinstance(parse_handoff_command(body.get("text") or ""), StartHandoff)
+
+
+def _handoff_command(deps: Deps, body: dict[str, Any]) -> None:
     actor = actors.from_command(body)
-    reply = ephemeral(respond)
+    reply = ephemeral(deps, body)
     with replying(deps, actor, "command:/handoff", reply):
         command = parse_handoff_command(body.get("text") or "")
         render = deps.renderer.message
@@ -114,16 +121,11 @@ def _handoff_command(deps: Deps, body: dict[str, Any], respond: Respond) -> None
                 _open_form(deps, actor, body, command)
 
 
-def _create(
-    deps: Deps,
-    actor: Actor,
-    view: dict[str, Any],
-    meta: FormMeta,
-    kind: HandoffKind,
-    ipass: handoffs.IPass,
-    coverage_until: Any,
-) -> None:
+def _create(deps: Deps, body: dict[str, Any]) -> None:
+    actor = actors.from_interaction(body, Source.MODAL)
+    view = body.get("view") or {}
     with replying(deps, actor, "modal:handoff_form", dm(deps, actor.user_id)):
+        meta, kind, ipass, coverage_until = _read_form(deps, view)
         receiver = handoffs.lookup_user(deps, meta.to_user)
         with deps.unit(actor) as unit:
             unit.once(f"view:{view.get('id')}")
@@ -178,38 +180,39 @@ def _open_answer(deps: Deps, body: dict[str, Any], *, accepting: bool) -> None:
 
 
 def _answer_submitted(
-    deps: Deps, ack: Ack, body: dict[str, Any], view: dict[str, Any], *, accepting: bool
-) -> None:
-    """The synthesis (accept) or the reason (decline): required, then the service decides."""
+    deps: Deps, ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest, *, accepting: bool
+) -> BoltResponse | None:
+    """The synthesis (accept) or the reason (decline): required, then saved for the service."""
     actor = actors.from_interaction(body, Source.MODAL)
     action = "modal:handoff_accept" if accepting else "modal:handoff_decline"
     field = BlockId.SYNTHESIS if accepting else BlockId.DECLINE_REASON
+    if (
+        read_submission(deps, ack, actor, action, lambda: _read_answer(view, accepting), fallback=field)
+        is None
+    ):
+        return None
+    key = "handoffs.accept_submitted" if accepting else "handoffs.decline_submitted"
+    return deps.inbox.accept(key, request, ack)
+
+
+def _read_answer(view: dict[str, Any], accepting: bool) -> tuple[int, str]:
+    field = BlockId.SYNTHESIS if accepting else BlockId.DECLINE_REASON
     what = "synthesis (read-back)" if accepting else "reason"
-
-    def read() -> tuple[int, str]:
-        return _handoff_id(forms.metadata(view)), _note(view, field, what)
-
-    read_back = read_submission(deps, ack, actor, action, read, fallback=field)
-    if read_back is not None:
-        deps.later(_answer, deps, actor, action, view, *read_back, accepting=accepting)
+    return _handoff_id(forms.metadata(view)), _note(view, field, what)
 
 
-def _answer(
-    deps: Deps,
-    actor: Actor,
-    action: str,
-    view: dict[str, Any],
-    handoff_id: int,
-    note: str,
-    *,
-    accepting: bool,
-) -> None:
-    with replying(deps, actor, action, dm(deps, actor.user_id)), deps.unit(actor) as unit:
-        unit.once(f"view:{view.get('id')}")
-        if accepting:
-            handoffs.accept(unit, handoff_id=handoff_id, synthesis=note)
-        else:
-            handoffs.decline(unit, handoff_id=handoff_id, reason=note)
+def _answer(deps: Deps, body: dict[str, Any], *, accepting: bool) -> None:
+    actor = actors.from_interaction(body, Source.MODAL)
+    action = "modal:handoff_accept" if accepting else "modal:handoff_decline"
+    view = body.get("view") or {}
+    with replying(deps, actor, action, dm(deps, actor.user_id)):
+        handoff_id, note = _read_answer(view, accepting)
+        with deps.unit(actor) as unit:
+            unit.once(f"view:{view.get('id')}")
+            if accepting:
+                handoffs.accept(unit, handoff_id=handoff_id, synthesis=note)
+            else:
+                handoffs.decline(unit, handoff_id=handoff_id, reason=note)
 
 
 def _options(choices: list[tuple[str, str, str]]) -> list[dict[str, Any]]:

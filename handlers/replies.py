@@ -14,9 +14,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import DBAPIError
+
 from bot.auditlog import Outcome, Source
-from bot.deps import Deps
+from bot.deps import Deps, open_unit
 from bot.errors import BadInput, CareThreadError, Duplicate, FieldErrors
+from bot.inbox import in_worker
 from bot.slack import SlackUnavailable
 from bot.unit import Actor
 
@@ -47,7 +50,9 @@ def replying(deps: Deps, actor: Actor, action: str, reply: Reply) -> Iterator[No
                 usage=None,
             ),
         )
-    except Exception:
+    except Exception as exc:
+        if in_worker() and _database_down(exc):
+            raise  # nothing was saved: the inbox tries the request again when the database is back
         ref = uuid.uuid4().hex[:8]
         log.exception("unhandled error in %s (ref %s)", action, ref)
         _safely(deps.record, actor, action, Outcome.ERROR, error="internal", ref=ref)
@@ -60,6 +65,21 @@ def replying(deps: Deps, actor: Actor, action: str, reply: Reply) -> Iterator[No
                 usage=None,
             ),
         )
+
+
+def record_quietly(
+    deps: Deps, actor: Actor, action: str, outcome: Outcome = Outcome.BAD_INPUT, **details: Any
+) -> None:
+    """Audit what was answered in the ack itself (a modal's field errors), in the request:
+    a database that cannot take it must not turn the answer into an error."""
+    _safely(deps.record, actor, action, outcome, **details)
+
+
+def _database_down(exc: Exception) -> bool:
+    """The database refused or dropped the connection (or stayed locked): worth retrying."""
+    return isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated or type(exc).__name__ in ("OperationalError", "InterfaceError")
+    )
 
 
 def read_submission(
@@ -76,22 +96,15 @@ def read_submission(
     (`response_action="errors"`: the modal stays open with what was typed, nothing saved),
     and the refusal is audited the same way for every form: the action, bad_input and the
     block ids at fault (never what was typed). A BadInput that names no field is shown on
-    `fallback`. Returns the values read (and has acked), or None when it answered errors."""
+    `fallback`. Returns the values read (not yet acked: the caller saves the request to the
+    inbox, which acks), or None when it answered errors."""
     try:
         value = read()
     except BadInput as err:
         errors = err.errors if isinstance(err, FieldErrors) else {err.field or fallback: err.message}
         ack(response_action="errors", errors=errors)
-        deps.later(
-            deps.record,
-            actor,
-            action,
-            Outcome.BAD_INPUT,
-            fields=sorted(errors),
-            case_id=err.case_id or case_id,
-        )
+        record_quietly(deps, actor, action, fields=sorted(errors), case_id=err.case_id or case_id)
         return None
-    ack()
     return value
 
 
@@ -132,15 +145,24 @@ def where_clicked(deps: Deps, body: dict[str, Any], user_id: str) -> Reply:
     return in_channel(deps, user_id, channel)
 
 
-def ephemeral(respond: Callable[..., Any]) -> Reply:
-    """A reply through the command's response_url, visible only to the person who asked."""
+def ephemeral(deps: Deps, body: dict[str, Any], *, replace_original: bool = False) -> Reply:
+    """A reply through the request's response_url, visible only to the person who asked;
+    queued in the outbox, so it is retried (and goes by DM once the URL has expired)."""
+    url = body.get("response_url")
+    user = body.get("user_id") or (body.get("user") or {}).get("id") or ""
+    if not url:
+        return dm(deps, user)
 
     def send(message: dict[str, Any]) -> None:
-        respond(
-            text=message["text"],
-            blocks=message.get("blocks"),
-            response_type="ephemeral",
-            replace_original=False,
-        )
+        unit = open_unit()
+        if unit is not None:  # the reply commits with the work it reports
+            unit.respond(
+                url=url, user=user, message=message, purpose="reply", replace_original=replace_original
+            )
+            return
+        with deps.unit(Actor.app(Source.COMMAND)) as unit:
+            unit.respond(
+                url=url, user=user, message=message, purpose="reply", replace_original=replace_original
+            )
 
     return send

@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltRequest, BoltResponse
 
 from bot.auditlog import Source
 from bot.deps import Deps
 from bot.errors import BadInput
 from bot.ids import Action, BlockId, Callback, Command
+from bot.inbox import Processor
 from bot.inputs import FieldCheck, Help, clean_text, parse_id, whole_number
 from bot.render import Renderer
 from bot.reviews import caseload
@@ -28,76 +29,95 @@ from handlers.replies import dm, ephemeral, read_submission, replying, where_cli
 
 def register(app: App, deps: Deps) -> None:
     review_settings(deps.settings)  # a bad CARETHREAD_* review setting stops start-up here
-
-    @app.command(Command.REVIEW)
-    def review_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        deps.later(_command, deps, body, respond)
-
+    inbox = deps.inbox
+    app.command(Command.REVIEW)(inbox.listener("reviews.command", _command))
     app.action(Action.REVIEW_ADD_UPDATE)(
-        _form_opener(deps, "button:review_add_update", reviews.update_form, update_view)
+        inbox.listener(
+            "reviews.add_update_clicked",
+            _form_opener("button:review_add_update", reviews.update_form, update_view),
+            opens_form=lambda _body: True,
+        )
     )
     app.action(Action.REVIEW_DECIDE)(
-        _form_opener(deps, "button:review_decide", reviews.decision_form, decision_view)
+        inbox.listener(
+            "reviews.decide_clicked",
+            _form_opener("button:review_decide", reviews.decision_form, decision_view),
+            opens_form=lambda _body: True,
+        )
     )
     app.view(Callback.REVIEW_UPDATE)(
-        _submission(deps, "modal:review_update", _read_update, _apply_update, fallback=BlockId.REVIEW_PHQ9)
+        _submission(
+            deps,
+            "reviews.update_submitted",
+            "modal:review_update",
+            _read_update,
+            _apply_update,
+            fallback=BlockId.REVIEW_PHQ9,
+        )
     )
     app.view(Callback.REVIEW_DECISION)(
         _submission(
-            deps, "modal:review_decision", _read_decision, _apply_decision, fallback=BlockId.REVIEW_DECISION
+            deps,
+            "reviews.decision_submitted",
+            "modal:review_decision",
+            _read_decision,
+            _apply_decision,
+            fallback=BlockId.REVIEW_DECISION,
         )
     )
 
 
 def _form_opener(
-    deps: Deps, name: str, load: Callable[..., Any], build: Callable[[Renderer, Any], dict[str, Any]]
-) -> Callable[..., None]:
+    name: str, load: Callable[..., Any], build: Callable[[Renderer, Any], dict[str, Any]]
+) -> Processor:
     """A prompt button: check the clicker may act on the review, then open its modal."""
 
-    def open_form(body: dict[str, Any], action: dict[str, Any]) -> None:
+    def open_form(deps: Deps, body: dict[str, Any]) -> None:
         actor = actors.from_interaction(body, Source.BUTTON)
         with replying(deps, actor, name, where_clicked(deps, body, actor.user_id)):
-            review_id = _review_id(action.get("value"))
+            review_id = _review_id(((body.get("actions") or [{}])[0]).get("value"))
             with deps.unit(actor) as unit:
                 form = load(unit, review_id=review_id)
             deps.gateway.open_view(body["trigger_id"], build(deps.renderer, form))
 
-    def listener(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
-        deps.later(open_form, body, action)
-
-    return listener
+    return open_form
 
 
 def _submission(
     deps: Deps,
+    key: str,
     name: str,
     read: Callable[[dict[str, Any]], Any],
     apply: Callable[[Unit, int, Any], None],
     *,
     fallback: str,
-) -> Callable[..., None]:
+) -> Callable[..., BoltResponse | None]:
     """A modal submission: field errors back on the modal in the ack (read_submission);
-    then the work once per submission, errors by DM (the modal is gone)."""
+    then saved to the inbox, and the work done once per submission, errors by DM (the
+    modal is gone)."""
 
-    def listener(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+    def listener(ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest):
         actor = actors.from_interaction(body, Source.MODAL)
-        values = read_submission(deps, ack, actor, name, lambda: read(view), fallback=fallback)
-        if values is not None:
-            deps.later(submit, actor, view, values)
+        if read_submission(deps, ack, actor, name, lambda: read(view), fallback=fallback) is None:
+            return None
+        return deps.inbox.accept(key, request, ack)
 
-    def submit(actor: Actor, view: dict[str, Any], values: Any) -> None:
-        with replying(deps, actor, name, dm(deps, actor.user_id)), deps.unit(actor) as unit:
-            unit.once(f"view:{view.get('id')}")
-            apply(unit, _review_id(forms.metadata(view)), values)
+    def submit(deps: Deps, body: dict[str, Any]) -> None:
+        actor = actors.from_interaction(body, Source.MODAL)
+        view = body.get("view") or {}
+        with replying(deps, actor, name, dm(deps, actor.user_id)):
+            values = read(view)
+            with deps.unit(actor) as unit:
+                unit.once(f"view:{view.get('id')}")
+                apply(unit, _review_id(forms.metadata(view)), values)
 
+    deps.inbox.route(key, submit)
     return listener
 
 
-def _command(deps: Deps, body: dict[str, Any], respond: Respond) -> None:
+def _command(deps: Deps, body: dict[str, Any]) -> None:
     actor = actors.from_command(body)
-    reply = ephemeral(respond)
+    reply = ephemeral(deps, body)
     with replying(deps, actor, "command:/review", reply):
         command = parsing.parse_review_command(body.get("text") or "")
         reply(_run(deps, actor, command))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltRequest
 
 from bot.auditlog import Outcome, Source
 from bot.deps import Deps
@@ -22,7 +22,6 @@ from bot.side_effects.commands import (
 )
 from bot.side_effects.forms import plan_view, read_plan, read_report, report_view
 from bot.side_effects.policy import DEFAULT_DEADLINES, SEVERITY_WORDS, deadlines_for
-from bot.unit import Actor
 from handlers import actors, forms
 from handlers.replies import dm, ephemeral, read_submission, replying, where_clicked
 
@@ -32,20 +31,21 @@ SWEEP = side_effect_escalation.escalate_due
 
 def register(app: App, deps: Deps) -> None:
     deadlines_for(deps.settings)  # a bad CARETHREAD_SIDEEFFECT_* setting stops start-up here
-
-    @app.command(Command.SIDE_EFFECT)
-    def sideeffect_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        deps.later(_command, deps, body, respond)
-
-    @app.action({"block_id": BlockId.SE_CASE, "action_id": forms.VALUE})
-    def case_picked(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        """The picker form: a case was chosen, so offer that case's medication list."""
-        ack()
-        deps.later(_case_picked, deps, body, action)
+    inbox = deps.inbox
+    app.command(Command.SIDE_EFFECT)(inbox.listener("side_effects.command", _command, opens_form=_opens_form))
+    # The picker form: a case was chosen, so offer that case's medication list (views.update).
+    app.action({"block_id": BlockId.SE_CASE, "action_id": forms.VALUE})(
+        inbox.listener("side_effects.case_picked", _case_picked, opens_form=lambda _body: True)
+    )
+    app.action(Action.SIDE_EFFECT_ACK)(inbox.listener("side_effects.acknowledge", _acknowledge))
+    app.action(Action.SIDE_EFFECT_PLAN)(
+        inbox.listener("side_effects.plan_clicked", _open_plan, opens_form=lambda _body: True)
+    )
+    inbox.route("side_effects.report_submitted", _submit_report)
+    inbox.route("side_effects.plan_submitted", _record_plan)
 
     @app.view(Callback.SIDE_EFFECT_REPORT)
-    def report_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+    def report_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest):
         actor = actors.from_interaction(body, Source.MODAL)
         form = read_submission(
             deps,
@@ -55,32 +55,29 @@ def register(app: App, deps: Deps) -> None:
             lambda: read_report(view, deps),
             fallback=BlockId.SE_NOTES,
         )
-        if form is not None:
-            deps.later(_submit_report, deps, actor, view, form)
-
-    @app.action(Action.SIDE_EFFECT_ACK)
-    def acknowledge_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
-        deps.later(_acknowledge, deps, body, action)
-
-    @app.action(Action.SIDE_EFFECT_PLAN)
-    def plan_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
-        deps.later(_open_plan, deps, body, action)
+        if form is None:
+            return None
+        return inbox.accept("side_effects.report_submitted", request, ack)
 
     @app.view(Callback.SIDE_EFFECT_PLAN)
-    def plan_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+    def plan_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], request: BoltRequest):
         actor = actors.from_interaction(body, Source.MODAL)
         read = read_submission(
             deps, ack, actor, "modal:side_effect_plan", lambda: read_plan(view), fallback=BlockId.SE_PLAN_NOTE
         )
-        if read is not None:
-            deps.later(_record_plan, deps, actor, view, *read)
+        if read is None:
+            return None
+        return inbox.accept("side_effects.plan_submitted", request, ack)
 
 
-def _command(deps: Deps, body: dict[str, Any], respond: Respond) -> None:
+def _opens_form(body: dict[str, Any]) -> bool:
+    """`/sideeffect C-12` opens the report form: its trigger_id lasts 3 s."""
+    return isinstance(parse_sideeffect_command(body.get("text") or ""), OpenReportForm)
+
+
+def _command(deps: Deps, body: dict[str, Any]) -> None:
     actor = actors.from_command(body)
-    reply = ephemeral(respond)
+    reply = ephemeral(deps, body)
     with replying(deps, actor, "command:/sideeffect", reply):
         match parse_sideeffect_command(body.get("text") or ""):
             case Help():
@@ -96,8 +93,9 @@ def _command(deps: Deps, body: dict[str, Any], respond: Respond) -> None:
                 reply(deps.renderer.message("side_effects/side_effect_list", case_ref=ref, lines=lines))
 
 
-def _case_picked(deps: Deps, body: dict[str, Any], action: dict[str, Any]) -> None:
+def _case_picked(deps: Deps, body: dict[str, Any]) -> None:
     actor = actors.from_interaction(body, Source.MODAL)
+    action = _action(body)
     view = body.get("view") or {}
     with replying(deps, actor, "modal:side_effect_pick_case", dm(deps, actor.user_id)):
         raw = (action.get("selected_option") or {}).get("value") or action.get("value") or ""
@@ -107,21 +105,27 @@ def _case_picked(deps: Deps, body: dict[str, Any], action: dict[str, Any]) -> No
         deps.gateway.update_view(view.get("id", ""), report_view(deps, choices), view_hash=view.get("hash"))
 
 
-def _submit_report(deps: Deps, actor: Actor, view: dict[str, Any], form: Any) -> None:
-    with replying(deps, actor, "modal:side_effect_report", dm(deps, actor.user_id)), deps.unit(actor) as unit:
-        unit.once(f"view:{view.get('id')}")
-        side_effects.submit_report(unit, form)
+def _submit_report(deps: Deps, body: dict[str, Any]) -> None:
+    actor = actors.from_interaction(body, Source.MODAL)
+    view = body.get("view") or {}
+    with replying(deps, actor, "modal:side_effect_report", dm(deps, actor.user_id)):
+        form = read_report(view, deps)
+        with deps.unit(actor) as unit:
+            unit.once(f"view:{view.get('id')}")
+            side_effects.submit_report(unit, form)
 
 
-def _acknowledge(deps: Deps, body: dict[str, Any], action: dict[str, Any]) -> None:
+def _acknowledge(deps: Deps, body: dict[str, Any]) -> None:
     actor = actors.from_interaction(body, Source.BUTTON)
+    action = _action(body)
     reply = where_clicked(deps, body, actor.user_id)
     with replying(deps, actor, "button:side_effect_ack", reply), deps.unit(actor) as unit:
         side_effects.acknowledge(unit, report_id=parse_report_id(action.get("value")))
 
 
-def _open_plan(deps: Deps, body: dict[str, Any], action: dict[str, Any]) -> None:
+def _open_plan(deps: Deps, body: dict[str, Any]) -> None:
     actor = actors.from_interaction(body, Source.BUTTON)
+    action = _action(body)
     reply = where_clicked(deps, body, actor.user_id)
     with replying(deps, actor, "button:side_effect_plan", reply):
         report_id = parse_report_id(action.get("value"))
@@ -131,11 +135,19 @@ def _open_plan(deps: Deps, body: dict[str, Any], action: dict[str, Any]) -> None
         deps.record(actor, "side_effect.plan_form_opened", Outcome.OK, case_id=card.case_id, report=report_id)
 
 
-def _record_plan(deps: Deps, actor: Actor, view: dict[str, Any], plan: Any, note: Any) -> None:
-    with replying(deps, actor, "modal:side_effect_plan", dm(deps, actor.user_id)), deps.unit(actor) as unit:
-        unit.once(f"view:{view.get('id')}")
-        report_id = parse_report_id(forms.metadata(view))
-        side_effects.record_plan(unit, report_id=report_id, plan=plan, note=note)
+def _record_plan(deps: Deps, body: dict[str, Any]) -> None:
+    actor = actors.from_interaction(body, Source.MODAL)
+    view = body.get("view") or {}
+    with replying(deps, actor, "modal:side_effect_plan", dm(deps, actor.user_id)):
+        plan, note = read_plan(view)
+        with deps.unit(actor) as unit:
+            unit.once(f"view:{view.get('id')}")
+            report_id = parse_report_id(forms.metadata(view))
+            side_effects.record_plan(unit, report_id=report_id, plan=plan, note=note)
+
+
+def _action(body: dict[str, Any]) -> dict[str, Any]:
+    return (body.get("actions") or [{}])[0]
 
 
 def _help(deps: Deps) -> dict[str, Any]:

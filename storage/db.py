@@ -24,6 +24,7 @@ def make_engine(url: str, *, echo: bool = False, connect_args: dict | None = Non
         engine = create_engine(
             url,
             echo=echo,
+            hide_parameters=True,  # errors and logs never quote values (they can be clinical)
             connect_args={"check_same_thread": False, "timeout": 30, **(connect_args or {})},
         )
         _configure_sqlite(engine)
@@ -32,7 +33,13 @@ def make_engine(url: str, *, echo: bool = False, connect_args: dict | None = Non
         if parsed.drivername == "postgresql":
             url = str(parsed.set(drivername="postgresql+psycopg"))
         return create_engine(
-            url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=connect_args or {}
+            url,
+            echo=echo,
+            hide_parameters=True,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=20,
+            connect_args=connect_args or {},
         )
     raise ValueError(f"DATABASE_URL must be sqlite:/// or postgresql+psycopg://, got {parsed.drivername}")
 

@@ -11,7 +11,7 @@ from types import ModuleType
 
 from sqlmodel import SQLModel
 
-from storage import audit, cases, core, handoffs, reviews, side_effects
+from storage import audit, cases, core, handoffs, inbox, reviews, side_effects
 
-TABLE_MODULES: tuple[ModuleType, ...] = (core, cases, side_effects, reviews, handoffs, audit)
+TABLE_MODULES: tuple[ModuleType, ...] = (core, inbox, cases, side_effects, reviews, handoffs, audit)
 metadata = SQLModel.metadata

@@ -9,10 +9,8 @@ from __future__ import annotations
 import io
 import json
 import os
-import threading
 import uuid
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,34 +52,6 @@ def make_settings(tmp_path: Path, slack: StandInSlack | None = None, **env: str)
     return load_settings(base, dotenv_path=tmp_path / "no.env")
 
 
-class TrackingExecutor(ThreadPoolExecutor):
-    """Bolt's listener pool, with a way to wait until every listener has finished."""
-
-    def __init__(self) -> None:
-        super().__init__(max_workers=8, thread_name_prefix="listener")
-        self._pending = 0
-        self._cond = threading.Condition()
-
-    def submit(self, fn, /, *args, **kwargs):  # type: ignore[override]
-        with self._cond:
-            self._pending += 1
-
-        def run():
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                with self._cond:
-                    self._pending -= 1
-                    self._cond.notify_all()
-
-        return super().submit(run)
-
-    def wait_idle(self, timeout: float = 10.0) -> None:
-        with self._cond:
-            if not self._cond.wait_for(lambda: self._pending == 0, timeout):
-                raise AssertionError("listeners still running after timeout")
-
-
 @dataclass
 class Response:
     status: int
@@ -94,24 +64,17 @@ class Harness:
 
     def __init__(self, settings: Settings, engine: Engine, slack: StandInSlack, clock: FrozenClock) -> None:
         self.settings, self.engine, self.slack, self.clock = settings, engine, slack, clock
-        self.executor = TrackingExecutor()
         client = WebClient(token=settings.bot_token, base_url=settings.slack_api_url, timeout=5)
-        self.app = create_app(
-            settings,
-            client=client,
-            engine=engine,
-            clock=clock,
-            listener_executor=self.executor,
-            work_executor=self.executor,
-        )
+        self.app = create_app(settings, client=client, engine=engine, clock=clock)
         self.deps: Deps = deps_of(self.app)
+        self.deps.inbox.start(self.deps)
         self.deps.relay.start()
         self.wsgi = wsgi_app(self.app)
 
     def close(self) -> None:
-        """Stop the relay and the listener pool; safe to call twice."""
+        """Stop the inbox workers and the relay; safe to call twice."""
+        self.deps.inbox.stop()
         self.deps.relay.stop()
-        self.executor.shutdown(wait=True)
 
     # -- HTTP ---------------------------------------------------------------------------------
 
@@ -150,8 +113,9 @@ class Harness:
         return response
 
     def settle(self) -> None:
-        """Wait for listeners to finish and the relay to attempt what they queued."""
-        self.executor.wait_idle()
+        """Wait for the inbox workers to finish the saved requests and the relay to attempt
+        what they queued."""
+        assert self.deps.inbox.wait_idle(30), "inbox workers still busy"
         assert self.deps.relay.wait_idle(10), "relay still busy"
 
     # -- Slack-shaped requests ----------------------------------------------------------------
@@ -212,9 +176,11 @@ class Harness:
         """(action, outcome) of each audit event `audit_events(**where)` returns."""
         return [(e.action, e.outcome) for e in self.audit_events(**where)]
 
-    def outbox(self, **where: Any) -> list[OutboxMessage]:
-        """Queued and sent messages in the order they were queued (purpose=, channel=, status=...)."""
-        return self.rows(OutboxMessage, **where)
+    def outbox(self, *, replies: bool = False, **where: Any) -> list[OutboxMessage]:
+        """Queued and sent messages in the order they were queued (purpose=, channel=, status=...):
+        to channels and people, and with `replies=True` the replies to response_urls too."""
+        rows = self.rows(OutboxMessage, **where)
+        return [r for r in rows if replies or r.method != "response_url"]
 
     def latest_case_id(self) -> int:
         with self.db() as session:

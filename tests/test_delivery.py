@@ -74,7 +74,7 @@ def test_messages_queued_while_slack_is_unreachable_are_sent_after_a_restart(mak
     dead.deps.relay.client = WebClient(token="xoxb-test", base_url="http://127.0.0.1:9/api/", timeout=2)
     try:
         dead.command(ALICE, "create Blue Heron", settle=False)
-        dead.executor.wait_idle()
+        dead.deps.inbox.wait_idle()
         dead.deps.relay.wait_idle()
     finally:
         dead.close()

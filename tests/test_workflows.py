@@ -28,8 +28,13 @@ def test_each_workflow_names_a_listener_module_with_register():
 
 def test_the_sweep_runs_the_core_steps_then_every_declared_step(harness):
     declared = [name for w in WORKFLOWS for name, _ in w.sweep_steps]
-    assert [name for name, _ in sweep_steps(harness.deps)] == ["outbox", "processed_requests", *declared]
-    assert set(run_sweep(harness.deps)) == {"outbox", "processed_requests", *declared}
+    assert [name for name, _ in sweep_steps(harness.deps)] == [
+        "outbox",
+        "processed_requests",
+        "inbox",
+        *declared,
+    ]
+    assert set(run_sweep(harness.deps)) == {"outbox", "processed_requests", "inbox", *declared}
     assert "audit_verify" in declared and "side_effect_escalation" in declared  # both used to hide in imports
 
 

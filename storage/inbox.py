@@ -1,0 +1,119 @@
+"""The inbox: every accepted Slack request, saved before its 200 goes back.
+
+A row holds the request as received (raw body, Fernet-encrypted) and the listener key that
+will process it. A worker claims it with a lease (`owner`, `lease_until`); the unit that
+does the work marks it done in the same transaction (`mark_done`), so a request acts once
+even when a worker dies and another claims the row after the lease. The body is dropped
+when the row is done; the row itself stays a while so that a replayed signature
+(`signature_hash`, unique) is recognised.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Index, Text, delete, or_, select, update
+from sqlmodel import Field, Session, SQLModel
+
+from storage.claims import lock_due
+from storage.types import utc_column
+
+
+class InboxStatus(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"  # could not be read back (key or body); logged, never retried
+
+
+class InboxKind(StrEnum):
+    COMMAND = "command"
+    ACTION = "action"
+    VIEW = "view"
+    EVENT = "event"
+    OPTIONS = "options"
+
+
+class InboxRequest(SQLModel, table=True):
+    __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_claimable", "status", "lease_until", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    received_at: datetime = Field(sa_column=utc_column())
+    kind: str = Field(max_length=16)
+    listener: str = Field(max_length=64)  # the registered processing function's key
+    content_type: str = Field(default="", max_length=100)
+    body_enc: str | None = Field(default=None, sa_type=Text)  # None once done
+    # sha256 of "<timestamp>:<signature>": a replay of a signed request collides here.
+    signature_hash: str | None = Field(default=None, max_length=64, unique=True)
+    status: str = Field(default=InboxStatus.PENDING, max_length=16)
+    owner: str | None = Field(default=None, max_length=100)  # the process holding the lease
+    lease_until: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    attempts: int = Field(default=0)
+    done_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True, index=True))
+    last_error: str | None = Field(default=None, max_length=200)
+
+
+def claim(session: Session, *, owner: str, now: datetime, until: datetime, limit: int) -> list[int]:
+    """Lease up to `limit` pending rows nobody holds (or whose holder's lease ran out),
+    oldest first. `FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite serialises writers."""
+    ids = lock_due(
+        session,
+        select(InboxRequest.id)
+        .where(
+            InboxRequest.status == InboxStatus.PENDING,
+            or_(InboxRequest.lease_until.is_(None), InboxRequest.lease_until < now),
+        )
+        .order_by(InboxRequest.id),
+        limit=limit,
+    )
+    if ids:
+        session.execute(
+            update(InboxRequest).where(InboxRequest.id.in_(ids)).values(owner=owner, lease_until=until)
+        )
+    return ids
+
+
+def mark_done(session: Session, *, row_id: int, now: datetime) -> bool:
+    """Done, in the caller's transaction; False when it already was (another worker did it)."""
+    result = session.execute(
+        update(InboxRequest)
+        .where(InboxRequest.id == row_id, InboxRequest.status == InboxStatus.PENDING)
+        .values(status=InboxStatus.DONE, done_at=now, body_enc=None, owner=None, lease_until=None)
+    )
+    return (result.rowcount or 0) == 1
+
+
+def mark_failed(session: Session, *, row_id: int, now: datetime, error: str) -> None:
+    session.execute(
+        update(InboxRequest)
+        .where(InboxRequest.id == row_id, InboxRequest.status == InboxStatus.PENDING)
+        .values(status=InboxStatus.FAILED, done_at=now, owner=None, lease_until=None, last_error=error[:200])
+    )
+
+
+def retry_later(session: Session, *, row_id: int, at: datetime, error: str) -> None:
+    """Put a row back for anyone to claim at `at` (the lease doubles as the retry time)."""
+    session.execute(
+        update(InboxRequest)
+        .where(InboxRequest.id == row_id, InboxRequest.status == InboxStatus.PENDING)
+        .values(owner=None, lease_until=at, attempts=InboxRequest.attempts + 1, last_error=error[:200])
+    )
+
+
+def release(session: Session, *, owner: str) -> int:
+    """Every lease `owner` holds, given up at once (shutdown): another process takes them now."""
+    result = session.execute(
+        update(InboxRequest)
+        .where(InboxRequest.owner == owner, InboxRequest.status == InboxStatus.PENDING)
+        .values(owner=None, lease_until=None)
+    )
+    return result.rowcount or 0
+
+
+def purge(session: Session, *, before: datetime) -> int:
+    """Finished rows older than `before` (kept until then only to recognise replays)."""
+    result = session.execute(
+        delete(InboxRequest).where(InboxRequest.status != InboxStatus.PENDING, InboxRequest.done_at < before)
+    )
+    return result.rowcount or 0

@@ -1,0 +1,430 @@
+"""The request path: every accepted request is in the inbox before its 200, acts once,
+replays are refused, the edge answers bad bodies with a 4xx and logs none of them, the
+queue is bounded, and replies through response_url are retried."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from bot.delivery import RESPONSE_URL
+from bot.ids import Callback
+from bot.inbox import NOT_SAVED, SAVED_LATE
+from bot.scheduler import run_sweep
+from devtools import slackreq
+from storage.cases import Case
+from storage.core import OutboxStatus
+from storage.inbox import InboxRequest, InboxStatus
+from storage.side_effects import SideEffectReport
+from tests.side_effect_helpers import MEDS, TEAM, THERAPIST, report_values, submit_report
+from tests.support import ALICE, SECRET, Harness, care_team, make_settings, reply_text
+
+
+def _raw(h: Harness, body: bytes, headers: dict[str, str], *, length: str | None = None) -> int:
+    """POST raw bytes to the Slack endpoint; `length` overrides Content-Length ("" = none,
+    as with a chunked upload)."""
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/slack/events",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "3000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "CONTENT_LENGTH": str(len(body)) if length is None else length,
+    }
+    for name, value in headers.items():
+        key = name.upper().replace("-", "_")
+        environ["CONTENT_TYPE" if key == "CONTENT_TYPE" else f"HTTP_{key}"] = value
+    status: dict[str, int] = {}
+
+    def start_response(line: str, _headers: list, exc_info: Any = None) -> None:
+        status["code"] = int(line.split()[0])
+
+    b"".join(h.wsgi(environ, start_response))
+    return status["code"]
+
+
+def _signed_bytes(body: bytes, *, timestamp: int | None = None) -> dict[str, str]:
+    import hashlib
+    import hmac
+
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(SECRET.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": f"v0={digest}",
+    }
+
+
+# -- the inbox ------------------------------------------------------------------------------
+
+
+def test_a_command_is_saved_encrypted_then_processed_and_its_body_dropped(harness):
+    response = harness.command(ALICE, "create Blue Heron clozapine")
+    assert response.status == 200 and response.body == ""
+    [row] = harness.rows(InboxRequest)
+    assert (row.kind, row.listener, row.status) == ("command", "cases.command", InboxStatus.DONE)
+    assert row.body_enc is None and row.owner is None and len(row.signature_hash) == 64
+    assert [c.id for c in harness.rows(Case)] == [1]
+    # The reply went through the outbox to the command's response_url.
+    replies = harness.outbox(method=RESPONSE_URL, replies=True)
+    assert [r.status for r in replies] == [OutboxStatus.SENT]
+    assert "C-1" in harness.last_reply_text()
+
+
+def test_a_saved_request_is_stored_encrypted_while_it_waits(harness):
+    harness.deps.inbox.stop()  # nobody works: the request waits in the inbox
+    response = harness.command(ALICE, "create Blue Heron clozapine", settle=False)
+    assert response.status == 200 and json.loads(response.body)["text"] == SAVED_LATE
+    [row] = harness.rows(InboxRequest)
+    assert row.status == InboxStatus.PENDING and row.owner is None
+    assert "clozapine" not in row.body_enc and "Heron" not in row.body_enc
+    assert "clozapine" in harness.deps.cipher.decrypt(row.body_enc)
+    assert [c.id for c in harness.rows(Case)] == []
+    # A process with room (here: this one, restarted) claims it and does the work once.
+    harness.deps.inbox.start(harness.deps)
+    harness.settle()
+    assert [c.id for c in harness.rows(Case)] == [1]
+    assert harness.rows(InboxRequest)[0].status == InboxStatus.DONE
+
+
+def test_a_replayed_request_is_refused_and_audited_and_acts_once(harness):
+    request = slackreq.slash_command(
+        SECRET,
+        command="/case",
+        text="create Blue Heron",
+        user=ALICE,
+        response_url=harness.slack.url + "respond/r",
+    )
+    assert harness.send(request).status == 200
+    assert harness.send(request).status == 401
+    assert harness.send(request).status == 401
+    assert [c.id for c in harness.rows(Case)] == [1] and len(harness.rows(InboxRequest)) == 1
+    refused = harness.audit_events(action="request.replayed")
+    assert len(refused) == 2 and {e.outcome for e in refused} == {"denied"}
+    assert refused[0].actor == ALICE and "Heron" not in refused[0].details
+
+
+def test_a_replayed_modal_submission_creates_one_report(harness):
+    case_id = care_team(harness, TEAM, meds=MEDS)
+    request = slackreq.view_submission(
+        SECRET,
+        user=THERAPIST,
+        callback_id=Callback.SIDE_EFFECT_REPORT,
+        values=report_values(medication="other", other_medication="lithium"),
+        private_metadata=json.dumps({"case": case_id}),
+    )
+    assert harness.send(request).status == 200
+    assert harness.send(request).status == 401
+    assert len(harness.rows(SideEffectReport)) == 1
+
+
+def test_a_worker_that_lost_its_lease_does_not_act_twice(harness):
+    """Two workers on one row (the first one's lease ran out): the state changes once."""
+    harness.deps.inbox.stop()
+    harness.command(ALICE, "create Blue Heron", settle=False)
+    [row] = harness.rows(InboxRequest)
+    inbox = harness.deps.inbox
+    inbox._process(row.id)  # one worker
+    inbox._process(row.id)  # another, later: the row is done, nothing happens
+    assert [c.id for c in harness.rows(Case)] == [1]
+
+
+# -- the person is told when nothing could be saved ------------------------------------------
+
+
+def test_requests_are_refused_with_a_message_when_the_inbox_cannot_be_written(harness):
+    """The database refuses the write (here: the inbox table is gone): a command gets the
+    'couldn't save' text in its ack, a modal keeps its form open with the message on a
+    field, an event gets a 503 so Slack retries it. Nothing is acknowledged as accepted."""
+    case_id = care_team(harness, TEAM, meds=MEDS)
+    with harness.engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE inbox RENAME TO inbox_away")
+    try:
+        response = harness.command(THERAPIST, "show C-1", settle=False)
+        assert response.status == 200 and json.loads(response.body)["text"] == NOT_SAVED
+        submitted = submit_report(harness, THERAPIST, case_id, medication="other", other_medication="lithium")
+        answer = json.loads(submitted.body)
+        assert answer["response_action"] == "errors" and NOT_SAVED in answer["errors"].values()
+        event = harness.event({"type": "app_home_opened", "user": ALICE, "tab": "home"})
+        assert event.status == 503
+    finally:
+        with harness.engine.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE inbox_away RENAME TO inbox")
+    assert len(harness.rows(SideEffectReport)) == 0
+
+
+# -- backpressure and forms first ----------------------------------------------------------
+
+
+def test_beyond_the_queue_bound_requests_are_saved_and_the_person_told_it_may_be_late(make_harness, slack):
+    h = make_harness(CARETHREAD_INBOX_QUEUE="2", CARETHREAD_WORK_THREADS="1")
+    try:
+        h.command(ALICE, "create Blue Heron")
+        slack.hold("views.open")  # Slack is slow: the one worker waits on a modal
+        h.command(ALICE, "create", settle=False)
+        _wait_busy(h)
+        answers = [h.command(ALICE, "list", settle=False) for _ in range(4)]
+        texts = [a.body and json.loads(a.body)["text"] for a in answers]
+        assert texts == ["", "", SAVED_LATE, SAVED_LATE]
+        slack.release("views.open")
+        h.settle()
+        assert h.deps.inbox.wait_idle(10)
+        h.settle()
+        assert [r.status for r in h.rows(InboxRequest)] == [InboxStatus.DONE] * 6
+        listings = [c for c in slack.calls_to("response_url") if "created" not in reply_text(c.args)]
+        assert len(listings) == 4  # every one answered, late or not
+    finally:
+        slack.release("views.open")
+        h.close()
+
+
+def test_a_request_that_opens_a_form_jumps_the_queue(make_harness, slack):
+    """A modal's trigger_id lasts 3 s: a request that opens one goes before those queued."""
+    h = make_harness(CARETHREAD_WORK_THREADS="1")
+    try:
+        h.command(ALICE, "create Blue Heron")
+        slack.hold("views.open")
+        h.command(ALICE, "create", settle=False)  # the one worker now waits on Slack
+        _wait_busy(h)
+        for _ in range(3):
+            h.command(ALICE, "show C-1", settle=False)
+        h.command(ALICE, "create", settle=False)  # another form, behind three queued requests
+        slack.release("views.open")
+        h.settle()
+        opened_or_viewed = ("case.create_form_opened", "case.viewed")
+        order = [e.action for e in h.audit_events() if e.action in opened_or_viewed]
+        assert order == ["case.create_form_opened"] * 2 + ["case.viewed"] * 3
+    finally:
+        slack.release("views.open")
+        h.close()
+
+
+def _wait_busy(h: Harness) -> None:
+    deadline = time.monotonic() + 5
+    while not h.deps.inbox._busy and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert h.deps.inbox._busy, "the worker never started"
+
+
+# -- replies through response_url ----------------------------------------------------------
+
+
+def test_a_reply_is_retried_when_slack_fails_after_the_commit(harness):
+    harness.slack.fail("response_url", status=503, error="unavailable", times=2)
+    harness.command(ALICE, "create Blue Heron")
+    assert [c.id for c in harness.rows(Case)] == [1] and not harness.replies()
+    for _ in range(3):
+        harness.clock.advance(timedelta(seconds=10))
+        run_sweep(harness.deps)
+    assert len(harness.replies()) == 1 and "C-1" in harness.last_reply_text()
+
+
+def test_a_reply_goes_by_dm_once_its_response_url_has_expired(harness):
+    harness.slack.fail("response_url", status=503, error="unavailable", times=1000)
+    harness.command(ALICE, "create Blue Heron")
+    harness.clock.advance(timedelta(minutes=31))
+    run_sweep(harness.deps)
+    run_sweep(harness.deps)
+    dms = [p for p in harness.posts(ALICE)]
+    assert len(dms) == 1 and "C-1" in reply_text(dms[0])
+    assert harness.audit_events(action="message.reply_by_dm")
+
+
+def test_a_used_up_response_url_falls_back_to_a_dm(harness):
+    harness.slack.fail("response_url", status=404, error="expired_url", times=1)
+    harness.command(ALICE, "create Blue Heron")
+    dms = harness.posts(ALICE)
+    assert len(dms) == 1 and "C-1" in reply_text(dms[0]) and not harness.replies()
+
+
+# -- the edge ------------------------------------------------------------------------------
+
+
+def test_oversized_bodies_get_413_before_they_are_read(harness):
+    class Unreadable(io.BytesIO):
+        def read(self, *args):  # the edge must not read a body it refuses
+            raise AssertionError("read an oversized body")
+
+    environ_body = b"x"
+    headers = _signed_bytes(environ_body)
+    status: dict[str, int] = {}
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/slack/events",
+        "CONTENT_LENGTH": str(20 * 1024 * 1024),
+        "wsgi.input": Unreadable(),
+        **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items() if k != "Content-Type"},
+    }
+    harness.wsgi(environ, lambda line, _h, _e=None: status.setdefault("code", int(line.split()[0])))
+    assert status["code"] == 413
+    # Without a Content-Length (chunked), reading stops just past the limit.
+    big = b"a=" + b"x" * (1024 * 1024)
+    assert _raw(harness, big, _signed_bytes(big), length="") == 413
+    assert harness.rows(InboxRequest) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b'{"type": "event_callback", "event": ', "application/json"),  # cut-off JSON
+        (b"[1, 2, 3]", "application/json"),  # JSON, but not an object
+        (b"payload=%7B%22type%22%3A%22block_act", "application/x-www-form-urlencoded"),  # cut-off payload
+        (b"command=%2Fcase&text=\xff\xfe", "application/x-www-form-urlencoded"),  # bad UTF-8
+        (b"payload=%FF%FE", "application/x-www-form-urlencoded"),  # bad UTF-8 inside the payload
+    ],
+)
+def test_malformed_bodies_get_400_when_signed_and_401_when_not(harness, body, content_type):
+    headers = {**_signed_bytes(body), "Content-Type": content_type}
+    assert _raw(harness, body, headers) == 400
+    assert _raw(harness, body, {"Content-Type": content_type}) == 401
+    forged = {**headers, "X-Slack-Signature": "v0=" + "0" * 64}
+    assert _raw(harness, body, forged) == 401
+    assert _raw(harness, body, {**headers, "X-Slack-Request-Timestamp": "soon"}) == 401
+    assert harness.rows(InboxRequest) == []
+
+
+def test_no_part_of_a_refused_body_reaches_the_log(harness, caplog):
+    caplog.set_level(logging.DEBUG)
+    body = urlencode({"command": "/case", "text": "create Blue Heron on clozapine 300 mg", "user_id": ALICE})
+    raw = body.encode()
+    # Badly signed, signed but 400 s old, unsigned and huge, signed garbage.
+    assert _raw(harness, raw, {**_signed_bytes(raw), "X-Slack-Signature": "v0=bad"}) == 401
+    assert _raw(harness, raw, _signed_bytes(raw, timestamp=int(time.time()) - 400)) == 401
+    huge = b"clozapine " * 200_000
+    assert _raw(harness, huge, {"Content-Type": "text/plain"}) == 413
+    garbage = b"payload=" + b"clozapine{"
+    assert _raw(harness, garbage, _signed_bytes(garbage)) == 400
+    # Bolt itself: a request no listener handles.
+    unhandled = slackreq.block_action(SECRET, user=ALICE, action_id="no_such_button", value="clozapine")
+    assert harness.send(unhandled).status in (200, 404)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "clozapine" not in logged and "Heron" not in logged
+
+
+# -- PostgreSQL refusing connections ---------------------------------------------------------
+
+
+class _Proxy:
+    """A TCP hop between the app and PostgreSQL that can be cut: while cut, new connections
+    are refused and open ones dropped, as when the database goes away."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        import socket
+        import threading
+
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.open = True
+        self.conns: list = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.open:
+                client.close()
+                continue
+            upstream = socket.create_connection(self.target)
+            with self._lock:
+                self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a, b) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                with contextlib.suppress(OSError):
+                    s.close()
+
+    def cut(self) -> None:
+        self.open = False
+        with self._lock:
+            for s in self.conns:
+                with contextlib.suppress(OSError):
+                    s.close()
+            self.conns.clear()
+
+    def restore(self) -> None:
+        self.open = True
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+def test_postgres_refusing_connections_tells_the_person_and_loses_nothing_acknowledged(
+    tmp_path, slack, clock, db_url_and_engine
+):
+    from sqlalchemy.engine import make_url
+
+    from storage.db import make_engine
+
+    url, engine = db_url_and_engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    parsed = make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    proxy = _Proxy((parsed.host or "127.0.0.1", parsed.port or 5432))
+    via_proxy = make_engine(
+        parsed.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    )
+    h = Harness(make_settings(tmp_path, slack), via_proxy, slack, clock)
+    try:
+        case_id = care_team(h, TEAM, meds=MEDS)
+        # Saved, then the database goes away before a worker could take it.
+        h.deps.inbox.stop()
+        assert h.command(THERAPIST, f"show C-{case_id}", settle=False).status == 200
+        proxy.cut()
+        response = h.command(THERAPIST, f"show C-{case_id}", settle=False)
+        assert response.status == 200 and json.loads(response.body)["text"] == NOT_SAVED
+        submitted = submit_report(h, THERAPIST, case_id, medication="other", other_medication="clozapine")
+        answer = json.loads(submitted.body)
+        assert answer["response_action"] == "errors" and NOT_SAVED in answer["errors"].values()
+        assert h.event({"type": "app_home_opened", "user": THERAPIST, "tab": "home"}).status == 503
+        h.deps.inbox.start(h.deps)  # workers cannot claim anything while the database is away
+        time.sleep(0.5)
+        proxy.restore()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not any("C-1" in reply_text(c.args) for c in _shown(slack)):
+            time.sleep(0.2)
+        h.settle()
+        assert len(_shown(slack)) == 1  # the acknowledged one, once; the refused one never
+        assert len(h.rows(SideEffectReport)) == 0
+        assert [r.status for r in h.rows(InboxRequest)][-1:] == [InboxStatus.DONE]
+    finally:
+        h.close()
+        proxy.close()
+        via_proxy.dispose()
+
+
+def _shown(slack) -> list:
+    return [
+        c
+        for c in slack.calls_to("response_url")
+        if "Blue Heron" in reply_text(c.args) and "created" not in reply_text(c.args)
+    ]
