@@ -1,9 +1,8 @@
-"""Shared steps for the review tests: a care team, a review, updates, decisions, all driven
-through the real app (signed requests) or, for bulk setup, the real services."""
+"""Steps of the review tests: a review, updates, decisions, driven through the real app (signed
+requests) or, for bulk setup, the real services. Cases come from tests/support.py care_team()."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -16,30 +15,13 @@ from bot.reviews.fields import Decision
 from bot.unit import Actor
 from devtools import slackreq
 from storage.cases import Role
-from storage.core import AuditEvent
 from storage.reviews import Review
-from tests.conftest import Harness, make_settings, reply_text
-
-ALICE, BOB, CAROL, DAN, MALLORY, ADMIN = "U0ALICE", "U0BOB", "U0CAROL", "U0DAN", "U0MALLORY", "U0ADMIN"
-
-
-def build_harness(tmp_path: Path, engine, slack, clock, **env: str) -> Harness:
-    return Harness(make_settings(tmp_path, slack, **env), engine, slack, clock)
+from tests.support import ALICE, BOB, Harness
 
 
 def review(h: Harness, user: str, text: str, **kwargs: Any) -> str:
     h.command(user, text, command=Command.REVIEW, **kwargs)
     return h.last_reply_text()
-
-
-def care_team(h: Harness, label: str = "Blue Heron", channel: str = "C0CARE") -> int:
-    """A case with Alice (prescriber), Bob (therapist) and Carol (case manager)."""
-    h.command(ALICE, f"create {label} as prescriber", channel=channel)
-    text = h.last_reply_text()
-    case_id = int(text.split("*C-")[1].split("*")[0])
-    h.command(ALICE, f"add C-{case_id} <@{BOB}> therapist", channel=channel)
-    h.command(ALICE, f"add C-{case_id} <@{CAROL}> case-manager", channel=channel)
-    return case_id
 
 
 def prompts(h: Harness) -> list[dict[str, Any]]:
@@ -86,22 +68,6 @@ def submit_decision(
 
 def click(h: Harness, user: str, action: Action, review_id: int, channel: str = "C0CARE") -> None:
     h.action(user, action, str(review_id), channel=channel)
-
-
-def audit(h: Harness, **where: Any) -> list[AuditEvent]:
-    with h.db() as session:
-        query = select(AuditEvent).order_by(AuditEvent.seq)
-        for key, value in where.items():
-            query = query.where(getattr(AuditEvent, key) == value)
-        return list(session.execute(query).scalars())
-
-
-def actions(h: Harness, **where: Any) -> list[tuple[str, str]]:
-    return [(e.action, e.outcome) for e in audit(h, **where)]
-
-
-def ephemerals(h: Harness, user: str) -> list[str]:
-    return [reply_text(c.args) for c in h.slack.calls_to("chat.postEphemeral") if c.args.get("user") == user]
 
 
 # -- bulk setup through the services (same code paths, without HTTP round trips) --------------

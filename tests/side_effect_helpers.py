@@ -1,59 +1,25 @@
-"""Helpers for the side-effect relay tests: build a care team through the real /case
-commands, open and submit the report form, and read what Slack, the database and the
-audit trail hold afterwards."""
+"""Steps of the side-effect relay tests: their care team, and opening and filling in the report
+form. The harness (tests/support.py) reads back what Slack, the database and the audit trail
+hold."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from sqlalchemy import select
-from sqlmodel import Session
-
 from bot.ids import BlockId, Callback
 from devtools.slackreq import checkboxes_value, date_value, select_value, text_value
-from storage.cases import Case
-from storage.core import AuditEvent, OutboxMessage
-from storage.side_effects import SideEffectReport
 
 THERAPIST = "U0THERA"
 P1 = "U0PRESC1"
 P2 = "U0PRESC2"
 CM = "U0CASEM"
 OUTSIDER = "U0OUTSIDE"
-ADMIN = "U0ADMIN"  # CARETHREAD_ADMINS in tests/conftest.py
-CHANNEL = "C0CARE"
 
-
-def make_case(
-    h,
-    *,
-    creator: str = THERAPIST,
-    creator_role: str = "therapist",
-    prescribers: tuple[str, ...] = (P1, P2),
-    case_managers: tuple[str, ...] = (CM,),
-    others: tuple[tuple[str, str], ...] = (),
-    meds: tuple[str, ...] = ("sertraline 50 mg every morning",),
-    label: str = "Blue Heron",
-) -> int:
-    h.command(creator, f"create {label} as {creator_role}")
-    case_id = latest_case_id(h)
-    for index, user in enumerate(prescribers):
-        # The creator names the first prescriber; only a prescriber adds the next (issue 11).
-        by = creator if index == 0 or creator_role == "prescriber" else prescribers[0]
-        h.command(by, f"add C-{case_id} <@{user}> prescriber")
-    for user in case_managers:
-        h.command(creator, f"add C-{case_id} <@{user}> case-manager")
-    for user, role in others:
-        h.command(creator, f"add C-{case_id} <@{user}> {role}")
-    for med in meds:
-        h.command(prescribers[0], f"med C-{case_id} add {med}")
-    return case_id
-
-
-def latest_case_id(h) -> int:
-    with Session(h.engine) as session:
-        return session.execute(select(Case.id).order_by(Case.id.desc()).limit(1)).scalar_one()
+#: The relay's care team for `care_team()`: the therapist creates the case, two prescribers and a
+#: case manager join.
+TEAM = {THERAPIST: "therapist", P1: "prescriber", P2: "prescriber", CM: "case-manager"}
+MEDS = ("sertraline 50 mg every morning",)
 
 
 def open_form(h, user: str, text: str) -> dict[str, Any]:
@@ -125,41 +91,6 @@ def submit_report(h, user: str, case_id: int | None, view_id: str | None = None,
     )
 
 
-def reports(h) -> list[SideEffectReport]:
-    with Session(h.engine) as session:
-        return list(session.execute(select(SideEffectReport).order_by(SideEffectReport.id)).scalars())
-
-
-def report(h, report_id: int) -> SideEffectReport:
-    with Session(h.engine) as session:
-        row = session.get(SideEffectReport, report_id)
-        assert row is not None
-        return row
-
-
-def audit(h, action: str | None = None) -> list[AuditEvent]:
-    with Session(h.engine) as session:
-        query = select(AuditEvent).order_by(AuditEvent.seq)
-        if action:
-            query = query.where(AuditEvent.action == action)
-        return list(session.execute(query).scalars())
-
-
-def outbox(h) -> list[OutboxMessage]:
-    with Session(h.engine) as session:
-        return list(session.execute(select(OutboxMessage).order_by(OutboxMessage.id)).scalars())
-
-
-def posts_to(h, channel: str, text_prefix: str | None = None) -> list[dict[str, Any]]:
-    return [
-        p for p in h.posts(channel) if text_prefix is None or str(p.get("text", "")).startswith(text_prefix)
-    ]
-
-
-def updates_of(h, ts: str) -> list[dict[str, Any]]:
-    return [c.args for c in h.slack.calls_to("chat.update") if c.args.get("ts") == ts]
-
-
 def action_ids(message: dict[str, Any]) -> list[str]:
     return [
         element.get("action_id")
@@ -167,13 +98,3 @@ def action_ids(message: dict[str, Any]) -> list[str]:
         if b.get("type") == "actions"
         for element in b.get("elements", [])
     ]
-
-
-def ephemerals(h, user: str) -> list[dict[str, Any]]:
-    return [c.args for c in h.slack.calls_to("chat.postEphemeral") if c.args.get("user") == user]
-
-
-def text_of(message: dict[str, Any]) -> str:
-    from conftest import reply_text
-
-    return reply_text(message)

@@ -13,7 +13,7 @@ from app import startup_line
 from bot.config import load_settings
 from devtools import slackreq
 from devtools.process import app_env, free_port, wait_healthy
-from tests.conftest import SECRET
+from tests.support import SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "pw-do-not-log-7731"

@@ -22,8 +22,11 @@ from bot.unit import Actor
 from storage import migrate
 from storage.core import AuditEvent, AuditHead
 from storage.db import session_scope, snapshot_scope
-from tests.audit_support import ALICE, BOB, audit_events, create_case
-from tests.conftest import Harness, make_settings
+from tests.support import (
+    ALICE,
+    BOB,
+    care_team,
+)
 
 KEY = b"test-audit-key-0123456789"
 T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
@@ -223,15 +226,12 @@ def tamper(engine, statement: str, **params) -> None:
 
 
 @pytest.fixture
-def alerting(tmp_path, engine, slack, clock):
-    h = Harness(make_settings(tmp_path, slack, CARETHREAD_ADMIN_CHANNEL="C0ADMIN"), engine, slack, clock)
-    yield h
-    h.close()
+def alerting(make_harness):
+    return make_harness(CARETHREAD_ADMIN_CHANNEL="C0ADMIN")
 
 
 def _activity(harness) -> None:
-    case_id = create_case(harness)
-    harness.command(ALICE, f"add C-{case_id} <@{BOB}> therapist")
+    case_id = care_team(harness, {ALICE: "prescriber", BOB: "therapist"})
     harness.command(ALICE, f"show C-{case_id}")
 
 
@@ -258,7 +258,7 @@ def test_periodic_verification_is_a_sweep_step_that_runs_once_per_period(harness
     assert run_sweep(harness.deps)["audit_verify"] == "not_due"
     harness.clock.advance(timedelta(seconds=harness.settings.section(AuditSettings).verify_seconds))
     assert run_sweep(harness.deps)["audit_verify"] == "ok"
-    verified = audit_events(harness, action="audit.verified")
+    verified = harness.audit_events(action="audit.verified")
     assert len(verified) == 2 and all(e.source == "scheduler" and e.actor == "app" for e in verified)
     with session_scope(harness.engine) as session:
         state = json.loads(
@@ -272,7 +272,7 @@ def test_alerts_the_admin_channel_once_per_new_failure(alerting):
     h = alerting
     _activity(h)
     assert _run(h).status == "ok"
-    target = audit_events(h)[2]
+    target = h.audit_events()[2]
     original = target.details
     tamper(h.engine, "UPDATE audit_events SET details = :d WHERE seq = :s", d='{"role":"pcp"}', s=target.seq)
 
@@ -286,7 +286,7 @@ def test_alerts_the_admin_channel_once_per_new_failure(alerting):
     assert (again.status, again.first_bad_seq, again.alerted) == ("failed", target.seq, False)
     assert len(h.posts("C0ADMIN")) == 1
 
-    earlier = audit_events(h)[0]
+    earlier = h.audit_events()[0]
     tamper(h.engine, "UPDATE audit_events SET actor = 'U0MALLORY' WHERE seq = :s", s=earlier.seq)
     assert _run(h).first_bad_seq == earlier.seq  # a new failure: a new alert
     assert len(h.posts("C0ADMIN")) == 2
@@ -300,7 +300,7 @@ def test_alerts_the_admin_channel_once_per_new_failure(alerting):
     later = next(r for r in (_run(h) for _ in range(5)) if r.status == "failed")
     assert (later.first_bad_seq, later.alerted) == (target.seq, True)
     assert len(h.posts("C0ADMIN")) == 3
-    failed = audit_events(h, action="audit.verify_failed")
+    failed = h.audit_events(action="audit.verify_failed")
     assert [json.loads(e.details)["alerted"] for e in failed] == [True, False, True, True]
     assert all(e.outcome == "error" for e in failed)
 
@@ -310,7 +310,7 @@ def test_new_rows_gaps_and_truncation_are_found(alerting):
     _activity(h)
     assert _run(h).status == "ok"
     h.command(ALICE, "show C-1")
-    newest = audit_events(h)[-1]
+    newest = h.audit_events()[-1]
     tamper(h.engine, "UPDATE audit_events SET outcome = 'denied' WHERE seq = :s", s=newest.seq)
     assert _run(h).first_bad_seq == newest.seq
     tamper(h.engine, "DELETE FROM audit_events WHERE seq = :s", s=newest.seq)  # a gap
@@ -348,7 +348,7 @@ def test_an_intruder_beyond_the_head_is_found_and_alerted_directly(alerting):
 
 def test_work_per_run_is_bounded_and_old_rows_are_rechecked_in_turn(harness):
     _activity(harness)
-    total = len(audit_events(harness))
+    total = len(harness.audit_events())
     runs = 0
     while True:
         result = audit_verify.run_periodic(harness.deps, tip_batch=4, recheck_chunk=3)
@@ -378,7 +378,7 @@ def test_a_failure_without_an_admin_channel_is_logged_and_audited(harness, caplo
     result = _run(harness)
     assert (result.status, result.first_bad_seq, result.alerted) == ("failed", 1, False)
     assert "CARETHREAD_ADMIN_CHANNEL is not set" in caplog.text
-    [failed] = audit_events(harness, action="audit.verify_failed")
+    [failed] = harness.audit_events(action="audit.verify_failed")
     assert json.loads(failed.details) == {"alerted": False, "problem": "content does not match its hash"}
 
 

@@ -17,9 +17,16 @@ from fhir.resources.bundle import Bundle
 from sqlalchemy import text
 
 from bot.config import PROJECT_ROOT
+from storage.audit import ThreadEntry
 from storage.db import make_engine
-from tests.audit_support import ALICE, BOB, audit_events, card_ts, create_case, entries, reply
-from tests.conftest import Harness, make_settings
+from tests.audit_helpers import reply
+from tests.support import (
+    ALICE,
+    BOB,
+    Harness,
+    care_team,
+    make_settings,
+)
 
 NOW = datetime.now(UTC)
 
@@ -42,13 +49,12 @@ def operator_db(tmp_path: Path, slack, clock):
     engine = make_engine(url)
     clock.set(NOW)
     h = Harness(make_settings(tmp_path, slack, DATABASE_URL=url), engine, slack, clock)
-    first = create_case(h, label="Blue Heron")
-    h.command(ALICE, f"add C-{first} <@{BOB}> therapist")
-    root = card_ts(h, first)
+    first = care_team(h, {ALICE: "prescriber", BOB: "therapist"}, label="Blue Heron")
+    root = h.root_ts(first)
     h.event(reply(root, BOB, "old note about sertraline", ts=slack_ts(NOW - timedelta(days=400))))
     h.event(reply(root, ALICE, "recent note", ts=slack_ts(NOW - timedelta(days=2))))
-    second = create_case(h, label="Red Kite", user=BOB)
-    h.event(reply(card_ts(h, second), BOB, "second case, old", ts=slack_ts(NOW - timedelta(days=500))))
+    second = care_team(h, {BOB: "prescriber"}, label="Red Kite")
+    h.event(reply(h.root_ts(second), BOB, "second case, old", ts=slack_ts(NOW - timedelta(days=500))))
     h.close()
     yield h, env
     engine.dispose()
@@ -75,7 +81,7 @@ def test_verify_exit_status_and_first_bad_seq(operator_db):
     assert ok.returncode == 0, ok.stderr
     assert b"the chain is intact" in ok.stdout
 
-    original = audit_events(h, seq=3)[0].actor
+    original = h.audit_events(seq=3)[0].actor
     tamper(h.engine, "UPDATE audit_events SET actor = 'U0MALLORY' WHERE seq = 3")
     broken = run_cli(env, "verify")
     assert broken.returncode == 1
@@ -88,7 +94,7 @@ def test_verify_exit_status_and_first_bad_seq(operator_db):
     assert b"first bad seq: 5" in run_cli(env, "verify").stdout
 
     results = [
-        (e.action, e.outcome, e.actor, e.source) for e in audit_events(h) if e.action.startswith("audit.ver")
+        (e.action, e.outcome, e.actor, e.source) for e in h.audit_events() if e.action.startswith("audit.ver")
     ]
     assert [r[:2] for r in results] == [
         ("audit.verified", "ok"),
@@ -125,13 +131,13 @@ def test_export_to_a_file_and_to_stdout(operator_db, tmp_path):
     fhir_run = run_cli(env, "export", "--case", "C-2", "--format", "fhir")
     assert Bundle.model_validate_json(fhir_run.stdout).entry
 
-    exported = [e for e in audit_events(h) if e.action == "audit.exported"]
+    exported = [e for e in h.audit_events() if e.action == "audit.exported"]
     assert [(e.case_id, e.actor, e.source) for e in exported] == [
         (1, "cli", "cli"),
         (2, "cli", "cli"),
         (2, "cli", "cli"),
     ]
-    invoked = [json.loads(e.details) for e in audit_events(h) if e.action == "cli.invoked"]
+    invoked = [json.loads(e.details) for e in h.audit_events() if e.action == "cli.invoked"]
     assert all(d["command"] == "export" and d["os_user"] for d in invoked)
 
     missing = run_cli(env, "export", "--case", "C-9")
@@ -142,19 +148,19 @@ def test_export_to_a_file_and_to_stdout(operator_db, tmp_path):
 
 def test_purge_removes_old_text_only_keeps_events_and_is_audited(operator_db):
     h, env = operator_db
-    before = [(e.seq, e.hash) for e in audit_events(h)]
+    before = [(e.seq, e.hash) for e in h.audit_events()]
     assert run_cli(env, "purge", "--older-than-days", "0").returncode == 1
     result = run_cli(env, "purge", "--older-than-days", "365")
     assert result.returncode == 0, result.stderr
     assert b"purged the text of 2 transcript entries in 2 cases" in result.stdout
 
-    rows = entries(h)
+    rows = h.rows(ThreadEntry)
     by_text = {h.deps.cipher.decrypt_optional(r.text_enc): r for r in rows}
     assert set(by_text) == {None, "recent note"}
     purged = [r for r in rows if r.purged_at is not None]
     assert len(purged) == 2 and all(r.text_enc is None and r.files_enc is None for r in purged)
 
-    after = audit_events(h)
+    after = h.audit_events()
     assert [(e.seq, e.hash) for e in after[: len(before)]] == before  # nothing rewritten
     purges = [(e.case_id, json.loads(e.details)["entries"]) for e in after if e.action == "transcript.purged"]
     assert sorted(purges) == [(1, 1), (2, 1)]

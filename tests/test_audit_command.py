@@ -16,21 +16,15 @@ from fhir.resources.bundle import Bundle
 from bot.audit.service import PAGE_SIZE
 from bot.auditlog import APP_ACTOR
 from bot.ids import Action
-from tests.audit_support import (
+from tests.audit_helpers import delete, edit, file_share, reply
+from tests.support import (
     ADMIN,
     ALICE,
     BOB,
     MALLORY,
-    actions,
-    audit_events,
-    card_ts,
-    create_case,
-    delete,
-    edit,
-    file_share,
-    reply,
+    care_team,
+    reply_text,
 )
-from tests.conftest import reply_text
 
 DATE_TOKEN = re.compile(r"<!date\^\d+\^\{date_short_pretty\} \{time\}\|[^>]+>")
 
@@ -38,13 +32,9 @@ DATE_TOKEN = re.compile(r"<!date\^\d+\^\{date_short_pretty\} \{time\}\|[^>]+>")
 SEQ = r"· #(\d+)"
 
 
-def last_reply(harness) -> dict:
-    return harness.replies()[-1]
-
-
 def _busy_case(harness, label="Blue Heron") -> int:
     """A case with more than one page of events."""
-    case_id = create_case(harness, label=label)
+    case_id = care_team(harness, {ALICE: "prescriber"}, label=label)
     ref = f"C-{case_id}"
     for _ in range(4):
         harness.command(ALICE, f"add {ref} <@{BOB}> therapist")
@@ -55,11 +45,11 @@ def _busy_case(harness, label="Blue Heron") -> int:
 
 def test_timeline_is_newest_first_paged_and_in_the_readers_zone(harness):
     case_id = _busy_case(harness)
-    before = audit_events(harness, case_id=case_id)
+    before = harness.audit_events(case_id=case_id)
     total = len(before)
     assert total > PAGE_SIZE
     harness.command(ALICE, f"C-{case_id}", command="/audit")
-    first = last_reply(harness)
+    first = harness.last_reply()
     assert first["response_type"] == "ephemeral"
     text = reply_text(first)
     assert f"Audit trail of C-{case_id}" in text and f"{total} events" in text and "page 1 of 2" in text
@@ -85,17 +75,17 @@ def test_timeline_is_newest_first_paged_and_in_the_readers_zone(harness):
     ]
 
     # The reading itself is in the trail, with the page read.
-    viewed = [e for e in audit_events(harness, case_id=case_id) if e.action == "audit.viewed"]
+    viewed = [e for e in harness.audit_events(case_id=case_id) if e.action == "audit.viewed"]
     assert [(e.actor, json.loads(e.details)) for e in viewed] == [(ALICE, {"page": 1})]
 
     # Typed, page 2 counts from the newest event now (the view above is one more).
-    now = [e.seq for e in audit_events(harness, case_id=case_id)]
+    now = [e.seq for e in harness.audit_events(case_id=case_id)]
     harness.command(ALICE, f"C-{case_id} page 2", command="/audit")
-    second = [b["text"]["text"] for b in last_reply(harness)["blocks"] if b["type"] == "section"]
+    second = [b["text"]["text"] for b in harness.last_reply()["blocks"] if b["type"] == "section"]
     seqs2 = [int(re.search(SEQ, s).group(1)) for s in second]
     page2 = [
         e
-        for e in audit_events(harness, case_id=case_id)
+        for e in harness.audit_events(case_id=case_id)
         if e.seq in sorted(now, reverse=True)[PAGE_SIZE : 2 * PAGE_SIZE]
     ]
     assert seqs2 == [e.seq for e in reversed(page2) if not e.action.startswith("message.")]
@@ -105,7 +95,7 @@ def test_timeline_is_newest_first_paged_and_in_the_readers_zone(harness):
 def test_older_and_newer_buttons_replace_the_message(harness):
     case_id = _busy_case(harness)
     harness.command(ALICE, f"C-{case_id}", command="/audit")
-    first = last_reply(harness)
+    first = harness.last_reply()
     [older] = [e for b in first["blocks"] if b["type"] == "actions" for e in b["elements"]]
     url = f"{harness.slack.url}respond/audit-page"
     harness.action(ALICE, older["action_id"], older["value"], response_url=url)
@@ -122,7 +112,7 @@ def test_older_and_newer_buttons_replace_the_message(harness):
     again = harness.slack.calls_to("response_url")[-1].args
     assert "page 1 of 2" in reply_text(again)
     assert [int(x) for x in re.findall(SEQ, reply_text(again))] == shown1
-    viewed = [(e.source, json.loads(e.details)["page"]) for e in audit_events(harness, action="audit.viewed")]
+    viewed = [(e.source, json.loads(e.details)["page"]) for e in harness.audit_events(action="audit.viewed")]
     assert viewed == [("command", 1), ("button", 2), ("button", 1)]
 
     # A click by someone off the team (or a forged value) is refused like everything else.
@@ -131,11 +121,11 @@ def test_older_and_newer_buttons_replace_the_message(harness):
     assert "don't have access" in reply_text(refusal) and refusal["replace_original"] in (False, "false")
     harness.action(ALICE, Action.AUDIT_OLDER, "junk", response_url=url)
     assert "no longer works" in reply_text(harness.slack.calls_to("response_url")[-1].args)
-    assert ("button:audit_older", "denied") in actions(harness, actor=MALLORY)
+    assert ("button:audit_older", "denied") in harness.audit_actions(actor=MALLORY)
 
 
 def test_only_the_team_and_admins_read_the_trail_and_refusals_reveal_nothing(harness):
-    case_id = create_case(harness, label="Secret Heron")
+    case_id = care_team(harness, {ALICE: "prescriber"}, label="Secret Heron")
     harness.command(MALLORY, f"C-{case_id}", command="/audit")
     existing = harness.last_reply_text()
     harness.command(MALLORY, "C-999", command="/audit")
@@ -144,7 +134,7 @@ def test_only_the_team_and_admins_read_the_trail_and_refusals_reveal_nothing(har
     harness.command(MALLORY, f"C-{case_id} export json", command="/audit")
     assert "don't have access" in harness.last_reply_text()
     assert not harness.slack.calls_to("files.getUploadURLExternal")
-    denied = [(e.action, e.outcome, e.case_id) for e in audit_events(harness, actor=MALLORY)]
+    denied = [(e.action, e.outcome, e.case_id) for e in harness.audit_events(actor=MALLORY)]
     assert denied == [
         ("command:/audit", "denied", case_id),
         ("command:/audit", "denied", None),
@@ -173,20 +163,20 @@ def test_only_the_team_and_admins_read_the_trail_and_refusals_reveal_nothing(har
     ],
 )
 def test_bad_input_gets_usage_and_changes_nothing(harness, text, expected):
-    create_case(harness)
-    before = len(audit_events(harness, action="audit.viewed"))
+    care_team(harness, {ALICE: "prescriber"})
+    before = len(harness.audit_events(action="audit.viewed"))
     harness.command(ALICE, text, command="/audit")
     reply = harness.last_reply_text()
     assert expected in reply and "Usage:" in reply
-    assert len(audit_events(harness, action="audit.viewed")) == before
-    assert actions(harness, actor=ALICE)[-1] == ("command:/audit", "bad_input")
+    assert len(harness.audit_events(action="audit.viewed")) == before
+    assert harness.audit_actions(actor=ALICE)[-1] == ("command:/audit", "bad_input")
 
 
 def test_help_is_answered_and_audited(harness):
     harness.command(ALICE, "", command="/audit")
     assert "/audit <case> export" in harness.last_reply_text().replace("&lt;", "<").replace("&gt;", ">")
     harness.command(ALICE, "help", command="/case")
-    helps = [json.loads(e.details)["command"] for e in audit_events(harness, action="help.viewed")]
+    helps = [json.loads(e.details)["command"] for e in harness.audit_events(action="help.viewed")]
     assert helps == ["/audit", "/case"]
 
 
@@ -194,9 +184,8 @@ def test_help_is_answered_and_audited(harness):
 
 
 def _two_cases_with_threads(harness) -> tuple[int, int]:
-    mine = create_case(harness, label="Blue Heron")
-    harness.command(ALICE, f"add C-{mine} <@{BOB}> therapist")
-    root = card_ts(harness, mine)
+    mine = care_team(harness, {ALICE: "prescriber", BOB: "therapist"}, label="Blue Heron")
+    root = harness.root_ts(mine)
     original = reply(root, BOB, '=HYPERLINK("x") nausea, week 2')
     harness.event(original)
     harness.event(edit(original, "nausea improving, week 2"))
@@ -204,8 +193,8 @@ def _two_cases_with_threads(harness) -> tuple[int, int]:
     gone = reply(root, ALICE, "wrong thread, sorry")
     harness.event(gone)
     harness.event(delete(gone))
-    theirs = create_case(harness, label="Red Kite", user=MALLORY)
-    harness.event(reply(card_ts(harness, theirs), MALLORY, "OTHER CASE SECRET"))
+    theirs = care_team(harness, {MALLORY: "prescriber"}, label="Red Kite")
+    harness.event(reply(harness.root_ts(theirs), MALLORY, "OTHER CASE SECRET"))
     return mine, theirs
 
 
@@ -235,7 +224,7 @@ def test_csv_export_is_sent_by_dm_and_holds_this_case_only(harness):
     assert rows[0]["record"] == "export" and rows[0]["target"] == f"C-{mine}"
     events = [r for r in rows if r["record"] == "event"]
     lines = [r for r in rows if r["record"] == "transcript"]
-    expected = audit_events(harness, case_id=mine)
+    expected = harness.audit_events(case_id=mine)
     assert [int(r["seq"]) for r in events] == [
         e.seq for e in expected if not e.action.startswith("audit.export")
     ]
@@ -245,14 +234,14 @@ def test_csv_export_is_sent_by_dm_and_holds_this_case_only(harness):
     assert lines[1]["text"] == "nausea improving, week 2"
     assert "labs-blue.pdf" in lines[2]["files"]
     assert b"OTHER CASE SECRET" not in content and b"Red Kite" not in content
-    other_seqs = {str(e.seq) for e in audit_events(harness, case_id=theirs)}
+    other_seqs = {str(e.seq) for e in harness.audit_events(case_id=theirs)}
     assert not other_seqs & {r["seq"] for r in events}
 
-    exported = audit_events(harness, action="audit.exported")[-1]
+    exported = harness.audit_events(action="audit.exported")[-1]
     details = json.loads(exported.details)
     assert exported.case_id == mine and exported.actor == ALICE
     assert details["sha256"] == hashlib.sha256(content).hexdigest() and details["format"] == "csv"
-    assert ("audit.export_delivered", "ok") in actions(harness, case_id=mine)
+    assert ("audit.export_delivered", "ok") in harness.audit_actions(case_id=mine)
 
 
 def test_json_export_parses_and_links_events_to_the_transcript(harness):
@@ -275,7 +264,7 @@ def test_fhir_export_is_a_valid_r5_bundle_of_audit_events(harness):
     assert bundle.type == "collection"
     resources = [entry.resource for entry in bundle.entry]
     assert resources and all(isinstance(r, FhirAuditEvent) for r in resources)
-    expected = [e for e in audit_events(harness, case_id=mine) if not e.action.startswith("audit.export")]
+    expected = [e for e in harness.audit_events(case_id=mine) if not e.action.startswith("audit.export")]
     assert [r.id for r in resources] == [f"seq-{e.seq}" for e in expected]
     case_ids = {
         ent.what.identifier.value for r in resources for ent in r.entity if ent.what and ent.what.identifier
@@ -294,10 +283,10 @@ def test_fhir_export_is_a_valid_r5_bundle_of_audit_events(harness):
 
 
 def test_an_admin_can_export_and_a_failed_upload_is_reported_and_audited(harness):
-    case_id = create_case(harness)
+    case_id = care_team(harness, {ALICE: "prescriber"})
     harness.slack.fail("files.getUploadURLExternal", status=500, times=1)
     harness.command(ADMIN, f"C-{case_id} export", command="/audit")
     assert "was not sent" in harness.last_reply_text()
-    assert ("audit.export_failed", "error") in actions(harness, actor=ADMIN)
+    assert ("audit.export_failed", "error") in harness.audit_actions(actor=ADMIN)
     content, _ = _export(harness, case_id, "csv", user=ADMIN)
     assert content.startswith(b"record,seq,")

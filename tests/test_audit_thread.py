@@ -6,32 +6,24 @@ from __future__ import annotations
 import json
 
 from bot.audit import transcript
-from storage.audit import EntryKind
-from tests.audit_support import (
+from storage.audit import EntryKind, ThreadEntry
+from tests.audit_helpers import delete, edit, file_share, next_ts, reply
+from tests.support import (
     ALICE,
     BOB,
     CHANNEL,
     MALLORY,
-    audit_events,
-    card_ts,
-    create_case,
-    delete,
-    edit,
-    entries,
-    file_share,
-    next_ts,
-    reply,
+    care_team,
 )
 
 
 def _started(harness) -> tuple[int, str]:
-    case_id = create_case(harness)
-    harness.command(ALICE, f"add C-{case_id} <@{BOB}> therapist")
-    return case_id, card_ts(harness, case_id)
+    case_id = care_team(harness, {ALICE: "prescriber", BOB: "therapist"})
+    return case_id, harness.root_ts(case_id)
 
 
 def thread_events(harness, case_id):
-    return [e for e in audit_events(harness, case_id=case_id) if e.action.startswith("thread.")]
+    return [e for e in harness.audit_events(case_id=case_id) if e.action.startswith("thread.")]
 
 
 def test_a_reply_is_kept_encrypted_with_an_audit_event_holding_no_text(harness):
@@ -40,7 +32,7 @@ def test_a_reply_is_kept_encrypted_with_an_audit_event_holding_no_text(harness):
     response = harness.event(event, event_id="EvREPLY1")
     assert response.status == 200
 
-    [entry] = entries(harness, case_id)
+    [entry] = harness.rows(ThreadEntry, case_id=case_id)
     assert entry.kind == EntryKind.POSTED and entry.user_id == BOB
     assert entry.message_ts == event["ts"] and entry.thread_ts == root and entry.event_id == "EvREPLY1"
     assert "nausea" not in entry.text_enc
@@ -63,7 +55,7 @@ def test_edit_delete_and_file_share_each_recorded(harness):
     harness.event(delete({**original, "text": "Dose was 75 mg"}))
     harness.event(file_share(root, ALICE, "Lab results attached", "lithium-level-jane.pdf"))
 
-    rows = entries(harness, case_id)
+    rows = harness.rows(ThreadEntry, case_id=case_id)
     assert [r.kind for r in rows] == ["posted", "edited", "deleted", "file_shared"]
     texts = [harness.deps.cipher.decrypt_optional(r.text_enc) for r in rows]
     assert texts == ["Dose was 50 mg", "Dose was 75 mg", "Dose was 75 mg", "Lab results attached"]
@@ -89,13 +81,13 @@ def test_a_retried_delivery_is_recorded_once(harness):
     assert harness.event(event, event_id="EvRETRY").status == 200
     assert harness.event(event, event_id="EvRETRY", retry_num=1).status == 200
     assert harness.event(event, event_id="EvRETRY", retry_num=2).status == 200
-    assert len(entries(harness, case_id)) == 1
+    assert len(harness.rows(ThreadEntry, case_id=case_id)) == 1
     assert len(thread_events(harness, case_id)) == 1
     # The same edit retried is one edit, too.
     changed = edit(event, "Sleeping much better")
     harness.event(changed, event_id="EvEDIT")
     harness.event(changed, event_id="EvEDIT", retry_num=1)
-    assert [r.kind for r in entries(harness, case_id)] == ["posted", "edited"]
+    assert [r.kind for r in harness.rows(ThreadEntry, case_id=case_id)] == ["posted", "edited"]
 
 
 def test_someone_off_the_team_posting_is_kept_and_flagged(harness):
@@ -107,8 +99,8 @@ def test_someone_off_the_team_posting_is_kept_and_flagged(harness):
 
 def test_what_is_not_a_person_in_a_case_thread_is_ignored(harness):
     _, root = _started(harness)
-    other_case = create_case(harness, label="Other", user=BOB)
-    other_root = card_ts(harness, other_case)
+    other_case = care_team(harness, {BOB: "prescriber"}, label="Other")
+    other_root = harness.root_ts(other_case)
     ignored = [
         reply(root, BOB, "from another bot", bot_id="B0OTHER"),
         reply(root, BOB, "legacy bot", subtype="bot_message"),
@@ -134,8 +126,8 @@ def test_what_is_not_a_person_in_a_case_thread_is_ignored(harness):
             "ts": next_ts(),
         }
     )
-    assert [r.kind for r in entries(harness)] == ["posted"]
-    assert entries(harness, other_case) == [] and other_root != root
+    assert [r.kind for r in harness.rows(ThreadEntry)] == ["posted"]
+    assert harness.rows(ThreadEntry, case_id=other_case) == [] and other_root != root
 
 
 def test_other_workflows_hook_in_through_thread_listener(harness):
@@ -152,7 +144,7 @@ def test_other_workflows_hook_in_through_thread_listener(harness):
     finally:
         transcript.THREAD_LISTENERS.remove(listener)
     assert seen == [(case_id, "posted", "ping")]
-    assert [e.action for e in audit_events(harness, case_id=case_id)][-2:] == [
+    assert [e.action for e in harness.audit_events(case_id=case_id)][-2:] == [
         "thread.message_posted",
         "test.hooked",
     ]

@@ -9,12 +9,8 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import inspect
-from sqlmodel import SQLModel
 
 from bot.audit import export as audit_export
 from bot.audit.commands import ExportFormat, ExportTrail, ShowTimeline, parse_audit_command
@@ -24,7 +20,6 @@ from bot.audit.transcript import TranscriptLine
 from bot.errors import BadInput
 from bot.inputs import Help
 from bot.render import Renderer
-from storage import migrate
 from storage.audit import EntryKind
 from storage.core import AuditEvent
 
@@ -340,28 +335,3 @@ def test_alert_and_help_templates_render():
     assert "#12" in json.dumps(alert) and "<!date^" in json.dumps(alert)
     helped = Renderer().message("audit/audit_help", usage=["`/audit <case>`"])
     assert "/audit &lt;case&gt;" in json.dumps(helped)
-
-
-# -- migration ---------------------------------------------------------------------------------
-
-
-def test_migration_matches_the_models_and_downgrades(engine):
-    migrate.upgrade(engine)
-    with engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
-    assert diff == []
-    indexes = {ix["name"] for ix in inspect(engine).get_indexes("outbox")}
-    assert "ix_outbox_result" in indexes
-    _downgrade(engine, "0001")
-    assert "thread_entries" not in inspect(engine).get_table_names()
-    migrate.upgrade(engine)
-    assert "thread_entries" in inspect(engine).get_table_names()
-
-
-def _downgrade(engine, revision: str) -> None:
-    from alembic import command
-
-    config = migrate.alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)

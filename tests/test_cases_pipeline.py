@@ -11,24 +11,8 @@ from sqlalchemy import select
 from bot.ids import BlockId, Callback
 from devtools import slackreq
 from storage.cases import Case, CaseMember, Medication
-from storage.core import AuditEvent, OutboxMessage, OutboxStatus
-from tests.conftest import SECRET, reply_text
-
-ALICE, BOB, CAROL, MALLORY, ADMIN = "U0ALICE", "U0BOB", "U0CAROL", "U0MALLORY", "U0ADMIN"
-
-
-def create(harness, label="Blue Heron", role="prescriber", user=ALICE):
-    harness.command(user, f"create {label} as {role}")
-    with harness.db() as session:
-        return session.execute(select(Case).order_by(Case.id.desc())).scalars().first()
-
-
-def audit_actions(harness, **where):
-    with harness.db() as session:
-        query = select(AuditEvent).order_by(AuditEvent.seq)
-        for key, value in where.items():
-            query = query.where(getattr(AuditEvent, key) == value)
-        return [(e.action, e.outcome) for e in session.execute(query).scalars()]
+from storage.core import OutboxMessage, OutboxStatus
+from tests.support import ADMIN, ALICE, BOB, CAROL, MALLORY, SECRET, care_team, reply_text
 
 
 def test_bad_or_stale_signature_is_rejected_with_401(harness):
@@ -61,7 +45,7 @@ def test_health_check(harness):
 
 
 def test_create_posts_card_replies_with_id_and_saves_encrypted_label(harness):
-    case = create(harness, label="Blue Heron 42")
+    case = harness.get(Case, care_team(harness, {ALICE: "prescriber"}, label="Blue Heron 42"))
     assert case.id == 1 and case.home_channel == "C0CARE" and case.status == "open"
     assert "Blue Heron" not in case.label_enc  # encrypted at rest
     assert harness.deps.cipher.decrypt(case.label_enc) == "Blue Heron 42"
@@ -77,11 +61,11 @@ def test_create_posts_card_replies_with_id_and_saves_encrypted_label(harness):
         outbox = session.get(OutboxMessage, case.card_outbox_id)
     assert [(m.user_id, m.role) for m in members] == [(ALICE, "prescriber")]
     assert outbox.status == OutboxStatus.SENT and outbox.result_ts
-    assert ("case.created", "ok") in audit_actions(harness, case_id=1)
+    assert ("case.created", "ok") in harness.audit_actions(case_id=1)
 
 
 def test_default_role_is_case_manager_and_ids_increase(harness):
-    create(harness, label="One", role="case-manager")
+    care_team(harness, {ALICE: "case-manager"}, label="One")
     harness.command(BOB, "create Two")
     with harness.db() as session:
         roles = session.execute(select(CaseMember.case_id, CaseMember.role).order_by(CaseMember.id)).all()
@@ -90,7 +74,7 @@ def test_default_role_is_case_manager_and_ids_increase(harness):
 
 
 def test_team_changes_are_threaded_under_the_card_and_update_it(harness):
-    create(harness)
+    care_team(harness, {ALICE: "prescriber"})
     harness.command(ALICE, "add C-1 <@U0BOB|bob> therapist")
     harness.command(ALICE, "add C-1 <@U0CAROL> case_manager")
     harness.command(BOB, "remove C-1 <@U0CAROL>")
@@ -111,7 +95,7 @@ def test_team_changes_are_threaded_under_the_card_and_update_it(harness):
 
 
 def test_show_lists_team_meds_and_thread_link_for_members_only(harness):
-    create(harness)
+    care_team(harness, {ALICE: "prescriber"})
     harness.command(ALICE, "add C-1 <@U0BOB|bob> therapist")
     harness.command(ALICE, "med C-1 add sertraline 50 mg every morning")
     harness.command(BOB, "show C-1")
@@ -120,18 +104,18 @@ def test_show_lists_team_meds_and_thread_link_for_members_only(harness):
     assert "<@U0BOB> (Therapist)" in shown
     assert "https://slack.com/archives/C0CARE/p" in shown
     assert harness.replies()[-1]["response_type"] == "ephemeral"
-    assert ("case.viewed", "ok") in audit_actions(harness, actor=BOB)
+    assert ("case.viewed", "ok") in harness.audit_actions(actor=BOB)
 
 
 def test_refusal_reveals_nothing_and_is_audited(harness):
-    create(harness)
+    care_team(harness, {ALICE: "prescriber"})
     harness.command(MALLORY, "show C-1")
     existing = harness.last_reply_text()
     harness.command(MALLORY, "show C-99")
     missing = harness.last_reply_text()
     assert existing.replace("C-1", "C-N") == missing.replace("C-99", "C-N")
     assert "Blue Heron" not in existing
-    denied = audit_actions(harness, actor=MALLORY)
+    denied = harness.audit_actions(actor=MALLORY)
     assert denied == [("command:/case", "denied"), ("command:/case", "denied")]
     for verb in ("add C-1 <@U0MALLORY> therapist", "close C-1", "med C-1 add x", "remove C-1 <@U0ALICE>"):
         harness.command(MALLORY, verb)
@@ -142,7 +126,7 @@ def test_refusal_reveals_nothing_and_is_audited(harness):
 
 
 def test_admin_sees_any_case_and_lists_all(harness):
-    create(harness)
+    care_team(harness, {ALICE: "prescriber"})
     harness.command(ADMIN, "show C-1")
     assert "not on the team (admin view)" in harness.last_reply_text()
     harness.command(ADMIN, "list all")
@@ -152,7 +136,7 @@ def test_admin_sees_any_case_and_lists_all(harness):
 
 
 def test_list_shows_my_open_cases_only(harness):
-    create(harness, label="Mine")
+    care_team(harness, {ALICE: "prescriber"}, label="Mine")
     harness.command(BOB, "create Theirs")
     harness.command(ALICE, "list")
     listed = harness.last_reply_text()
@@ -163,7 +147,7 @@ def test_list_shows_my_open_cases_only(harness):
 
 
 def test_close_and_reopen(harness):
-    create(harness)
+    care_team(harness, {ALICE: "prescriber"})
     harness.command(ALICE, "close C-1 discharged to primary care")
     with harness.db() as session:
         case = session.get(Case, 1)
@@ -182,7 +166,7 @@ def test_close_and_reopen(harness):
 
 
 def test_only_prescribers_change_medications(harness):
-    create(harness, role="prescriber")
+    care_team(harness, {ALICE: "prescriber"})
     harness.command(ALICE, "add C-1 <@U0BOB> therapist")
     harness.command(BOB, "med C-1 add lithium 300 mg twice daily")
     assert "Only a prescriber" in harness.last_reply_text()
@@ -222,7 +206,7 @@ BAD_INPUTS = [
 
 
 def test_bad_input_gets_a_clear_reply_with_usage_and_changes_nothing(harness):
-    create(harness)
+    care_team(harness, {ALICE: "prescriber"})
     with harness.db() as session:
         before = session.execute(select(OutboxMessage.id).where(OutboxMessage.method != "response_url")).all()
     for text, expected in BAD_INPUTS:
@@ -236,7 +220,7 @@ def test_bad_input_gets_a_clear_reply_with_usage_and_changes_nothing(harness):
         )
         assert len(session.execute(select(CaseMember)).all()) == 1
         assert len(session.execute(select(Case)).all()) == 1
-    outcomes = [o for a, o in audit_actions(harness, actor=ALICE) if a == "command:/case"]
+    outcomes = [o for a, o in harness.audit_actions(actor=ALICE) if a == "command:/case"]
     assert len(outcomes) == len(BAD_INPUTS) and set(outcomes) <= {"bad_input", "conflict", "denied"}
 
 
@@ -350,10 +334,7 @@ def test_create_form_reports_every_mistake_at_once_and_creates_nothing(harness):
     assert "cannot contain mentions" in errors[BlockId.LABEL]
     assert "You are on the team already" in errors[BlockId.members_for("case-manager")]
     assert "Only a prescriber enters medications" in errors[BlockId.MEDICATIONS]
-    with harness.db() as session:
-        event = session.execute(
-            select(AuditEvent).where(AuditEvent.action == "modal:case_create")
-        ).scalar_one()
+    [event] = harness.audit_events(action="modal:case_create")
     assert event.outcome == "bad_input"
     assert json.loads(event.details) == {"fields": sorted(errors)}
 
@@ -371,7 +352,7 @@ def test_create_form_refuses_what_the_command_refuses(harness):
     errors = _create_refused(harness, _new_case(**{BlockId.MEDICATIONS: long_name}))
     assert "the limit is 80" in errors[BlockId.MEDICATIONS]
     # The same line through /case med add gets the same answer.
-    create(harness)
+    care_team(harness, {ALICE: "prescriber"})
     harness.command(ALICE, "med C-1 add " + "x" * 81 + " 5 mg")
     assert "The medication name is 81 characters long; the limit is 80." in harness.last_reply_text()
 
@@ -385,11 +366,11 @@ def test_create_with_as_but_no_label_or_no_role_is_refused(harness):
     assert "cannot contain mentions" in harness.last_reply_text()
     with harness.db() as session:
         assert session.execute(select(Case)).first() is None
-    assert [o for a, o in audit_actions(harness, actor=ALICE) if a == "command:/case"] == ["bad_input"] * 3
+    assert [o for a, o in harness.audit_actions(actor=ALICE) if a == "command:/case"] == ["bad_input"] * 3
 
 
 def test_app_home_shows_my_cases(harness):
-    create(harness, label="Home Case")
+    care_team(harness, {ALICE: "prescriber"}, label="Home Case")
     harness.event({"type": "app_home_opened", "user": ALICE, "tab": "home", "channel": "D0ALICE"})
     published = harness.slack.wait_for("views.publish")[-1].args
     assert published["user_id"] == ALICE
@@ -401,7 +382,7 @@ def test_app_home_shows_my_cases(harness):
 
 
 def test_notification_text_never_carries_the_label(harness):
-    create(harness, label="Secret Label")
+    care_team(harness, {ALICE: "prescriber"}, label="Secret Label")
     harness.command(ALICE, "add C-1 <@U0BOB> therapist")
     harness.command(ALICE, "close C-1 reason here")
     for call in harness.slack.calls:

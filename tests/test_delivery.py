@@ -6,32 +6,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 from slack_sdk import WebClient
-from sqlalchemy import select
 
 from bot.auditlog import Source
 from bot.scheduler import run_sweep
 from bot.unit import Actor
-from storage.core import AuditEvent, OutboxMessage, OutboxStatus, ProcessedRequest
-from tests.conftest import Harness, make_settings
-
-ALICE = "U0ALICE"
-
-
-def outbox(harness) -> list[OutboxMessage]:
-    """Messages to channels and people (replies through response_url are tested apart)."""
-    with harness.db() as session:
-        return list(
-            session.execute(
-                select(OutboxMessage).where(OutboxMessage.method != "response_url").order_by(OutboxMessage.id)
-            ).scalars()
-        )
+from storage.core import OutboxStatus, ProcessedRequest
+from tests.support import ALICE, BOB, care_team
 
 
 def test_rate_limited_message_waits_retry_after_and_keeps_thread_order(harness):
     harness.slack.fail("chat.postMessage", status=429, retry_after=30, times=1)
-    harness.command(ALICE, "create Blue Heron as prescriber")
-    harness.command(ALICE, "add C-1 <@U0BOB> therapist")
-    rows = outbox(harness)
+    care_team(harness, {ALICE: "prescriber", BOB: "therapist"})
+    rows = harness.outbox()
     card, note = rows[0], rows[1]
     assert card.status == OutboxStatus.PENDING and card.last_error == "ratelimited"
     assert card.next_attempt_at == harness.clock.now() + timedelta(seconds=30)
@@ -46,7 +32,7 @@ def test_rate_limited_message_waits_retry_after_and_keeps_thread_order(harness):
     posts = harness.posts("C0CARE")
     assert [p["text"] for p in posts] == ["Case C-1 care-team thread", "Update on case C-1"]
     assert posts[1]["thread_ts"] == harness.root_ts(1)
-    assert {r.status for r in outbox(harness)} == {OutboxStatus.SENT}
+    assert {r.status for r in harness.outbox()} == {OutboxStatus.SENT}
 
     run_sweep(harness.deps)  # nothing left: nothing sent twice
     assert len(harness.posts()) == 2
@@ -59,29 +45,19 @@ def test_server_errors_back_off_then_recover_exactly_once(harness):
         harness.clock.advance(timedelta(minutes=5))
         run_sweep(harness.deps)
     assert len(harness.posts()) == 1
-    card = outbox(harness)[0]
+    card = harness.outbox()[0]
     assert card.status == OutboxStatus.SENT and card.attempts == 4
-    with harness.db() as session:
-        actions = [
-            e.action
-            for e in session.execute(
-                select(AuditEvent).where(AuditEvent.target == f"outbox:{card.id}").order_by(AuditEvent.seq)
-            ).scalars()
-        ]
+    actions = [e.action for e in harness.audit_events(target=f"outbox:{card.id}")]
     assert actions == ["message.retry"] * 3 + ["message.delivered"]
 
 
 def test_permanent_error_is_recorded_and_dependants_fail_too(harness):
     harness.slack.refuse("chat.postMessage", "C0PRIVATE", "channel_not_found")
-    harness.command(ALICE, "create Blue Heron", channel="C0PRIVATE")
-    harness.command(ALICE, "add C-1 <@U0BOB> therapist")
-    rows = outbox(harness)
+    care_team(harness, {ALICE: "prescriber", BOB: "therapist"}, channel="C0PRIVATE")
+    rows = harness.outbox()
     assert rows[0].status == OutboxStatus.FAILED and rows[0].last_error == "channel_not_found"
     assert all(r.status == OutboxStatus.FAILED for r in rows if r.thread_of == rows[0].id)
-    with harness.db() as session:
-        failed = (
-            session.execute(select(AuditEvent).where(AuditEvent.action == "message.failed")).scalars().all()
-        )
+    failed = harness.audit_events(action="message.failed")
     assert failed and failed[0].outcome == "error"
 
 
@@ -89,11 +65,11 @@ def test_not_in_channel_joins_public_channel_and_retries(harness):
     harness.slack.fail("chat.postMessage", status=200, error="not_in_channel", times=1)
     harness.command(ALICE, "create Blue Heron")
     assert harness.slack.calls_to("conversations.join")[0].args["channel"] == "C0CARE"
-    assert len(harness.posts()) == 1 and outbox(harness)[0].status == OutboxStatus.SENT
+    assert len(harness.posts()) == 1 and harness.outbox()[0].status == OutboxStatus.SENT
 
 
-def test_messages_queued_while_slack_is_unreachable_are_sent_after_a_restart(tmp_path, engine, slack, clock):
-    dead = Harness(make_settings(tmp_path, slack), engine, slack, clock)
+def test_messages_queued_while_slack_is_unreachable_are_sent_after_a_restart(make_harness, slack, clock):
+    dead = make_harness()
     # Slack becomes unreachable: the relay's client now points at a closed port.
     dead.deps.relay.client = WebClient(token="xoxb-test", base_url="http://127.0.0.1:9/api/", timeout=2)
     try:
@@ -102,17 +78,17 @@ def test_messages_queued_while_slack_is_unreachable_are_sent_after_a_restart(tmp
         dead.deps.relay.wait_idle()
     finally:
         dead.close()
-    rows = outbox(dead)
+    rows = dead.outbox()
     assert rows and rows[0].status == OutboxStatus.PENDING and rows[0].last_error.startswith("connection")
     assert not slack.calls_to("chat.postMessage")
 
     clock.advance(timedelta(minutes=10))
-    alive = Harness(make_settings(tmp_path, slack), engine, slack, clock)
+    alive = make_harness()
     try:
         run_sweep(alive.deps)  # the start-up sweep
         run_sweep(alive.deps)
         assert len(alive.posts("C0CARE")) == 1
-        assert outbox(alive)[0].status == OutboxStatus.SENT
+        assert alive.outbox()[0].status == OutboxStatus.SENT
     finally:
         alive.close()
 
@@ -126,14 +102,14 @@ def test_newer_card_update_supersedes_an_older_pending_one(harness):
     run_sweep(harness.deps)
     updates = harness.slack.calls_to("chat.update")
     assert "U0CAROL" in str(updates[-1].args["blocks"])
-    statuses = [r.status for r in outbox(harness) if r.update_of]
+    statuses = [r.status for r in harness.outbox() if r.update_of]
     assert OutboxStatus.PENDING not in statuses
     assert statuses.count(OutboxStatus.SENT) >= 1
 
 
 def test_payloads_are_encrypted_at_rest(harness):
     harness.command(ALICE, "create Very Private Label")
-    assert all("Very Private" not in r.payload_enc for r in outbox(harness))
+    assert all("Very Private" not in r.payload_enc for r in harness.outbox())
 
 
 def test_sweep_forgets_delivery_ids_after_two_days(harness):
@@ -144,8 +120,7 @@ def test_sweep_forgets_delivery_ids_after_two_days(harness):
         unit.once("ev:new")
     results = run_sweep(harness.deps)
     assert results["processed_requests"] == 1
-    with harness.db() as session:
-        assert [r.key for r in session.execute(select(ProcessedRequest)).scalars()] == ["ev:new"]
+    assert [r.key for r in harness.rows(ProcessedRequest)] == ["ev:new"]
 
 
 def test_scheduler_sweeps_once_at_start_up(harness):

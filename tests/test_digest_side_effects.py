@@ -5,10 +5,19 @@ from __future__ import annotations
 
 import re
 
-from side_effect_helpers import P1, THERAPIST, make_case, medication_value, open_form, reports, submit_report
-
 from bot.ids import Action, BlockId, Callback
 from devtools.slackreq import select_value, text_value
+from storage.side_effects import SideEffectReport
+from tests.side_effect_helpers import (
+    MEDS,
+    P1,
+    TEAM,
+    THERAPIST,
+    medication_value,
+    open_form,
+    submit_report,
+)
+from tests.support import care_team
 
 
 def digest(h, user: str) -> str:
@@ -21,11 +30,11 @@ def ranked(text: str) -> list[str]:
 
 
 def test_urgent_open_report_ranks_its_case_first_until_the_plan_is_recorded(harness):
-    quiet = make_case(harness, label="Quiet")
-    loud = make_case(harness, label="Loud")
+    quiet = care_team(harness, TEAM, label="Quiet", meds=MEDS)
+    loud = care_team(harness, TEAM, label="Loud", meds=MEDS)
     view = open_form(harness, THERAPIST, f"C-{loud}")
     submit_report(harness, THERAPIST, loud, medication=medication_value(view, "sertraline"), red_flags=("0",))
-    [report] = reports(harness)
+    [report] = harness.rows(SideEffectReport)
     assert report.severity == "urgent"
 
     text = digest(harness, THERAPIST)
@@ -40,6 +49,6 @@ def test_urgent_open_report_ranks_its_case_first_until_the_plan_is_recorded(harn
         BlockId.SE_PLAN_NOTE: text_value("seen today"),
     }
     harness.submit(P1, Callback.SIDE_EFFECT_PLAN, values, private_metadata=str(report.id), view_id="VPLAN9")
-    assert reports(harness)[0].status == "planned"
+    assert harness.rows(SideEffectReport)[0].status == "planned"
     after = digest(harness, THERAPIST)
     assert "*0* with urgent side effects" in after and "urgent side effect open" not in after

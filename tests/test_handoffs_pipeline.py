@@ -8,25 +8,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import reply_text
-from sqlalchemy import select
-from sqlmodel import Session
 
 from bot import auditlog
 from bot.factory import build_deps
 from bot.ids import Action, BlockId, Callback
 from bot.scheduler import run_sweep
 from devtools.slackreq import date_value, select_value, text_value
-from storage.cases import Case, CaseMember
-from storage.core import AuditEvent, OutboxMessage
 from storage.handoffs import Handoff, HandoffStatus
+from tests.support import ADMIN, CHANNEL, care_team, reply_text
 
 PRESCRIBER = "UPRES0001"
 THERAPIST = "UTHER0001"
 NEWDOC = "UNEWDOC01"
 OUTSIDER = "UOUTSIDE1"
-ADMIN = "U0ADMIN"
-CHANNEL = "C0CARE"
 
 SUMMARY = "Mid-thirties, MDD recurrent; sertraline 100 mg since Sept, PHQ-9 14 -> 9"
 ACTIONS = "Recheck PHQ-9 in 2 weeks; titrate to 150 mg if < 50% response"
@@ -46,43 +40,13 @@ def mention(user: str) -> str:
 @pytest.fixture
 def team(harness) -> Any:
     """Case C-1 in C0CARE: a prescriber and a therapist."""
-    harness.command(PRESCRIBER, "create Blue Heron 42 as prescriber")
-    harness.command(PRESCRIBER, f"add C-1 {mention(THERAPIST)} therapist")
-    assert members(harness) == {PRESCRIBER: "prescriber", THERAPIST: "therapist"}
+    assert care_team(harness, {PRESCRIBER: "prescriber", THERAPIST: "therapist"}, label="Blue Heron 42") == 1
     return harness
-
-
-def members(harness) -> dict[str, str]:
-    with Session(harness.engine) as session:
-        rows = session.execute(select(CaseMember).where(CaseMember.case_id == 1)).scalars()
-        return {m.user_id: m.role for m in rows}
-
-
-def handoffs(harness) -> list[Handoff]:
-    with Session(harness.engine) as session:
-        return list(session.execute(select(Handoff).order_by(Handoff.id)).scalars())
-
-
-def audit(harness, action: str | None = None) -> list[AuditEvent]:
-    with Session(harness.engine) as session:
-        rows = list(session.execute(select(AuditEvent).order_by(AuditEvent.seq)).scalars())
-    return [r for r in rows if action is None or r.action == action]
-
-
-def last_view(harness) -> dict[str, Any]:
-    calls = harness.slack.calls_to("views.open")
-    assert calls, "no modal was opened"
-    view = calls[-1].args["view"]
-    return json.loads(view) if isinstance(view, str) else view
 
 
 def text_of(blocks: Any) -> str:
     """Every text a person would read in these blocks."""
     return reply_text({"blocks": blocks})
-
-
-def dms(harness, user: str) -> list[dict[str, Any]]:
-    return harness.posts(user)
 
 
 def thread_posts(harness) -> list[dict[str, Any]]:
@@ -112,7 +76,7 @@ def start_handoff(harness, sender: str, args: str) -> dict[str, Any]:
     opened = len(harness.slack.calls_to("views.open"))
     harness.command(sender, args, command="/handoff")
     assert len(harness.slack.calls_to("views.open")) == opened + 1, harness.last_reply_text()
-    view = last_view(harness)
+    view = harness.last_view()
     assert view["callback_id"] == Callback.HANDOFF_FORM
     return view
 
@@ -154,12 +118,12 @@ def test_transfer_moves_the_role_only_on_acceptance(team):
     h.submit(PRESCRIBER, Callback.HANDOFF_FORM, form_values(), private_metadata=view["private_metadata"])
 
     # Saved, encrypted, nothing about the team changed yet.
-    [handoff] = handoffs(h)
+    [handoff] = h.rows(Handoff)
     assert handoff.status == HandoffStatus.PENDING and handoff.kind == "transfer"
     assert handoff.role == "prescriber" and handoff.severity == "watcher"
     assert SUMMARY not in handoff.summary_enc and "sertraline" not in handoff.summary_enc
     assert h.deps.cipher.decrypt(handoff.awareness_enc) == AWARENESS
-    assert members(h) == {PRESCRIBER: "prescriber", THERAPIST: "therapist"}
+    assert h.members(1) == {PRESCRIBER: "prescriber", THERAPIST: "therapist"}
 
     # Posted in the case thread, under the case card.
     card = h.posts(CHANNEL)[0]
@@ -168,33 +132,31 @@ def test_transfer_moves_the_role_only_on_acceptance(team):
     body = text_of(posted["blocks"])
     assert f"<@{PRESCRIBER}>" in body and f"<@{NEWDOC}>" in body and "transfer" in body and "watcher" in body
     assert "sertraline 100 mg" in body and "&lt;!channel&gt;" in body and "<!channel>" not in body
-    with Session(h.engine) as session:
-        card_row = session.get(OutboxMessage, session.get(Case, 1).card_outbox_id)
-    assert posted["thread_ts"] == card_row.result_ts and card["text"] == "Case C-1 care-team thread"
+    assert posted["thread_ts"] == h.root_ts(1) and card["text"] == "Case C-1 care-team thread"
 
     # The receiver's DM: Accept and Decline carrying the handoff id.
-    [request] = dms(h, NEWDOC)
+    [request] = h.dms(NEWDOC)
     assert request["text"] == "Handoff request on case C-1"
     buttons = [e for b in request["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert {(b["action_id"], b["value"]) for b in buttons} == {
         (Action.HANDOFF_ACCEPT, str(handoff.id)),
         (Action.HANDOFF_DECLINE, str(handoff.id)),
     }
-    assert [p["text"] for p in dms(h, PRESCRIBER)] == ["Handoff on case C-1 sent"]
+    assert [p["text"] for p in h.dms(PRESCRIBER)] == ["Handoff on case C-1 sent"]
 
     # Accept opens the synthesis modal with the I-PASS to read.
     click(h, NEWDOC, Action.HANDOFF_ACCEPT, handoff.id)
-    accept_view = last_view(h)
+    accept_view = h.last_view()
     assert accept_view["callback_id"] == Callback.HANDOFF_ACCEPT
     assert accept_view["private_metadata"] == str(handoff.id)
     assert "Recheck PHQ-9" in text_of(accept_view["blocks"])
-    assert members(h) == {PRESCRIBER: "prescriber", THERAPIST: "therapist"}
+    assert h.members(1) == {PRESCRIBER: "prescriber", THERAPIST: "therapist"}
 
     answer(h, NEWDOC, handoff.id)
 
     # The receiver joined as prescriber, the sender left; the card shows the new team.
-    assert members(h) == {NEWDOC: "prescriber", THERAPIST: "therapist"}
-    [accepted] = handoffs(h)
+    assert h.members(1) == {NEWDOC: "prescriber", THERAPIST: "therapist"}
+    [accepted] = h.rows(Handoff)
     assert accepted.status == HandoffStatus.ACCEPTED and accepted.decided_at is not None
     assert SYNTHESIS not in (accepted.synthesis_enc or "")
     assert h.deps.cipher.decrypt(accepted.synthesis_enc) == SYNTHESIS
@@ -210,19 +172,19 @@ def test_transfer_moves_the_role_only_on_acceptance(team):
     assert f"<@{PRESCRIBER}> (Prescriber)" not in card_texts[-1]
     settled = [c.args for c in card_update if c.args.get("text") == "Handoff on case C-1 accepted"]
     assert settled and not any(b["type"] == "actions" for b in settled[-1]["blocks"])
-    told = dms(h, PRESCRIBER)[-1]
+    told = h.dms(PRESCRIBER)[-1]
     assert told["text"] == "Handoff on case C-1 accepted"
     assert "you have left it" in text_of(told["blocks"]) and "Read back" in text_of(told["blocks"])
 
     # Audited, step by step, and the chain holds.
-    actions = [e.action for e in audit(h)]
+    actions = [e.action for e in h.audit_events()]
     for expected in ("handoff.started", "handoff.requested", "handoff.accept_opened", "handoff.accepted"):
         assert expected in actions
-    added = audit(h, "member.added")[-1]
-    removed = audit(h, "member.removed")[-1]
+    added = h.audit_events(action="member.added")[-1]
+    removed = h.audit_events(action="member.removed")[-1]
     assert added.target == f"user:{NEWDOC}" and f"handoff:{handoff.id}" in added.details
     assert removed.target == f"user:{PRESCRIBER}" and removed.actor == NEWDOC
-    with Session(h.engine) as session:
+    with h.db() as session:
         assert auditlog.verify(session, h.deps.audit_key).ok
 
 
@@ -233,7 +195,7 @@ def test_coverage_keeps_the_sender_and_ends_by_itself(team):
     h = team
     # The clock reads 2026-11-23 15:00 UTC; the sender is in New York (the stand-in's default).
     send_handoff(h, kind="coverage", until="2026-11-26")
-    [handoff] = handoffs(h)
+    [handoff] = h.rows(Handoff)
     assert handoff.kind == "coverage"
     assert handoff.coverage_until.isoformat() == "2026-11-26T05:00:00+00:00"  # midnight in New York
     # Shown as people mean it: the last day covered, with its weekday (noon of it, in New York).
@@ -243,25 +205,25 @@ def test_coverage_keeps_the_sender_and_ends_by_itself(team):
     assert any(through in text_of(c.args.get("blocks")) for c in sent), through
     assert not any("until <!date" in text_of(c.args.get("blocks")) for c in sent)
     answer(h, NEWDOC, handoff.id)
-    assert members(h) == {PRESCRIBER: "prescriber", THERAPIST: "therapist", NEWDOC: "prescriber"}
-    assert "you stay on it" in text_of(dms(h, PRESCRIBER)[-1]["blocks"])
+    assert h.members(1) == {PRESCRIBER: "prescriber", THERAPIST: "therapist", NEWDOC: "prescriber"}
+    assert "you stay on it" in text_of(h.dms(PRESCRIBER)[-1]["blocks"])
 
     h.clock.advance(timedelta(days=2))  # 2026-11-25 15:00 UTC: still covering
     assert run_sweep(h.deps)["handoffs"]["coverage_ended"] == 0
-    assert NEWDOC in members(h)
+    assert NEWDOC in h.members(1)
 
     h.clock.set(handoff.coverage_until + timedelta(minutes=1))
     assert run_sweep(h.deps)["handoffs"]["coverage_ended"] == 1
     h.settle()
-    assert members(h) == {PRESCRIBER: "prescriber", THERAPIST: "therapist"}
-    [ended] = handoffs(h)
+    assert h.members(1) == {PRESCRIBER: "prescriber", THERAPIST: "therapist"}
+    [ended] = h.rows(Handoff)
     assert ended.status == HandoffStatus.ENDED and ended.end_outcome == "removed"
     [note] = [p for p in thread_posts(h) if p["text"] == "Coverage on case C-1 ended"]
     assert "has left the care team" in text_of(note["blocks"])
-    assert dms(h, NEWDOC)[-1]["text"] == "Coverage on case C-1 ended"
-    [event] = audit(h, "handoff.coverage_ended")
+    assert h.dms(NEWDOC)[-1]["text"] == "Coverage on case C-1 ended"
+    [event] = h.audit_events(action="handoff.coverage_ended")
     assert event.actor == "app" and event.source == "scheduler" and '"removed"' in event.details
-    assert audit(h, "member.removed")[-1].target == f"user:{NEWDOC}"
+    assert h.audit_events(action="member.removed")[-1].target == f"user:{NEWDOC}"
 
     # Once only: another sweep, and a restarted process, find nothing more to do.
     posts_before = len(h.slack.calls_to("chat.postMessage"))
@@ -270,21 +232,21 @@ def test_coverage_keeps_the_sender_and_ends_by_itself(team):
     assert run_sweep(restarted)["handoffs"] == {"reminded": 0, "senders_told": 0, "coverage_ended": 0}
     h.settle()
     assert len(h.slack.calls_to("chat.postMessage")) == posts_before
-    assert len(audit(h, "handoff.coverage_ended")) == 1
+    assert len(h.audit_events(action="handoff.coverage_ended")) == 1
 
 
 def test_coverage_by_a_team_member_gives_their_role_back(team):
     h = team
     send_handoff(h, receiver=THERAPIST, kind="coverage", until="2026-11-30")  # covers the prescriber
-    [handoff] = handoffs(h)
+    [handoff] = h.rows(Handoff)
     answer(h, THERAPIST, handoff.id)
-    assert members(h) == {PRESCRIBER: "prescriber", THERAPIST: "prescriber"}
+    assert h.members(1) == {PRESCRIBER: "prescriber", THERAPIST: "prescriber"}
 
     h.clock.set(handoff.coverage_until)
     run_sweep(h.deps)
     h.settle()
-    assert members(h) == {PRESCRIBER: "prescriber", THERAPIST: "therapist"}
-    assert handoffs(h)[0].end_outcome == "restored"
+    assert h.members(1) == {PRESCRIBER: "prescriber", THERAPIST: "therapist"}
+    assert h.rows(Handoff)[0].end_outcome == "restored"
     [note] = [p for p in thread_posts(h) if p["text"] == "Coverage on case C-1 ended"]
     assert "back in their earlier role, therapist" in text_of(note["blocks"])
 
@@ -292,22 +254,22 @@ def test_coverage_by_a_team_member_gives_their_role_back(team):
 def test_a_transfer_to_the_covering_member_makes_the_cover_permanent(team):
     h = team
     send_handoff(h, kind="coverage", until="2026-11-30")
-    [cover] = handoffs(h)
+    [cover] = h.rows(Handoff)
     answer(h, NEWDOC, cover.id)
     # They already hold the role, but only as cover: a transfer is allowed, a second cover is not.
     send_handoff(h, kind="coverage", until="2026-12-05")
-    assert "already covers C-1" in text_of(dms(h, PRESCRIBER)[-1]["blocks"])
-    assert len(handoffs(h)) == 1
+    assert "already covers C-1" in text_of(h.dms(PRESCRIBER)[-1]["blocks"])
+    assert len(h.rows(Handoff)) == 1
     send_handoff(h, kind="transfer")
-    transfer = handoffs(h)[-1]
+    transfer = h.rows(Handoff)[-1]
     answer(h, NEWDOC, transfer.id)
-    assert members(h) == {THERAPIST: "therapist", NEWDOC: "prescriber"}
-    first = handoffs(h)[0]
+    assert h.members(1) == {THERAPIST: "therapist", NEWDOC: "prescriber"}
+    first = h.rows(Handoff)[0]
     assert first.status == HandoffStatus.ENDED and first.end_outcome == "superseded"
 
     h.clock.set(cover.coverage_until + timedelta(days=1))
     assert run_sweep(h.deps)["handoffs"]["coverage_ended"] == 0
-    assert members(h) == {THERAPIST: "therapist", NEWDOC: "prescriber"}
+    assert h.members(1) == {THERAPIST: "therapist", NEWDOC: "prescriber"}
 
 
 # -- decline -------------------------------------------------------------------------------------
@@ -316,23 +278,23 @@ def test_a_transfer_to_the_covering_member_makes_the_cover_permanent(team):
 def test_decline_asks_for_a_reason_and_tells_sender_and_thread(team):
     h = team
     send_handoff(h)
-    [handoff] = handoffs(h)
+    [handoff] = h.rows(Handoff)
     click(h, NEWDOC, Action.HANDOFF_DECLINE, handoff.id)
-    view = last_view(h)
+    view = h.last_view()
     assert view["callback_id"] == Callback.HANDOFF_DECLINE and view["private_metadata"] == str(handoff.id)
 
     # The reason is required: an empty one keeps the modal open with a field error.
     response = answer(h, NEWDOC, handoff.id, accept=False, text="   ")
     assert json.loads(response.body)["response_action"] == "errors"
     assert BlockId.DECLINE_REASON in json.loads(response.body)["errors"]
-    assert handoffs(h)[0].status == HandoffStatus.PENDING
+    assert h.rows(Handoff)[0].status == HandoffStatus.PENDING
 
     answer(h, NEWDOC, handoff.id, accept=False)
-    [declined] = handoffs(h)
+    [declined] = h.rows(Handoff)
     assert declined.status == HandoffStatus.DECLINED
     assert h.deps.cipher.decrypt(declined.decline_reason_enc) == REASON
-    assert members(h) == {PRESCRIBER: "prescriber", THERAPIST: "therapist"}
-    told = dms(h, PRESCRIBER)[-1]
+    assert h.members(1) == {PRESCRIBER: "prescriber", THERAPIST: "therapist"}
+    told = h.dms(PRESCRIBER)[-1]
     assert told["text"] == "Handoff on case C-1 declined" and REASON in text_of(told["blocks"])
     [note] = [p for p in thread_posts(h) if p["text"] == "Handoff on case C-1 declined"]
     assert REASON in text_of(note["blocks"]) and "Nothing about the care team changed" in text_of(
@@ -342,13 +304,13 @@ def test_decline_asks_for_a_reason_and_tells_sender_and_thread(team):
         c.args for c in h.slack.calls_to("chat.update") if c.args["text"] == "Handoff on case C-1 declined"
     ]
     assert settled and not any(b["type"] == "actions" for b in settled[-1]["blocks"])
-    assert [e.outcome for e in audit(h, "handoff.declined")] == ["ok"]
-    assert audit(h, "handoff.decline_opened")
+    assert [e.outcome for e in h.audit_events(action="handoff.declined")] == ["ok"]
+    assert h.audit_events(action="handoff.decline_opened")
 
     # Declined is final: accepting it now changes nothing.
     answer(h, NEWDOC, handoff.id)
-    assert "already declined" in text_of(dms(h, NEWDOC)[-1]["blocks"])
-    assert members(h) == {PRESCRIBER: "prescriber", THERAPIST: "therapist"}
+    assert "already declined" in text_of(h.dms(NEWDOC)[-1]["blocks"])
+    assert h.members(1) == {PRESCRIBER: "prescriber", THERAPIST: "therapist"}
 
 
 # -- reminders -----------------------------------------------------------------------------------
@@ -357,14 +319,14 @@ def test_decline_asks_for_a_reason_and_tells_sender_and_thread(team):
 def test_a_pending_handoff_reminds_the_receiver_once_then_tells_the_sender_once(team):
     h = team  # default delays: remind after 4 h, tell the sender after 24 h
     send_handoff(h)
-    [handoff] = handoffs(h)
+    [handoff] = h.rows(Handoff)
     h.clock.advance(timedelta(hours=3, minutes=59))
     assert run_sweep(h.deps)["handoffs"] == {"reminded": 0, "senders_told": 0, "coverage_ended": 0}
 
     h.clock.advance(timedelta(minutes=2))
     assert run_sweep(h.deps)["handoffs"]["reminded"] == 1
     h.settle()
-    reminder = dms(h, NEWDOC)[-1]
+    reminder = h.dms(NEWDOC)[-1]
     assert reminder["text"] == "Reminder: a handoff on case C-1 is waiting for your answer"
     assert any(b["type"] == "actions" for b in reminder["blocks"])
     assert SUMMARY not in text_of(reminder["blocks"])  # the I-PASS stays in the first DM
@@ -373,18 +335,18 @@ def test_a_pending_handoff_reminds_the_receiver_once_then_tells_the_sender_once(
     h.clock.advance(timedelta(hours=20))
     assert run_sweep(h.deps)["handoffs"] == {"reminded": 0, "senders_told": 1, "coverage_ended": 0}
     h.settle()
-    nudge = dms(h, PRESCRIBER)[-1]
+    nudge = h.dms(PRESCRIBER)[-1]
     assert nudge["text"] == "Handoff on case C-1 still waiting for an answer"
     h.clock.advance(timedelta(days=3))
     restarted = build_deps(h.settings, client=h.deps.client, engine=h.engine, clock=h.clock)
     assert run_sweep(restarted)["handoffs"] == {"reminded": 0, "senders_told": 0, "coverage_ended": 0}
     assert run_sweep(h.deps)["handoffs"] == {"reminded": 0, "senders_told": 0, "coverage_ended": 0}
 
-    reminded = audit(h, "handoff.reminded")
-    told = audit(h, "handoff.sender_told")
+    reminded = h.audit_events(action="handoff.reminded")
+    told = h.audit_events(action="handoff.sender_told")
     assert len(reminded) == 1 and len(told) == 1
     assert reminded[0].source == "scheduler" and reminded[0].case_id == 1
-    assert len([p for p in dms(h, NEWDOC) if p["text"].startswith("Reminder")]) == 1
+    assert len([p for p in h.dms(NEWDOC) if p["text"].startswith("Reminder")]) == 1
 
     # Answering settles both DMs (the request and the reminder): their buttons go.
     answer(h, NEWDOC, handoff.id)
@@ -400,16 +362,16 @@ def test_the_reminder_waits_for_the_receivers_working_hours_in_their_zone(team):
     h = team
     h.slack.add_user(NEWDOC, tz="Asia/Tokyo")
     send_handoff(h)  # Monday 15:00 UTC = Tuesday 00:00 in Tokyo
-    [handoff] = handoffs(h)
+    [handoff] = h.rows(Handoff)
     h.clock.advance(timedelta(hours=4, minutes=1))  # due: Tuesday 04:01 in Tokyo
     assert run_sweep(h.deps)["handoffs"] == {"reminded": 0, "senders_told": 0, "coverage_ended": 0}
     tuesday_nine_tokyo = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)
-    assert handoffs(h)[0].remind_at == tuesday_nine_tokyo
-    [deferred] = audit(h, "handoff.reminder_deferred")
+    assert h.rows(Handoff)[0].remind_at == tuesday_nine_tokyo
+    [deferred] = h.audit_events(action="handoff.reminder_deferred")
     assert json.loads(deferred.details) == {"until": tuesday_nine_tokyo.isoformat(), "tz": "Asia/Tokyo"}
     assert deferred.target == f"handoff:{handoff.id}" and deferred.case_id == 1
     h.settle()
-    assert not [p for p in dms(h, NEWDOC) if p["text"].startswith("Reminder")]
+    assert not [p for p in h.dms(NEWDOC) if p["text"].startswith("Reminder")]
 
     h.clock.set(tuesday_nine_tokyo - timedelta(minutes=1))
     assert run_sweep(h.deps)["handoffs"]["reminded"] == 0
@@ -417,8 +379,11 @@ def test_the_reminder_waits_for_the_receivers_working_hours_in_their_zone(team):
     assert run_sweep(h.deps)["handoffs"]["reminded"] == 1
     assert run_sweep(h.deps)["handoffs"]["reminded"] == 0
     h.settle()
-    assert len([p for p in dms(h, NEWDOC) if p["text"].startswith("Reminder")]) == 1
-    assert len(audit(h, "handoff.reminded")) == 1 and len(audit(h, "handoff.reminder_deferred")) == 1
+    assert len([p for p in h.dms(NEWDOC) if p["text"].startswith("Reminder")]) == 1
+    assert (
+        len(h.audit_events(action="handoff.reminded")) == 1
+        and len(h.audit_events(action="handoff.reminder_deferred")) == 1
+    )
 
 
 def test_the_clinics_working_days_decide_when_a_receiver_is_reminded(tmp_path, engine, slack, clock):
@@ -433,7 +398,7 @@ def test_the_clinics_working_days_decide_when_a_receiver_is_reminded(tmp_path, e
         send_handoff(h)
         clock.advance(timedelta(hours=5))
         assert run_sweep(h.deps)["handoffs"]["reminded"] == 0
-        assert handoffs(h)[0].remind_at == datetime(2026, 11, 29, 9, tzinfo=UTC)
+        assert h.rows(Handoff)[0].remind_at == datetime(2026, 11, 29, 9, tzinfo=UTC)
     finally:
         h.close()
 
@@ -441,7 +406,7 @@ def test_the_clinics_working_days_decide_when_a_receiver_is_reminded(tmp_path, e
 def test_an_answered_handoff_is_never_reminded(team):
     h = team
     send_handoff(h)
-    answer(h, NEWDOC, handoffs(h)[0].id, accept=False)
+    answer(h, NEWDOC, h.rows(Handoff)[0].id, accept=False)
     h.clock.advance(timedelta(days=5))
     assert run_sweep(h.deps)["handoffs"] == {"reminded": 0, "senders_told": 0, "coverage_ended": 0}
 
@@ -464,10 +429,10 @@ def test_only_team_members_can_hand_off(team):
     assert refused(h, OUTSIDER, f"C-99 {mention(NEWDOC)}") == reply.replace("C-1", "C-99")
     reply = refused(h, ADMIN, f"C-1 {mention(NEWDOC)}")
     assert "Only a member of C-1's care team can hand it off" in reply
-    denied = audit(h, "command:/handoff")
+    denied = h.audit_events(action="command:/handoff")
     assert [e.outcome for e in denied] == ["denied", "denied", "denied"]
     assert '"not_on_team"' in denied[0].details and denied[0].case_id == 1
-    assert handoffs(h) == []
+    assert h.rows(Handoff) == []
 
 
 def test_only_to_a_person_who_is_not_a_bot_deactivated_or_yourself(team):
@@ -480,8 +445,8 @@ def test_only_to_a_person_who_is_not_a_bot_deactivated_or_yourself(team):
     assert "already on C-1's care team as therapist" in refused(
         h, PRESCRIBER, f"C-1 {mention(THERAPIST)} therapist"
     )
-    assert handoffs(h) == []
-    assert [e.outcome for e in audit(h, "command:/handoff")] == [
+    assert h.rows(Handoff) == []
+    assert [e.outcome for e in h.audit_events(action="command:/handoff")] == [
         "bad_input",
         "bad_input",
         "bad_input",
@@ -497,29 +462,29 @@ def test_the_form_is_checked_again_on_submit(team):
     h.slack.add_user("UBOTUSER1", is_bot=True)
     crafted = json.dumps({**meta, "to": "UBOTUSER1"})
     h.submit(PRESCRIBER, Callback.HANDOFF_FORM, form_values(), private_metadata=crafted)
-    assert "is a bot" in text_of(dms(h, PRESCRIBER)[-1]["blocks"])
+    assert "is a bot" in text_of(h.dms(PRESCRIBER)[-1]["blocks"])
     h.submit(OUTSIDER, Callback.HANDOFF_FORM, form_values(), private_metadata=view["private_metadata"])
-    assert "don't have access" in text_of(dms(h, OUTSIDER)[-1]["blocks"])
-    assert handoffs(h) == []
-    assert [e.outcome for e in audit(h, "modal:handoff_form")] == ["bad_input", "denied"]
+    assert "don't have access" in text_of(h.dms(OUTSIDER)[-1]["blocks"])
+    assert h.rows(Handoff) == []
+    assert [e.outcome for e in h.audit_events(action="modal:handoff_form")] == ["bad_input", "denied"]
 
 
 def test_only_the_named_receiver_can_answer(team):
     h = team
     send_handoff(h)
-    [handoff] = handoffs(h)
+    [handoff] = h.rows(Handoff)
     opened = len(h.slack.calls_to("views.open"))
     click(h, THERAPIST, Action.HANDOFF_ACCEPT, handoff.id)
     click(h, OUTSIDER, Action.HANDOFF_DECLINE, handoff.id)
     click(h, OUTSIDER, Action.HANDOFF_ACCEPT, 999)
     assert len(h.slack.calls_to("views.open")) == opened
-    assert "not sent to you" in text_of(dms(h, THERAPIST)[-1]["blocks"])
+    assert "not sent to you" in text_of(h.dms(THERAPIST)[-1]["blocks"])
     # A crafted submission of the accept modal by someone else: refused the same way.
     answer(h, OUTSIDER, handoff.id)
-    assert "not sent to you" in text_of(dms(h, OUTSIDER)[-1]["blocks"])
-    assert handoffs(h)[0].status == HandoffStatus.PENDING
-    assert members(h) == {PRESCRIBER: "prescriber", THERAPIST: "therapist"}
-    refusals = audit(h, "button:handoff_accept") + audit(h, "modal:handoff_accept")
+    assert "not sent to you" in text_of(h.dms(OUTSIDER)[-1]["blocks"])
+    assert h.rows(Handoff)[0].status == HandoffStatus.PENDING
+    assert h.members(1) == {PRESCRIBER: "prescriber", THERAPIST: "therapist"}
+    refusals = h.audit_events(action="button:handoff_accept") + h.audit_events(action="modal:handoff_accept")
     assert {e.outcome for e in refusals} == {"denied"}
     assert any('"not_receiver"' in e.details for e in refusals)
     assert any('"not_found"' in e.details for e in refusals)
@@ -536,20 +501,23 @@ def test_a_second_accept_or_a_retried_submission_changes_nothing(team):
             private_metadata=view["private_metadata"],
             view_id="VFORM0001",
         )
-    [handoff] = handoffs(h)
+    [handoff] = h.rows(Handoff)
     assert len([p for p in thread_posts(h) if p["text"] == "Handoff on case C-1"]) == 1
-    assert len(dms(h, NEWDOC)) == 1
+    assert len(h.dms(NEWDOC)) == 1
 
     answer(h, NEWDOC, handoff.id, view_id="VACCEPT01")
     answer(h, NEWDOC, handoff.id, view_id="VACCEPT01")  # retried: dropped quietly
     assert len([p for p in thread_posts(h) if p["text"] == "Handoff on case C-1 accepted"]) == 1
     click(h, NEWDOC, Action.HANDOFF_ACCEPT, handoff.id)  # a second click
     answer(h, NEWDOC, handoff.id, view_id="VACCEPT02")  # a second accept
-    assert "already accepted" in text_of(dms(h, NEWDOC)[-1]["blocks"])
-    assert members(h) == {NEWDOC: "prescriber", THERAPIST: "therapist"}
-    assert len(audit(h, "handoff.accepted")) == 1 and len(audit(h, "member.added")) == 2  # therapist + new
-    assert [e.outcome for e in audit(h, "button:handoff_accept")] == ["conflict"]
-    assert [e.outcome for e in audit(h, "modal:handoff_accept")] == ["conflict"]
+    assert "already accepted" in text_of(h.dms(NEWDOC)[-1]["blocks"])
+    assert h.members(1) == {NEWDOC: "prescriber", THERAPIST: "therapist"}
+    assert (
+        len(h.audit_events(action="handoff.accepted")) == 1
+        and len(h.audit_events(action="member.added")) == 2
+    )  # therapist + new
+    assert [e.outcome for e in h.audit_events(action="button:handoff_accept")] == ["conflict"]
+    assert [e.outcome for e in h.audit_events(action="modal:handoff_accept")] == ["conflict"]
 
 
 def test_a_second_pending_handoff_to_the_same_person_is_refused(team):
@@ -562,21 +530,21 @@ def test_accepting_on_a_closed_case_or_after_the_sender_left(team):
     h = team
     send_handoff(h)
     send_handoff(h, receiver=OUTSIDER)
-    first, second = handoffs(h)
+    first, second = h.rows(Handoff)
     h.command(PRESCRIBER, "close C-1")
     answer(h, NEWDOC, first.id)
-    assert "C-1 is closed" in text_of(dms(h, NEWDOC)[-1]["blocks"])
-    assert handoffs(h)[0].status == HandoffStatus.PENDING
+    assert "C-1 is closed" in text_of(h.dms(NEWDOC)[-1]["blocks"])
+    assert h.rows(Handoff)[0].status == HandoffStatus.PENDING
     h.command(PRESCRIBER, "reopen C-1")
     h.command(ADMIN, f"remove C-1 {mention(PRESCRIBER)}")  # the last prescriber: an admin's hand
 
     answer(h, OUTSIDER, second.id)
-    voided = handoffs(h)[1]
+    voided = h.rows(Handoff)[1]
     assert voided.status == HandoffStatus.VOID
-    assert members(h) == {THERAPIST: "therapist"}
+    assert h.members(1) == {THERAPIST: "therapist"}
     [note] = [p for p in thread_posts(h) if p["text"] == "Handoff on case C-1 withdrawn"]
     assert "left the care team before it was accepted" in text_of(note["blocks"])
-    assert audit(h, "handoff.voided")[0].case_id == 1
+    assert h.audit_events(action="handoff.voided")[0].case_id == 1
 
 
 @pytest.mark.parametrize(
@@ -594,8 +562,8 @@ def test_bad_command_text_says_what_was_wrong_and_how(team, text, expected):
     h = team
     reply = refused(h, PRESCRIBER, text)
     assert expected in reply and "Usage:" in reply and "/handoff" in reply
-    assert handoffs(h) == []
-    assert audit(h, "command:/handoff")[-1].outcome == "bad_input"
+    assert h.rows(Handoff) == []
+    assert h.audit_events(action="command:/handoff")[-1].outcome == "bad_input"
 
 
 @pytest.mark.parametrize(
@@ -620,8 +588,8 @@ def test_form_mistakes_are_field_errors_and_save_nothing(team, values, field, ex
     )
     body = json.loads(response.body)
     assert body["response_action"] == "errors" and expected in body["errors"][field]
-    assert handoffs(h) == []
-    assert audit(h, "modal:handoff_form")[-1].outcome == "bad_input"
+    assert h.rows(Handoff) == []
+    assert h.audit_events(action="modal:handoff_form")[-1].outcome == "bad_input"
 
 
 def test_every_form_mistake_comes_back_in_one_answer(team):
@@ -632,8 +600,8 @@ def test_every_form_mistake_comes_back_in_one_answer(team):
     errors = json.loads(response.body)["errors"]
     expected = {BlockId.SEVERITY, BlockId.SUMMARY, BlockId.AWARENESS, BlockId.COVERAGE_END}
     assert set(errors) == expected
-    assert handoffs(h) == []
-    event = audit(h, "modal:handoff_form")[-1]
+    assert h.rows(Handoff) == []
+    event = h.audit_events(action="modal:handoff_form")[-1]
     assert event.outcome == "bad_input" and event.case_id == 1
     assert json.loads(event.details) == {"fields": sorted(expected)}
 
@@ -641,9 +609,9 @@ def test_every_form_mistake_comes_back_in_one_answer(team):
 def test_synthesis_is_required(team):
     h = team
     send_handoff(h)
-    response = answer(h, NEWDOC, handoffs(h)[0].id, text="")
+    response = answer(h, NEWDOC, h.rows(Handoff)[0].id, text="")
     assert json.loads(response.body)["errors"][BlockId.SYNTHESIS] == "Fill in the synthesis (read-back)."
-    assert handoffs(h)[0].status == HandoffStatus.PENDING
+    assert h.rows(Handoff)[0].status == HandoffStatus.PENDING
 
 
 # -- list, help, App Home, /case show ------------------------------------------------------------
@@ -664,7 +632,9 @@ def test_list_shows_pending_handoffs_given_and_received(team):
     body = text_of(h.replies()[-1]["blocks"])
     assert "*Sent by you, waiting for an answer* (1)" in body and f"to <@{NEWDOC}>" in body
     assert "*Waiting for your answer* (0)" in body
-    assert [e.details for e in audit(h, "handoff.listed")][-1] == '{"coverage":0,"given":1,"received":0}'
+    assert [e.details for e in h.audit_events(action="handoff.listed")][
+        -1
+    ] == '{"coverage":0,"given":1,"received":0}'
 
     h.command(PRESCRIBER, "help", command="/handoff")
     assert "Handoffs (I-PASS)" in text_of(h.replies()[-1]["blocks"])
@@ -693,7 +663,7 @@ def test_case_show_lists_pending_handoffs_and_cover(team):
     h.command(THERAPIST, "show C-1")
     body = h.last_reply_text()
     assert f"<@{PRESCRIBER}> → <@{NEWDOC}>: cover as prescriber, waiting for an answer" in body
-    answer(h, NEWDOC, handoffs(h)[0].id)
+    answer(h, NEWDOC, h.rows(Handoff)[0].id)
     h.command(THERAPIST, "show C-1")
     last_day = int(datetime(2026, 11, 30, 17, tzinfo=UTC).timestamp())  # Monday, noon in New York
     covers = f"<@{NEWDOC}> covers for <@{PRESCRIBER}> as prescriber through <!date^{last_day}^"
@@ -706,12 +676,12 @@ def test_case_show_lists_pending_handoffs_and_cover(team):
 def test_notification_text_never_carries_clinical_detail(team):
     h = team
     send_handoff(h, kind="coverage", until="2026-11-27", severity="unstable")
-    [first] = handoffs(h)
+    [first] = h.rows(Handoff)
     h.clock.advance(timedelta(days=2))
     run_sweep(h.deps)
     answer(h, NEWDOC, first.id)
     send_handoff(h, receiver=OUTSIDER)
-    answer(h, OUTSIDER, handoffs(h)[-1].id, accept=False)
+    answer(h, OUTSIDER, h.rows(Handoff)[-1].id, accept=False)
     h.clock.advance(timedelta(days=3))
     run_sweep(h.deps)
     h.settle()
@@ -732,4 +702,4 @@ def test_a_user_slack_does_not_know_is_bad_input_not_an_outage(team):
     assert "is not a member of this Slack workspace" in reply and "Usage:" in reply
     h.slack.fail("users.info", status=503, error="service_unavailable")
     assert "Slack did not answer" in refused(h, PRESCRIBER, f"C-1 {mention('UNOBODY02')}")
-    assert [e.outcome for e in audit(h, "command:/handoff")] == ["bad_input", "error"]
+    assert [e.outcome for e in h.audit_events(action="command:/handoff")] == ["bad_input", "error"]

@@ -7,11 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlmodel import SQLModel
 
 from bot.config import ConfigError, load_settings
 from bot.errors import BadInput
@@ -31,7 +28,6 @@ from bot.inputs import Help
 from bot.render import Renderer, escape_mrkdwn, mrkdwn_chunks
 from bot.workflows import WORKFLOWS
 from handlers.handoffs import KIND_OPTIONS, SEVERITY_OPTIONS, _options
-from storage import migrate
 from storage.cases import Role
 from storage.handoffs import HandoffKind, Severity
 
@@ -297,14 +293,3 @@ def test_every_modal_template_renders_a_valid_view():
             assert view["private_metadata"] == "7" and len(view["blocks"]) <= 100
             [required] = [b for b in view["blocks"] if b["type"] == "input"]
             assert required["block_id"] == field and not required.get("optional")
-
-
-# -- schema --------------------------------------------------------------------------------------
-
-
-def test_the_migration_creates_exactly_the_modelled_handoffs_table(engine):
-    migrate.upgrade(engine)
-    with engine.connect() as connection:
-        diffs = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
-    about_handoffs = [d for d in diffs if "handoffs" in repr(d)]
-    assert about_handoffs == []

@@ -14,7 +14,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from sqlalchemy import select
 
 from bot.delivery import RESPONSE_URL
 from bot.ids import Callback
@@ -22,27 +21,11 @@ from bot.inbox import NOT_SAVED, SAVED_LATE
 from bot.scheduler import run_sweep
 from devtools import slackreq
 from storage.cases import Case
-from storage.core import AuditEvent, OutboxMessage, OutboxStatus
+from storage.core import OutboxStatus
 from storage.inbox import InboxRequest, InboxStatus
-from tests.conftest import SECRET, Harness, make_settings, reply_text
-from tests.side_effect_helpers import THERAPIST, make_case, report_values, reports, submit_report
-
-ALICE = "U0ALICE"
-
-
-def _inbox(h) -> list[InboxRequest]:
-    with h.db() as session:
-        return list(session.execute(select(InboxRequest).order_by(InboxRequest.id)).scalars())
-
-
-def _cases(h) -> list[int]:
-    with h.db() as session:
-        return list(session.execute(select(Case.id)).scalars())
-
-
-def _audit(h, action: str) -> list[AuditEvent]:
-    with h.db() as session:
-        return list(session.execute(select(AuditEvent).where(AuditEvent.action == action)).scalars())
+from storage.side_effects import SideEffectReport
+from tests.side_effect_helpers import MEDS, TEAM, THERAPIST, report_values, submit_report
+from tests.support import ALICE, SECRET, Harness, care_team, make_settings, reply_text
 
 
 def _raw(h: Harness, body: bytes, headers: dict[str, str], *, length: str | None = None) -> int:
@@ -90,14 +73,13 @@ def _signed_bytes(body: bytes, *, timestamp: int | None = None) -> dict[str, str
 def test_a_command_is_saved_encrypted_then_processed_and_its_body_dropped(harness):
     response = harness.command(ALICE, "create Blue Heron clozapine")
     assert response.status == 200 and response.body == ""
-    [row] = _inbox(harness)
+    [row] = harness.rows(InboxRequest)
     assert (row.kind, row.listener, row.status) == ("command", "cases.command", InboxStatus.DONE)
     assert row.body_enc is None and row.owner is None and len(row.signature_hash) == 64
-    assert _cases(harness) == [1]
+    assert [c.id for c in harness.rows(Case)] == [1]
     # The reply went through the outbox to the command's response_url.
-    with harness.db() as session:
-        replies = session.execute(select(OutboxMessage).where(OutboxMessage.method == RESPONSE_URL)).scalars()
-        assert [r.status for r in replies] == [OutboxStatus.SENT]
+    replies = harness.outbox(method=RESPONSE_URL, replies=True)
+    assert [r.status for r in replies] == [OutboxStatus.SENT]
     assert "C-1" in harness.last_reply_text()
 
 
@@ -105,15 +87,16 @@ def test_a_saved_request_is_stored_encrypted_while_it_waits(harness):
     harness.deps.inbox.stop()  # nobody works: the request waits in the inbox
     response = harness.command(ALICE, "create Blue Heron clozapine", settle=False)
     assert response.status == 200 and json.loads(response.body)["text"] == SAVED_LATE
-    [row] = _inbox(harness)
+    [row] = harness.rows(InboxRequest)
     assert row.status == InboxStatus.PENDING and row.owner is None
     assert "clozapine" not in row.body_enc and "Heron" not in row.body_enc
     assert "clozapine" in harness.deps.cipher.decrypt(row.body_enc)
-    assert _cases(harness) == []
+    assert [c.id for c in harness.rows(Case)] == []
     # A process with room (here: this one, restarted) claims it and does the work once.
     harness.deps.inbox.start(harness.deps)
     harness.settle()
-    assert _cases(harness) == [1] and _inbox(harness)[0].status == InboxStatus.DONE
+    assert [c.id for c in harness.rows(Case)] == [1]
+    assert harness.rows(InboxRequest)[0].status == InboxStatus.DONE
 
 
 def test_a_replayed_request_is_refused_and_audited_and_acts_once(harness):
@@ -127,14 +110,14 @@ def test_a_replayed_request_is_refused_and_audited_and_acts_once(harness):
     assert harness.send(request).status == 200
     assert harness.send(request).status == 401
     assert harness.send(request).status == 401
-    assert _cases(harness) == [1] and len(_inbox(harness)) == 1
-    refused = _audit(harness, "request.replayed")
+    assert [c.id for c in harness.rows(Case)] == [1] and len(harness.rows(InboxRequest)) == 1
+    refused = harness.audit_events(action="request.replayed")
     assert len(refused) == 2 and {e.outcome for e in refused} == {"denied"}
     assert refused[0].actor == ALICE and "Heron" not in refused[0].details
 
 
 def test_a_replayed_modal_submission_creates_one_report(harness):
-    case_id = make_case(harness)
+    case_id = care_team(harness, TEAM, meds=MEDS)
     request = slackreq.view_submission(
         SECRET,
         user=THERAPIST,
@@ -144,18 +127,18 @@ def test_a_replayed_modal_submission_creates_one_report(harness):
     )
     assert harness.send(request).status == 200
     assert harness.send(request).status == 401
-    assert len(reports(harness)) == 1
+    assert len(harness.rows(SideEffectReport)) == 1
 
 
 def test_a_worker_that_lost_its_lease_does_not_act_twice(harness):
     """Two workers on one row (the first one's lease ran out): the state changes once."""
     harness.deps.inbox.stop()
     harness.command(ALICE, "create Blue Heron", settle=False)
-    [row] = _inbox(harness)
+    [row] = harness.rows(InboxRequest)
     inbox = harness.deps.inbox
     inbox._process(row.id)  # one worker
     inbox._process(row.id)  # another, later: the row is done, nothing happens
-    assert _cases(harness) == [1]
+    assert [c.id for c in harness.rows(Case)] == [1]
 
 
 # -- the person is told when nothing could be saved ------------------------------------------
@@ -165,7 +148,7 @@ def test_requests_are_refused_with_a_message_when_the_inbox_cannot_be_written(ha
     """The database refuses the write (here: the inbox table is gone): a command gets the
     'couldn't save' text in its ack, a modal keeps its form open with the message on a
     field, an event gets a 503 so Slack retries it. Nothing is acknowledged as accepted."""
-    case_id = make_case(harness)
+    case_id = care_team(harness, TEAM, meds=MEDS)
     with harness.engine.begin() as connection:
         connection.exec_driver_sql("ALTER TABLE inbox RENAME TO inbox_away")
     try:
@@ -179,21 +162,14 @@ def test_requests_are_refused_with_a_message_when_the_inbox_cannot_be_written(ha
     finally:
         with harness.engine.begin() as connection:
             connection.exec_driver_sql("ALTER TABLE inbox_away RENAME TO inbox")
-    assert len(reports(harness)) == 0
+    assert len(harness.rows(SideEffectReport)) == 0
 
 
 # -- backpressure and forms first ----------------------------------------------------------
 
 
-def test_beyond_the_queue_bound_requests_are_saved_and_the_person_told_it_may_be_late(
-    tmp_path, engine, slack, clock
-):
-    h = Harness(
-        make_settings(tmp_path, slack, CARETHREAD_INBOX_QUEUE="2", CARETHREAD_WORK_THREADS="1"),
-        engine,
-        slack,
-        clock,
-    )
+def test_beyond_the_queue_bound_requests_are_saved_and_the_person_told_it_may_be_late(make_harness, slack):
+    h = make_harness(CARETHREAD_INBOX_QUEUE="2", CARETHREAD_WORK_THREADS="1")
     try:
         h.command(ALICE, "create Blue Heron")
         slack.hold("views.open")  # Slack is slow: the one worker waits on a modal
@@ -206,7 +182,7 @@ def test_beyond_the_queue_bound_requests_are_saved_and_the_person_told_it_may_be
         h.settle()
         assert h.deps.inbox.wait_idle(10)
         h.settle()
-        assert [r.status for r in _inbox(h)] == [InboxStatus.DONE] * 6
+        assert [r.status for r in h.rows(InboxRequest)] == [InboxStatus.DONE] * 6
         listings = [c for c in slack.calls_to("response_url") if "created" not in reply_text(c.args)]
         assert len(listings) == 4  # every one answered, late or not
     finally:
@@ -214,9 +190,9 @@ def test_beyond_the_queue_bound_requests_are_saved_and_the_person_told_it_may_be
         h.close()
 
 
-def test_a_request_that_opens_a_form_jumps_the_queue(tmp_path, engine, slack, clock):
+def test_a_request_that_opens_a_form_jumps_the_queue(make_harness, slack):
     """A modal's trigger_id lasts 3 s: a request that opens one goes before those queued."""
-    h = Harness(make_settings(tmp_path, slack, CARETHREAD_WORK_THREADS="1"), engine, slack, clock)
+    h = make_harness(CARETHREAD_WORK_THREADS="1")
     try:
         h.command(ALICE, "create Blue Heron")
         slack.hold("views.open")
@@ -227,15 +203,8 @@ def test_a_request_that_opens_a_form_jumps_the_queue(tmp_path, engine, slack, cl
         h.command(ALICE, "create", settle=False)  # another form, behind three queued requests
         slack.release("views.open")
         h.settle()
-        with h.db() as session:
-            order = [
-                e.action
-                for e in session.execute(
-                    select(AuditEvent)
-                    .where(AuditEvent.action.in_(("case.create_form_opened", "case.viewed")))
-                    .order_by(AuditEvent.seq)
-                ).scalars()
-            ]
+        opened_or_viewed = ("case.create_form_opened", "case.viewed")
+        order = [e.action for e in h.audit_events() if e.action in opened_or_viewed]
         assert order == ["case.create_form_opened"] * 2 + ["case.viewed"] * 3
     finally:
         slack.release("views.open")
@@ -255,7 +224,7 @@ def _wait_busy(h: Harness) -> None:
 def test_a_reply_is_retried_when_slack_fails_after_the_commit(harness):
     harness.slack.fail("response_url", status=503, error="unavailable", times=2)
     harness.command(ALICE, "create Blue Heron")
-    assert _cases(harness) == [1] and not harness.replies()
+    assert [c.id for c in harness.rows(Case)] == [1] and not harness.replies()
     for _ in range(3):
         harness.clock.advance(timedelta(seconds=10))
         run_sweep(harness.deps)
@@ -270,7 +239,7 @@ def test_a_reply_goes_by_dm_once_its_response_url_has_expired(harness):
     run_sweep(harness.deps)
     dms = [p for p in harness.posts(ALICE)]
     assert len(dms) == 1 and "C-1" in reply_text(dms[0])
-    assert _audit(harness, "message.reply_by_dm")
+    assert harness.audit_events(action="message.reply_by_dm")
 
 
 def test_a_used_up_response_url_falls_back_to_a_dm(harness):
@@ -303,7 +272,7 @@ def test_oversized_bodies_get_413_before_they_are_read(harness):
     # Without a Content-Length (chunked), reading stops just past the limit.
     big = b"a=" + b"x" * (1024 * 1024)
     assert _raw(harness, big, _signed_bytes(big), length="") == 413
-    assert _inbox(harness) == []
+    assert harness.rows(InboxRequest) == []
 
 
 @pytest.mark.parametrize(
@@ -323,7 +292,7 @@ def test_malformed_bodies_get_400_when_signed_and_401_when_not(harness, body, co
     forged = {**headers, "X-Slack-Signature": "v0=" + "0" * 64}
     assert _raw(harness, body, forged) == 401
     assert _raw(harness, body, {**headers, "X-Slack-Request-Timestamp": "soon"}) == 401
-    assert _inbox(harness) == []
+    assert harness.rows(InboxRequest) == []
 
 
 def test_no_part_of_a_refused_body_reaches_the_log(harness, caplog):
@@ -426,7 +395,7 @@ def test_postgres_refusing_connections_tells_the_person_and_loses_nothing_acknow
     )
     h = Harness(make_settings(tmp_path, slack), via_proxy, slack, clock)
     try:
-        case_id = make_case(h)
+        case_id = care_team(h, TEAM, meds=MEDS)
         # Saved, then the database goes away before a worker could take it.
         h.deps.inbox.stop()
         assert h.command(THERAPIST, f"show C-{case_id}", settle=False).status == 200
@@ -445,8 +414,8 @@ def test_postgres_refusing_connections_tells_the_person_and_loses_nothing_acknow
             time.sleep(0.2)
         h.settle()
         assert len(_shown(slack)) == 1  # the acknowledged one, once; the refused one never
-        assert len(reports(h)) == 0
-        assert [r.status for r in _inbox(h)][-1:] == [InboxStatus.DONE]
+        assert len(h.rows(SideEffectReport)) == 0
+        assert [r.status for r in h.rows(InboxRequest)][-1:] == [InboxStatus.DONE]
     finally:
         h.close()
         proxy.close()

@@ -27,8 +27,8 @@ from storage.core import OutboxMessage, OutboxStatus
 from storage.db import session_scope
 from storage.inbox import InboxRequest, InboxStatus
 from storage.side_effects import SideEffectReport
-from tests.conftest import SECRET
 from tests.side_effect_helpers import P1, THERAPIST, report_values
+from tests.support import SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 BURST = 60

@@ -25,7 +25,7 @@ from storage.cases import Case
 from storage.core import AuditEvent, OutboxMessage, OutboxStatus
 from storage.db import make_engine, session_scope
 from storage.reviews import Review, ReviewSchedule
-from tests.conftest import SECRET, TEST_DATABASE_URL
+from tests.support import SECRET, TEST_DATABASE_URL
 
 pytestmark = pytest.mark.skipif(not TEST_DATABASE_URL, reason="needs TEST_DATABASE_URL (PostgreSQL)")
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,16 +7,16 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.clinic import WorkingHours, local_moment, zone
 from bot.config import ConfigError
 from bot.errors import BadInput
-from bot.reviews.cadence import Cadence, Period, first_due, next_due_after
+from bot.reviews.cadence import MAX_DAYS, MAX_WEEKS, Cadence, Period, first_due, next_due_after
 from bot.reviews.scores import GAD7, PHQ9, assess, parse_score, trend
 from bot.reviews.settings import ReviewSettings
-from tests.conftest import make_settings
+from tests.support import make_settings
 
 NY = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -135,6 +135,134 @@ def test_next_due_properties(every, period, weekday, at, tz, start, gap):
     # The wall-clock time is kept, unless that time did not exist that day (then it is later).
     if local_moment(local.date(), at, tz).astimezone(tz).time() == at:
         assert local.time() == at
+
+
+# -- the rrule-based cadence against the hand-written arithmetic it replaced -------------------
+#
+# bot.reviews.cadence now builds its grids with dateutil.rrule. The functions below are the
+# date arithmetic it used before, kept verbatim as the reference oracle: the property test
+# drives both through daylight-saving changes and requires every due moment to agree.
+
+
+def oracle_first_due(cadence: Cadence, tz: ZoneInfo, now: datetime, *, default_at: time) -> datetime:
+    """REFERENCE ORACLE: first_due as it was before dateutil.rrule (do not change)."""
+    at = cadence.at or default_at
+    today = now.astimezone(tz).date()
+    if cadence.weekday is not None:
+        day = today + timedelta(days=(cadence.weekday - today.weekday()) % 7)
+        while local_moment(day, at, tz) <= now:
+            day += timedelta(days=7)
+        return local_moment(day, at, tz)
+    return local_moment(today + timedelta(days=cadence.step_days), at, tz)
+
+
+def oracle_next_due_after(
+    cadence: Cadence, tz: ZoneInfo, previous: datetime, now: datetime, *, default_at: time
+) -> tuple[datetime, int]:
+    """REFERENCE ORACLE: next_due_after as it was before dateutil.rrule (do not change)."""
+    at = cadence.at or default_at
+    step = cadence.step_days
+    start = previous.astimezone(tz).date()
+    today = now.astimezone(tz).date()
+    periods = max(1, (today - start).days // step)
+    day = start + timedelta(days=periods * step)
+    while local_moment(day, at, tz) <= now:
+        periods += 1
+        day += timedelta(days=step)
+    return local_moment(day, at, tz), periods - 1
+
+
+DST_ZONES = [NY, ZoneInfo("Europe/London"), SYDNEY, ZoneInfo("UTC")]
+
+
+def _offset_changes(tz: ZoneInfo, first_year: int, last_year: int) -> list[datetime]:
+    """Every UTC instant in those years at which `tz` changes its offset (found hour by hour)."""
+    changes = []
+    moment = datetime(first_year, 1, 1, tzinfo=UTC)
+    offset = moment.astimezone(tz).utcoffset()
+    while moment.year <= last_year:
+        moment += timedelta(hours=1)
+        if moment.astimezone(tz).utcoffset() != offset:
+            changes.append(moment)
+            offset = moment.astimezone(tz).utcoffset()
+    return changes
+
+
+#: Each zone's spring-forward gaps and fall-back folds, 2025 to 2028 (none for UTC).
+DST_CHANGES = {tz: _offset_changes(tz, 2025, 2028) for tz in DST_ZONES}
+ANY_CHANGE = sorted(change for changes in DST_CHANGES.values() for change in changes)
+
+#: Wall-clock times that fall in (or next to) a gap or a fold in those zones, and ordinary ones.
+around_changes = st.sampled_from([time(0), time(0, 30), time(1), time(1, 30), time(2), time(2, 30), time(3)])
+wall_times = around_changes | st.builds(time, st.integers(0, 23), st.integers(0, 59))
+
+#: Minutes from a change: mostly within hours of it (inside a gap or a fold), else weeks before.
+near = st.integers(-180, 180) | st.integers(-60 * 24 * 35, 60 * 24 * 3)
+
+
+@st.composite
+def cadences(draw) -> Cadence:
+    period = draw(st.sampled_from(list(Period)))
+    every = draw(st.integers(1, 3) | st.integers(1, MAX_WEEKS if period == Period.WEEKS else MAX_DAYS))
+    weekday = draw(st.none() | st.integers(0, 6)) if period == Period.WEEKS else None
+    return Cadence(every, period, weekday, draw(st.none() | wall_times))
+
+
+def _next_change(tz: ZoneInfo, after: datetime) -> datetime | None:
+    return next((change for change in DST_CHANGES[tz] if change > after), None)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    cadence=cadences(),
+    tz=st.sampled_from(DST_ZONES),
+    start_change=st.sampled_from(ANY_CHANGE),
+    start_offset=near,
+    default_at=wall_times,
+    firings=st.lists(st.tuples(st.booleans(), st.integers(0, 60 * 24 * 21), near), min_size=1, max_size=6),
+)
+def test_rrule_cadence_agrees_with_the_reference_oracle_across_dst(
+    cadence, tz, start_change, start_offset, default_at, firings
+):
+    """Set a cadence near a daylight-saving change, then fire it several times, each time either
+    minutes to weeks after it came due (catching up on missed periods) or close to the zone's
+    next change (inside a gap or a fold): the rrule implementation and the oracle give the same
+    due moment and the same count of missed periods at every step."""
+    start = start_change + timedelta(minutes=start_offset)
+    due = first_due(cadence, tz, start, default_at=default_at)
+    assert due == oracle_first_due(cadence, tz, start, default_at=default_at)
+    for by_the_change, late, from_change in firings:
+        now = due + timedelta(minutes=late)
+        change = _next_change(tz, due - timedelta(hours=3))
+        if by_the_change and change is not None:
+            now = max(due, change + timedelta(minutes=from_change))
+        following = next_due_after(cadence, tz, due, now, default_at=default_at)
+        assert following == oracle_next_due_after(cadence, tz, due, now, default_at=default_at)
+        due = following[0]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    cadence=cadences(),
+    change=st.sampled_from([(tz, change) for tz in DST_ZONES for change in DST_CHANGES[tz]]),
+    minutes=st.integers(-180, 180),
+    default_at=wall_times,
+)
+def test_rrule_cadence_agrees_with_the_reference_oracle_inside_gaps_and_folds(
+    cadence, change, minutes, default_at
+):
+    """The last due moment was one period before the day of a change, and now is within three
+    hours of it: whether a slot skipped by the gap or repeated by the fold is still ahead is
+    decided by the instant, and both implementations must decide it the same way."""
+    tz, at_change = change
+    at = cadence.at or default_at
+    previous = local_moment(at_change.astimezone(tz).date() - timedelta(days=cadence.step_days), at, tz)
+    now = max(previous, at_change + timedelta(minutes=minutes))
+    expected = oracle_next_due_after(cadence, tz, previous, now, default_at=default_at)
+    assert next_due_after(cadence, tz, previous, now, default_at=default_at) == expected
+    assert first_due(cadence, tz, now, default_at=default_at) == oracle_first_due(
+        cadence, tz, now, default_at=default_at
+    )
 
 
 def test_working_hours():

@@ -12,19 +12,12 @@ import pytest
 
 from bot.contributions import Workflow
 from bot.scheduler import run_sweep
-from tests.conftest import reply_text
 from tests.reviews_helpers import (
-    ADMIN,
-    ALICE,
-    BOB,
-    MALLORY,
-    actions,
-    audit,
-    build_harness,
     quick_case,
     quick_review,
     review,
 )
+from tests.support import ADMIN, ALICE, BOB, MALLORY, reply_text
 
 END = datetime(2026, 11, 23, 15, tzinfo=UTC)
 
@@ -97,7 +90,7 @@ def test_digest_ranks_urgent_then_not_improving_overdue_new(harness, urgent):
     assert all("https://slack.com/archives/C0CARE/p" in line for line in lines.values())  # thread links
     reply = harness.replies()[-1]
     assert reply["text"] == "Caseload digest: 7 open cases"  # no case details in the notification
-    event = audit(harness, action="review.digest_viewed")[-1]
+    event = harness.audit_events(action="review.digest_viewed")[-1]
     details = json.loads(event.details)
     assert (event.actor, details["cases"], details["urgent"], details["overdue"]) == (ALICE, 7, 2, 2)
 
@@ -107,7 +100,7 @@ def test_digest_shows_only_my_cases_and_all_for_admins(harness, urgent):
     assert "*0* open cases" in review(harness, MALLORY, "digest")
     assert len(order(review(harness, BOB, "digest"))) == len(ids)
     assert "Only CareThread admins" in review(harness, ALICE, "digest all")
-    assert ("command:/review", "denied") in actions(harness, actor=ALICE)
+    assert ("command:/review", "denied") in harness.audit_actions(actor=ALICE)
     assert len(order(review(harness, ADMIN, "digest all"))) == len(ids)
 
 
@@ -124,14 +117,14 @@ def test_urgent_hook_is_asked_once_per_digest_with_every_case(harness):
     assert asked == [[first, second]]
 
 
-def test_weekly_digest_posts_once_per_care_team_channel(tmp_path, engine, slack, clock):
-    h = build_harness(tmp_path, engine, slack, clock, CARETHREAD_DIGEST_TZ="America/New_York")
+def test_weekly_digest_posts_once_per_care_team_channel(make_harness):
+    h = make_harness(CARETHREAD_DIGEST_TZ="America/New_York")
     try:
         one = quick_case(h, "one", channel="C0CARE")
         two = quick_case(h, "two", channel="C0OTHER")
         h.settle()
         assert run_sweep(h.deps)["review_digest"] == 0  # schedules Monday 08:00 New York
-        scheduled = json.loads(audit(h, action="review.digest_scheduled")[0].details)
+        scheduled = json.loads(h.audit_events(action="review.digest_scheduled")[0].details)
         assert scheduled["next_at"] == "2026-11-30T13:00:00+00:00"
         h.clock.set(datetime(2026, 11, 30, 12, 59, tzinfo=UTC))
         assert run_sweep(h.deps)["review_digest"] == 0
@@ -144,7 +137,7 @@ def test_weekly_digest_posts_once_per_care_team_channel(tmp_path, engine, slack,
         assert f"*C-{one}*" in digests["C0CARE"] and f"C-{two}" not in digests["C0CARE"]
         assert f"*C-{two}*" in digests["C0OTHER"] and f"C-{one}" not in digests["C0OTHER"]
         assert "Weekly caseload digest" in digests["C0CARE"]
-        posted = audit(h, action="review.digest_posted")
+        posted = h.audit_events(action="review.digest_posted")
         assert [e.target for e in posted] == ["channel:C0CARE", "channel:C0OTHER"]
         assert all(e.actor == "app" and e.source == "scheduler" for e in posted)
         # A week later, again once; after a long downtime, once (not once per missed week).
@@ -155,8 +148,8 @@ def test_weekly_digest_posts_once_per_care_team_channel(tmp_path, engine, slack,
         h.close()
 
 
-def test_weekly_digest_to_a_configured_channel_and_rule_changes(tmp_path, engine, slack, clock):
-    h = build_harness(tmp_path, engine, slack, clock, CARETHREAD_DIGEST_CHANNEL="C0LEADS")
+def test_weekly_digest_to_a_configured_channel_and_rule_changes(make_harness):
+    h = make_harness(CARETHREAD_DIGEST_CHANNEL="C0LEADS")
     try:
         quick_case(h, "one", channel="C0CARE")
         quick_case(h, "two", channel="C0OTHER")
@@ -169,16 +162,14 @@ def test_weekly_digest_to_a_configured_channel_and_rule_changes(tmp_path, engine
     finally:
         h.close()
     # The deployment moves the digest to Wednesdays: the next run is recomputed, not kept.
-    h = build_harness(
-        tmp_path, engine, slack, clock, CARETHREAD_DIGEST_DAY="wed", CARETHREAD_DIGEST_TIME="07:30"
-    )
+    h = make_harness(CARETHREAD_DIGEST_DAY="wed", CARETHREAD_DIGEST_TIME="07:30")
     try:
         assert run_sweep(h.deps)["review_digest"] == 0
-        scheduled = json.loads(audit(h, action="review.digest_scheduled")[-1].details)
+        scheduled = json.loads(h.audit_events(action="review.digest_scheduled")[-1].details)
         assert scheduled["next_at"] == "2026-12-02T07:30:00+00:00"
     finally:
         h.close()
-    h = build_harness(tmp_path, engine, slack, clock, CARETHREAD_DIGEST_DAY="off")
+    h = make_harness(CARETHREAD_DIGEST_DAY="off")
     try:
         h.clock.set(datetime(2026, 12, 30, tzinfo=UTC))
         assert run_sweep(h.deps)["review_digest"] == 0

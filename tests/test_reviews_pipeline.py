@@ -14,20 +14,8 @@ from bot.scheduler import run_sweep
 from storage.cases import Case
 from storage.core import OutboxMessage, SlackUser
 from storage.reviews import NudgeStatus, Review, ReviewNudge, ReviewSchedule, ReviewUpdate
-from tests.conftest import reply_text
 from tests.reviews_helpers import (
-    ADMIN,
-    ALICE,
-    BOB,
-    CAROL,
-    DAN,
-    MALLORY,
-    actions,
-    audit,
-    build_harness,
-    care_team,
     click,
-    ephemerals,
     latest_review,
     prompts,
     review,
@@ -35,6 +23,7 @@ from tests.reviews_helpers import (
     submit_update,
     thread_posts,
 )
+from tests.support import ADMIN, ALICE, BOB, CAROL, DAN, MALLORY, care_team, reply_text
 
 
 def schedule_of(h, case_id: int) -> ReviewSchedule | None:
@@ -67,7 +56,7 @@ def test_cadence_uses_the_callers_time_zone_and_is_stored_as_utc(harness):
     assert f"<!date^{stamp}^" in reply  # Slack shows it in each reader's zone
     note = thread_posts(harness, f"Review schedule for C-{case_id}")[-1]
     assert note["thread_ts"] == harness.root_ts(case_id) and f"<!date^{stamp}^" in reply_text(note)
-    event = [e for e in audit(harness, action="review.cadence_set") if e.actor == ALICE][-1]
+    event = [e for e in harness.audit_events(action="review.cadence_set") if e.actor == ALICE][-1]
     assert json.loads(event.details)["tz"] == "Europe/Berlin" and event.case_id == case_id
 
 
@@ -81,7 +70,7 @@ def test_off_show_and_refusals(harness):
     missing = review(harness, MALLORY, "C-99 every 1 week")
     assert existing.replace(f"C-{case_id}", "C-N") == missing.replace("C-99", "C-N")
     assert "don't have access" in existing
-    assert actions(harness, actor=MALLORY) == [("command:/review", "denied")] * 2
+    assert harness.audit_actions(actor=MALLORY) == [("command:/review", "denied")] * 2
     assert schedule_of(harness, case_id).active is False
 
 
@@ -91,7 +80,7 @@ def test_new_cases_get_the_default_cadence_in_the_creators_zone(harness):
     # Alice's Slack zone (users.info, looked up when the case is created): 09:00 in New York.
     assert (schedule.every, schedule.period, schedule.tz) == (2, "weeks", "America/New_York")
     assert schedule.next_due_at == datetime(2026, 12, 7, 14, tzinfo=UTC)
-    assert json.loads(audit(harness, action="review.cadence_set")[0].details)["default"] is True
+    assert json.loads(harness.audit_events(action="review.cadence_set")[0].details)["default"] is True
 
 
 def test_default_cadence_falls_back_to_the_configured_zone_when_slack_cannot_say(harness):
@@ -102,19 +91,15 @@ def test_default_cadence_falls_back_to_the_configured_zone_when_slack_cannot_say
     assert schedule.next_due_at == datetime(2026, 12, 7, 9, tzinfo=UTC)
 
 
-def test_default_cadence_is_configurable(tmp_path, engine, slack, clock):
-    h = build_harness(tmp_path, engine, slack, clock, CARETHREAD_DEFAULT_REVIEW_EVERY="off")
+def test_default_cadence_is_configurable(make_harness):
+    h = make_harness(CARETHREAD_DEFAULT_REVIEW_EVERY="off")
     try:
         case_id = care_team(h)
         assert schedule_of(h, case_id) is None
         assert "off." in review(h, ALICE, f"C-{case_id}")
     finally:
         h.close()
-    h = build_harness(
-        tmp_path,
-        engine,
-        slack,
-        clock,
+    h = make_harness(
         CARETHREAD_DEFAULT_REVIEW_EVERY="1 week on friday at 11:00",
         CARETHREAD_FALLBACK_TZ="America/Chicago",
     )
@@ -190,7 +175,7 @@ def test_sweep_posts_the_due_review_once_in_the_thread_mentioning_the_team(harne
     assert (r.status, r.trigger, r.started_by) == ("open", "schedule", "app")
     assert r.due_at == datetime(2026, 11, 30, 15, tzinfo=UTC)
     assert schedule_of(harness, case_id).next_due_at == datetime(2026, 12, 7, 15, tzinfo=UTC)
-    fired = audit(harness, action="review.fired")
+    fired = harness.audit_events(action="review.fired")
     assert len(fired) == 1 and fired[0].actor == "app" and fired[0].source == "scheduler"
     assert json.loads(fired[0].details)["missed_periods"] == 0
     with harness.db() as session:
@@ -214,7 +199,7 @@ def test_due_while_a_review_is_still_open_posts_no_second_prompt(harness):
     harness.clock.advance(timedelta(days=1))
     assert sweep(harness)["reviews"] == 1
     assert len(prompts(harness)) == 1
-    assert ("review.due_while_open", "ok") in actions(harness, case_id=case_id)
+    assert ("review.due_while_open", "ok") in harness.audit_actions(case_id=case_id)
     assert schedule_of(harness, case_id).next_due_at > harness.clock.now()
 
 
@@ -234,13 +219,15 @@ def test_add_my_update_opens_a_modal_fitting_each_role(harness):
     }
     for user, blocks in expected.items():
         click(harness, user, Action.REVIEW_ADD_UPDATE, review_id)
-        view = harness.slack.calls_to("views.open")[-1].args["view"]
+        view = harness.last_view()
         inputs = [b["block_id"] for b in view["blocks"] if b["type"] == "input"]
         assert inputs == [*blocks, "review_phq9", "review_gad7"], user
         assert view["private_metadata"] == str(review_id)
     phq9 = next(b for b in view["blocks"] if b.get("block_id") == "review_phq9")
     assert phq9["element"]["type"] == "number_input" and phq9["element"]["max_value"] == "27"
-    assert actions(harness, action="review.update_form_opened") == [("review.update_form_opened", "ok")] * 4
+    assert (
+        harness.audit_actions(action="review.update_form_opened") == [("review.update_form_opened", "ok")] * 4
+    )
 
 
 def test_every_update_mistake_comes_back_in_one_answer(harness):
@@ -261,7 +248,7 @@ def test_every_update_mistake_comes_back_in_one_answer(harness):
     assert "0 to 27" in errors["review_phq9"] and "0 to 21" in errors["review_gad7"]
     with harness.db() as session:
         assert session.execute(select(ReviewUpdate)).first() is None
-    (event,) = audit(harness, action="modal:review_update")
+    (event,) = harness.audit_events(action="modal:review_update")
     assert event.outcome == "bad_input"
     assert json.loads(event.details) == {"fields": ["review_gad7", "review_phq9", "review_sessions"]}
 
@@ -285,7 +272,7 @@ def test_updates_are_validated_encrypted_posted_and_update_the_prompt_in_place(h
     with harness.db() as session:
         assert session.execute(select(ReviewUpdate)).first() is None
     assert (
-        actions(harness, actor=BOB, action="modal:review_update")
+        harness.audit_actions(actor=BOB, action="modal:review_update")
         == [("modal:review_update", "bad_input")] * 5
     )
 
@@ -324,13 +311,13 @@ def test_updates_are_validated_encrypted_posted_and_update_the_prompt_in_place(h
     # The same submission delivered again changes nothing.
     submit_update(harness, BOB, review_id, view_id="VUPD1", REVIEW_PROGRESS="again")
     assert len(thread_posts(harness, f"Review update on C-{case_id}")) == 1
-    details = json.loads(audit(harness, action="review.update_added")[0].details)
+    details = json.loads(harness.audit_events(action="review.update_added")[0].details)
     expected = {"role": "therapist", "answered": ["review_progress", "review_sessions"], "phq9": True}
     assert details == {**expected, "gad7": True, "revision": 0}  # flags only, no scores or text
 
     # A revision replaces the update, says so, and prefills the modal.
     click(harness, BOB, Action.REVIEW_ADD_UPDATE, review_id)
-    view = harness.slack.calls_to("views.open")[-1].args["view"]
+    view = harness.last_view()
     progress = next(b for b in view["blocks"] if b.get("block_id") == "review_progress")
     assert progress["element"]["initial_value"] == "Sleeping better\n<!channel> & more"
     submit_update(harness, BOB, review_id, REVIEW_PROGRESS="Revised", REVIEW_PHQ9="12")
@@ -359,12 +346,12 @@ def test_outsiders_and_admins_cannot_add_updates_and_learn_nothing(harness):
     review_id = latest_review(harness).id
     click(harness, MALLORY, Action.REVIEW_ADD_UPDATE, review_id)
     click(harness, MALLORY, Action.REVIEW_ADD_UPDATE, 999)
-    first, second = ephemerals(harness, MALLORY)
+    first, second = [reply_text(e) for e in harness.ephemerals(MALLORY)]
     assert first == second and "don't have access" in first and "Secret" not in first
     click(harness, ADMIN, Action.REVIEW_ADD_UPDATE, review_id)
-    assert "Only members of" in ephemerals(harness, ADMIN)[0]
+    assert "Only members of" in reply_text(harness.ephemerals(ADMIN)[0])
     assert not harness.slack.calls_to("views.open")
-    assert actions(harness, actor=MALLORY) == [("button:review_add_update", "denied")] * 2
+    assert harness.audit_actions(actor=MALLORY) == [("button:review_add_update", "denied")] * 2
     # A forged submission is refused too (by DM, the modal being closed), and saves nothing.
     submit_update(harness, MALLORY, review_id, REVIEW_GENERAL="hi")
     assert "don't have access" in reply_text(harness.posts(MALLORY)[-1])
@@ -382,7 +369,7 @@ def test_decision_completes_the_review_and_updates_the_prompt_in_place(harness):
     submit_update(harness, BOB, review_id, REVIEW_PROGRESS="steady", REVIEW_PHQ9="11")
 
     click(harness, CAROL, Action.REVIEW_DECIDE, review_id)
-    view = harness.slack.calls_to("views.open")[-1].args["view"]
+    view = harness.last_view()
     assert "Still waiting for: <@U0ALICE>, <@U0CAROL>" in reply_text(view)
     body = json.loads(submit_decision(harness, CAROL, review_id, None, "note"))
     assert body["errors"] == {BlockId.REVIEW_DECISION: "Pick the team's decision."}
@@ -405,7 +392,7 @@ def test_decision_completes_the_review_and_updates_the_prompt_in_place(harness):
     decided = thread_posts(harness, f"Case review on C-{case_id} complete")[-1]
     assert "Raise the dose" in reply_text(decided) and decided["thread_ts"] == harness.root_ts(case_id)
     assert {n.status for n in nudges} == {NudgeStatus.CANCELLED}
-    assert json.loads(audit(harness, action="review.decided")[0].details) == {
+    assert json.loads(harness.audit_events(action="review.decided")[0].details) == {
         "decision": "adjust",
         "updates": 1,
     }
@@ -415,7 +402,7 @@ def test_decision_completes_the_review_and_updates_the_prompt_in_place(harness):
     assert "is complete (decision: Adjust treatment" in reply_text(harness.posts(BOB)[-1])
     assert latest_review(harness).decided_by == CAROL
     click(harness, BOB, Action.REVIEW_ADD_UPDATE, review_id)
-    assert "is complete" in ephemerals(harness, BOB)[-1]
+    assert "is complete" in reply_text(harness.ephemerals(BOB)[-1])
 
 
 def test_discharge_closes_the_case(harness):
@@ -426,7 +413,7 @@ def test_discharge_closes_the_case(harness):
         case = session.get(Case, case_id)
     assert case.status == "closed"
     assert harness.deps.cipher.decrypt(case.close_reason_enc) == "Discharged at the case review"
-    steps = [a for a, _ in actions(harness, case_id=case_id) if not a.startswith("message.")]
+    steps = [a for a, _ in harness.audit_actions(case_id=case_id) if not a.startswith("message.")]
     assert steps[-2:] == ["review.decided", "case.closed"]
     harness.clock.advance(timedelta(weeks=4))
     assert sweep(harness)["reviews"] == 0
@@ -447,12 +434,12 @@ def test_one_nudge_per_member_inside_their_working_hours(harness):
 
     harness.clock.set(datetime(2026, 11, 29, 20, 59, tzinfo=UTC))  # 47 h 59 min later: not yet
     assert sweep(harness)["review_nudges"] == 0
-    assert not audit(harness, action="review.nudge_deferred")
+    assert not harness.audit_events(action="review.nudge_deferred")
 
     harness.clock.set(datetime(2026, 11, 29, 21, 30, tzinfo=UTC))  # Sunday 16:30 NY, Monday 06:30 Tokyo
     assert sweep(harness)["review_nudges"] == 0
     deferred = {
-        e.target: json.loads(e.details)["until"] for e in audit(harness, action="review.nudge_deferred")
+        e.target: json.loads(e.details)["until"] for e in harness.audit_events(action="review.nudge_deferred")
     }
     assert deferred == {
         f"user:{ALICE}": "2026-11-30T14:00:00+00:00",  # Monday 09:00 New York
@@ -473,13 +460,13 @@ def test_one_nudge_per_member_inside_their_working_hours(harness):
         harness.clock.advance(timedelta(days=1))
         assert sweep(harness)["review_nudges"] == 0
     assert len(harness.posts(ALICE)) == 1 and len(harness.posts(CAROL)) == 1 and harness.posts(BOB) == []
-    nudged = audit(harness, action="review.nudged")
+    nudged = harness.audit_events(action="review.nudged")
     assert [e.target for e in nudged] == [f"user:{CAROL}", f"user:{ALICE}"]
     assert all(e.actor == "app" and e.source == "scheduler" for e in nudged)
 
     # The button in the DM opens the update modal; errors there come back in the DM.
     click(harness, CAROL, Action.REVIEW_ADD_UPDATE, review_id, channel="D0CAROL")
-    assert harness.slack.calls_to("views.open")[-1].args["view"]["private_metadata"] == str(review_id)
+    assert harness.last_view()["private_metadata"] == str(review_id)
 
 
 def test_nudges_are_cancelled_for_those_who_answered_or_left(harness):
@@ -494,7 +481,8 @@ def test_nudges_are_cancelled_for_those_who_answered_or_left(harness):
     assert sweep(harness)["review_nudges"] == 1
     assert [p["channel"] for p in harness.posts() if p["text"].endswith("waiting for your update")] == [BOB]
     reasons = {
-        e.target: json.loads(e.details)["reason"] for e in audit(harness, action="review.nudge_cancelled")
+        e.target: json.loads(e.details)["reason"]
+        for e in harness.audit_events(action="review.nudge_cancelled")
     }
     assert reasons == {f"user:{CAROL}": "left_team"}
     with harness.db() as session:
@@ -502,13 +490,9 @@ def test_nudges_are_cancelled_for_those_who_answered_or_left(harness):
     assert statuses == {ALICE: "cancelled", BOB: "sent", CAROL: "cancelled"}
 
 
-def test_nudge_delay_and_working_hours_are_configurable(tmp_path, engine, slack, clock):
+def test_nudge_delay_and_working_hours_are_configurable(make_harness, slack):
     slack.add_user(ALICE, tz="Europe/London")
-    h = build_harness(
-        tmp_path,
-        engine,
-        slack,
-        clock,
+    h = make_harness(
         CARETHREAD_REVIEW_NUDGE_HOURS="2",
         CARETHREAD_WORKING_HOURS="07:00-08:00",
         CARETHREAD_WORKING_DAYS="sat-sun",
@@ -518,7 +502,7 @@ def test_nudge_delay_and_working_hours_are_configurable(tmp_path, engine, slack,
         review(h, ALICE, "C-1 now")  # Monday 15:00 London
         h.clock.advance(timedelta(hours=2))
         assert sweep(h)["review_nudges"] == 0
-        until = json.loads(audit(h, action="review.nudge_deferred")[0].details)["until"]
+        until = json.loads(h.audit_events(action="review.nudge_deferred")[0].details)["until"]
         assert until == "2026-11-28T07:00:00+00:00"  # Saturday 07:00 London
         h.clock.set(datetime(2026, 11, 28, 7, 30, tzinfo=UTC))
         assert sweep(h)["review_nudges"] == 1
@@ -574,7 +558,7 @@ def test_list_and_app_home_show_reviews_waiting_for_my_update(harness):
     harness.event({"type": "app_home_opened", "user": BOB, "tab": "home", "channel": "D0BOB"})
     home = reply_text(harness.slack.wait_for("views.publish", 2)[-1].args["view"])
     assert "Case review waiting" not in home and "Nothing is waiting for you" in home
-    assert ("review.listed", "ok") in actions(harness, actor=BOB)
+    assert ("review.listed", "ok") in harness.audit_actions(actor=BOB)
 
 
 def test_every_step_is_in_a_verifiable_audit_chain(harness):
@@ -587,7 +571,7 @@ def test_every_step_is_in_a_verifiable_audit_chain(harness):
     submit_decision(harness, ALICE, review_id, "step-up", "Sensitive plan")
     harness.clock.advance(timedelta(days=2))
     sweep(harness)
-    names = {e.action for e in audit(harness)}
+    names = {e.action for e in harness.audit_events()}
     assert {
         "review.cadence_set",
         "review.fired",
@@ -596,7 +580,7 @@ def test_every_step_is_in_a_verifiable_audit_chain(harness):
         "review.decided",
         "message.delivered",
     } <= names
-    for event in audit(harness):
+    for event in harness.audit_events():
         assert "Sensitive" not in event.details and '"20"' not in event.details
     with harness.db() as session:
         assert verify(session, harness.deps.audit_key).ok
@@ -605,21 +589,21 @@ def test_every_step_is_in_a_verifiable_audit_chain(harness):
 def test_start_now_reply_and_audit(harness):
     case_id = care_team(harness)
     assert "its prompt is in the case thread" in review(harness, BOB, f"C-{case_id} now")
-    started = audit(harness, action="review.started")[0]
+    started = harness.audit_events(action="review.started")[0]
     assert started.actor == BOB and started.source == "command" and started.target == "review:1"
     with harness.db() as session:
         assert session.execute(select(Review)).scalar_one().trigger == "command"
 
 
-def test_nudge_uses_the_fallback_zone_when_slack_cannot_say(tmp_path, engine, slack, clock):
-    h = build_harness(tmp_path, engine, slack, clock, CARETHREAD_FALLBACK_TZ="Asia/Kolkata")
+def test_nudge_uses_the_fallback_zone_when_slack_cannot_say(make_harness):
+    h = make_harness(CARETHREAD_FALLBACK_TZ="Asia/Kolkata")
     try:
         h.slack.fail("users.info", status=500, times=20)  # Slack never tells us Alice's zone
         h.command(ALICE, "create Solo")
         review(h, ALICE, "C-1 now")  # Monday 15:00 UTC
         h.clock.advance(timedelta(hours=48))  # Wednesday 15:00 UTC = 20:30 in Kolkata
         assert sweep(h)["review_nudges"] == 0
-        event = audit(h, action="review.nudge_deferred")[0]
+        event = h.audit_events(action="review.nudge_deferred")[0]
         details = json.loads(event.details)
         assert details == {"until": "2026-11-26T03:30:00+00:00", "tz": "Asia/Kolkata"}  # Thursday 09:00 IST
     finally:

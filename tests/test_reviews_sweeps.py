@@ -19,7 +19,13 @@ from bot.reviews.sweeps import fire_due_reviews, post_weekly_digest, send_due_nu
 from bot.scheduler import run_sweep
 from storage.core import OutboxMessage
 from storage.reviews import NudgeStatus, Review, ReviewNudge, ReviewSchedule
-from tests.reviews_helpers import ALICE, actor, audit, build_harness, care_team, prompts, quick_case, review
+from tests.reviews_helpers import (
+    actor,
+    prompts,
+    quick_case,
+    review,
+)
+from tests.support import ALICE, care_team
 
 CASES = 12
 
@@ -68,7 +74,7 @@ def assert_each_case_prompted_once(harness, case_ids):
     assert sorted(p["text"] for p in prompts(harness)) == sorted(
         f"Case review due on C-{c}" for c in case_ids
     )
-    fired = Counter(e.case_id for e in audit(harness, action="review.fired"))
+    fired = Counter(e.case_id for e in harness.audit_events(action="review.fired"))
     assert fired == Counter({case_id: 1 for case_id in case_ids})
 
 
@@ -87,15 +93,15 @@ def test_catch_up_after_downtime_posts_once_and_resumes_on_the_grid(harness):
         review_row = session.execute(select(Review)).scalar_one()
     assert review_row.due_at == first_due  # the review that was due first
     assert schedule.next_due_at == datetime(2027, 1, 4, 15, tzinfo=UTC)  # next Monday 10:00 EST
-    details = json.loads(audit(harness, action="review.fired")[0].details)
+    details = json.loads(harness.audit_events(action="review.fired")[0].details)
     assert details["missed_periods"] == 4
 
 
-def test_restarted_app_posts_a_review_missed_while_down_once(harness, tmp_path, engine, slack, clock):
+def test_restarted_app_posts_a_review_missed_while_down_once(make_harness, harness, clock):
     case_id = care_team(harness)
     harness.close()  # the app goes down
     clock.advance(timedelta(weeks=6))
-    restarted = build_harness(tmp_path, engine, slack, clock)
+    restarted = make_harness()
     try:
         assert run_sweep(restarted.deps)["reviews"] == 1  # start-up sweep
         restarted.settle()
@@ -146,7 +152,7 @@ def test_parallel_nudge_sweeps_send_each_nudge_once(harness):
     assert dms == Counter({"U0ALICE": len(ids), "U0BOB": len(ids)})
     with harness.db() as session:
         assert {n.status for n in session.execute(select(ReviewNudge)).scalars()} == {NudgeStatus.SENT}
-    assert len(audit(harness, action="review.nudged")) == 2 * len(ids)
+    assert len(harness.audit_events(action="review.nudged")) == 2 * len(ids)
 
 
 def test_parallel_digest_sweeps_post_the_weekly_digest_once(harness):
@@ -185,7 +191,7 @@ def test_sweep_racing_review_now_posts_one_prompt(harness):
     harness.settle()
     assert swept == [1]
     assert len(prompts(harness)) == 1
-    assert [e.case_id for e in audit(harness, action="review.due_while_open")] == [case_id]
+    assert [e.case_id for e in harness.audit_events(action="review.due_while_open")] == [case_id]
     with harness.db() as session:
         assert session.execute(select(func.count()).select_from(Review)).scalar_one() == 1
         schedule = session.execute(select(ReviewSchedule)).scalar_one()

@@ -15,7 +15,7 @@ from bot.reviews.fields import fields_for
 from bot.reviews.scores import assess
 from bot.reviews.service import DecisionForm, FormField, ReviewLine, ScheduleInfo, TeamMember, UpdateForm
 from handlers.reviews import decision_view, update_view
-from tests.conftest import reply_text
+from tests.support import reply_text
 
 NOW = datetime(2026, 11, 23, 15, tzinfo=UTC)
 HOSTILE = '<!channel> *bold* & "quotes" \\ <@U0EVIL>'

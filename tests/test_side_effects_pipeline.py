@@ -6,55 +6,39 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from side_effect_helpers import (
-    ADMIN,
-    CHANNEL,
-    CM,
-    OUTSIDER,
-    P1,
-    P2,
-    THERAPIST,
-    action_ids,
-    audit,
-    block,
-    ephemerals,
-    latest_case_id,
-    make_case,
-    medication_value,
-    open_form,
-    option_values,
-    outbox,
-    posts_to,
-    report,
-    reports,
-    submit_report,
-    text_of,
-    updates_of,
-)
-from sqlmodel import Session
-
 from bot import auditlog
 from bot.ids import Action, BlockId, Callback
 from bot.side_effects.settings import SideEffectSettings
 from devtools.slackreq import select_value, text_value
 from storage.core import OutboxMessage
-from storage.side_effects import ReportStatus, Severity
+from storage.side_effects import ReportStatus, Severity, SideEffectReport
+from tests.side_effect_helpers import (
+    CM,
+    MEDS,
+    OUTSIDER,
+    P1,
+    P2,
+    TEAM,
+    THERAPIST,
+    action_ids,
+    block,
+    medication_value,
+    open_form,
+    option_values,
+    submit_report,
+)
+from tests.support import ADMIN, CHANNEL, care_team, reply_text
 
 
 def _result_ts(h, outbox_id: int) -> str:
-    with Session(h.engine) as session:
-        row = session.get(OutboxMessage, outbox_id)
-        assert row is not None and row.result_ts, "message not delivered"
-        return row.result_ts
-
-
-def _card_ts(h) -> str:
-    return _result_ts(h, min(r.id for r in outbox(h) if r.purpose == "case_card"))
+    row = h.get(OutboxMessage, outbox_id)
+    assert row.result_ts, "message not delivered"
+    return row.result_ts
 
 
 def test_report_acknowledge_plan_closes_the_loop(harness):
     h = harness
-    case_id = make_case(h)
+    case_id = care_team(h, TEAM, meds=MEDS)
     view = open_form(h, THERAPIST, f"C-{case_id}")
     assert view["callback_id"] == Callback.SIDE_EFFECT_REPORT  # the "side_effect_report" template, validated
     assert json.loads(view["private_metadata"]) == {"case": case_id}
@@ -71,7 +55,7 @@ def test_report_acknowledge_plan_closes_the_loop(harness):
     )
     assert response.status == 200 and response.body in ("", "null")
 
-    [saved] = reports(h)
+    [saved] = h.rows(SideEffectReport)
     assert saved.severity == Severity.MODERATE and saved.status == ReportStatus.OPEN
     assert saved.ack_due_at == h.clock.now() + timedelta(days=1)  # Monday 15:00 -> Tuesday 15:00
     # Clinical text is encrypted at rest.
@@ -80,53 +64,53 @@ def test_report_acknowledge_plan_closes_the_loop(harness):
     assert "nausea" not in saved.symptoms_enc and "channel" not in (saved.notes_enc or "")
 
     # The thread summary, in the case thread, with the notification text free of details.
-    [summary] = posts_to(h, CHANNEL, "Side-effect report on C-")
+    [summary] = h.posts(CHANNEL, starting="Side-effect report on C-")
     assert summary["text"] == f"Side-effect report on C-{case_id} (moderate)"
-    assert summary["thread_ts"] == _card_ts(h)
-    summary_text = text_of(summary)
+    assert summary["thread_ts"] == h.root_ts(case_id)
+    summary_text = reply_text(summary)
     assert "sertraline" in summary_text and "Nausea or vomiting" in summary_text
     assert "&lt;!channel&gt; &amp; more" in summary_text and "<!channel>" not in summary_text
     assert action_ids(summary) == [Action.SIDE_EFFECT_ACK, Action.SIDE_EFFECT_PLAN]
 
     # One DM per prescriber, with the buttons; the reporter's receipt.
     for prescriber in (P1, P2):
-        [dm] = posts_to(h, prescriber)
+        [dm] = h.posts(prescriber)
         assert dm["text"] == f"Side-effect report on C-{case_id} (moderate)"
         assert "sertraline" not in dm["text"]
         assert action_ids(dm) == [Action.SIDE_EFFECT_ACK, Action.SIDE_EFFECT_PLAN]
-    [receipt] = posts_to(h, THERAPIST)
+    [receipt] = h.posts(THERAPIST)
     assert receipt["text"] == f"Your side-effect report on C-{case_id} was saved"
-    assert f"<@{P1}>" in text_of(receipt) and f"<@{P2}>" in text_of(receipt)
-    assert not posts_to(h, CM)
-    assert [e.target for e in audit(h, "side_effect.notified")] == [f"user:{P1}", f"user:{P2}"]
+    assert f"<@{P1}>" in reply_text(receipt) and f"<@{P2}>" in reply_text(receipt)
+    assert not h.posts(CM)
+    assert [e.target for e in h.audit_events(action="side_effect.notified")] == [f"user:{P1}", f"user:{P2}"]
 
     # Acknowledge: the summary, both DMs and the receipt are updated in place.
     summary_ts = _result_ts(h, saved.summary_outbox_id)
     receipt_ts = _result_ts(h, saved.receipt_outbox_id)
     h.action(P1, Action.SIDE_EFFECT_ACK, str(saved.id), channel="D0PRESC1")
-    acked = report(h, saved.id)
+    acked = h.get(SideEffectReport, saved.id)
     assert acked.status == ReportStatus.ACKNOWLEDGED and acked.acknowledged_by == P1
     assert acked.next_escalation_at is None
-    [summary_update] = updates_of(h, summary_ts)
+    [summary_update] = h.updates(summary_ts)
     assert summary_update["channel"] == CHANNEL
-    assert f"Acknowledged by <@{P1}>" in text_of(summary_update)
+    assert f"Acknowledged by <@{P1}>" in reply_text(summary_update)
     assert action_ids(summary_update) == [Action.SIDE_EFFECT_PLAN]
-    assert f"Acknowledged by <@{P1}>" in text_of(updates_of(h, receipt_ts)[0])
-    [told] = posts_to(h, THERAPIST, "Update on your side-effect report")
-    assert f"<@{P1}> acknowledged" in text_of(told)
+    assert f"Acknowledged by <@{P1}>" in reply_text(h.updates(receipt_ts)[0])
+    [told] = h.posts(THERAPIST, starting="Update on your side-effect report")
+    assert f"<@{P1}> acknowledged" in reply_text(told)
 
     # A double click changes nothing: no second acknowledgement, no second update.
     calls_before = len(h.slack.calls_to("chat.update"))
     h.action(P1, Action.SIDE_EFFECT_ACK, str(saved.id), channel="D0PRESC1")
     h.action(P2, Action.SIDE_EFFECT_ACK, str(saved.id), channel="D0PRESC2")
     assert len(h.slack.calls_to("chat.update")) == calls_before
-    assert len(audit(h, "side_effect.acknowledged")) == 1
-    assert "already acknowledged" in text_of(ephemerals(h, P2)[-1])
-    assert report(h, saved.id).acknowledged_by == P1
+    assert len(h.audit_events(action="side_effect.acknowledged")) == 1
+    assert "already acknowledged" in reply_text(h.ephemerals(P2)[-1])
+    assert h.get(SideEffectReport, saved.id).acknowledged_by == P1
 
     # Record plan: a modal, then the loop closes.
     h.action(P2, Action.SIDE_EFFECT_PLAN, str(saved.id), channel="D0PRESC2")
-    plan_view = h.slack.calls_to("views.open")[-1].args["view"]
+    plan_view = h.last_view()
     assert plan_view["callback_id"] == Callback.SIDE_EFFECT_PLAN
     assert plan_view["private_metadata"] == str(saved.id)
     assert option_values(plan_view, BlockId.SE_PLAN) == [
@@ -138,28 +122,30 @@ def test_report_acknowledge_plan_closes_the_loop(harness):
     ]
     values = {BlockId.SE_PLAN: select_value("adjust_dose"), BlockId.SE_PLAN_NOTE: text_value("25 mg; <@U0X>")}
     h.submit(P2, Callback.SIDE_EFFECT_PLAN, values, private_metadata=str(saved.id), view_id="VPLAN1")
-    planned = report(h, saved.id)
+    planned = h.get(SideEffectReport, saved.id)
     assert planned.status == ReportStatus.PLANNED and planned.plan == "adjust_dose" and planned.plan_by == P2
     assert h.deps.cipher.decrypt(planned.plan_note_enc) == "25 mg; <@U0X>"
-    final = updates_of(h, summary_ts)[-1]
-    assert f"Plan recorded by <@{P2}>" in text_of(final) and "Adjust dose" in text_of(final)
-    assert "&lt;@U0X&gt;" in text_of(final)
+    final = h.updates(summary_ts)[-1]
+    assert f"Plan recorded by <@{P2}>" in reply_text(final) and "Adjust dose" in reply_text(final)
+    assert "&lt;@U0X&gt;" in reply_text(final)
     assert action_ids(final) == []
     for prescriber in (P1, P2):
         dm_id = next(
-            r.id for r in outbox(h) if r.channel == prescriber and r.purpose == "side_effect_prescriber"
+            r.id for r in h.outbox() if r.channel == prescriber and r.purpose == "side_effect_prescriber"
         )
-        assert action_ids(updates_of(h, _result_ts(h, dm_id))[-1]) == []
-    assert "recorded a plan" in text_of(posts_to(h, THERAPIST, "Update on your side-effect report")[-1])
+        assert action_ids(h.updates(_result_ts(h, dm_id))[-1]) == []
+    assert "recorded a plan" in reply_text(
+        h.posts(THERAPIST, starting="Update on your side-effect report")[-1]
+    )
 
     # Slack retrying the plan submission (same view id) records nothing new.
     sent = len(h.slack.calls)
     h.submit(P2, Callback.SIDE_EFFECT_PLAN, values, private_metadata=str(saved.id), view_id="VPLAN1")
     assert len(h.slack.calls) == sent
-    assert len(audit(h, "side_effect.plan_recorded")) == 1
+    assert len(h.audit_events(action="side_effect.plan_recorded")) == 1
 
     # Every step is in the audit trail, and the chain verifies.
-    actions = [e.action for e in audit(h)]
+    actions = [e.action for e in h.audit_events()]
     for expected in (
         "side_effect.form_opened",
         "side_effect.reported",
@@ -169,30 +155,30 @@ def test_report_acknowledge_plan_closes_the_loop(harness):
         "message.delivered",
     ):
         assert expected in actions
-    conflicts = [e for e in audit(h, "button:side_effect_ack") if e.outcome == "conflict"]
+    conflicts = [e for e in h.audit_events(action="button:side_effect_ack") if e.outcome == "conflict"]
     assert len(conflicts) == 2
-    with Session(h.engine) as session:
+    with h.db() as session:
         assert auditlog.verify(session, h.deps.audit_key).ok
     # No audit detail carries clinical text.
-    assert not any("sertraline" in e.details or "nausea" in e.details.lower() for e in audit(h))
+    assert not any("sertraline" in e.details or "nausea" in e.details.lower() for e in h.audit_events())
 
 
 def test_retried_report_submission_makes_one_report(harness):
     h = harness
-    case_id = make_case(h, meds=())
+    case_id = care_team(h, TEAM)
     for _ in range(2):
         submit_report(h, THERAPIST, case_id, view_id="VSAME1", medication="other", other_medication="lithium")
-    assert len(reports(h)) == 1
-    assert len(posts_to(h, P1)) == 1 and len(posts_to(h, P2)) == 1
-    assert len(posts_to(h, THERAPIST)) == 1
-    assert len(posts_to(h, CHANNEL, "Side-effect report on")) == 1
+    assert len(h.rows(SideEffectReport)) == 1
+    assert len(h.posts(P1)) == 1 and len(h.posts(P2)) == 1
+    assert len(h.posts(THERAPIST)) == 1
+    assert len(h.posts(CHANNEL, starting="Side-effect report on")) == 1
 
 
 def test_plan_without_acknowledgement_acknowledges_too(harness):
     h = harness
-    case_id = make_case(h, meds=())
+    case_id = care_team(h, TEAM)
     submit_report(h, THERAPIST, case_id, other_medication="quetiapine")
-    [saved] = reports(h)
+    [saved] = h.rows(SideEffectReport)
     h.action(P1, Action.SIDE_EFFECT_PLAN, str(saved.id), channel="D0PRESC1")
     h.submit(
         P1,
@@ -200,13 +186,13 @@ def test_plan_without_acknowledgement_acknowledges_too(harness):
         {BlockId.SE_PLAN: select_value("continue")},
         private_metadata=str(saved.id),
     )
-    planned = report(h, saved.id)
+    planned = h.get(SideEffectReport, saved.id)
     assert planned.status == ReportStatus.PLANNED
     assert planned.acknowledged_by == P1 and planned.plan_note_enc is None
-    assert [e.actor for e in audit(h, "side_effect.acknowledged")] == [P1]
+    assert [e.actor for e in h.audit_events(action="side_effect.acknowledged")] == [P1]
     # Acknowledging afterwards is refused as already done.
     h.action(P2, Action.SIDE_EFFECT_ACK, str(saved.id), channel="D0PRESC2")
-    assert "already recorded" in text_of(ephemerals(h, P2)[-1])
+    assert "already recorded" in reply_text(h.ephemerals(P2)[-1])
     # Record plan on a planned report opens nothing.
     opened = len(h.slack.calls_to("views.open"))
     h.action(P2, Action.SIDE_EFFECT_PLAN, str(saved.id), channel="D0PRESC2")
@@ -224,7 +210,7 @@ def _errors(response) -> dict[str, str]:
 
 def test_invalid_report_returns_field_errors_and_saves_nothing(harness):
     h = harness
-    case_id = make_case(h)
+    case_id = care_team(h, TEAM, meds=MEDS)
     errors = _errors(
         submit_report(
             h,
@@ -262,9 +248,9 @@ def test_invalid_report_returns_field_errors_and_saves_nothing(harness):
     assert "invisible" in errors[BlockId.SE_MEDICATION_OTHER]
     assert errors[BlockId.chunk(BlockId.SE_SYMPTOMS, 0)] == "Tick symptoms from the list."
 
-    assert reports(h) == []
-    assert not posts_to(h, P1)
-    bad = audit(h, "modal:side_effect_report")
+    assert h.rows(SideEffectReport) == []
+    assert not h.posts(P1)
+    bad = h.audit_events(action="modal:side_effect_report")
     assert len(bad) == 3 and {e.outcome for e in bad} == {"bad_input"}
     assert json.loads(bad[-1].details) == {
         "fields": sorted([BlockId.SE_MEDICATION_OTHER, BlockId.chunk(BlockId.SE_SYMPTOMS, 0)])
@@ -282,17 +268,17 @@ def test_invalid_report_returns_field_errors_and_saves_nothing(harness):
         other_symptoms="jaw clenching",
         onset=today,
     )
-    assert len(reports(h)) == 1
+    assert len(h.rows(SideEffectReport)) == 1
 
 
 def test_plan_form_needs_a_plan(harness):
     h = harness
-    case_id = make_case(h, meds=())
+    case_id = care_team(h, TEAM)
     submit_report(h, THERAPIST, case_id, other_medication="lithium")
-    [saved] = reports(h)
+    [saved] = h.rows(SideEffectReport)
     response = h.submit(P1, Callback.SIDE_EFFECT_PLAN, {}, private_metadata=str(saved.id))
     assert _errors(response) == {BlockId.SE_PLAN: "Pick one of the plans."}
-    assert report(h, saved.id).status == ReportStatus.OPEN
+    assert h.get(SideEffectReport, saved.id).status == ReportStatus.OPEN
 
 
 # -- permissions ---------------------------------------------------------------------------------
@@ -300,18 +286,18 @@ def test_plan_form_needs_a_plan(harness):
 
 def test_only_team_prescribers_may_acknowledge_or_plan(harness):
     h = harness
-    case_id = make_case(h, meds=())
+    case_id = care_team(h, TEAM)
     submit_report(h, THERAPIST, case_id, other_medication="lithium")
-    [saved] = reports(h)
+    [saved] = h.rows(SideEffectReport)
     for user in (THERAPIST, CM, ADMIN):
         h.action(user, Action.SIDE_EFFECT_ACK, str(saved.id), channel=CHANNEL)
-        assert "Only a prescriber on the care team can acknowledge" in text_of(ephemerals(h, user)[-1])
+        assert "Only a prescriber on the care team can acknowledge" in reply_text(h.ephemerals(user)[-1])
     h.action(OUTSIDER, Action.SIDE_EFFECT_ACK, str(saved.id), channel=CHANNEL)
-    refusal = text_of(ephemerals(h, OUTSIDER)[-1])
+    refusal = reply_text(h.ephemerals(OUTSIDER)[-1])
     assert "don't have access" in refusal and f"C-{case_id}" not in refusal
     # A report id that does not exist reads exactly like a case the clicker cannot see.
     h.action(OUTSIDER, Action.SIDE_EFFECT_ACK, "999", channel=CHANNEL)
-    assert text_of(ephemerals(h, OUTSIDER)[-1]) == refusal
+    assert reply_text(h.ephemerals(OUTSIDER)[-1]) == refusal
 
     opened = len(h.slack.calls_to("views.open"))
     h.action(THERAPIST, Action.SIDE_EFFECT_PLAN, str(saved.id), channel=CHANNEL)
@@ -322,10 +308,10 @@ def test_only_team_prescribers_may_acknowledge_or_plan(harness):
         {BlockId.SE_PLAN: select_value("stop")},
         private_metadata=str(saved.id),
     )
-    assert report(h, saved.id).status == ReportStatus.OPEN
-    assert "Only a prescriber" in text_of(posts_to(h, THERAPIST)[-1])
+    assert h.get(SideEffectReport, saved.id).status == ReportStatus.OPEN
+    assert "Only a prescriber" in reply_text(h.posts(THERAPIST)[-1])
 
-    denied = [e for e in audit(h) if e.outcome == "denied"]
+    denied = [e for e in h.audit_events() if e.outcome == "denied"]
     assert {(e.actor, e.action) for e in denied} >= {
         (THERAPIST, "button:side_effect_ack"),
         (CM, "button:side_effect_ack"),
@@ -334,12 +320,12 @@ def test_only_team_prescribers_may_acknowledge_or_plan(harness):
         (THERAPIST, "button:side_effect_plan"),
         (THERAPIST, "modal:side_effect_plan"),
     }
-    assert report(h, saved.id).acknowledged_by is None
+    assert h.get(SideEffectReport, saved.id).acknowledged_by is None
 
 
 def test_people_off_the_team_cannot_report_or_list(harness):
     h = harness
-    case_id = make_case(h, meds=())
+    case_id = care_team(h, TEAM)
     h.command(OUTSIDER, f"C-{case_id}", command="/sideeffect")
     assert "don't have access" in h.last_reply_text()
     h.command(OUTSIDER, f"list C-{case_id}", command="/sideeffect")
@@ -347,14 +333,14 @@ def test_people_off_the_team_cannot_report_or_list(harness):
     assert h.slack.calls_to("views.open") == []
     # A forged submission for the case is refused after the modal closed, by DM.
     submit_report(h, OUTSIDER, case_id, other_medication="lithium")
-    assert reports(h) == []
-    assert "don't have access" in text_of(posts_to(h, OUTSIDER)[-1])
-    assert len([e for e in audit(h) if e.actor == OUTSIDER and e.outcome == "denied"]) == 3
+    assert h.rows(SideEffectReport) == []
+    assert "don't have access" in reply_text(h.posts(OUTSIDER)[-1])
+    assert len([e for e in h.audit_events() if e.actor == OUTSIDER and e.outcome == "denied"]) == 3
 
 
 def test_closed_case_takes_no_new_reports(harness):
     h = harness
-    case_id = make_case(h, meds=())
+    case_id = care_team(h, TEAM)
     h.command(THERAPIST, f"close C-{case_id}")
     h.command(THERAPIST, f"C-{case_id}", command="/sideeffect")
     assert "closed" in h.last_reply_text()
@@ -366,72 +352,68 @@ def test_closed_case_takes_no_new_reports(harness):
 
 def test_no_prescriber_goes_to_case_managers(harness):
     h = harness
-    h.command(CM, "create Grey Owl as case-manager")
-    case_id = latest_case_id(h)
-    h.command(CM, f"add C-{case_id} <@{THERAPIST}> therapist")
+    case_id = care_team(h, {CM: "case-manager", THERAPIST: "therapist"}, label="Grey Owl")
     submit_report(h, THERAPIST, case_id, other_medication="lithium", red_flags=())
-    [saved] = reports(h)
+    [saved] = h.rows(SideEffectReport)
     assert saved.no_prescriber and saved.status == ReportStatus.OPEN
-    [dm] = posts_to(h, CM)
-    assert "no prescriber" in text_of(dm) and action_ids(dm) == []
-    [receipt] = posts_to(h, THERAPIST)
-    assert "There is no prescriber on" in text_of(receipt) and f"<@{CM}>" in text_of(receipt)
-    [summary] = posts_to(h, CHANNEL, "Side-effect report on")
-    assert "no prescriber" in text_of(summary)
+    [dm] = h.posts(CM)
+    assert "no prescriber" in reply_text(dm) and action_ids(dm) == []
+    [receipt] = h.posts(THERAPIST)
+    assert "There is no prescriber on" in reply_text(receipt) and f"<@{CM}>" in reply_text(receipt)
+    [summary] = h.posts(CHANNEL, starting="Side-effect report on")
+    assert "no prescriber" in reply_text(summary)
     # A prescriber added later can act from the thread.
     assert action_ids(summary) == [Action.SIDE_EFFECT_ACK, Action.SIDE_EFFECT_PLAN]
     h.command(CM, f"add C-{case_id} <@{P1}> prescriber")
     h.action(P1, Action.SIDE_EFFECT_ACK, str(saved.id), channel=CHANNEL)
-    assert report(h, saved.id).acknowledged_by == P1
-    assert [(e.target, json.loads(e.details)["kind"]) for e in audit(h, "side_effect.notified")] == [
-        (f"user:{CM}", "fallback")
-    ]
+    assert h.get(SideEffectReport, saved.id).acknowledged_by == P1
+    assert [
+        (e.target, json.loads(e.details)["kind"]) for e in h.audit_events(action="side_effect.notified")
+    ] == [(f"user:{CM}", "fallback")]
 
 
 def test_no_prescriber_and_no_case_manager_goes_to_the_creator(harness):
     h = harness
-    h.command(P1, "create Red Fox as pcp")  # the creator, on the team as primary care
-    case_id = latest_case_id(h)
-    h.command(P1, f"add C-{case_id} <@{THERAPIST}> therapist")
+    # The creator is on the team as primary care.
+    case_id = care_team(h, {P1: "pcp", THERAPIST: "therapist"}, label="Red Fox")
     submit_report(h, THERAPIST, case_id, other_medication="lithium")
-    assert len(posts_to(h, P1)) == 1
+    assert len(h.posts(P1)) == 1
     # The reporter being the only one left: saved, and told nobody else could be reached.
-    h.command(THERAPIST, "create Lone Wolf as therapist")
-    lone = latest_case_id(h)
+    lone = care_team(h, {THERAPIST: "therapist"}, label="Lone Wolf")
     submit_report(h, THERAPIST, lone, other_medication="lithium")
-    assert len(reports(h)) == 2
-    assert "Nobody else on the team could be told" in text_of(posts_to(h, THERAPIST)[-1])
+    assert len(h.rows(SideEffectReport)) == 2
+    assert "Nobody else on the team could be told" in reply_text(h.posts(THERAPIST)[-1])
 
 
 def test_urgent_report_mentions_prescribers_and_shows_crisis_text(harness):
     h = harness
-    case_id = make_case(h, meds=())
+    case_id = care_team(h, TEAM)
     submit_report(h, THERAPIST, case_id, other_medication="lamotrigine", burden="1", red_flags=("1",))
-    [saved] = reports(h)
+    [saved] = h.rows(SideEffectReport)
     assert saved.severity == Severity.URGENT
     assert saved.ack_due_at == h.clock.now() + timedelta(minutes=15)
     assert json.loads(h.deps.cipher.decrypt(saved.red_flags_enc)) == ["Any rash on lamotrigine"]
-    [summary] = posts_to(h, CHANNEL, "Urgent side-effect report")
+    [summary] = h.posts(CHANNEL, starting="Urgent side-effect report")
     assert summary["text"] == f"Urgent side-effect report on C-{case_id}"
-    assert f"<@{P1}> <@{P2}> an *urgent*" in text_of(summary)
+    assert f"<@{P1}> <@{P2}> an *urgent*" in reply_text(summary)
     for prescriber in (P1, P2):
-        [dm] = posts_to(h, prescriber)
+        [dm] = h.posts(prescriber)
         assert dm["text"] == f"Urgent side-effect report on C-{case_id}"
         assert dm["blocks"][0]["text"]["text"].startswith("🚨 URGENT")
         assert "lamotrigine" not in dm["text"]
-    [receipt] = posts_to(h, THERAPIST)
-    assert "This report is urgent" in text_of(receipt)
-    assert "988" in text_of(receipt)  # the default crisis text
-    assert json.loads(audit(h, "side_effect.reported")[0].details)["severity"] == "urgent"
+    [receipt] = h.posts(THERAPIST)
+    assert "This report is urgent" in reply_text(receipt)
+    assert "988" in reply_text(receipt)  # the default crisis text
+    assert json.loads(h.audit_events(action="side_effect.reported")[0].details)["severity"] == "urgent"
 
 
 def test_severity_follows_burden(harness):
     h = harness
-    case_id = make_case(h, meds=())
+    case_id = care_team(h, TEAM)
     for burden in ("6", "3", "0"):
         submit_report(h, THERAPIST, case_id, other_medication="lithium", burden=burden)
-    assert [r.severity for r in reports(h)] == ["high", "moderate", "low"]
-    due = [r.ack_due_at - r.created_at for r in reports(h)]
+    assert [r.severity for r in h.rows(SideEffectReport)] == ["high", "moderate", "low"]
+    due = [r.ack_due_at - r.created_at for r in h.rows(SideEffectReport)]
     assert due == [timedelta(hours=4), timedelta(days=1), timedelta(days=3)]
 
 
@@ -440,24 +422,22 @@ def test_severity_follows_burden(harness):
 
 def test_words_after_the_case_prefill_the_notes(harness):
     h = harness
-    case_id = make_case(h)
+    case_id = care_team(h, TEAM, meds=MEDS)
     plain = open_form(h, THERAPIST, f"C-{case_id}")
     assert "initial_value" not in block(plain, BlockId.SE_NOTES)["element"]
     typed = 'nausea since the increase, "worse" at night\n<!channel> & dizzy'
     view = open_form(h, THERAPIST, f"C-{case_id} {typed}")
     assert block(view, BlockId.SE_NOTES)["element"]["initial_value"] == typed
     assert json.loads(view["private_metadata"]) == {"case": case_id}
-    assert [e.outcome for e in audit(h, "side_effect.form_opened")] == ["ok", "ok"]
-    assert not audit(h, "side_effect.reported")  # opening the form saves nothing
+    assert [e.outcome for e in h.audit_events(action="side_effect.form_opened")] == ["ok", "ok"]
+    assert not h.audit_events(action="side_effect.reported")  # opening the form saves nothing
 
 
 def test_picker_form_lists_my_cases_then_that_case_medications(harness):
     h = harness
-    first = make_case(h)
-    second = make_case(h, label="Green Toad", meds=("lithium 300 mg",))
-    make_case(
-        h, creator=P1, creator_role="prescriber", prescribers=(), case_managers=(), label="Not Mine", meds=()
-    )
+    first = care_team(h, TEAM, meds=MEDS)
+    second = care_team(h, TEAM, label="Green Toad", meds=("lithium 300 mg",))
+    care_team(h, {P1: "prescriber"}, label="Not Mine")
     view = open_form(h, THERAPIST, "")
     assert view.get("private_metadata", "") == ""
     picker = block(view, BlockId.SE_CASE)
@@ -480,7 +460,7 @@ def test_picker_form_lists_my_cases_then_that_case_medications(harness):
     med = medication_value(rebuilt, "lithium")
 
     submit_report(h, THERAPIST, None, case=str(second), medication=med)
-    [saved] = reports(h)
+    [saved] = h.rows(SideEffectReport)
     assert saved.case_id == second and h.deps.cipher.decrypt(saved.medication_name_enc) == "lithium"
     # Without a case picked, the case field is the error.
     errors = _errors(submit_report(h, THERAPIST, None, other_medication="x"))
@@ -494,11 +474,11 @@ def test_picker_needs_an_open_case(harness):
 
 def test_list_show_and_home_show_open_reports(harness):
     h = harness
-    case_id = make_case(h, meds=())
+    case_id = care_team(h, TEAM)
     submit_report(h, THERAPIST, case_id, other_medication="lithium", burden="1", notes="first")
     h.clock.advance(timedelta(hours=2))
     submit_report(h, THERAPIST, case_id, other_medication="clozapine", red_flags=("5",))
-    low, urgent = reports(h)
+    low, urgent = h.rows(SideEffectReport)
     h.action(P1, Action.SIDE_EFFECT_ACK, str(low.id), channel="D0PRESC1")
 
     h.command(CM, f"list C-{case_id}", command="/sideeffect")
@@ -526,7 +506,7 @@ def test_list_show_and_home_show_open_reports(harness):
     assert f"Low side-effect report {low.ref}: acknowledged, waiting for a plan" in home_text
     h.event({"type": "app_home_opened", "user": THERAPIST, "tab": "home"})
     assert "side-effect report" not in json.dumps(h.slack.calls_to("views.publish")[-1].args["view"])
-    assert audit(h, "side_effect.listed")[0].outcome == "ok"
+    assert h.audit_events(action="side_effect.listed")[0].outcome == "ok"
 
 
 def test_help_and_bad_commands(harness):
@@ -540,4 +520,4 @@ def test_help_and_bad_commands(harness):
     h.command(THERAPIST, "banana", command="/sideeffect")
     assert "is not a case id" in h.last_reply_text()
     assert h.slack.calls_to("views.open") == []
-    assert {e.outcome for e in audit(h, "command:/sideeffect")} == {"bad_input"}
+    assert {e.outcome for e in h.audit_events(action="command:/sideeffect")} == {"bad_input"}

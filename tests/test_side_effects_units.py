@@ -10,12 +10,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from conftest import make_settings
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlmodel import SQLModel
 
 from bot.clinic import WorkingHours
 from bot.config import ConfigError
@@ -39,7 +35,7 @@ from bot.side_effects.policy import (
 )
 from bot.side_effects.service import Choice, FibserLine, FormChoices, ReportCard, age_text
 from bot.side_effects.settings import DEFAULT_RED_FLAGS, deadlines
-from storage import migrate
+from tests.support import make_settings
 
 UTC_ZONE = ZoneInfo("UTC")
 MON_FRI = WorkingHours(time(9), time(17), frozenset(range(5)))
@@ -398,16 +394,3 @@ def test_plan_view_renders():
     )
     assert view["private_metadata"] == "7"
     assert "<!channel>" not in json.dumps(view)
-
-
-# -- schema ----------------------------------------------------------------------------------------
-
-
-def test_migration_matches_the_models(engine):
-    migrate.upgrade(engine)
-    with engine.connect() as connection:
-        diffs = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
-    mine = [d for d in diffs if "side_effect" in repr(d)]
-    assert mine == []
-    index_names = {index.name for index in SQLModel.metadata.tables["side_effect_reports"].indexes}
-    assert "ix_side_effect_reports_due" in index_names

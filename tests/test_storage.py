@@ -1,22 +1,11 @@
-"""Storage: migrations match the models, data survives a restart, SQLite is configured."""
+"""Storage: start-up migrations are idempotent, data survives a restart, SQLite is configured."""
 
 from __future__ import annotations
 
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import text
-from sqlmodel import SQLModel
 
 from storage import migrate
 from storage.cases import Case
-from tests.conftest import Harness, make_settings
-
-
-def test_migrations_create_exactly_the_models_schema(engine):
-    migrate.upgrade(engine)
-    with engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
-    assert diff == []
 
 
 def test_migrations_are_idempotent_at_start_up(engine):
@@ -36,14 +25,14 @@ def test_sqlite_pragmas(tmp_path):
         assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 30000
 
 
-def test_a_case_survives_an_app_restart(tmp_path, engine, slack, clock):
-    first = Harness(make_settings(tmp_path, slack), engine, slack, clock)
+def test_a_case_survives_an_app_restart(make_harness):
+    first = make_harness()
     try:
         first.command("U0ALICE", "create Persistent Pelican as prescriber")
         first.command("U0ALICE", "med C-1 add lithium 300 mg")
     finally:
         first.close()
-    second = Harness(make_settings(tmp_path, slack), engine, slack, clock)  # same DB, same keys
+    second = make_harness()  # same DB, same keys
     try:
         second.command("U0ALICE", "show C-1")
         shown = second.last_reply_text()
