@@ -20,20 +20,20 @@ from storage.audience import CaseAudience
 from storage.cases import Case
 from storage.core import OutboxMessage, OutboxStatus
 from tests.side_effect_helpers import (
-    CHANNEL,
     CM,
+    MEDS,
     OUTSIDER,
     P1,
     P2,
     THERAPIST,
     action_ids,
-    audit,
-    make_case,
     medication_value,
     open_form,
     submit_report,
-    text_of,
 )
+from tests.side_effect_helpers import TEAM as RELAY_TEAM
+from tests.support import CHANNEL, care_team
+from tests.support import reply_text as text_of
 
 LABEL = "Blue Heron"
 MED = "sertraline"
@@ -88,7 +88,7 @@ def test_a_public_or_shared_channel_cannot_be_a_case_home(harness):
 def test_a_channel_with_a_non_member_shows_ids_only_and_the_team_still_gets_details(harness):
     h = harness
     h.slack.add_channel(CHANNEL, name="care", members=[BOT_USER, *TEAM, OUTSIDER])
-    case_id = make_case(h)
+    case_id = care_team(h, RELAY_TEAM, meds=MEDS)
     report_in(h, case_id)
     h.action(P1, Action.SIDE_EFFECT_ACK, "1", channel="D0PRESC1")
 
@@ -116,8 +116,8 @@ def test_a_channel_with_a_non_member_shows_ids_only_and_the_team_still_gets_deta
     [refused] = [c.args for c in h.slack.calls_to("chat.postEphemeral") if c.args.get("user") == OUTSIDER]
     assert "don't have access" in text_of(refused)
     assert not [word for word in CLINICAL if word in text_of(refused)]
-    assert [e.outcome for e in audit(h, "button:view_details")] == ["denied"]
-    assert len(audit(h, "case.details_viewed")) == 1
+    assert [e.outcome for e in h.audit_events(action="button:view_details")] == ["denied"]
+    assert len(h.audit_events(action="case.details_viewed")) == 1
 
     # /case show tells the team who reads the thread.
     h.command(CM, "show C-1")
@@ -130,7 +130,7 @@ def test_a_member_joining_turns_an_open_case_restricted_and_replaces_what_was_po
     facts = h.slack.add_channel(
         CHANNEL, name="care", members=[BOT_USER, THERAPIST]
     )  # the creator, and the app
-    case_id = make_case(h)
+    case_id = care_team(h, RELAY_TEAM, meds=MEDS)
     report_in(h, case_id)
     assert any(MED in text_of(m) for m in channel_messages(h))  # open: the thread has details
     with h.db() as session:
@@ -150,7 +150,7 @@ def test_a_member_joining_turns_an_open_case_restricted_and_replaces_what_was_po
     with h.db() as session:
         state = session.get(CaseAudience, case_id)
         assert state.restricted and state.reason == "outsiders" and state.outsider_ids == [OUTSIDER]
-    assert [e.target for e in audit(h, "case.audience_restricted")] == ["C-1"]
+    assert [e.target for e in h.audit_events(action="case.audience_restricted")] == ["C-1"]
 
     # From now on new thread messages are restricted too.
     h.command(P1, "med C-1 add lithium 300 mg")
@@ -169,7 +169,7 @@ def test_a_member_joining_turns_an_open_case_restricted_and_replaces_what_was_po
 def test_a_channel_made_public_is_caught_by_its_message_or_by_the_periodic_recheck(harness):
     h = harness
     facts = h.slack.add_channel(CHANNEL, name="care", members=[BOT_USER, THERAPIST])
-    make_case(h, prescribers=(P1,), case_managers=(), meds=())
+    care_team(h, {THERAPIST: "therapist", P1: "prescriber"})
     facts.is_private = False
     assert run_sweep(h.deps)["audience"] == 0  # checked at creation: not due yet
     h.clock.advance(timedelta(hours=2))
@@ -191,7 +191,7 @@ def test_a_channel_made_public_is_caught_by_its_message_or_by_the_periodic_reche
 def test_removing_a_member_who_stays_in_the_channel_restricts_the_case(harness):
     h = harness
     h.slack.add_channel(CHANNEL, name="care", members=[BOT_USER, *TEAM])
-    make_case(h)
+    care_team(h, RELAY_TEAM, meds=MEDS)
     h.command(THERAPIST, f"remove C-1 <@{CM}>")
     with h.db() as session:
         state = session.execute(select(CaseAudience)).scalar_one()
@@ -200,7 +200,7 @@ def test_removing_a_member_who_stays_in_the_channel_restricts_the_case(harness):
 
 def test_a_removed_member_gets_no_new_detail(harness):
     h = harness
-    case_id = make_case(h)
+    case_id = care_team(h, RELAY_TEAM, meds=MEDS)
     report_in(h, case_id)
     dms = dms_to(h, P2)
     assert len(dms) == 1, [m["text"] for m in dms]
@@ -222,12 +222,12 @@ def test_a_removed_member_gets_no_new_detail(harness):
             select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.WITHHELD)
         ).scalars()
         assert {row.reader for row in withheld} == {P2}
-    assert audit(h, "message.withheld")
+    assert h.audit_events(action="message.withheld")
 
 
 def test_a_dm_queued_before_its_reader_left_is_withheld_at_send_time(harness):
     h = harness
-    make_case(h, meds=())
+    care_team(h, RELAY_TEAM)
     from bot.cases import service as cases
 
     with h.deps.unit(Actor.app()) as unit:
@@ -236,7 +236,7 @@ def test_a_dm_queued_before_its_reader_left_is_withheld_at_send_time(harness):
         cases.leave_team(unit, case, user_id=CM)
     h.settle()
     assert dms_to(h, CM) == []
-    [event] = audit(h, "message.withheld")
+    [event] = h.audit_events(action="message.withheld")
     assert json.loads(event.details)["reader"] == CM
 
 

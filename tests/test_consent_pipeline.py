@@ -13,7 +13,7 @@ from bot.ids import BlockId, Callback
 from bot.scheduler import run_sweep
 from devtools.slackreq import checkboxes_value, date_value, select_value, text_value
 from storage.cases import CaseConsent, CaseMember
-from tests.conftest import reply_text
+from tests.support import reply_text
 
 PRESC, CM, PHARM, OUT = "UPRESC001", "UCMGR0001", "UPHARM001", "UOUTSIDE1"
 CHANNEL = "C0CARE"

@@ -12,7 +12,7 @@ from bot.cases.consent import ConsentView
 from bot.cases.service import ConsentLine, Member
 from bot.ids import BlockId, Callback
 from bot.render import Renderer
-from tests.conftest import reply_text
+from tests.support import reply_text
 
 renderer = Renderer()
 HOSTILE = 'Fox <!channel> <@U123> "quote" \\ & </b>\n{{ x }}'

@@ -388,7 +388,7 @@ def test_the_reminder_waits_for_the_receivers_working_hours_in_their_zone(team):
 
 def test_the_clinics_working_days_decide_when_a_receiver_is_reminded(tmp_path, engine, slack, clock):
     """A clinic open Sunday to Thursday: a reminder due on Friday waits for Sunday 09:00."""
-    from conftest import Harness, make_settings
+    from tests.support import Harness, make_settings
 
     h = Harness(make_settings(tmp_path, slack, CARETHREAD_WORKING_DAYS="sun-thu"), engine, slack, clock)
     try:

@@ -15,7 +15,7 @@ from devtools.standin import BOT_USER
 from storage.cases import Case, CaseMember, OwnChannel
 from storage.core import OutboxMessage
 from storage.handoffs import Handoff
-from tests.conftest import reply_text
+from tests.support import reply_text
 from tests.test_handoffs_pipeline import answer, send_handoff
 
 PRESC, THER, NEWDOC, BOB = "UPRES0001", "UTHER0001", "UNEWDOC01", "U0BOB0001"

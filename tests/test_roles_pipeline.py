@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from storage.cases import CaseMember, Medication
 from storage.core import AuditEvent
-from tests.conftest import Harness, make_settings
+from tests.support import Harness, make_settings
 
 CREATOR, THERAPIST, BOB, CAROL, ADMIN = "UPRESC001", "UTHERA001", "U0BOB0001", "U0CAROL01", "U0ADMIN"
 
