@@ -10,8 +10,6 @@ from datetime import timedelta
 from typing import Any
 
 from bot import auditlog
-from bot.adherence.policy import DEFAULT_HIGH_RISK, is_high_risk, priority_of
-from bot.adherence.settings import AdherenceSettings
 from bot.ids import Action, BlockId, Callback
 from bot.scheduler import run_sweep
 from devtools.slackreq import select_value, text_value
@@ -270,26 +268,6 @@ def test_stopped_antipsychotic_or_lithium_is_high_priority(harness):
     h.command(CM, f"show C-{case_id}")
     assert "*Open adherence reports* (4)" in h.last_reply_text()
     assert "Adherence: 4 open reports" in reply_text(h.updates(h.root_ts(case_id))[-1])
-
-
-def test_high_risk_matching_and_priority_rule():
-    assert is_high_risk("Lithium carbonate ER", DEFAULT_HIGH_RISK)
-    assert is_high_risk("CLOZAPINE 100 mg", DEFAULT_HIGH_RISK)
-    assert is_high_risk("long-acting antipsychotic injection", DEFAULT_HIGH_RISK)
-    assert not is_high_risk("lithiumx", DEFAULT_HIGH_RISK) and not is_high_risk(
-        "sertraline", DEFAULT_HIGH_RISK
-    )
-    assert is_high_risk("Depakote", ("depakote",)) and not is_high_risk("quetiapine", ("depakote",))
-    assert priority_of("as_prescribed", high_risk=True) is None
-    assert priority_of("stopped", high_risk=True) == Severity.HIGH
-    for kind in ("missing_doses", "stopped", "not_picked_up"):
-        assert priority_of(kind, high_risk=False) == Severity.MODERATE  # never shown as low
-    assert AdherenceSettings.model_validate(
-        {"CARETHREAD_ADHERENCE_HIGH_RISK": "depakote; valproate"}
-    ).high_risk == (
-        "depakote",
-        "valproate",
-    )
 
 
 def test_unacknowledged_report_reminds_then_escalates_once_on_the_clock(harness):
