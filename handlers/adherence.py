@@ -110,7 +110,7 @@ def _open_plan(deps: Deps, body: dict[str, Any]) -> None:
         with deps.unit(actor) as unit:
             card = adherence.plan_context(unit, report_id=report_id)
         deps.gateway.open_view(body["trigger_id"], plan_view(deps, card))
-        deps.record(actor, "adherence.plan_form_opened", Outcome.OK, case_id=card.case_id, report=report_id)
+        deps.record(actor, "adherence.plan_form_opened", Outcome.OK, case_id=card.case_id, ref=card.ref)
 
 
 def _record_plan(deps: Deps, body: dict[str, Any]) -> None:

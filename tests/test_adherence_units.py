@@ -10,6 +10,7 @@ from bot.adherence.commands import ListAdherence, OpenAdherenceForm, parse_adher
 from bot.adherence.forms import read_plan, read_report
 from bot.adherence.policy import DEFAULT_HIGH_RISK, is_high_risk, priority_of
 from bot.adherence.settings import AdherenceSettings
+from bot.audit.sentences import sentence
 from bot.errors import BadInput, FieldErrors
 from bot.ids import BlockId
 from bot.inputs import Help
@@ -107,3 +108,20 @@ def test_high_risk_matching_and_priority_rule():
         "depakote",
         "valproate",
     )
+
+
+def test_audit_timeline_reads_adherence_events_as_sentences():
+    said = sentence(
+        "adherence.reported",
+        actor="U0THERA",
+        case_ref="C-3",
+        target="adherence:5",
+        details={"kind": "not_picked_up"},
+    )
+    assert said == "<@U0THERA> reported adherence AD-5 · not picked up"
+    told = sentence(
+        "adherence.notified", actor="app", case_ref="C-3", target="user:U0PRESC1", details={"ref": "AD-5"}
+    )
+    assert told == "CareThread told <@U0PRESC1> about adherence report AD-5"
+    escalated = sentence("adherence.escalated", actor="app", case_ref="C-3", target="adherence:5", details={})
+    assert escalated == "CareThread escalated adherence report AD-5 to the case managers"

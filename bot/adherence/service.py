@@ -522,7 +522,7 @@ def notify(
         "adherence.notified",
         case_id=report.case_id,
         target=f"user:{user_id}",
-        report=report.id,
+        ref=report.ref,
         kind=kind.value,
     )
 
