@@ -6,7 +6,7 @@ high-priority rule; escalation on the side-effect relay's clock; the counts on t
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot import auditlog
@@ -346,6 +346,12 @@ def test_digest_counts_open_adherence_reports(harness):
     busy_line = next(line for line in text.splitlines() if f"*C-{busy}*" in line)
     quiet_line = next(line for line in text.splitlines() if f"*C-{quiet}*" in line)
     assert "1 adherence report open" in busy_line and "adherence" not in quiet_line
+    # The weekly digest in the care-team channel counts it too (Monday 08:00 in the clinic's zone).
+    sweep(h)
+    h.clock.set(datetime(2026, 11, 30, 8, 0, tzinfo=UTC))
+    assert sweep(h)["review_digest"] == 1
+    [weekly] = [p for p in h.posts(CHANNEL) if p["text"].startswith("Caseload digest")]
+    assert f"*C-{busy}* · new case · 1 adherence report open" in reply_text(weekly)
     [report, _] = h.rows(AdherenceReport)
     plan(h, P1, report.id, "pharmacy")
     h.command(THERAPIST, "digest", command="/review")

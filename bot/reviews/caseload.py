@@ -4,7 +4,8 @@ cases), with counts and a link to each case thread.
 
 Other workflows feed the first criterion through the `urgent_items` they declare
 (bot/contributions.py): given a session and case ids, how many urgent items are open on
-each case. Nothing here imports those workflows.
+each case. Their other open items (adherence reports) come through `digest_notes`: short
+phrases shown on a case's line, without changing its rank. Nothing here imports those workflows.
 """
 
 from __future__ import annotations
