@@ -41,6 +41,11 @@ SweepStep = Callable[["Deps"], object]
 ShowSection = Callable[["Unit", "Case"], list[str]]  # mrkdwn strings, escaped by the provider
 HomeItems = Callable[["Unit"], list[WaitingItem]]
 UrgentItems = Callable[[Session, Sequence[int]], Mapping[int, int]]  # case id -> open urgent items
+# The caseload digest's other open items: case id -> short plain phrases ("1 adherence report open").
+DigestNotes = Callable[[Session, Sequence[int]], Mapping[int, list[str]]]
+# Lines on the case card (the thread root): plain text, escaped by the template. The card is
+# re-rendered when the case changes; a workflow whose lines change calls refresh_case.
+CardLines = Callable[["Unit", "Case"], list[str]]
 CaseHook = Callable[["Unit", "Case"], None]
 TeamHook = Callable[["Unit", "Case", "TeamChange"], None]
 # May this message's reader read it though not on the case's team (e.g. a pending handoff's
@@ -69,6 +74,8 @@ class Workflow:
     show_sections: tuple[ShowSection, ...] = ()
     home_items: tuple[HomeItems, ...] = ()
     urgent_items: tuple[UrgentItems, ...] = ()
+    digest_notes: tuple[DigestNotes, ...] = ()  # the caseload digest (bot/reviews/caseload.py)
+    card_lines: tuple[CardLines, ...] = ()  # the case card (bot/cases/service.py)
     on_case_created: tuple[CaseHook, ...] = ()
     on_team_changed: tuple[TeamHook, ...] = ()
     readers: tuple[ReaderHook, ...] = ()  # the relay's send-time check asks these (bot/audience.py)

@@ -15,6 +15,7 @@ class Command(StrEnum):
     REVIEW = "/review"
     HANDOFF = "/handoff"
     AUDIT = "/audit"
+    ADHERENCE = "/adherence"
 
 
 class Callback(StrEnum):
@@ -30,6 +31,8 @@ class Callback(StrEnum):
     SIDE_EFFECT_PLAN = "side_effect_plan"
     REVIEW_UPDATE = "review_update"
     REVIEW_DECISION = "review_decision"
+    ADHERENCE_REPORT = "adherence_report"
+    ADHERENCE_PLAN = "adherence_plan"
 
 
 class Action(StrEnum):
@@ -47,6 +50,9 @@ class Action(StrEnum):
     REVIEW_DECIDE = "review_decide"
     AUDIT_OLDER = "audit_older"  # value "<case id>:<page>"
     AUDIT_NEWER = "audit_newer"
+    # Adherence reports: the prescriber's buttons (value: the report id).
+    ADHERENCE_ACK = "adherence_ack"
+    ADHERENCE_PLAN = "adherence_plan"
 
 
 class BlockId(StrEnum):
@@ -102,6 +108,14 @@ class BlockId(StrEnum):
     CONSENT_ORGANISATIONS = "consent_organisations"
     CONSENT_PART2 = "consent_part2"
     CONSENT_NOTE = "consent_note"
+    # Adherence report and plan modals.
+    AD_KIND = "ad_kind"
+    AD_MEDICATION = "ad_medication"
+    AD_MEDICATION_OTHER = "ad_medication_other"
+    AD_REASON = "ad_reason"
+    AD_PLAN = "ad_plan"
+    AD_PLAN_NOTE = "ad_plan_note"
+    AD_ACTIONS = "ad_actions"
 
     @classmethod
     def members_for(cls, role: str) -> str:

@@ -50,6 +50,7 @@ MESSAGES = {
         created_by="U0A",
         created_at=NOW,
         consent=ConsentLine(recorded=False),
+        extra_lines=[HOSTILE],  # other workflows' card_lines (bot/contributions.py)
     ),
     "cases/case_note": dict(ref="C-1", kind="med_added", actor="U0A", name=HOSTILE, detail=HOSTILE),
     "core/reply": dict(text=HOSTILE, hint=HOSTILE),

@@ -2,7 +2,7 @@
 
 Reviewers read the trail to learn who did what to a case, not how the app stores it, so
 each event becomes "<who> <did what>" with people as mentions and case-level ids only
-(C-n, SE-n). Internal names (outbox rows, handoff row ids, `previous_role=None`) are never
+(C-n, SE-n, AD-n). Internal names (outbox rows, handoff row ids, `previous_role=None`) are never
 shown. An action missing from the table, or an event missing a detail its wording needs,
 falls back to a readable generic sentence built from the action's own name.
 """
@@ -44,6 +44,15 @@ SENTENCES: dict[str, str] = {
     "side_effect.plan_form_opened": "opened the plan form for side effect {report}",
     "side_effect.plan_recorded": "recorded the plan for side effect {target}: {plan}",
     "side_effect.listed": "listed the side effects of {case}",
+    "adherence.form_opened": "opened the adherence report form",
+    "adherence.reported": "reported adherence {target} · {kind}",
+    "adherence.notified": "told {target} about adherence report {ref}",
+    "adherence.acknowledged": "acknowledged adherence report {target}",
+    "adherence.plan_form_opened": "opened the plan form for adherence report {ref}",
+    "adherence.plan_recorded": "recorded the plan for adherence report {target}: {plan}",
+    "adherence.listed": "listed the adherence reports of {case}",
+    "adherence.reminded": "reminded the team of adherence report {target}",
+    "adherence.escalated": "escalated adherence report {target} to the case managers",
     "handoff.started": "started a handoff of {case} to {target}",
     "handoff.requested": "asked {to_user} to take over {case} ({kind}, as {role})",
     "handoff.accepted": "accepted the {kind} handoff of {case} as {role}",
@@ -100,7 +109,7 @@ OUTCOMES = {"denied": "denied", "bad_input": "not understood", "conflict": "alre
 
 _USER = re.compile(r"^[UW][A-Z0-9]{2,30}$")
 _CHANNEL = re.compile(r"^C[A-Z0-9]{2,30}$")
-_REF = {"side_effect": "SE-{}", "case": "C-{}", "user": "<@{}>", "channel": "<#{}>"}
+_REF = {"side_effect": "SE-{}", "adherence": "AD-{}", "case": "C-{}", "user": "<@{}>", "channel": "<#{}>"}
 _WORD = re.compile(r"[a-z]+(?:[_-][a-z]+)*")  # an enum value: "case-manager", "not_improving"
 
 

@@ -523,6 +523,13 @@ def _card(unit: Unit, case: Case) -> dict:
         created_by=case.created_by,
         created_at=case.created_at,
         consent=_consent_line(unit, case),
+        # What other workflows show on the card (e.g. open adherence reports).
+        extra_lines=[
+            line
+            for workflow in unit.deps.workflows
+            for lines in workflow.card_lines
+            for line in lines(unit, case)
+        ],
     )
 
 

@@ -4,7 +4,8 @@ cases), with counts and a link to each case thread.
 
 Other workflows feed the first criterion through the `urgent_items` they declare
 (bot/contributions.py): given a session and case ids, how many urgent items are open on
-each case. Nothing here imports those workflows.
+each case. Their other open items (adherence reports) come through `digest_notes`: short
+phrases shown on a case's line, without changing its rank. Nothing here imports those workflows.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from bot.cases.service import thread_url
-from bot.contributions import UrgentItems
+from bot.contributions import DigestNotes, UrgentItems
 from bot.deps import Deps
 from bot.errors import NotAllowed
 from bot.reviews.scores import assess, trend
@@ -42,6 +43,7 @@ class DigestLine:
     phq9: str | None
     open_since: datetime | None
     next_due_at: datetime | None
+    notes: tuple[str, ...] = ()  # other workflows' open items (digest_notes), plain text
 
     @property
     def rank(self) -> tuple[int, bool, bool, bool, int]:
@@ -49,7 +51,7 @@ class DigestLine:
 
     @property
     def flagged(self) -> bool:
-        return bool(self.urgent or self.not_improving or self.overdue or self.new)
+        return bool(self.urgent or self.not_improving or self.overdue or self.new or self.notes)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,11 @@ def urgent_providers(deps: Deps) -> list[UrgentItems]:
     return [provider for workflow in deps.workflows for provider in workflow.urgent_items]
 
 
+def note_providers(deps: Deps) -> list[DigestNotes]:
+    """Every workflow's other open items per case (adherence reports, for now)."""
+    return [provider for workflow in deps.workflows for provider in workflow.digest_notes]
+
+
 def build_digest(
     session: Session,
     *,
@@ -93,6 +100,7 @@ def build_digest(
     now: datetime,
     settings: ReviewSettings,
     urgent_items: Sequence[UrgentItems] = (),
+    digest_notes: Sequence[DigestNotes] = (),
 ) -> Digest:
     """Rank `cases`; a handful of queries however many cases there are."""
     ids = [c.id for c in cases]
@@ -100,6 +108,10 @@ def build_digest(
     for provider in urgent_items:
         for case_id, count in provider(session, ids).items():
             urgent[case_id] += int(count)
+    notes: dict[int, list[str]] = defaultdict(list)
+    for note_provider in digest_notes:
+        for case_id, phrases in note_provider(session, ids).items():
+            notes[case_id].extend(phrases)
     series = repo.score_series(session=session, case_ids=ids)
     reviews = repo.open_reviews_for(session=session, case_ids=ids)
     schedules = repo.schedules_for(session=session, case_ids=ids)
@@ -122,6 +134,7 @@ def build_digest(
                 phq9=trend(phq9) if phq9 else None,
                 open_since=review.started_at if review else None,
                 next_due_at=schedule.next_due_at if schedule is not None and schedule.active else None,
+                notes=tuple(notes.get(case.id, ())),
             )
         )
     lines.sort(key=lambda line: line.rank)
@@ -145,6 +158,7 @@ def digest_for(unit: Unit, *, everything: bool = False) -> Digest:
         now=unit.now,
         settings=unit.deps.settings.section(ReviewSettings),
         urgent_items=urgent_providers(unit.deps),
+        digest_notes=note_providers(unit.deps),
     )
     unit.audit(
         "review.digest_viewed",

@@ -1,0 +1,114 @@
+"""Chasing unacknowledged adherence concerns, on the side-effect relay's clocks.
+
+Each open report carries `next_escalation_at` and `escalation_step`. The sweep claims due
+reports with storage.claims.lock_due and, in the same unit as the messages and audit events,
+fires the next step and moves the report on, so each step fires once across replicas:
+
+- step 1, at the acknowledgement deadline: a reminder DM to whoever `prescribers_for` names;
+- step 2, CARETHREAD_SIDEEFFECT_ESCALATION_FRACTION of the deadline later: a DM to the case
+  managers (or the creator) and a thread message mentioning the prescribers and case managers.
+
+A sweep that runs late fires every step whose time has passed, once each, in order (the
+side-effect relay's reasoning: the report is overdue by then, and waiting longer only delays
+telling anyone).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.adherence import service as relay
+from bot.auditlog import Source
+from bot.cases.service import post_in_thread
+from bot.deps import Deps
+from bot.side_effects.service import team_of
+from bot.unit import Actor, Unit
+from storage import adherence as repo
+from storage.adherence import AdherenceRecipientKind, AdherenceReport, AdherenceStatus
+from storage.claims import lock_due
+from storage.side_effects import EscalationStep
+
+BATCH = 100
+
+
+def escalate_due(deps: Deps) -> int:
+    """Fire every due escalation step; returns how many steps fired."""
+    fired = 0
+    while True:
+        with deps.unit(Actor.app(Source.SCHEDULER)) as unit:
+            due = lock_due(unit.session, repo.due_for_escalation(unit.now), limit=BATCH)
+            for report in due:
+                fired += advance(unit, report)
+        if len(due) < BATCH:
+            return fired
+
+
+def advance(unit: Unit, report: AdherenceReport) -> int:
+    """Fire the steps that are due for one report and leave it not due (or finished)."""
+    steps = 0
+    while (
+        report.status == AdherenceStatus.OPEN
+        and report.next_escalation_at is not None
+        and report.next_escalation_at <= unit.now
+    ):
+        if report.escalation_step == EscalationStep.NONE:
+            _remind(unit, report)
+        elif report.escalation_step == EscalationStep.REMINDED:
+            _escalate(unit, report)
+        else:
+            report.next_escalation_at = None
+            break
+        steps += 1
+    unit.session.add(report)
+    if steps:
+        case = relay.case_of(unit, report)
+        card = relay.build_card(unit, report, case)
+        relay.refresh_messages(unit, report, card)
+        if report.escalation_step == EscalationStep.ESCALATED:
+            relay.tell_reporter(unit, report, card, "escalated")
+    return steps
+
+
+def _remind(unit: Unit, report: AdherenceReport) -> None:
+    case = relay.case_of(unit, report)
+    targets = relay.prescribers_for(unit, case).to
+    report.escalation_step = EscalationStep.REMINDED
+    report.reminded_at = unit.now
+    report.next_escalation_at = report.escalate_at
+    card = relay.build_card(unit, report, case)
+    for user_id in targets:
+        relay.notify(unit, report, card, user_id, AdherenceRecipientKind.REMINDER)
+    _audit_step(unit, report, "adherence.reminded", step=1, recipients=len(targets), due=report.ack_due_at)
+
+
+def _escalate(unit: Unit, report: AdherenceReport) -> None:
+    case = relay.case_of(unit, report)
+    targets = team_of(unit, case).escalation_targets()
+    report.escalation_step = EscalationStep.ESCALATED
+    report.escalated_at = unit.now
+    report.next_escalation_at = None
+    card = relay.build_card(unit, report, case)
+    for user_id in targets:
+        relay.notify(unit, report, card, user_id, AdherenceRecipientKind.ESCALATION)
+    post_in_thread(
+        unit,
+        case,
+        relay.render(unit, "adherence_escalation", card, audience="thread"),
+        purpose="adherence_escalation",
+    )
+    _audit_step(unit, report, "adherence.escalated", step=2, recipients=len(targets), due=report.escalate_at)
+
+
+def _audit_step(
+    unit: Unit, report: AdherenceReport, action: str, *, step: int, recipients: int, due: datetime | None
+) -> None:
+    """A scheduled firing, with how late it came."""
+    unit.audit(
+        action,
+        case_id=report.case_id,
+        target=f"adherence:{report.id}",
+        priority=report.priority,
+        step=step,
+        recipients=recipients,
+        late_minutes=int((unit.now - due).total_seconds() // 60) if due else 0,
+    )
