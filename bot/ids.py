@@ -15,6 +15,7 @@ class Command(StrEnum):
     REVIEW = "/review"
     HANDOFF = "/handoff"
     AUDIT = "/audit"
+    CONSULT = "/consult"
 
 
 class Callback(StrEnum):
@@ -30,6 +31,9 @@ class Callback(StrEnum):
     SIDE_EFFECT_PLAN = "side_effect_plan"
     REVIEW_UPDATE = "review_update"
     REVIEW_DECISION = "review_decision"
+    CONSULT_REQUEST = "consult_request"
+    CONSULT_RECOMMEND = "consult_recommend"
+    CONSULT_RESPOND = "consult_respond"
 
 
 class Action(StrEnum):
@@ -45,6 +49,10 @@ class Action(StrEnum):
     SIDE_EFFECT_PLAN = "side_effect_plan"
     REVIEW_ADD_UPDATE = "review_add_update"
     REVIEW_DECIDE = "review_decide"
+    # Consultation (value: the case id for a request, the consult id otherwise).
+    CONSULT_REQUEST = "consult_request"
+    CONSULT_RECOMMEND = "consult_recommend"
+    CONSULT_RESPOND = "consult_respond"
     AUDIT_OLDER = "audit_older"  # value "<case id>:<page>"
     AUDIT_NEWER = "audit_newer"
 
@@ -94,6 +102,17 @@ class BlockId(StrEnum):
     # Case review decision modal.
     REVIEW_DECISION = "review_decision"
     REVIEW_DECISION_NOTE = "review_decision_note"
+    # Discharge / close: the relapse-prevention plan (required with that decision).
+    REVIEW_PLAN_WARNING_SIGNS = "review_plan_warning_signs"
+    REVIEW_PLAN_MEDICATION = "review_plan_medication"
+    REVIEW_PLAN_CONTACTS = "review_plan_contacts"
+    # Consultation: the request reason, the consultant's recommendation and review time,
+    # the prescriber's answer.
+    CONSULT_REASON = "consult_reason"
+    CONSULT_RECOMMENDATION = "consult_recommendation"
+    CONSULT_MINUTES = "consult_minutes"
+    CONSULT_RESPONSE = "consult_response"
+    CONSULT_RESPONSE_NOTE = "consult_response_note"
     # New case form: its own private channel. Consent form (/case consent).
     OWN_CHANNEL = "own_channel"
     CONSENT_GIVEN = "consent_given"

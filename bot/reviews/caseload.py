@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from bot.cases.service import thread_url
-from bot.contributions import UrgentItems
+from bot.contributions import CaseButton, CaseButtons, UrgentItems
 from bot.deps import Deps
 from bot.errors import NotAllowed
 from bot.reviews.scores import assess, trend
@@ -42,6 +42,7 @@ class DigestLine:
     phq9: str | None
     open_since: datetime | None
     next_due_at: datetime | None
+    button: CaseButton | None = None  # the first a workflow offers (Workflow.case_buttons)
 
     @property
     def rank(self) -> tuple[int, bool, bool, bool, int]:
@@ -86,6 +87,11 @@ def urgent_providers(deps: Deps) -> list[UrgentItems]:
     return [provider for workflow in deps.workflows for provider in workflow.urgent_items]
 
 
+def button_providers(deps: Deps) -> list[CaseButtons]:
+    """Every workflow's buttons on a case (consults: Request consultation when not improving)."""
+    return [provider for workflow in deps.workflows for provider in workflow.case_buttons]
+
+
 def build_digest(
     session: Session,
     *,
@@ -93,6 +99,7 @@ def build_digest(
     now: datetime,
     settings: ReviewSettings,
     urgent_items: Sequence[UrgentItems] = (),
+    buttons: Sequence[CaseButtons] = (),
 ) -> Digest:
     """Rank `cases`; a handful of queries however many cases there are."""
     ids = [c.id for c in cases]
@@ -122,6 +129,7 @@ def build_digest(
                 phq9=trend(phq9) if phq9 else None,
                 open_since=review.started_at if review else None,
                 next_due_at=schedule.next_due_at if schedule is not None and schedule.active else None,
+                button=next((b for offer in buttons for b in offer(session, case, now)), None),
             )
         )
     lines.sort(key=lambda line: line.rank)
@@ -145,6 +153,7 @@ def digest_for(unit: Unit, *, everything: bool = False) -> Digest:
         now=unit.now,
         settings=unit.deps.settings.section(ReviewSettings),
         urgent_items=urgent_providers(unit.deps),
+        buttons=button_providers(unit.deps),
     )
     unit.audit(
         "review.digest_viewed",
