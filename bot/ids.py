@@ -31,9 +31,8 @@ class Callback(StrEnum):
     SIDE_EFFECT_PLAN = "side_effect_plan"
     REVIEW_UPDATE = "review_update"
     REVIEW_DECISION = "review_decision"
-    CONSULT_REQUEST = "consult_request"
     CONSULT_RECOMMEND = "consult_recommend"
-    CONSULT_RESPOND = "consult_respond"
+    CONSULT_RESPOND = "consult_respond"  # private_metadata "<consult id>:<modify|decline>"
 
 
 class Action(StrEnum):
@@ -52,7 +51,9 @@ class Action(StrEnum):
     # Consultation (value: the case id for a request, the consult id otherwise).
     CONSULT_REQUEST = "consult_request"
     CONSULT_RECOMMEND = "consult_recommend"
-    CONSULT_RESPOND = "consult_respond"
+    CONSULT_ACCEPT = "consult_accept"
+    CONSULT_MODIFY = "consult_modify"
+    CONSULT_DECLINE = "consult_decline"
     AUDIT_OLDER = "audit_older"  # value "<case id>:<page>"
     AUDIT_NEWER = "audit_newer"
 
@@ -106,12 +107,9 @@ class BlockId(StrEnum):
     REVIEW_PLAN_WARNING_SIGNS = "review_plan_warning_signs"
     REVIEW_PLAN_MEDICATION = "review_plan_medication"
     REVIEW_PLAN_CONTACTS = "review_plan_contacts"
-    # Consultation: the request reason, the consultant's recommendation and review time,
-    # the prescriber's answer.
-    CONSULT_REASON = "consult_reason"
+    # Consultation: the consultant's recommendation and review time, the prescriber's note.
     CONSULT_RECOMMENDATION = "consult_recommendation"
     CONSULT_MINUTES = "consult_minutes"
-    CONSULT_RESPONSE = "consult_response"
     CONSULT_RESPONSE_NOTE = "consult_response_note"
     # New case form: its own private channel. Consent form (/case consent).
     OWN_CHANNEL = "own_channel"

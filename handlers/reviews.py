@@ -175,7 +175,8 @@ def _run(deps: Deps, actor: Actor, command: parsing.ReviewCommand) -> dict[str, 
                 return render(
                     "core/reply",
                     text=f"Started a review of C-{case_id}: its prompt is in the case thread.",
-                    hint="Each member adds an update there; then the prescriber, therapist or case manager records the decision.",
+                    hint="Each member adds an update there; then the prescriber, therapist or case manager "
+                    "records the decision.",
                 )
             case _:  # pragma: no cover - the parser returns only the types above
                 raise BadInput("Unknown command.", usage=REVIEW_USAGE["help"])
@@ -278,7 +279,13 @@ def _read_decision(view: dict[str, Any]) -> tuple[Decision, str, RelapsePlan | N
     if raw == Decision.DISCHARGE:
         for block, name, title in PLAN_PARTS:
             text = check(
-                block, clean_text, forms.text(view, block), what=title.lower(), limit=MAX_PLAN_PART, lines=True, field=block
+                block,
+                clean_text,
+                forms.text(view, block),
+                what=title.lower(),
+                limit=MAX_PLAN_PART,
+                lines=True,
+                field=block,
             )
             if text == "":
                 check.add(block, f"Discharge needs a relapse-prevention plan: fill in “{title}”.")

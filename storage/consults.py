@@ -15,6 +15,7 @@ from enum import StrEnum
 from sqlalchemy import Index, Select, Text, func, text
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from storage.cases import Case, CaseStatus
 from storage.types import utc_column
 
 
@@ -110,6 +111,26 @@ def addressed_to(*, session: Session, case_id: int, user_id: str) -> bool:
     """Was `user_id` asked for a consultation on this case (open or settled)?"""
     rows = session.execute(select(Consult.consultants).where(Consult.case_id == case_id)).scalars()
     return any(user_id in row.split(",") for row in rows)
+
+
+def cases_asked_of(*, session: Session, user_id: str) -> list[int]:
+    """Ids of the cases `user_id` was asked to consult on."""
+    rows = session.execute(select(Consult.case_id, Consult.consultants)).all()
+    return sorted({case_id for case_id, asked in rows if user_id in asked.split(",")})
+
+
+def open_with_cases(*, session: Session, limit: int = 500) -> list[tuple[Consult, Case]]:
+    """Open consultations with their (open) cases, oldest first: App Home's waiting items."""
+    return [
+        (consult, case)
+        for consult, case in session.execute(
+            select(Consult, Case)
+            .join(Case, col(Case.id) == col(Consult.case_id))
+            .where(col(Consult.status).in_(OPEN_STATUSES), Case.status == CaseStatus.OPEN)
+            .order_by(col(Consult.id))
+            .limit(limit)
+        ).all()
+    ]
 
 
 def due_reminders(*, now: datetime) -> Select:

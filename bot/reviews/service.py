@@ -20,9 +20,8 @@ from bot.access import CaseAccess, open_case
 from bot.cases.service import close_case, post_in_thread, thread_url
 from bot.contributions import WaitingItem
 from bot.errors import BadInput, Conflict, NoAccess, NotAllowed
-from bot.ids import Action
+from bot.ids import Action, BlockId
 from bot.reviews.cadence import Cadence, Period, first_due
-from bot.ids import BlockId
 from bot.reviews.fields import (
     DECIDING_ROLES,
     PLAN_PARTS,
@@ -381,9 +380,7 @@ def decide(
     A discharge needs a relapse-prevention plan: it is kept (encrypted) on the review, sent
     with the score course to the team's primary care members by DM, and the case is closed
     (through the cases service, with its own audit)."""
-    review, access, role = _open_review_as_member(
-        unit, review_id, doing="record review decisions", lock=True
-    )
+    review, access, role = _open_review_as_member(unit, review_id, doing="record review decisions", lock=True)
     _require_deciding_role(access, role)
     discharge = decision == Decision.DISCHARGE
     if discharge and plan is None:
@@ -456,7 +453,9 @@ def _send_discharge_summary(
     """The primary care member(s) take over after discharge: each gets a DM with the
     relapse-prevention plan and the score course. With none on the team, the thread said so
     (review_decided) and the audit records that no summary went out."""
-    series = repo.score_series(session=unit.session, case_ids=[case.id]).get(case.id, {"phq9": [], "gad7": []})
+    series = repo.score_series(session=unit.session, case_ids=[case.id]).get(
+        case.id, {"phq9": [], "gad7": []}
+    )
     scores = [f"{name}: {trend(series[key])}" for name, key in SCALES if series[key]]
     for user_id in pcps:
         unit.post(
