@@ -426,7 +426,6 @@ def decide(
         target=f"review:{review_id}",
         decision=str(decision),
         updates=len(updates),
-        relapse_plan=discharge,
     )
     if discharge and plan is not None:
         _send_discharge_summary(unit, case, review, plan, pcps)
