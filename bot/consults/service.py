@@ -144,7 +144,7 @@ def request_consult(unit: Unit, *, case_id: int, reason: str | None) -> Consult:
     except IntegrityError:  # uq_consults_one_open: a double click or a colleague just now
         raise Conflict(f"A consultation on {case.ref} was just requested.", case_id=case_id) from None
     view = _view(unit, consult, case)
-    message = _render(unit, "consults/consult_request", v=view, asked=asked, configured=not team)
+    message = _render(unit, "consults/consult_request", v=view, asked=asked, configured=not team, dm=False)
     post_in_thread(unit, case, message, purpose="consult:request")
     for user_id in asked:
         unit.post(
@@ -195,7 +195,7 @@ def recommend(unit: Unit, *, consult_id: int, recommendation: str, minutes: int 
     post_in_thread(
         unit,
         case,
-        _render(unit, "consults/consult_recommended", v=view, prescribers=prescribers),
+        _render(unit, "consults/consult_recommended", v=view, prescribers=prescribers, dm=False),
         purpose="consult:recommended",
     )
     for user_id in prescribers:
@@ -247,7 +247,10 @@ def respond(unit: Unit, *, consult_id: int, choice: str, note: str | None) -> Co
         choice=choice,
     )
     post_in_thread(
-        unit, case, _render(unit, "consults/consult_answered", **message), purpose="consult:answered"
+        unit,
+        case,
+        _render(unit, "consults/consult_answered", dm=False, **message),
+        purpose="consult:answered",
     )
     if consult.recommended_by and consult.recommended_by != unit.actor.user_id:
         unit.post(
@@ -405,6 +408,8 @@ def _remind(unit: Unit, consult: Consult) -> int:
                 stage=consult.status,
                 since=since,
                 url=thread_url(cases_repo.thread_root(session=unit.session, case=case)),
+                people=[],
+                thread=False,
             ),
             purpose="consult:reminder",
             case_id=case.id,
