@@ -56,6 +56,13 @@ def buttons(message: dict) -> list[dict]:
     return found
 
 
+def home(h, user: str) -> str:
+    """The App Home tab `user` is shown now."""
+    before = len(h.slack.calls_to("views.publish"))
+    h.event({"type": "app_home_opened", "user": user, "tab": "home", "channel": f"D{user}"})
+    return reply_text(h.slack.wait_for("views.publish", before + 1)[-1].args["view"])
+
+
 def the_consult(h) -> Consult:
     [row] = h.rows(Consult)
     return row
@@ -102,6 +109,8 @@ def test_full_consultation_loop_with_one_reminder_per_stage(harness):
     assert not [b for b in buttons(harness.last_reply()) if b["action_id"] == Action.CONSULT_REQUEST]
     assert "waiting for the consultant's recommendation" in harness.last_reply_text()
 
+    assert "Consultation waiting for your recommendation" in home(harness, DAN)
+
     # Only the consultant records the recommendation.
     harness.action(BOB, Action.CONSULT_RECOMMEND, str(row.id))
     assert "Only the psychiatric consultant" in reply_text(harness.ephemerals(BOB)[-1])
@@ -146,6 +155,9 @@ def test_full_consultation_loop_with_one_reminder_per_stage(harness):
         Action.CONSULT_MODIFY,
         Action.CONSULT_DECLINE,
     ]
+
+    assert "Consultant's recommendation waiting for your answer" in home(harness, ALICE)
+    assert "Consultation waiting" not in home(harness, DAN)
 
     # The prescriber's stage gets its own one reminder.
     harness.clock.advance(timedelta(days=3))

@@ -11,8 +11,7 @@ are asked; they may then read and act on that consultation only (`consult_reader
 
 from __future__ import annotations
 
-import calendar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -222,7 +221,7 @@ def response_form(unit: Unit, *, consult_id: int, choice: str) -> ConsultView:
     consult, case = _open_as_prescriber(unit, consult_id)
     _require_status(consult, case, ConsultStatus.RECOMMENDED)
     unit.audit("consult.form_opened", case_id=case.id, target=f"consult:{consult_id}", form=choice)
-    return replace_choice(_view(unit, consult, case), choice)
+    return replace(_view(unit, consult, case), choice=choice)
 
 
 def respond(unit: Unit, *, consult_id: int, choice: str, note: str | None) -> Consult:
@@ -269,10 +268,6 @@ def respond(unit: Unit, *, consult_id: int, choice: str, note: str | None) -> Co
     return consult
 
 
-def replace_choice(view: ConsultView, choice: str) -> ConsultView:
-    return ConsultView(**{**view.__dict__, "choice": choice})
-
-
 # -- the consultant's time ---------------------------------------------------------------------
 
 
@@ -314,7 +309,6 @@ def minutes_totals(unit: Unit, *, year: int, month: int) -> MinutesTotals:
         scope="all" if case_ids is None else "mine",
         cases=len(totals.lines),
         minutes=totals.total,
-        days=calendar.monthrange(year, month)[1],
     )
     return totals
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlmodel import Session
@@ -129,10 +129,15 @@ def build_digest(
                 phq9=trend(phq9) if phq9 else None,
                 open_since=review.started_at if review else None,
                 next_due_at=schedule.next_due_at if schedule is not None and schedule.active else None,
-                button=next((b for offer in buttons for b in offer(session, case, now)), None),
             )
         )
     lines.sort(key=lambda line: line.rank)
+    # Buttons only for the lines shown: each provider reads the case's own state.
+    by_id = {c.id: c for c in cases}
+    for index, line in enumerate(lines[:MAX_LINES]):
+        offered = next((b for offer in buttons for b in offer(session, by_id[line.case_id], now)), None)
+        if offered is not None:
+            lines[index] = replace(line, button=offered)
     return Digest(lines)
 
 
