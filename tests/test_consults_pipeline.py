@@ -9,6 +9,8 @@ import json
 from datetime import date, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.consults import commands as parsing
 from bot.errors import BadInput
@@ -314,3 +316,24 @@ def test_consult_command_parsing():
         with pytest.raises(BadInput) as err:
             p(bad)
         assert says in err.value.message
+
+
+WORDS = ["C-3", "request", "minutes", "on", "2026-11-02", "2026-11", "20", "0", "601", "x", "<@U1>", "help"]
+
+
+@given(st.text(max_size=120) | st.lists(st.sampled_from(WORDS), max_size=6).map(" ".join))
+def test_consult_parser_answers_any_text_with_a_command_or_a_bad_input(text):
+    try:
+        command = parsing.parse_consult_command(text)
+    except BadInput as err:
+        assert err.message
+        return
+    if isinstance(command, parsing.LogMinutes):
+        assert 1 <= command.minutes <= parsing.MAX_MINUTES
+    if isinstance(command, parsing.MinutesReport):
+        assert 1 <= command.month <= 12
+
+
+@given(st.dates(min_value=date(2000, 1, 1), max_value=date(2999, 12, 31)))
+def test_any_calendar_date_round_trips(day):
+    assert parsing.parse_day(day.isoformat(), usage="u") == day
