@@ -55,6 +55,10 @@ class Consult(SQLModel, table=True):
     # Who was asked (comma-separated Slack user ids): the team's consultants, or the configured
     # CARETHREAD_CONSULTANTS when the team has none (those may then act on this consult only).
     consultants: str = Field(max_length=400)
+    # The thread posts of the request and of the recommendation: edited in place (buttons
+    # gone, outcome shown) when the next step is recorded.
+    request_outbox_id: int | None = Field(default=None, foreign_key="outbox.id")
+    recommendation_outbox_id: int | None = Field(default=None, foreign_key="outbox.id")
     recommendation_enc: str | None = Field(default=None, sa_type=Text)
     recommended_by: str | None = Field(default=None, max_length=32)
     recommended_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))

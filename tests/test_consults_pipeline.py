@@ -19,6 +19,7 @@ from bot.inputs import Help
 from bot.scheduler import run_sweep
 from devtools import slackreq
 from storage.consults import Consult, ConsultMinutes
+from storage.core import OutboxMessage
 from tests.reviews_helpers import latest_review, review, submit_decision, submit_update
 from tests.support import ADMIN, ALICE, BOB, CAROL, DAN, MALLORY, care_team, reply_text
 
@@ -189,6 +190,14 @@ def test_full_consultation_loop_with_one_reminder_per_stage(harness):
     assert "taper over 2 weeks" in reply_text(told)
     thread = harness.posts(starting=f"Consultation on C-{case_id}: recommendation", channel="C0CARE")[-1]
     assert thread["thread_ts"] == harness.root_ts(case_id)
+    # The request and the recommendation in the thread were edited in place: no buttons left.
+    with harness.db() as session:
+        posted = [
+            session.get(OutboxMessage, i) for i in (row.request_outbox_id, row.recommendation_outbox_id)
+        ]
+    edits = {e["ts"]: e for e in harness.updates() if e["ts"] in {p.result_ts for p in posted}}
+    assert len(edits) == 2 and not [b for e in edits.values() for b in buttons(e)]
+    assert "Accepted with changes* by <@U0ALICE>" in reply_text(edits[posted[1].result_ts])
 
     harness.action(ALICE, Action.CONSULT_ACCEPT, str(row.id))  # settled: nothing changes
     assert "is settled" in reply_text(harness.ephemerals(ALICE)[-1])

@@ -64,6 +64,19 @@ def test_request_recommended_answered_reminder(renderer):
         )
         assert recommended["text"] == "Consultant's recommendation on C-7"
         assert "gives no medical advice" in valid(recommended)
+    settled = view_of(status="modified", outcome="Accepted with changes", responded_by="U0ALICE")
+    for template in ("consults/consult_request", "consults/consult_recommended"):
+        edited = renderer.message(
+            template,
+            v=settled,
+            asked=["U0DAN"],
+            prescribers=["U0ALICE"],
+            configured=False,
+            dm=False,
+            action=Action,
+        )
+        assert not [b for b in edited["blocks"] if b["type"] == "actions"]
+        valid(edited)
     nobody = renderer.message(
         "consults/consult_recommended", v=view_of(), prescribers=[], dm=False, action=Action
     )

@@ -78,6 +78,8 @@ class ConsultView:
     context: Context
     recommendation: str | None = None
     recommended_by: str | None = None
+    outcome: str | None = None  # the prescriber's answer, as shown ("Accepted with changes")
+    responded_by: str | None = None
     choice: str | None = None  # the prescriber's answer being recorded (response form)
 
 
@@ -144,7 +146,8 @@ def request_consult(unit: Unit, *, case_id: int, reason: str | None) -> Consult:
         raise Conflict(f"A consultation on {case.ref} was just requested.", case_id=case_id) from None
     view = _view(unit, consult, case)
     message = _render(unit, "consults/consult_request", v=view, asked=asked, configured=not team, dm=False)
-    post_in_thread(unit, case, message, purpose="consult:request")
+    consult.request_outbox_id = post_in_thread(unit, case, message, purpose="consult:request").id
+    unit.session.add(consult)
     for user_id in asked:
         unit.post(
             channel=user_id,
@@ -191,12 +194,14 @@ def recommend(unit: Unit, *, consult_id: int, recommendation: str, minutes: int 
         _add_minutes(unit, case, minutes, _today(unit), consult_id=consult.id)
     prescribers = _prescribers(unit, case)
     view = _view(unit, consult, case)
-    post_in_thread(
+    _edit(unit, consult.request_outbox_id, case, "consults/consult_request", v=view, asked=consult.asked)
+    consult.recommendation_outbox_id = post_in_thread(
         unit,
         case,
         _render(unit, "consults/consult_recommended", v=view, prescribers=prescribers, dm=False),
         purpose="consult:recommended",
-    )
+    ).id
+    unit.session.add(consult)
     for user_id in prescribers:
         unit.post(
             channel=user_id,
@@ -237,6 +242,14 @@ def respond(unit: Unit, *, consult_id: int, choice: str, note: str | None) -> Co
     consult.response_note_enc = unit.deps.cipher.encrypt_optional(note or None)
     consult.responded_by, consult.responded_at = unit.actor.user_id, unit.now
     unit.session.add(consult)
+    _edit(
+        unit,
+        consult.recommendation_outbox_id,
+        case,
+        "consults/consult_recommended",
+        v=_view(unit, consult, case),
+        prescribers=_prescribers(unit, case),
+    )
     message = dict(
         ref=case.ref,
         consult_id=consult.id,
@@ -580,7 +593,17 @@ def _view(unit: Unit, consult: Consult, case: Case) -> ConsultView:
         context=_context(unit.session, case, unit.now),
         recommendation=cipher.decrypt_optional(consult.recommendation_enc),
         recommended_by=consult.recommended_by,
+        outcome=RESPONSE_TITLES.get(ConsultStatus(consult.status)),
+        responded_by=consult.responded_by,
     )
+
+
+def _edit(unit: Unit, outbox_id: int | None, case: Case, template: str, **context: Any) -> None:
+    """Edit a thread post of this consultation in place once its step is done: the buttons go,
+    the outcome shows (a stale click is refused by the status check anyway)."""
+    if outbox_id is not None:
+        message = _render(unit, template, dm=False, configured=False, **context)
+        unit.update(of=outbox_id, message=message, purpose="consult:edited", case_id=case.id)
 
 
 def _render(unit: Unit, template: str, **context: Any) -> dict[str, Any]:

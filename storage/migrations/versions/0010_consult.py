@@ -29,6 +29,8 @@ def upgrade() -> None:
         sa.Column("requested_at", storage.types.UTCDateTime(), nullable=False),
         sa.Column("reason_enc", sa.Text(), nullable=True),
         sa.Column("consultants", sqlmodel.sql.sqltypes.AutoString(length=400), nullable=False),
+        sa.Column("request_outbox_id", sa.Integer(), nullable=True),
+        sa.Column("recommendation_outbox_id", sa.Integer(), nullable=True),
         sa.Column("recommendation_enc", sa.Text(), nullable=True),
         sa.Column("recommended_by", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
         sa.Column("recommended_at", storage.types.UTCDateTime(), nullable=True),
@@ -40,6 +42,14 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["case_id"],
             ["cases.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["recommendation_outbox_id"],
+            ["outbox.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["request_outbox_id"],
+            ["outbox.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
     )
