@@ -55,6 +55,7 @@ class Consult(SQLModel, table=True):
     # Who was asked (comma-separated Slack user ids): the team's consultants, or the configured
     # CARETHREAD_CONSULTANTS when the team has none (those may then act on this consult only).
     consultants: str = Field(max_length=400)
+    configured: bool = Field(default=False)  # asked from CARETHREAD_CONSULTANTS, not the team
     # The thread posts of the request and of the recommendation: edited in place (buttons
     # gone, outcome shown) when the next step is recorded.
     request_outbox_id: int | None = Field(default=None, foreign_key="outbox.id")
@@ -112,8 +113,11 @@ def latest_consult(*, session: Session, case_id: int) -> Consult | None:
 
 
 def addressed_to(*, session: Session, case_id: int, user_id: str) -> bool:
-    """Was `user_id` asked for a consultation on this case (open or settled)?"""
-    rows = session.execute(select(Consult.consultants).where(Consult.case_id == case_id)).scalars()
+    """Was `user_id` asked, as a configured consultant from outside the team, about this case?
+    (A consultant on the team reads and acts as a member; one who left the team does not.)"""
+    rows = session.execute(
+        select(Consult.consultants).where(Consult.case_id == case_id, col(Consult.configured).is_(True))
+    ).scalars()
     return any(user_id in row.split(",") for row in rows)
 
 

@@ -346,3 +346,18 @@ def test_consult_parser_answers_any_text_with_a_command_or_a_bad_input(text):
 @given(st.dates(min_value=date(2000, 1, 1), max_value=date(2999, 12, 31)))
 def test_any_calendar_date_round_trips(day):
     assert parsing.parse_day(day.isoformat(), usage="u") == day
+
+
+def test_a_team_consultant_who_left_the_team_no_longer_acts_or_reads(harness):
+    case_id = not_improving(harness)
+    consult(harness, BOB, f"C-{case_id} request")
+    row = the_consult(harness)
+    assert (row.asked, row.configured) == ([DAN], False)
+    harness.command(ALICE, f"remove C-{case_id} <@{DAN}>")
+    assert DAN not in harness.members(case_id)
+    harness.action(DAN, Action.CONSULT_RECOMMEND, str(row.id))
+    assert "don't have access" in reply_text(harness.ephemerals(DAN)[-1])
+    assert submit_recommendation(harness, DAN, row.id, "Too late") == ""
+    assert "don't have access" in reply_text(harness.dms(DAN)[-1])
+    assert the_consult(harness).status == "requested"
+    assert "don't have access" in consult(harness, DAN, f"C-{case_id} minutes 10")

@@ -136,6 +136,7 @@ def request_consult(unit: Unit, *, case_id: int, reason: str | None) -> Consult:
         requested_at=unit.now,
         reason_enc=unit.deps.cipher.encrypt_optional(reason),
         consultants=",".join(asked),
+        configured=not team,
         remind_at=unit.now + settings.remind_after,
     )
     unit.session.add(consult)
@@ -454,7 +455,7 @@ def _open_consult(unit: Unit, consult_id: int, *, lock: bool) -> tuple[Consult, 
     try:
         access = open_case(unit, consult.case_id, require_open=True)
     except NoAccess as err:
-        if unit.actor.user_id not in consult.asked:
+        if not (consult.configured and unit.actor.user_id in consult.asked):
             raise NoAccess(reason=err.reason, case_id=err.case_id) from None
         case = cases_repo.get_case(session=unit.session, case_id=consult.case_id)
         assert case is not None  # the consult's foreign key
@@ -466,7 +467,8 @@ def _open_consult(unit: Unit, consult_id: int, *, lock: bool) -> tuple[Consult, 
 
 def _open_as_consultant(unit: Unit, consult_id: int, *, lock: bool = False) -> tuple[Consult, Case]:
     consult, case, role = _open_consult(unit, consult_id, lock=lock)
-    if role != Role.CONSULTANT and unit.actor.user_id not in consult.asked:
+    outside = consult.configured and role is None and unit.actor.user_id in consult.asked
+    if role != Role.CONSULTANT and not outside:
         raise NotAllowed(
             f"Only the psychiatric consultant asked about {case.ref} records the recommendation.",
             case_id=case.id,
@@ -496,7 +498,7 @@ def _case_for_consultant(unit: Unit, case_id: int) -> Case:
         case = cases_repo.get_case(session=unit.session, case_id=case_id)
         assert case is not None
         return case
-    if access.role != Role.CONSULTANT and not asked:
+    if access.role != Role.CONSULTANT:
         raise NotAllowed(
             f"Only the psychiatric consultant of {access.case.ref} logs consultation minutes.",
             case_id=case_id,

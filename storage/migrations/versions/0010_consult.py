@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("requested_at", storage.types.UTCDateTime(), nullable=False),
         sa.Column("reason_enc", sa.Text(), nullable=True),
         sa.Column("consultants", sqlmodel.sql.sqltypes.AutoString(length=400), nullable=False),
+        sa.Column("configured", sa.Boolean(), nullable=False),
         sa.Column("request_outbox_id", sa.Integer(), nullable=True),
         sa.Column("recommendation_outbox_id", sa.Integer(), nullable=True),
         sa.Column("recommendation_enc", sa.Text(), nullable=True),
