@@ -452,10 +452,7 @@ def _send_discharge_summary(
     """The primary care member(s) take over after discharge: each gets a DM with the
     relapse-prevention plan and the score course. With none on the team, the thread said so
     (review_decided) and the audit records that no summary went out."""
-    series = repo.score_series(session=unit.session, case_ids=[case.id]).get(
-        case.id, {"phq9": [], "gad7": []}
-    )
-    scores = [f"{name}: {trend(series[key])}" for name, key in SCALES if series[key]]
+    scores = _score_lines(_series(unit, case))
     for user_id in pcps:
         unit.post(
             channel=user_id,
@@ -514,14 +511,12 @@ def list_reviews(unit: Unit) -> list[ReviewLine]:
 def review_section(unit: Unit, case: Case) -> list[str]:
     """`/case show`: the cadence, any open review, the score trends and the not-improving flag."""
     info = _schedule_info(unit, case, repo.schedule_for(session=unit.session, case_id=case.id))
-    series = repo.score_series(session=unit.session, case_ids=[case.id]).get(
-        case.id, {"phq9": [], "gad7": []}
-    )
+    series = _series(unit, case)
     flag = assess(series["phq9"], in_treatment_since=case.created_at, now=unit.now)
     message = unit.deps.renderer.message(
         "reviews/review_case_section",
         s=info,
-        scores=[f"{name}: {trend(series[key])}" for name, key in SCALES if series[key]],
+        scores=_score_lines(series),
         flag=flag if flag is not None and flag.not_improving else None,
     )
     return [block["text"]["text"] for block in message["blocks"]]
@@ -627,6 +622,15 @@ def _note(unit: Unit, case: Case, kind: str, **fields: Any) -> None:
         "reviews/review_note", ref=case.ref, kind=kind, actor=unit.actor.user_id, **fields
     )
     post_in_thread(unit, case, message, purpose=f"review_note:{kind}")
+
+
+def _series(unit: Unit, case: Case) -> dict[str, list[int]]:
+    return repo.score_series(session=unit.session, case_ids=[case.id]).get(case.id, {"phq9": [], "gad7": []})
+
+
+def _score_lines(series: dict[str, list[int]]) -> list[str]:
+    """ "PHQ-9: 18 → 12" per scale with scores (/case show, the discharge summary)."""
+    return [f"{name}: {trend(series[key])}" for name, key in SCALES if series[key]]
 
 
 def _thread_url(unit: Unit, case: Case) -> str | None:
