@@ -106,7 +106,9 @@ def _bump_open_review(unit: Unit, case: Case, *, due: datetime, following: datet
     """The next review fell due while the last one is still open: say so in the case thread,
     mentioning the members who have not added an update yet."""
     review = repo.open_review(session=unit.session, case_id=case.id)
-    if review is None:  # the open review was completed by someone else in the meantime
+    if review is None or review.started_at >= due:
+        # Completed meanwhile, or just opened for this very due time (`/review now` on another
+        # replica won the race): nothing is overdue.
         unit.audit(
             "review.due_while_open",
             case_id=case.id,
