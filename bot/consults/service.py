@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from bot.access import open_case
+from bot.access import case_ref, open_case
 from bot.auditlog import Source
 from bot.cases.service import post_in_thread, thread_url
 from bot.consults.settings import ConsultSettings
@@ -34,7 +34,7 @@ from storage import reviews as reviews_repo
 from storage.cases import Case, CaseStatus, Role
 from storage.claims import lock_due
 from storage.consults import Consult, ConsultMinutes, ConsultStatus
-from storage.core import OutboxMessage
+from storage.core import OutboxMessage, SlackUser
 
 BATCH = 100
 MAX_RECOMMENDATION = 3000
@@ -181,8 +181,8 @@ def recommendation_form(unit: Unit, *, consult_id: int) -> ConsultView:
 
 
 def recommend(unit: Unit, *, consult_id: int, recommendation: str, minutes: int | None) -> Consult:
-    """Record the consultant's recommendation (and, if given, the minutes spent on it today),
-    then ask the team's prescribers to answer it."""
+    """Record the consultant's recommendation (and, if given, the minutes spent on it today, in
+    their time zone), then ask the team's prescribers to answer it."""
     consult, case = _open_as_consultant(unit, consult_id, lock=True)
     _require_status(consult, case, ConsultStatus.REQUESTED)
     settings = unit.deps.settings.section(ConsultSettings)
@@ -314,7 +314,7 @@ def minutes_totals(unit: Unit, *, year: int, month: int) -> MinutesTotals:
     rows = repo.minutes_by_case(session=unit.session, start=start, end=end, case_ids=case_ids)
     totals = MinutesTotals(
         month=f"{year:04d}-{month:02d}",
-        lines=[MinutesLine(f"C-{case_id}", total, entries) for case_id, total, entries in rows],
+        lines=[MinutesLine(case_ref(case_id), total, entries) for case_id, total, entries in rows],
         everything=case_ids is None,
     )
     unit.audit(
@@ -562,7 +562,10 @@ def _add_minutes(
 
 
 def _today(unit: Unit) -> date:
-    return unit.now.astimezone(unit.deps.settings.clinic.zone).date()
+    """Today for the actor: in their Slack time zone as last learnt (users.info fills the
+    cache; no Slack call inside the unit), else the clinic's."""
+    known = unit.session.get(SlackUser, unit.actor.user_id)
+    return unit.now.astimezone(unit.deps.settings.clinic.zone_of(known.tz if known else None)).date()
 
 
 def _prescribers(unit: Unit, case: Case) -> list[str]:
