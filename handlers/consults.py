@@ -9,6 +9,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltRequest, BoltResponse
 
+from bot.access import case_ref
 from bot.auditlog import Source
 from bot.consults import commands as parsing
 from bot.consults import service as consults
@@ -129,7 +130,14 @@ def _accept_clicked(deps: Deps, body: dict[str, Any]) -> None:
     with replying(deps, actor, "button:consult_accept", reply):
         consult_id = parse_id(_value(body), stale=STALE)
         with deps.unit(actor) as unit:
-            consults.respond(unit, consult_id=consult_id, choice="accept", note=None)
+            answered = consults.respond(unit, consult_id=consult_id, choice="accept", note=None)
+        reply(
+            deps.renderer.message(
+                "core/reply",
+                text=f"You accepted the consultant's recommendation on {case_ref(answered.case_id)}.",
+                hint="It is recorded in the case thread and the consultant was told.",
+            )
+        )
 
 
 def _open_recommendation(deps: Deps, body: dict[str, Any]) -> None:

@@ -221,6 +221,7 @@ def test_decline_needs_a_reason_and_accept_is_one_click(harness):
     assert list(body["errors"]) == [BlockId.CONSULT_RESPONSE_NOTE]
     harness.action(ALICE, Action.CONSULT_ACCEPT, str(row.id))
     assert the_consult(harness).status == "accepted"
+    assert "You accepted the consultant's recommendation" in reply_text(harness.ephemerals(ALICE)[-1])
     assert harness.dms(DAN)[-1]["text"] == f"Consultation on C-{case_id}: recommendation accepted"
     # A new consultation may be asked once the last is settled.
     consult(harness, CAROL, f"C-{case_id} request")
