@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlmodel import Session
@@ -37,6 +38,17 @@ class WaitingItem:
     sort_key: tuple[float, ...] = ()
 
 
+@dataclass(frozen=True)
+class CaseButton:
+    """A button a workflow offers on a case (in `/case show` and on its caseload digest line),
+    e.g. Request consultation on a case that is not improving. `action_id` is a bot.ids.Action
+    value, `value` what its listener reads (usually the case id)."""
+
+    text: str
+    action_id: str
+    value: str
+
+
 SweepStep = Callable[["Deps"], object]
 ShowSection = Callable[["Unit", "Case"], list[str]]  # mrkdwn strings, escaped by the provider
 HomeItems = Callable[["Unit"], list[WaitingItem]]
@@ -51,6 +63,8 @@ TeamHook = Callable[["Unit", "Case", "TeamChange"], None]
 # May this message's reader read it though not on the case's team (e.g. a pending handoff's
 # receiver)? Given the outbox row (case_id, reader, purpose, created_at).
 ReaderHook = Callable[[Session, "OutboxMessage"], bool]
+# The buttons a workflow offers on an open case now (the case's state decides, e.g. not improving).
+CaseButtons = Callable[[Session, "Case", datetime], list[CaseButton]]
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,7 @@ class Workflow:
     on_case_created: tuple[CaseHook, ...] = ()
     on_team_changed: tuple[TeamHook, ...] = ()
     readers: tuple[ReaderHook, ...] = ()  # the relay's send-time check asks these (bot/audience.py)
+    case_buttons: tuple[CaseButtons, ...] = ()  # `/case show` and the caseload digest show these
     # Its settings model (bot/<workflow>/settings.py): load_settings validates it at start-up
     # and nests it in the app's settings, read with `settings.section(<model>)`.
     settings: type[EnvSettings] | None = None

@@ -16,6 +16,7 @@ class Command(StrEnum):
     HANDOFF = "/handoff"
     AUDIT = "/audit"
     ADHERENCE = "/adherence"
+    CONSULT = "/consult"
 
 
 class Callback(StrEnum):
@@ -33,6 +34,8 @@ class Callback(StrEnum):
     REVIEW_DECISION = "review_decision"
     ADHERENCE_REPORT = "adherence_report"
     ADHERENCE_PLAN = "adherence_plan"
+    CONSULT_RECOMMEND = "consult_recommend"
+    CONSULT_RESPOND = "consult_respond"  # private_metadata "<consult id>:<modify|decline>"
 
 
 class Action(StrEnum):
@@ -48,6 +51,12 @@ class Action(StrEnum):
     SIDE_EFFECT_PLAN = "side_effect_plan"
     REVIEW_ADD_UPDATE = "review_add_update"
     REVIEW_DECIDE = "review_decide"
+    # Consultation (value: the case id for a request, the consult id otherwise).
+    CONSULT_REQUEST = "consult_request"
+    CONSULT_RECOMMEND = "consult_recommend"
+    CONSULT_ACCEPT = "consult_accept"
+    CONSULT_MODIFY = "consult_modify"
+    CONSULT_DECLINE = "consult_decline"
     AUDIT_OLDER = "audit_older"  # value "<case id>:<page>"
     AUDIT_NEWER = "audit_newer"
     # Adherence reports: the prescriber's buttons (value: the report id).
@@ -100,6 +109,14 @@ class BlockId(StrEnum):
     # Case review decision modal.
     REVIEW_DECISION = "review_decision"
     REVIEW_DECISION_NOTE = "review_decision_note"
+    # Discharge / close: the relapse-prevention plan (required with that decision).
+    REVIEW_PLAN_WARNING_SIGNS = "review_plan_warning_signs"
+    REVIEW_PLAN_MEDICATION = "review_plan_medication"
+    REVIEW_PLAN_CONTACTS = "review_plan_contacts"
+    # Consultation: the consultant's recommendation and review time, the prescriber's note.
+    CONSULT_RECOMMENDATION = "consult_recommendation"
+    CONSULT_MINUTES = "consult_minutes"
+    CONSULT_RESPONSE_NOTE = "consult_response_note"
     # New case form: its own private channel. Consent form (/case consent).
     OWN_CHANNEL = "own_channel"
     CONSENT_GIVEN = "consent_given"

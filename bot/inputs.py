@@ -44,6 +44,8 @@ _ROLE_ALIASES = {
     "pcp": Role.PCP,
     "primary-care": Role.PCP,
     "pharmacist": Role.PHARMACIST,
+    "consultant": Role.CONSULTANT,
+    "psychiatric-consultant": Role.CONSULTANT,
 }
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _WEEKDAY_NAMES = {

@@ -10,9 +10,10 @@ from __future__ import annotations
 from bot.adherence.workflow import WORKFLOW as ADHERENCE
 from bot.audit.workflow import WORKFLOW as AUDIT
 from bot.cases.workflow import WORKFLOW as CASES
+from bot.consults.workflow import WORKFLOW as CONSULTS
 from bot.contributions import Workflow
 from bot.handoffs.workflow import WORKFLOW as HANDOFFS
 from bot.reviews.workflow import WORKFLOW as REVIEWS
 from bot.side_effects.workflow import WORKFLOW as SIDE_EFFECTS
 
-WORKFLOWS: tuple[Workflow, ...] = (CASES, SIDE_EFFECTS, REVIEWS, HANDOFFS, AUDIT, ADHERENCE)
+WORKFLOWS: tuple[Workflow, ...] = (CASES, SIDE_EFFECTS, REVIEWS, HANDOFFS, AUDIT, ADHERENCE, CONSULTS)

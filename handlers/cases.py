@@ -32,6 +32,7 @@ ROLE_PLURAL = {
     Role.CASE_MANAGER.value: "Case managers",
     Role.PCP.value: "Primary care",
     Role.PHARMACIST.value: "Pharmacists",
+    Role.CONSULTANT.value: "Psychiatric consultants",
 }
 
 

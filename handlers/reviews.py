@@ -19,7 +19,18 @@ from bot.reviews import caseload
 from bot.reviews import commands as parsing
 from bot.reviews import service as reviews
 from bot.reviews.commands import REVIEW_USAGE
-from bot.reviews.fields import ALL_FIELDS, BY_BLOCK, MAX_NOTE, Decision, Kind, UpdateField, decision_options
+from bot.reviews.fields import (
+    ALL_FIELDS,
+    BY_BLOCK,
+    MAX_NOTE,
+    MAX_PLAN_PART,
+    PLAN_PARTS,
+    Decision,
+    Kind,
+    RelapsePlan,
+    UpdateField,
+    decision_options,
+)
 from bot.reviews.scores import GAD7, PHQ9, parse_score
 from bot.unit import Actor, Unit
 from handlers import actors, forms
@@ -125,9 +136,9 @@ def _apply_update(unit: Unit, review_id: int, values: reviews.UpdateValues) -> N
     reviews.add_update(unit, review_id=review_id, values=values)
 
 
-def _apply_decision(unit: Unit, review_id: int, values: tuple[Decision, str]) -> None:
-    decision, note = values
-    reviews.decide(unit, review_id=review_id, decision=decision, note=note)
+def _apply_decision(unit: Unit, review_id: int, values: tuple[Decision, str, RelapsePlan | None]) -> None:
+    decision, note, plan = values
+    reviews.decide(unit, review_id=review_id, decision=decision, note=note, plan=plan)
 
 
 def _run(deps: Deps, actor: Actor, command: parsing.ReviewCommand) -> dict[str, Any]:
@@ -164,7 +175,8 @@ def _run(deps: Deps, actor: Actor, command: parsing.ReviewCommand) -> dict[str, 
                 return render(
                     "core/reply",
                     text=f"Started a review of C-{case_id}: its prompt is in the case thread.",
-                    hint="Each member adds an update there; then anyone on the team records the decision.",
+                    hint="Each member adds an update there; then the prescriber, therapist or case manager "
+                    "records the decision.",
                 )
             case _:  # pragma: no cover - the parser returns only the types above
                 raise BadInput("Unknown command.", usage=REVIEW_USAGE["help"])
@@ -199,6 +211,8 @@ def decision_view(renderer: Renderer, form: reviews.DecisionForm) -> dict[str, A
         options=decision_options(),
         block=BlockId,
         max_note=MAX_NOTE,
+        plan_parts=PLAN_PARTS,
+        max_plan=MAX_PLAN_PART,
     )
 
 
@@ -243,7 +257,9 @@ def _answer(view: dict[str, Any], field: UpdateField) -> str:
     return clean_text(forms.text(view, block), what=field.what, limit=MAX_NOTE, lines=True, field=block)
 
 
-def _read_decision(view: dict[str, Any]) -> tuple[Decision, str]:
+def _read_decision(view: dict[str, Any]) -> tuple[Decision, str, RelapsePlan | None]:
+    """The decision and its note; with Discharge / close, every part of the relapse-prevention
+    plan too. Every problem is reported at once."""
     check = FieldCheck()
     raw = forms.option(view, BlockId.REVIEW_DECISION) or ""
     if raw not in {d.value for d in Decision}:
@@ -259,5 +275,21 @@ def _read_decision(view: dict[str, Any]) -> tuple[Decision, str]:
     )
     if note == "":
         check.add(BlockId.REVIEW_DECISION_NOTE, "Add a short note: what the team decided and why.")
+    parts: dict[str, str] = {}
+    if raw == Decision.DISCHARGE:
+        for block, name, title in PLAN_PARTS:
+            text = check(
+                block,
+                clean_text,
+                forms.text(view, block),
+                what=title.lower(),
+                limit=MAX_PLAN_PART,
+                lines=True,
+                field=block,
+            )
+            if text == "":
+                check.add(block, f"Discharge needs a relapse-prevention plan: fill in “{title}”.")
+            parts[name] = text or ""
     check.done()
-    return Decision(raw), note or ""
+    plan = RelapsePlan(**parts) if raw == Decision.DISCHARGE else None
+    return Decision(raw), note or "", plan

@@ -19,6 +19,7 @@ class Role(StrEnum):
     CASE_MANAGER = "case-manager"
     PCP = "pcp"
     PHARMACIST = "pharmacist"
+    CONSULTANT = "consultant"  # the psychiatric consultant of a Collaborative Care team
 
     @property
     def display(self) -> str:
@@ -31,6 +32,7 @@ ROLE_TITLES = {
     Role.CASE_MANAGER: "Case manager",
     Role.PCP: "Primary care",
     Role.PHARMACIST: "Pharmacist",
+    Role.CONSULTANT: "Psychiatric consultant",
 }
 
 

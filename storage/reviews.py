@@ -85,6 +85,8 @@ class Review(SQLModel, table=True):
     decision_note_enc: str | None = Field(default=None, sa_type=Text)
     decided_by: str | None = Field(default=None, max_length=32)
     decided_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    # A discharge's relapse-prevention plan: encrypted JSON (bot.reviews.fields.RelapsePlan).
+    relapse_plan_enc: str | None = Field(default=None, sa_type=Text)
 
 
 class ReviewUpdate(SQLModel, table=True):

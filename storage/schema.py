@@ -11,7 +11,18 @@ from types import ModuleType
 
 from sqlmodel import SQLModel
 
-from storage import adherence, audience, audit, cases, core, handoffs, inbox, reviews, side_effects
+from storage import (
+    adherence,
+    audience,
+    audit,
+    cases,
+    consults,
+    core,
+    handoffs,
+    inbox,
+    reviews,
+    side_effects,
+)
 
 TABLE_MODULES: tuple[ModuleType, ...] = (
     core,
@@ -23,5 +34,6 @@ TABLE_MODULES: tuple[ModuleType, ...] = (
     handoffs,
     audit,
     adherence,
+    consults,
 )
 metadata = SQLModel.metadata

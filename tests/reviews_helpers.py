@@ -54,13 +54,29 @@ def submit_update(
     return response.status, response.body
 
 
+PLAN = {
+    "REVIEW_PLAN_WARNING_SIGNS": "Sleeping badly for a week; withdrawing from friends",
+    "REVIEW_PLAN_MEDICATION": "Continue sertraline 100 mg for at least 9 more months",
+    "REVIEW_PLAN_CONTACTS": "Call the clinic's nurse line first; crisis line after hours",
+}
+
+
 def submit_decision(
-    h: Harness, user: str, review_id: int, decision: str | None, note: str, view_id: str | None = None
+    h: Harness,
+    user: str,
+    review_id: int,
+    decision: str | None,
+    note: str,
+    view_id: str | None = None,
+    plan: dict[str, str] | None = None,
 ) -> str:
+    """Submit the decision modal; `plan` maps the relapse-plan BlockId names to typed text."""
     values = {
         BlockId.REVIEW_DECISION.value: slackreq.select_value(decision),
         BlockId.REVIEW_DECISION_NOTE.value: slackreq.text_value(note),
     }
+    for name, text in (plan or {}).items():
+        values[BlockId[name].value] = slackreq.text_value(text)
     return h.submit(
         user, Callback.REVIEW_DECISION, values, private_metadata=str(review_id), view_id=view_id
     ).body

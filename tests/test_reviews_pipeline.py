@@ -15,6 +15,7 @@ from storage.cases import Case
 from storage.core import OutboxMessage, SlackUser
 from storage.reviews import NudgeStatus, Review, ReviewNudge, ReviewSchedule, ReviewUpdate
 from tests.reviews_helpers import (
+    PLAN,
     click,
     latest_review,
     prompts,
@@ -408,13 +409,15 @@ def test_decision_completes_the_review_and_updates_the_prompt_in_place(harness):
 def test_discharge_closes_the_case(harness):
     case_id = care_team(harness)
     review(harness, ALICE, f"C-{case_id} now")
-    submit_decision(harness, ALICE, latest_review(harness).id, "discharge", "Remission; back to primary care")
+    submit_decision(
+        harness, ALICE, latest_review(harness).id, "discharge", "Remission; back to primary care", plan=PLAN
+    )
     with harness.db() as session:
         case = session.get(Case, case_id)
     assert case.status == "closed"
     assert harness.deps.cipher.decrypt(case.close_reason_enc) == "Discharged at the case review"
     steps = [a for a, _ in harness.audit_actions(case_id=case_id) if not a.startswith("message.")]
-    assert steps[-2:] == ["review.decided", "case.closed"]
+    assert steps[-3:] == ["review.decided", "review.discharge_summary_none", "case.closed"]
     harness.clock.advance(timedelta(weeks=4))
     assert sweep(harness)["reviews"] == 0
 

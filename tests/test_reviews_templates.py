@@ -77,8 +77,11 @@ def test_update_and_decision_escape_what_people_typed(renderer):
         decision="Adjust treatment",
         note=HOSTILE,
         closes=True,
+        plan=[("Warning signs", HOSTILE), ("Whom to call", "Dr <@U0EVIL>")],
+        pcps=["U0PCP"],
     )
     assert "&lt;!channel&gt;" in reply_text(decided) and "being closed" in reply_text(decided)
+    assert "<@U0EVIL>" not in reply_text(decided) and "sent by DM to <@U0PCP>" in reply_text(decided)
     assert decided["text"] == "Case review on C-7 complete"
 
 

@@ -13,7 +13,7 @@ from bot.cases import own_channel as channels
 from bot.cases import policy
 from bot.cases.commands import CASE_USAGE
 from bot.cases.settings import case_settings
-from bot.contributions import TeamChange
+from bot.contributions import CaseButton, TeamChange
 from bot.errors import BadInput, Conflict, NotAllowed
 from bot.ids import BlockId
 from bot.inputs import FieldCheck
@@ -77,6 +77,7 @@ class CaseDetails:
     medications: list[MedicationLine]
     my_role: str | None
     extra_sections: list[str] = field(default_factory=list)
+    buttons: list[CaseButton] = field(default_factory=list)  # Workflow.case_buttons
 
 
 def create_case(
@@ -390,6 +391,14 @@ def show_case(unit: Unit, *, case_id: int) -> CaseDetails:
             for section in workflow.show_sections
             for text in section(unit, case)
         ],
+        buttons=[
+            button
+            for workflow in unit.deps.workflows
+            for offer in workflow.case_buttons
+            for button in offer(unit.session, case, unit.now)
+        ]
+        if case.status == CaseStatus.OPEN
+        else [],
     )
 
 

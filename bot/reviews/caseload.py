@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlmodel import Session
 
 from bot.cases.service import thread_url
-from bot.contributions import DigestNotes, UrgentItems
+from bot.contributions import CaseButton, CaseButtons, DigestNotes, UrgentItems
 from bot.deps import Deps
 from bot.errors import NotAllowed
 from bot.reviews.scores import assess, trend
@@ -44,6 +44,7 @@ class DigestLine:
     open_since: datetime | None
     next_due_at: datetime | None
     notes: tuple[str, ...] = ()  # other workflows' open items (digest_notes), plain text
+    button: CaseButton | None = None  # the first a workflow offers (Workflow.case_buttons)
 
     @property
     def rank(self) -> tuple[int, bool, bool, bool, int]:
@@ -93,6 +94,11 @@ def note_providers(deps: Deps) -> list[DigestNotes]:
     return [provider for workflow in deps.workflows for provider in workflow.digest_notes]
 
 
+def button_providers(deps: Deps) -> list[CaseButtons]:
+    """Every workflow's buttons on a case (consults: Request consultation when not improving)."""
+    return [provider for workflow in deps.workflows for provider in workflow.case_buttons]
+
+
 def build_digest(
     session: Session,
     *,
@@ -101,6 +107,7 @@ def build_digest(
     settings: ReviewSettings,
     urgent_items: Sequence[UrgentItems] = (),
     digest_notes: Sequence[DigestNotes] = (),
+    buttons: Sequence[CaseButtons] = (),
 ) -> Digest:
     """Rank `cases`; a handful of queries however many cases there are."""
     ids = [c.id for c in cases]
@@ -138,6 +145,12 @@ def build_digest(
             )
         )
     lines.sort(key=lambda line: line.rank)
+    # Buttons only for the lines shown: each provider reads the case's own state.
+    by_id = {c.id: c for c in cases}
+    for index, line in enumerate(lines[:MAX_LINES]):
+        offered = next((b for offer in buttons for b in offer(session, by_id[line.case_id], now)), None)
+        if offered is not None:
+            lines[index] = replace(line, button=offered)
     return Digest(lines)
 
 
@@ -159,6 +172,7 @@ def digest_for(unit: Unit, *, everything: bool = False) -> Digest:
         settings=unit.deps.settings.section(ReviewSettings),
         urgent_items=urgent_providers(unit.deps),
         digest_notes=note_providers(unit.deps),
+        buttons=button_providers(unit.deps),
     )
     unit.audit(
         "review.digest_viewed",

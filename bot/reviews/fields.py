@@ -114,6 +114,29 @@ DECISION_TITLES = {
 }
 
 
+# The roles that own the treatment plan record the team's decision (issue 14); the others
+# (primary care, pharmacist, consultant) contribute updates.
+DECIDING_ROLES = frozenset({Role.PRESCRIBER.value, Role.THERAPIST.value, Role.CASE_MANAGER.value})
+MAX_PLAN_PART = 1000
+
+
+@dataclass(frozen=True)
+class RelapsePlan:
+    """What a discharge leaves behind: the warning signs of relapse, how long to continue
+    medication, and whom to call. Stored encrypted as one JSON object on the review."""
+
+    warning_signs: str
+    medication: str
+    contacts: str
+
+
+PLAN_PARTS = (
+    (BlockId.REVIEW_PLAN_WARNING_SIGNS, "warning_signs", "Warning signs"),
+    (BlockId.REVIEW_PLAN_MEDICATION, "medication", "How long to continue medication"),
+    (BlockId.REVIEW_PLAN_CONTACTS, "contacts", "Whom to call"),
+)
+
+
 def decision_options() -> list[dict[str, Any]]:
     """Block Kit options of the decision select, in the order teams weigh them."""
     return [

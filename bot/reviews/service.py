@@ -10,7 +10,7 @@ the digest itself in caseload.py.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, time
 from typing import Any
 
@@ -20,9 +20,17 @@ from bot.access import CaseAccess, open_case
 from bot.cases.service import close_case, post_in_thread, thread_url
 from bot.contributions import WaitingItem
 from bot.errors import BadInput, Conflict, NoAccess, NotAllowed
-from bot.ids import Action
+from bot.ids import Action, BlockId
 from bot.reviews.cadence import Cadence, Period, first_due
-from bot.reviews.fields import Decision, UpdateField, fields_for, shown_value
+from bot.reviews.fields import (
+    DECIDING_ROLES,
+    PLAN_PARTS,
+    Decision,
+    RelapsePlan,
+    UpdateField,
+    fields_for,
+    shown_value,
+)
 from bot.reviews.scores import assess, trend
 from bot.reviews.settings import ReviewSettings
 from bot.slack import SlackUnavailable
@@ -359,24 +367,44 @@ def add_update(unit: Unit, *, review_id: int, values: UpdateValues) -> ReviewUpd
 
 
 def decision_form(unit: Unit, *, review_id: int) -> DecisionForm:
-    review, access, _ = _open_review_as_member(unit, review_id, doing="record review decisions")
+    review, access, role = _open_review_as_member(unit, review_id, doing="record review decisions")
+    _require_deciding_role(access, role)
     unit.audit("review.decision_form_opened", case_id=review.case_id, target=f"review:{review_id}")
     return DecisionForm(review_id, access.case.ref, _team(unit, review))
 
 
-def decide(unit: Unit, *, review_id: int, decision: Decision, note: str) -> Review:
+def decide(
+    unit: Unit, *, review_id: int, decision: Decision, note: str, plan: RelapsePlan | None = None
+) -> Review:
     """Complete the review: record the decision, edit the prompt in place, tell the thread.
-    A discharge also closes the case (through the cases service, with its own audit)."""
-    review, access, _ = _open_review_as_member(unit, review_id, doing="record review decisions", lock=True)
+    A discharge needs a relapse-prevention plan: it is kept (encrypted) on the review, sent
+    with the score course to the team's primary care members by DM, and the case is closed
+    (through the cases service, with its own audit)."""
+    review, access, role = _open_review_as_member(unit, review_id, doing="record review decisions", lock=True)
+    _require_deciding_role(access, role)
+    discharge = decision == Decision.DISCHARGE
+    if discharge and plan is None:
+        raise BadInput(
+            "Discharge / close needs a relapse-prevention plan: warning signs, how long to continue "
+            "medication, and whom to call.",
+            field=BlockId.REVIEW_PLAN_WARNING_SIGNS,
+        )
     case = access.case
     review.status, review.decision = ReviewStatus.COMPLETE, decision
     review.decision_note_enc = unit.deps.cipher.encrypt(note)
     review.decided_by, review.decided_at = unit.actor.user_id, unit.now
+    if discharge and plan is not None:
+        review.relapse_plan_enc = unit.deps.cipher.encrypt(json.dumps(asdict(plan), ensure_ascii=False))
     unit.session.add(review)
     _cancel_nudges(unit, review_id)
     unit.session.flush()
     updates = repo.updates_for(session=unit.session, review_id=review_id)
     _refresh_prompt(unit, review, case)
+    pcps = (
+        [m.user_id for m in cases_repo.members(session=unit.session, case_id=case.id) if m.role == Role.PCP]
+        if discharge
+        else []
+    )
     post_in_thread(
         unit,
         case,
@@ -386,7 +414,9 @@ def decide(unit: Unit, *, review_id: int, decision: Decision, note: str) -> Revi
             actor=unit.actor.user_id,
             decision=decision.display,
             note=note,
-            closes=decision == Decision.DISCHARGE,
+            closes=discharge,
+            plan=_plan_lines(plan) if discharge and plan is not None else [],
+            pcps=pcps,
         ),
         purpose="review_decided",
     )
@@ -397,9 +427,53 @@ def decide(unit: Unit, *, review_id: int, decision: Decision, note: str) -> Revi
         decision=str(decision),
         updates=len(updates),
     )
-    if decision == Decision.DISCHARGE:
+    if discharge and plan is not None:
+        _send_discharge_summary(unit, case, review, plan, pcps)
         close_case(unit, case_id=case.id, reason=DISCHARGE_REASON)
     return review
+
+
+def _require_deciding_role(access: CaseAccess, role: str) -> None:
+    if role not in DECIDING_ROLES:
+        raise NotAllowed(
+            f"Only the prescriber, the therapist or the case manager on {access.case.ref}'s team records "
+            "the review decision. Add your update instead, or ask one of them.",
+            case_id=access.case.id,
+        )
+
+
+def _plan_lines(plan: RelapsePlan) -> list[tuple[str, str]]:
+    return [(title, getattr(plan, name)) for _, name, title in PLAN_PARTS]
+
+
+def _send_discharge_summary(
+    unit: Unit, case: Case, review: Review, plan: RelapsePlan, pcps: list[str]
+) -> None:
+    """The primary care member(s) take over after discharge: each gets a DM with the
+    relapse-prevention plan and the score course. With none on the team, the thread said so
+    (review_decided) and the audit records that no summary went out."""
+    scores = _score_lines(_series(unit, case))
+    for user_id in pcps:
+        unit.post(
+            channel=user_id,
+            message=unit.deps.renderer.message(
+                "reviews/review_discharge_summary",
+                ref=case.ref,
+                decided_by=unit.actor.user_id,
+                decided_at=unit.now,
+                plan=_plan_lines(plan),
+                scores=scores,
+                url=_thread_url(unit, case),
+            ),
+            purpose="review_discharge_summary",
+            case_id=case.id,
+        )
+    unit.audit(
+        "review.discharge_summary_sent" if pcps else "review.discharge_summary_none",
+        case_id=case.id,
+        target=f"review:{review.id}",
+        recipients=len(pcps),
+    )
 
 
 # -- lists, /case show, App Home ---------------------------------------------------------------
@@ -437,14 +511,12 @@ def list_reviews(unit: Unit) -> list[ReviewLine]:
 def review_section(unit: Unit, case: Case) -> list[str]:
     """`/case show`: the cadence, any open review, the score trends and the not-improving flag."""
     info = _schedule_info(unit, case, repo.schedule_for(session=unit.session, case_id=case.id))
-    series = repo.score_series(session=unit.session, case_ids=[case.id]).get(
-        case.id, {"phq9": [], "gad7": []}
-    )
+    series = _series(unit, case)
     flag = assess(series["phq9"], in_treatment_since=case.created_at, now=unit.now)
     message = unit.deps.renderer.message(
         "reviews/review_case_section",
         s=info,
-        scores=[f"{name}: {trend(series[key])}" for name, key in SCALES if series[key]],
+        scores=_score_lines(series),
         flag=flag if flag is not None and flag.not_improving else None,
     )
     return [block["text"]["text"] for block in message["blocks"]]
@@ -550,6 +622,15 @@ def _note(unit: Unit, case: Case, kind: str, **fields: Any) -> None:
         "reviews/review_note", ref=case.ref, kind=kind, actor=unit.actor.user_id, **fields
     )
     post_in_thread(unit, case, message, purpose=f"review_note:{kind}")
+
+
+def _series(unit: Unit, case: Case) -> dict[str, list[int]]:
+    return repo.score_series(session=unit.session, case_ids=[case.id]).get(case.id, {"phq9": [], "gad7": []})
+
+
+def _score_lines(series: dict[str, list[int]]) -> list[str]:
+    """ "PHQ-9: 18 → 12" per scale with scores (/case show, the discharge summary)."""
+    return [f"{name}: {trend(series[key])}" for name, key in SCALES if series[key]]
 
 
 def _thread_url(unit: Unit, case: Case) -> str | None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from datetime import datetime
 
 from bot.auditlog import Source
-from bot.cases.service import thread_url
+from bot.cases.service import post_in_thread, thread_url
 from bot.deps import Deps
 from bot.errors import Conflict
 from bot.ids import Action
@@ -86,15 +87,10 @@ def _fire(unit: Unit, schedule: ReviewSchedule, settings: ReviewSettings) -> Non
         except Conflict:
             review = None
     if review is None:
-        # One open review at a time: the team is still on the last one, which the digest
-        # shows as overdue; the cadence simply moves on.
-        unit.audit(
-            "review.due_while_open",
-            case_id=case.id,
-            target=case.ref,
-            due_at=due.isoformat(),
-            next_due_at=following.isoformat(),
-        )
+        # One open review at a time: the team is still on the last one. Instead of staying
+        # silent, the thread is told it is overdue and who has not answered; the schedule row
+        # claimed above moves on in this unit, so each due time bumps once.
+        _bump_open_review(unit, case, due=due, following=following)
         return
     unit.audit(
         "review.fired",
@@ -103,6 +99,53 @@ def _fire(unit: Unit, schedule: ReviewSchedule, settings: ReviewSettings) -> Non
         due_at=due.isoformat(),
         missed_periods=missed,
         next_due_at=following.isoformat(),
+    )
+
+
+def _bump_open_review(unit: Unit, case: Case, *, due: datetime, following: datetime) -> None:
+    """The next review fell due while the last one is still open: say so in the case thread,
+    mentioning the members who have not added an update yet."""
+    review = repo.open_review(session=unit.session, case_id=case.id)
+    if review is None or review.started_at >= due:
+        # Completed meanwhile, or just opened for this very due time (`/review now` on another
+        # replica won the race): nothing is overdue.
+        unit.audit(
+            "review.due_while_open",
+            case_id=case.id,
+            target=case.ref,
+            due_at=due.isoformat(),
+            next_due_at=following.isoformat(),
+        )
+        return
+    answered = {u.user_id for u in repo.updates_for(session=unit.session, review_id=review.id)}
+    waiting = [
+        m.user_id
+        for m in cases_repo.members(session=unit.session, case_id=case.id)
+        if m.user_id not in answered
+    ]
+    days = max(0, (unit.now - review.due_at).days)
+    post_in_thread(
+        unit,
+        case,
+        unit.deps.renderer.message(
+            "reviews/review_overdue",
+            ref=case.ref,
+            review_id=review.id,
+            days=days,
+            started_at=review.started_at,
+            waiting=waiting,
+            action=Action,
+        ),
+        purpose="review_overdue",
+    )
+    unit.audit(
+        "review.due_while_open",
+        case_id=case.id,
+        target=f"review:{review.id}",
+        due_at=due.isoformat(),
+        next_due_at=following.isoformat(),
+        overdue_days=days,
+        waiting=len(waiting),
     )
 
 
@@ -247,6 +290,7 @@ def _post_digests(unit: Unit, settings: ReviewSettings) -> int:
             settings=settings,
             urgent_items=caseload.urgent_providers(unit.deps),
             digest_notes=caseload.note_providers(unit.deps),
+            buttons=caseload.button_providers(unit.deps),
         )
         unit.post(
             channel=channel,
