@@ -23,7 +23,7 @@ from handlers import actors, forms
 from handlers.replies import Reply, dm, ephemeral, read_submission, replying, where_clicked
 from storage.cases import ROLE_TITLES, Role
 
-MAX_ORGANISATIONS = 300
+MAX_ORGANIZATIONS = 300
 MAX_CONSENT_NOTE = 1000
 
 ROLE_PLURAL = {
@@ -195,7 +195,7 @@ def _consent_form(deps: Deps, case_id: int, ref: str) -> dict[str, Any]:
             {"text": {"type": "plain_text", "text": "No"}, "value": "no"},
         ],
         remind_days=case_settings(deps.settings).consent_remind_before.days,
-        max_organisations=MAX_ORGANISATIONS,
+        max_organizations=MAX_ORGANIZATIONS,
         max_note=MAX_CONSENT_NOTE,
     )
 
@@ -221,13 +221,13 @@ def _read_consent_form(view: dict[str, Any], today: date) -> consent.ConsentForm
     part2 = forms.option(view, BlockId.CONSENT_PART2)
     if part2 not in ("yes", "no"):
         check.add(BlockId.CONSENT_PART2, "Say whether the consent covers substance-use treatment records.")
-    organisations = check(
-        BlockId.CONSENT_ORGANISATIONS,
+    organizations = check(
+        BlockId.CONSENT_ORGANIZATIONS,
         clean_text,
-        forms.text(view, BlockId.CONSENT_ORGANISATIONS),
-        what="organisations",
-        limit=MAX_ORGANISATIONS,
-        field=BlockId.CONSENT_ORGANISATIONS,
+        forms.text(view, BlockId.CONSENT_ORGANIZATIONS),
+        what="organizations",
+        limit=MAX_ORGANIZATIONS,
+        field=BlockId.CONSENT_ORGANIZATIONS,
     )
     note = check(
         BlockId.CONSENT_NOTE,
@@ -241,7 +241,7 @@ def _read_consent_form(view: dict[str, Any], today: date) -> consent.ConsentForm
     check.done()
     assert given is not None and expires is not None
     return consent.ConsentForm(
-        given, expires, tuple(roles), organisations or None, part2 == "yes", note or None
+        given, expires, tuple(roles), organizations or None, part2 == "yes", note or None
     )
 
 

@@ -65,7 +65,7 @@ SENTENCES: dict[str, str] = {
     "review.schedule_viewed": "viewed the review schedule of {case}",
     "review.nudged": "nudged the team about the review of {case}",
     "review.nudge_deferred": "held back a review nudge until working hours",
-    "review.nudge_cancelled": "cancelled a review nudge",
+    "review.nudge_cancelled": "canceled a review nudge",
     "review.listed": "listed open reviews",
     "review.digest_scheduled": "scheduled the caseload digest",
     "review.digest_posted": "posted the caseload digest",

@@ -34,6 +34,7 @@ from bot.side_effects.policy import (
     SEVERITY_RANK,
     SEVERITY_WORDS,
     SYMPTOMS,
+    priority_basis,
     severity_of,
 )
 from bot.side_effects.settings import SideEffectSettings, deadlines
@@ -95,6 +96,8 @@ class ReportForm:
     burden: int
     red_flags: tuple[int, ...]  # indexes into SideEffectSettings.red_flags
     notes: str | None
+    # Red-flag words found in free text that the reporter confirmed are not red flags.
+    red_flag_words_cleared: int = 0
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,8 @@ class ReportCard:
     routed_to: list[str]
     age: str
     add_prescriber: str
+    priority_basis: str = ""  # the rule behind the priority (FIBSER burden, intensity, red flag)
+    escalated_to: list[str] = field(default_factory=list)  # who step 2 goes to (Team.escalation_targets)
 
     @property
     def urgent(self) -> bool:
@@ -213,7 +218,7 @@ def submit_report(unit: Unit, form: ReportForm) -> SubmittedReport:
     cipher = unit.deps.cipher
     medication = _medication_name(unit, case, form)
     red_flags = [settings.red_flags[i] for i in form.red_flags]
-    severity = severity_of(red_flags=red_flags, burden=form.burden)
+    severity = severity_of(red_flags=red_flags, burden=form.burden, intensity=form.intensity)
     rules = deadlines(unit.deps.settings)
     ack_due = rules.ack_due(severity, unit.now)
     team = team_of(unit, case)
@@ -251,6 +256,7 @@ def submit_report(unit: Unit, form: ReportForm) -> SubmittedReport:
         severity=severity,
         prescribers=len(prescribers),
         routed_to=len(prescribers or fallback),
+        red_flag_words_cleared=form.red_flag_words_cleared,
     )
 
     card = build_card(unit, report, case, routed_to=prescribers or fallback)
@@ -479,6 +485,7 @@ class Team:
     case_managers: list[str]
     members: set[str]
     created_by: str
+    reporter: str | None = None
 
     def fallback(self, *, reporter: str | None = None) -> list[str]:
         """Who hears about a report when no prescriber can: the case managers, or else the
@@ -491,18 +498,22 @@ class Team:
         return []
 
     def escalation_targets(self) -> list[str]:
+        """Who step 2 goes to: the case managers; with none, the other members (not the
+        prescribers who did not answer, not the reporter, who is told anyway). Empty: the
+        admin channel is told instead (bot/side_effects/sweeps.py)."""
         if self.case_managers:
             return list(self.case_managers)
-        return [self.created_by] if self.created_by in self.members else []
+        return sorted(self.members - set(self.prescribers) - {self.reporter})
 
 
-def team_of(unit: Unit, case: Case) -> Team:
+def team_of(unit: Unit, case: Case, *, reporter: str | None = None) -> Team:
     members = case_repo.members(session=unit.session, case_id=case.id)
     return Team(
         prescribers=[m.user_id for m in members if m.role == Role.PRESCRIBER],
         case_managers=[m.user_id for m in members if m.role == Role.CASE_MANAGER],
         members={m.user_id for m in members},
         created_by=case.created_by,
+        reporter=reporter,
     )
 
 
@@ -511,7 +522,8 @@ def build_card(
 ) -> ReportCard:
     cipher = unit.deps.cipher
     symptoms = json.loads(cipher.decrypt(report.symptoms_enc))
-    team = team_of(unit, case)
+    team = team_of(unit, case, reporter=report.reporter)
+    red_flags = json.loads(cipher.decrypt(report.red_flags_enc))
     if routed_to is None:
         kinds = (RecipientKind.PRESCRIBER, RecipientKind.FALLBACK)
         routed_to = [
@@ -540,7 +552,7 @@ def build_card(
             )
             for key in FIBSER_KEYS
         ],
-        red_flags=json.loads(cipher.decrypt(report.red_flags_enc)),
+        red_flags=red_flags,
         notes=cipher.decrypt_optional(report.notes_enc),
         ack_due_at=report.ack_due_at,
         escalate_at=report.escalate_at,
@@ -561,6 +573,8 @@ def build_card(
         routed_to=routed_to,
         age=age_text(unit.now - report.created_at),
         add_prescriber=ADD_PRESCRIBER_HINT.format(ref=case.ref),
+        priority_basis=priority_basis(red_flags=red_flags, burden=report.burden, intensity=report.intensity),
+        escalated_to=team.escalation_targets(),
     )
 
 
