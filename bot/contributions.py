@@ -42,6 +42,10 @@ ShowSection = Callable[["Unit", "Case"], list[str]]  # mrkdwn strings, escaped b
 HomeItems = Callable[["Unit"], list[WaitingItem]]
 UrgentItems = Callable[[Session, Sequence[int]], Mapping[int, int]]  # case id -> open urgent items
 CaseHook = Callable[["Unit", "Case"], None]
+# What must not be left behind when a case closes (open urgent items, a high or imminent risk
+# level, a pending handoff): one mrkdwn line each, ids and statuses only, escaped by the
+# provider. Closing a case with any asks for confirmation first (bot/cases/service.py).
+OpenRisks = Callable[[Session, "Case"], list[str]]
 TeamHook = Callable[["Unit", "Case", "TeamChange"], None]
 # May this message's reader read it though not on the case's team (e.g. a pending handoff's
 # receiver)? Given the outbox row (case_id, reader, purpose, created_at).
@@ -71,6 +75,10 @@ class Workflow:
     urgent_items: tuple[UrgentItems, ...] = ()
     on_case_created: tuple[CaseHook, ...] = ()
     on_team_changed: tuple[TeamHook, ...] = ()
+    # Called in the unit that closes a case, after its status changed (handoffs: pending ones
+    # are canceled with notice to both people, running coverage ends).
+    on_case_closed: tuple[CaseHook, ...] = ()
+    open_risks: tuple[OpenRisks, ...] = ()
     readers: tuple[ReaderHook, ...] = ()  # the relay's send-time check asks these (bot/audience.py)
     # Its settings model (bot/<workflow>/settings.py): load_settings validates it at start-up
     # and nests it in the app's settings, read with `settings.section(<model>)`.

@@ -38,6 +38,7 @@ class Action(StrEnum):
     HOME_NEW_CASE_HELP = "home_new_case_help"
     OPEN_THREAD = "open_thread"
     VIEW_DETAILS = "view_details"  # on a restricted message (value: its outbox id)
+    CASE_CLOSE_CONFIRM = "case_close_confirm"  # close despite open risks (value: {"case", "reason"})
     # Handoffs: the receiver's buttons (value: the handoff id).
     HANDOFF_ACCEPT = "handoff_accept"
     HANDOFF_DECLINE = "handoff_decline"

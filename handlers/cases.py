@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
@@ -58,6 +59,7 @@ def register(app: App, deps: Deps) -> None:
         return inbox.accept("cases.create_form", request, ack)
 
     app.action(Action.VIEW_DETAILS)(inbox.listener("cases.view_details", _view_details))
+    app.action(Action.CASE_CLOSE_CONFIRM)(inbox.listener("cases.close_confirmed", _close_confirmed))
     channel_changed = inbox.listener("cases.channel_changed", _channel_changed)
     for event_type in CHANNEL_EVENTS:
         app.event(event_type)(channel_changed)
@@ -297,10 +299,7 @@ def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, 
                     everything=everything,
                 )
             case parsing.CloseCase(case_id=case_id, reason=reason):
-                cases.close_case(unit, case_id=case_id, reason=reason)
-                message = render(
-                    "core/reply", text=f"Closed C-{case_id}.", hint=f"`/case reopen C-{case_id}` undoes it."
-                )
+                message = _closed_message(deps, cases.close_case(unit, case_id=case_id, reason=reason))
             case parsing.ReopenCase(case_id=case_id):
                 cases.reopen_case(unit, case_id=case_id)
                 message = render("core/reply", text=f"Reopened C-{case_id}.", hint=None)
@@ -325,6 +324,30 @@ def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, 
             case _:  # pragma: no cover - the parser returns only the types above
                 raise BadInput("Unknown command.", usage=CASE_USAGE["help"])
         reply(message)  # in the unit: the reply is queued in the same commit as the change
+
+
+def _closed_message(deps: Deps, result: cases.CaseSummary | cases.OpenRisksFound) -> dict[str, Any]:
+    if isinstance(result, cases.OpenRisksFound):
+        value = json.dumps({"case": result.case_id, "reason": result.reason})
+        return deps.renderer.message(
+            "cases/close_confirm", ref=result.ref, risks=result.risks, value=value, actions=Action
+        )
+    return deps.renderer.message(
+        "core/reply", text=f"Closed {result.ref}.", hint=f"`/case reopen {result.ref}` undoes it."
+    )
+
+
+def _close_confirmed(deps: Deps, body: dict[str, Any]) -> None:
+    """Close anyway, from the button under the list of open risks (which it replaces)."""
+    actor = actors.from_interaction(body, Source.BUTTON)
+    action = (body.get("actions") or [{}])[0]
+    reply = ephemeral(deps, body, replace_original=True)
+    with replying(deps, actor, "button:case_close_confirm", reply):
+        case_id, reason = parsing.read_close_value(str(action.get("value") or ""))
+        with deps.unit(actor) as unit:
+            reply(
+                _closed_message(deps, cases.close_case(unit, case_id=case_id, reason=reason, confirmed=True))
+            )
 
 
 def _created_message(deps: Deps, created: cases.CaseSummary) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from bot.errors import BadInput
@@ -178,6 +179,25 @@ def parse_case_command(text: str) -> CaseCommand:
             return ShowConsent(case_id)
         raise BadInput("`/case consent` takes a case id, then nothing (the form) or `show`.", usage=usage)
     raise BadInput(f"`{shown(sub)}` is not a /case command.", usage=CASE_USAGE["help"])
+
+
+def read_close_value(raw: str) -> tuple[int, str | None]:
+    """The Close anyway button's value: the case id and the reason given with `/case close`,
+    read back by the same rules as the command (a tampered value changes nothing)."""
+    stale = BadInput(
+        "That button no longer works; run `/case close <case>` again.", usage=CASE_USAGE["close"]
+    )
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise stale from None
+    case_id, reason = (data.get("case"), data.get("reason")) if isinstance(data, dict) else (None, None)
+    if not isinstance(case_id, int) or isinstance(case_id, bool) or case_id <= 0:
+        raise stale
+    if reason is not None and not isinstance(reason, str):
+        raise stale
+    reason = clean_text(reason or "", what="reason", limit=MAX_REASON, usage=CASE_USAGE["close"]) or None
+    return case_id, reason
 
 
 def _rest_after(text: str):

@@ -415,15 +415,56 @@ def list_cases(unit: Unit, *, everything: bool = False) -> list[CaseSummary]:
     ]
 
 
-def close_case(unit: Unit, *, case_id: int, reason: str | None) -> CaseSummary:
+@dataclass(frozen=True)
+class OpenRisksFound:
+    """`/case close` found what must not be left behind; nothing was closed. The person sees
+    the list and a button that closes the case anyway (bot/contributions.py OpenRisks)."""
+
+    case_id: int
+    ref: str
+    risks: list[str]
+    reason: str | None
+
+
+def open_risks(unit: Unit, case: Case) -> list[str]:
+    """Every workflow's open risks on the case: mrkdwn lines, ids and statuses only."""
+    return [
+        line
+        for workflow in unit.deps.workflows
+        for risk in workflow.open_risks
+        for line in risk(unit.session, case)
+    ]
+
+
+def close_case(
+    unit: Unit, *, case_id: int, reason: str | None, confirmed: bool = False
+) -> CaseSummary | OpenRisksFound:
+    """Close the case. With open urgent items, a high risk level or a pending handoff, it is
+    closed only once the person has seen them and confirmed (`confirmed`, the button): a
+    case closed by mistake must not leave a risk with nobody watching it. Closing tells
+    every workflow (on_case_closed): pending handoffs are canceled, coverage ends."""
     access = open_case(unit, case_id, lock=True)
     case = access.case
     if case.status == CaseStatus.CLOSED:
         raise Conflict(f"{case.ref} is already closed.", case_id=case_id)
+    risks = open_risks(unit, case)
+    if risks and not confirmed:
+        unit.audit("case.close_held", case_id=case_id, target=case.ref, open_risks=len(risks))
+        return OpenRisksFound(case_id, case.ref, risks, reason)
     case.status, case.closed_at = CaseStatus.CLOSED, unit.now
     case.close_reason_enc = unit.deps.cipher.encrypt_optional(reason)
     thread_note(unit, case, "closed", reason=reason)
-    unit.audit("case.closed", case_id=case_id, target=case.ref, with_reason=reason is not None)
+    unit.audit(
+        "case.closed",
+        case_id=case_id,
+        target=case.ref,
+        with_reason=reason is not None,
+        open_risks=len(risks),
+        confirmed=confirmed,
+    )
+    for workflow in unit.deps.workflows:
+        for hook in workflow.on_case_closed:
+            hook(unit, case)
     _touch_and_refresh(unit, case)
     channels.closed(unit, case)
     return _summary(unit, access)

@@ -32,7 +32,7 @@ it never takes them off the team later.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -94,6 +94,9 @@ class HandoffView:
     decided_at: datetime | None
     previous_role_title: str | None = None
     ipass: IPass | None = None
+    ended_at: datetime | None = None
+    end_outcome: str | None = None
+    duties: list[str] = field(default_factory=list)  # responsibilities carried (their titles)
 
 
 @dataclass(frozen=True)
@@ -379,6 +382,8 @@ def _already(handoff: Handoff) -> str:
     ref = handoff.case_ref
     if handoff.status == HandoffStatus.DECLINED:
         return f"You already declined this handoff of {ref}; nothing more to do."
+    if handoff.status == HandoffStatus.CANCELED:
+        return f"This handoff of {ref} was canceled; nothing more to do."
     if handoff.status == HandoffStatus.VOID:
         return (
             f"This handoff of {ref} no longer applies: <@{handoff.from_user}> left the care team before "
@@ -413,6 +418,7 @@ def _supersede_coverage(unit: Unit, case: Case, handoff: Handoff) -> Handoff | N
         outcome_detail="superseded",
         by=f"handoff:{handoff.id}",
     )
+    refresh_post(unit, case, covering)
     return covering
 
 
@@ -442,6 +448,22 @@ def _tell(
             case_id=case.id,
         )
     _settle_requests(unit, case, handoff, view)
+    refresh_post(unit, case, handoff)
+
+
+def refresh_post(unit: Unit, case: Case, handoff: Handoff) -> None:
+    """The handoff's post in the case thread says where it stands (accepted, declined,
+    withdrawn, canceled, coverage ended), updated in place instead of "Waiting for …"."""
+    if handoff.thread_outbox_id is None:
+        return
+    unit.update(
+        of=handoff.thread_outbox_id,
+        message=unit.deps.renderer.message(
+            "handoffs/handoff_posted", h=_view(unit, handoff, with_ipass=True)
+        ),
+        purpose="handoff:posted",
+        case_id=case.id,
+    )
 
 
 def _settle_requests(unit: Unit, case: Case, handoff: Handoff, view: HandoffView) -> None:
@@ -470,6 +492,62 @@ def _request_message(unit: Unit, view: HandoffView, case: Case, *, reminder: boo
     return unit.deps.renderer.message(
         "handoffs/handoff_request", h=view, reminder=reminder, home_channel=case.home_channel, actions=Action
     )
+
+
+# -- withdrawing ---------------------------------------------------------------------------------
+
+
+def cancel(unit: Unit, *, case_id: int) -> list[Handoff]:
+    """`/handoff cancel <case>`: the sender withdraws their pending handoffs of the case.
+    Both people and the thread are told, the receiver's buttons go, nothing about the team
+    changes. Only the sender may; a receiver declines instead."""
+    access = open_case(unit, case_id, lock=True)
+    mine = repo.pending_on_case(session=unit.session, case_id=case_id, from_user=unit.actor.user_id)
+    if not mine:
+        raise Conflict(
+            f"You have no handoff of {access.case.ref} waiting for an answer, so there is nothing to cancel. "
+            "`/handoff list` shows yours; a handoff sent to you is answered with Decline.",
+            case_id=case_id,
+        )
+    for handoff in mine:
+        _cancel_one(unit, access.case, handoff, "by_sender")
+    return mine
+
+
+def _cancel_one(unit: Unit, case: Case, handoff: Handoff, why: str) -> None:
+    handoff.status, handoff.decided_at, handoff.end_outcome = HandoffStatus.CANCELED, unit.now, why
+    handoff.remind_at = handoff.tell_sender_at = None
+    unit.session.add(handoff)
+    view = _view(unit, handoff)
+    _tell(unit, case, handoff, view, "canceled", note=None, outcome=why)
+    unit.post(
+        channel=handoff.to_user,
+        message=_notice(unit, view, "canceled", "receiver", outcome=why),
+        purpose="handoff:canceled",
+        case_id=case.id,
+    )
+    unit.audit("handoff.canceled", case_id=case.id, target=f"handoff:{handoff.id}", reason=why)
+
+
+def on_case_closed(unit: Unit, case: Case) -> None:
+    """A closed case leaves nothing pending: its pending handoffs are canceled (both people
+    told) and running coverage ends (the covering member is told; the team is left as it
+    was, for the record of who was on it when it closed)."""
+    for handoff in repo.pending_on_case(session=unit.session, case_id=case.id):
+        _cancel_one(unit, case, handoff, "case_closed")
+    for handoff in repo.open_on_case(session=unit.session, case_id=case.id):
+        if handoff.status == HandoffStatus.ACCEPTED and handoff.kind == HandoffKind.COVERAGE:
+            _finish_coverage(unit, case, handoff, "case_closed")
+
+
+def open_risks(session: Session, case: Case) -> list[str]:
+    """What closing the case would leave behind: its pending handoffs (closing cancels them)."""
+    return [
+        f"• Handoff of *{h.case_ref}* from <@{h.from_user}> to <@{h.to_user}> "
+        f"({'cover' if h.kind == HandoffKind.COVERAGE else 'transfer'} as {Role(h.role).display.lower()}): "
+        "waiting for an answer; closing cancels it"
+        for h in repo.pending_on_case(session=session, case_id=case.id)
+    ]
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -572,6 +650,8 @@ def _view(unit: Unit, handoff: Handoff, *, with_ipass: bool = False) -> HandoffV
         decided_at=handoff.decided_at,
         previous_role_title=Role(handoff.previous_role).display if handoff.previous_role else None,
         ipass=ipass,
+        ended_at=handoff.ended_at,
+        end_outcome=handoff.end_outcome,
     )
 
 
@@ -661,8 +741,15 @@ def _tell_sender(unit: Unit, handoff: Handoff) -> bool:
 
 def _end_coverage(unit: Unit, handoff: Handoff) -> bool:
     case = _case_of(unit, handoff, lock=True)
-    outcome = _end_one(unit, case, handoff)
+    _finish_coverage(unit, case, handoff, _end_one(unit, case, handoff))
+    return True
+
+
+def _finish_coverage(unit: Unit, case: Case, handoff: Handoff, outcome: str) -> None:
+    """Coverage is over (its end date, or its case closed): record it, tell the thread and
+    the covering member, and update the handoff's post in place."""
     handoff.status, handoff.ended_at, handoff.end_outcome = HandoffStatus.ENDED, unit.now, outcome
+    unit.session.add(handoff)
     view = _view(unit, handoff)
     cases.post_in_thread(
         unit,
@@ -683,7 +770,7 @@ def _end_coverage(unit: Unit, handoff: Handoff) -> bool:
         outcome_detail=outcome,
         user=handoff.to_user,
     )
-    return True
+    refresh_post(unit, case, handoff)
 
 
 def _case_of(unit: Unit, handoff: Handoff, *, lock: bool = False) -> Case:

@@ -23,6 +23,7 @@ would leave an urgent report with nobody told. A second sweep finds nothing due.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from bot.auditlog import Source
 from bot.cases.service import post_in_thread
@@ -131,7 +132,7 @@ def _audit_step(
     step: int,
     recipients: int,
     due: datetime,
-    **details: object,
+    **details: Any,
 ) -> None:
     """A scheduled firing, with how late it came (a sweep after downtime shows it here)."""
     unit.audit(
