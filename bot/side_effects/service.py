@@ -23,7 +23,7 @@ from sqlmodel import Session
 
 from bot.access import CaseAccess, case_ref, open_case, require_role
 from bot.cases.service import post_in_thread, thread_url
-from bot.contributions import WaitingItem
+from bot.contributions import TeamChange, WaitingItem
 from bot.errors import BadInput, Conflict, NoAccess
 from bot.ids import Action, BlockId
 from bot.render import escape_mrkdwn
@@ -146,6 +146,7 @@ class ReportCard:
     routed_to: list[str]
     age: str
     add_prescriber: str
+    prescriber_joined: bool = False  # it went to others for want of a prescriber; one has joined since
     priority_basis: str = ""  # the rule behind the priority (FIBSER burden, intensity, red flag)
     escalated_to: list[str] = field(default_factory=list)  # who step 2 goes to (Team.escalation_targets)
 
@@ -573,9 +574,19 @@ def build_card(
         routed_to=routed_to,
         age=age_text(unit.now - report.created_at),
         add_prescriber=ADD_PRESCRIBER_HINT.format(ref=case.ref),
+        prescriber_joined=_prescriber_joined(unit, report),
         priority_basis=priority_basis(red_flags=red_flags, burden=report.burden, intensity=report.intensity),
         escalated_to=team.escalation_targets(),
     )
+
+
+def _prescriber_joined(unit: Unit, report: SideEffectReport) -> bool:
+    """Was there no prescriber when it was reported, and has one joined since? (The first
+    prescriber it went to got it after it was reported.)"""
+    if report.no_prescriber:
+        return False
+    first = repo.recipients(session=unit.session, report_id=report.id, kinds=(RecipientKind.PRESCRIBER,))[:1]
+    return bool(first) and first[0].created_at > report.created_at
 
 
 def render(unit: Unit, name: str, card: ReportCard, **extra: Any) -> dict[str, Any]:
@@ -652,6 +663,37 @@ def case_of(unit: Unit, report: SideEffectReport) -> Case:
     case = case_repo.get_case(session=unit.session, case_id=report.case_id)
     assert case is not None  # a report's case is never deleted (foreign key)
     return case
+
+
+def open_urgent_risks(session: Session, case: Case) -> list[str]:
+    """What closing the case would leave behind (Workflow.open_risks): its urgent reports
+    whose loop is not closed. Ids and statuses only."""
+    return [
+        f"• Urgent side-effect report *{escape_mrkdwn(r.ref)}*: "
+        + (
+            "acknowledged, waiting for a plan"
+            if r.status == ReportStatus.ACKNOWLEDGED
+            else "not acknowledged"
+        )
+        for r in repo.open_reports(session=session, case_id=case.id)
+        if r.severity == Severity.URGENT
+    ]
+
+
+def on_team_changed(unit: Unit, case: Case, change: TeamChange) -> None:
+    """A prescriber joins a case with open reports: each comes to them by DM (with
+    Acknowledge and Record plan), and the "no prescriber on this team" warnings (the thread
+    summary, the reporter's confirmation, the DMs that went to a case manager instead) are
+    updated in place to say a prescriber now has it."""
+    if change.role != Role.PRESCRIBER or change.previous_role == Role.PRESCRIBER:
+        return
+    for report in repo.open_reports(session=unit.session, case_id=case.id):
+        report.no_prescriber = False
+        unit.session.add(report)
+        notify(unit, report, build_card(unit, report, case), change.user_id, RecipientKind.PRESCRIBER)
+        unit.session.flush()  # the new recipient is what marks "a prescriber joined since"
+        refresh_messages(unit, report, build_card(unit, report, case))
+    unit.audit("side_effect.prescriber_joined", case_id=case.id, target=f"user:{change.user_id}")
 
 
 def urgent_open_reports(session: Session, case_ids: Sequence[int]) -> dict[int, int]:
