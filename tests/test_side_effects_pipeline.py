@@ -11,7 +11,7 @@ from bot.ids import Action, BlockId, Callback
 from bot.side_effects.settings import SideEffectSettings
 from devtools.slackreq import select_value, text_value
 from storage.core import OutboxMessage
-from storage.side_effects import ReportStatus, Severity, SideEffectReport
+from storage.side_effects import ReportStatus, Severity, SideEffectRecipient, SideEffectReport
 from tests.side_effect_helpers import (
     CM,
     MEDS,
@@ -366,11 +366,20 @@ def test_no_prescriber_goes_to_case_managers(harness):
     # A prescriber added later can act from the thread.
     assert action_ids(summary) == [Action.SIDE_EFFECT_ACK, Action.SIDE_EFFECT_PLAN]
     h.command(CM, f"add C-{case_id} <@{P1}> prescriber")
+    # Joining, the prescriber gets the open report by DM, with its buttons (issue 15), and the
+    # warnings are updated in place: the thread summary, the receipt, the case manager's DM.
+    [joined] = h.posts(P1)
+    assert action_ids(joined) == [Action.SIDE_EFFECT_ACK, Action.SIDE_EFFECT_PLAN]
+    assert not h.get(SideEffectReport, saved.id).no_prescriber
+    [fallback_dm] = h.rows(SideEffectRecipient, report_id=saved.id, kind="fallback")
+    for outbox_id in (saved.summary_outbox_id, saved.receipt_outbox_id, fallback_dm.outbox_id):
+        update = reply_text(h.updates(_result_ts(h, outbox_id))[-1])
+        assert "joined as prescriber since" in update and "nobody can acknowledge" not in update
     h.action(P1, Action.SIDE_EFFECT_ACK, str(saved.id), channel=CHANNEL)
     assert h.get(SideEffectReport, saved.id).acknowledged_by == P1
     assert [
         (e.target, json.loads(e.details)["kind"]) for e in h.audit_events(action="side_effect.notified")
-    ] == [(f"user:{CM}", "fallback")]
+    ] == [(f"user:{CM}", "fallback"), (f"user:{P1}", "prescriber")]
 
 
 def test_no_prescriber_and_no_case_manager_goes_to_the_creator(harness):

@@ -581,12 +581,13 @@ def build_card(
 
 
 def _prescriber_joined(unit: Unit, report: SideEffectReport) -> bool:
-    """Was there no prescriber when it was reported, and has one joined since? (The first
-    prescriber it went to got it after it was reported.)"""
+    """Was there no prescriber when it was reported, and has one joined since? The first
+    prescriber it went to got it after it was reported: their DM was queued after the
+    reporter's receipt, which submit_report queues last."""
     if report.no_prescriber:
         return False
     first = repo.recipients(session=unit.session, report_id=report.id, kinds=(RecipientKind.PRESCRIBER,))[:1]
-    return bool(first) and first[0].created_at > report.created_at
+    return bool(first) and first[0].outbox_id > (report.receipt_outbox_id or 0)
 
 
 def render(unit: Unit, name: str, card: ReportCard, **extra: Any) -> dict[str, Any]:
