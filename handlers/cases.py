@@ -310,6 +310,17 @@ def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, 
                     text=f"Added a medication to C-{case_id}; the thread has the details.",
                     hint=None,
                 )
+            case parsing.ShowDuties(case_id=case_id):
+                ref, lines = cases.show_responsibilities(unit, case_id=case_id)
+                message = render("cases/duties_show", ref=ref, duties=lines)
+            case parsing.AssignDuty(case_id=case_id, duty=duty, user_id=user_id):
+                cases.assign_responsibility(unit, case_id=case_id, duty=duty, user_id=user_id)
+                message = render(
+                    "core/reply",
+                    text=f"<@{user_id}> is now responsible for {duty.display[0].lower() + duty.display[1:]} "
+                    f"on C-{case_id}.",
+                    hint=f"`/case roles C-{case_id}` shows who does what.",
+                )
             case parsing.ShowConsent(case_id=case_id):
                 message = render(
                     "cases/consent_show", ref=f"C-{case_id}", c=consent.show(unit, case_id=case_id)

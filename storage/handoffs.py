@@ -81,6 +81,9 @@ class Handoff(SQLModel, table=True):
     # removed | restored | kept_last | role_changed | already_off | superseded | case_closed;
     # for a canceled handoff: by_sender | case_closed
     end_outcome: str | None = Field(default=None, max_length=16)
+    # The responsibilities (storage.cases.Duty values, comma-separated) the handoff carried to
+    # the receiver on acceptance; given back when coverage ends.
+    duties: str | None = Field(default=None, max_length=200)
     # Outbox rows of the thread post and of the DMs with buttons (updated once answered).
     thread_outbox_id: int | None = Field(default=None)
     request_outbox_id: int | None = Field(default=None)

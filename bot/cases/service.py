@@ -11,6 +11,7 @@ from bot import audience
 from bot.access import CaseAccess, case_ref, open_case, require_role
 from bot.cases import own_channel as channels
 from bot.cases import policy
+from bot.cases import responsibilities as duties
 from bot.cases.commands import CASE_USAGE
 from bot.cases.settings import case_settings
 from bot.contributions import TeamChange
@@ -20,7 +21,7 @@ from bot.inputs import FieldCheck
 from bot.slack import SlackUnavailable
 from bot.unit import Unit
 from storage import cases as repo
-from storage.cases import Case, CaseMember, CaseStatus, Medication, Role
+from storage.cases import Case, CaseMember, CaseStatus, Duty, Medication, Role
 from storage.core import OutboxMessage
 
 
@@ -77,6 +78,7 @@ class CaseDetails:
     medications: list[MedicationLine]
     my_role: str | None
     extra_sections: list[str] = field(default_factory=list)
+    duties: list[duties.DutyLine] = field(default_factory=list)
 
 
 def create_case(
@@ -384,6 +386,7 @@ def show_case(unit: Unit, *, case_id: int) -> CaseDetails:
             for m in repo.medications(session=unit.session, case_id=case_id)
         ],
         my_role=access.role,
+        duties=duties.holders(unit.session, case_id),
         extra_sections=[
             text
             for workflow in unit.deps.workflows
@@ -526,6 +529,41 @@ def stop_medication(unit: Unit, *, case_id: int, name: str) -> MedicationLine:
     return MedicationLine(name, None, med.added_by, med.added_at)
 
 
+def assign_responsibility(unit: Unit, *, case_id: int, duty: Duty, user_id: str) -> duties.DutyLine:
+    """`/case roles <case> <responsibility> @person`: a team member (or admin) says who holds
+    it. The person must be on the team; the thread is told and the card updated."""
+    access = open_case(unit, case_id, lock=True, require_open=True)
+    case = access.case
+    if repo.membership(session=unit.session, case_id=case_id, user_id=user_id) is None:
+        raise BadInput(
+            f"<@{user_id}> is not on {case.ref}'s care team, so they can't hold a responsibility on it. "
+            f"Add them first with `/case add {case.ref} @person <role>`.",
+            usage=duties.ROLES_USAGE,
+            case_id=case_id,
+        )
+    current = next(line for line in duties.holders(unit.session, case_id) if line.duty == duty)
+    if current.user_id == user_id:
+        raise Conflict(f"<@{user_id}> already holds “{duty.display}” on {case.ref}.", case_id=case_id)
+    duties.set_holder(unit, case, [duty], user_id)
+    thread_note(unit, case, "duty_changed", user=user_id, duty=duty.display, previous=current.user_id)
+    unit.audit(
+        "responsibility.assigned",
+        case_id=case_id,
+        target=f"user:{user_id}",
+        duty=duty.value,
+        previous=current.user_id,
+    )
+    refresh_case(unit, case)
+    return duties.DutyLine(duty.value, duty.display, user_id, True)
+
+
+def show_responsibilities(unit: Unit, *, case_id: int) -> tuple[str, list[duties.DutyLine]]:
+    """`/case roles <case>`: who does what (a read, audited like every read of a case)."""
+    access = open_case(unit, case_id)
+    unit.audit("responsibility.viewed", case_id=case_id, target=access.case.ref)
+    return access.case.ref, duties.holders(unit.session, case_id)
+
+
 # -- the case thread ---------------------------------------------------------------------------
 
 
@@ -564,6 +602,7 @@ def _card(unit: Unit, case: Case) -> dict:
         created_by=case.created_by,
         created_at=case.created_at,
         consent=_consent_line(unit, case),
+        duties=duties.holders(unit.session, case.id),
     )
 
 

@@ -39,6 +39,7 @@ from typing import Any
 from sqlmodel import Session
 
 from bot.access import CaseAccess, case_ref, open_case
+from bot.cases import responsibilities as duties
 from bot.cases import service as cases
 from bot.contributions import WaitingItem
 from bot.deps import Deps
@@ -317,6 +318,8 @@ def accept(unit: Unit, *, handoff_id: int, synthesis: str) -> Handoff:
         unit, case_id=case.id, user_id=handoff.to_user, role=role, kind=HandoffKind(handoff.kind)
     )
     via = f"handoff:{handoff.id}"
+    # What the sender is responsible for now goes with the handoff (issue 15).
+    carried = duties.held_by(unit.session, case.id, handoff.from_user)
     superseded = _supersede_coverage(unit, case, handoff)
     current = cases_repo.membership(session=unit.session, case_id=case.id, user_id=handoff.to_user)
     if current is None or current.role != role:
@@ -330,6 +333,7 @@ def accept(unit: Unit, *, handoff_id: int, synthesis: str) -> Handoff:
     sender_left = handoff.kind == HandoffKind.TRANSFER
     if sender_left:
         cases.leave_team(unit, case, user_id=handoff.from_user, note=False, via=via)
+    handoff.duties = duties.encode(duties.carry(unit, case, carried, to_user=handoff.to_user, via=via))
     cases.refresh_case(unit, case)
 
     handoff.status, handoff.decided_at = HandoffStatus.ACCEPTED, unit.now
@@ -347,6 +351,7 @@ def accept(unit: Unit, *, handoff_id: int, synthesis: str) -> Handoff:
         previous_role=handoff.previous_role,
         sender_left=sender_left,
         superseded_coverage=superseded.id if superseded else None,
+        duties=[d.value for d in carried],
     )
     return handoff
 
@@ -652,6 +657,7 @@ def _view(unit: Unit, handoff: Handoff, *, with_ipass: bool = False) -> HandoffV
         ipass=ipass,
         ended_at=handoff.ended_at,
         end_outcome=handoff.end_outcome,
+        duties=[d.display for d in duties.decode(handoff.duties)],
     )
 
 
@@ -741,7 +747,18 @@ def _tell_sender(unit: Unit, handoff: Handoff) -> bool:
 
 def _end_coverage(unit: Unit, handoff: Handoff) -> bool:
     case = _case_of(unit, handoff, lock=True)
-    _finish_coverage(unit, case, handoff, _end_one(unit, case, handoff))
+    back = duties.give_back(
+        unit,
+        case,
+        duties.decode(handoff.duties),
+        from_user=handoff.to_user,
+        to_user=handoff.from_user,
+        via=f"handoff:{handoff.id}",
+    )
+    outcome = _end_one(unit, case, handoff)
+    if back and outcome not in ("removed", "restored"):  # those refreshed the card already
+        cases.refresh_case(unit, case)
+    _finish_coverage(unit, case, handoff, outcome)
     return True
 
 
