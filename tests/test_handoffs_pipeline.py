@@ -531,9 +531,7 @@ def test_accepting_on_a_closed_case_or_after_the_sender_left(team):
     send_handoff(h)
     [first] = h.rows(Handoff)
     h.command(PRESCRIBER, "close C-1")  # a pending handoff: held until confirmed (issue 15)
-    [button] = [
-        e for b in h.last_reply()["blocks"] if b["type"] == "actions" for e in b["elements"]
-    ]
+    [button] = [e for b in h.last_reply()["blocks"] if b["type"] == "actions" for e in b["elements"]]
     h.action(PRESCRIBER, Action.CASE_CLOSE_CONFIRM, button["value"])
     answer(h, NEWDOC, first.id)
     assert "was canceled" in text_of(h.dms(NEWDOC)[-1]["blocks"])
