@@ -21,6 +21,7 @@ from tests.test_handoffs_pipeline import (
     NEWDOC,
     PRESCRIBER,
     answer,
+    click,
     mention,
     send_handoff,
     thread_posts,
@@ -113,6 +114,9 @@ def test_a_handoff_carries_the_senders_responsibilities_and_the_acceptance_names
     h.command(PRESCRIBER, f"roles C-1 suicide-risk {mention(PRESCRIBER)}")
     send_handoff(h)  # a transfer of the prescriber's place to NEWDOC
     [handoff] = h.rows(Handoff)
+    click(h, NEWDOC, Action.HANDOFF_ACCEPT, handoff.id)  # the modal says what accepting takes over
+    assert "You also take over what" in reply_text({"blocks": h.last_view()["blocks"]})
+    assert "Monitoring suicide risk; Refills" in reply_text({"blocks": h.last_view()["blocks"]})
     answer(h, NEWDOC, handoff.id)
 
     moved = {

@@ -32,7 +32,7 @@ it never takes them off the team later.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -285,14 +285,19 @@ def _check_not_holding(
 
 def open_answer(unit: Unit, *, handoff_id: int, accepting: bool) -> HandoffView:
     """The receiver clicked Accept or Decline: what their modal shows (the I-PASS to read
-    back, when accepting)."""
+    back, when accepting, and the responsibilities the sender holds now, which accepting
+    takes over)."""
     handoff = _pending_for_me(unit, handoff_id, lock=False)
     unit.audit(
         "handoff.accept_opened" if accepting else "handoff.decline_opened",
         case_id=handoff.case_id,
         target=f"handoff:{handoff.id}",
     )
-    return _view(unit, handoff, with_ipass=accepting)
+    view = _view(unit, handoff, with_ipass=accepting)
+    if not accepting:
+        return view
+    taking = duties.held_by(unit.session, handoff.case_id, handoff.from_user)
+    return replace(view, duties=[d.display for d in taking])
 
 
 def accept(unit: Unit, *, handoff_id: int, synthesis: str) -> Handoff:
