@@ -59,7 +59,7 @@ PUBLIC_HOME = (
     "and run `/case create` there."
 )
 SHARED_HOME = (
-    "This channel is shared with another organisation, so it cannot be a case's home. Make a private "
+    "This channel is shared with another organization, so it cannot be a case's home. Make a private "
     "channel in your own workspace for the care team, invite the team and the app, and run "
     "`/case create` there."
 )
@@ -161,7 +161,7 @@ def store(unit: Unit, facts: ChannelFacts) -> None:
 
 
 def require_private_home(unit: Unit, channel: str) -> None:
-    """Before a case is created here: the channel must be private, the organisation's own,
+    """Before a case is created here: the channel must be private, the organization's own,
     and the app must be in it (so it can know who reads the thread)."""
     try:
         facts = fetch_channel(unit.deps.gateway, channel, session=unit.session)
@@ -318,7 +318,7 @@ def show_section(unit: Unit, case: Case) -> list[str]:
         "unknown": f"CareThread has not checked {channel}'s members yet.",
         "unreachable": f"CareThread cannot see {channel}'s members (is the app still in it?).",
         "public": f"{channel} is public: anyone in the workspace can read it.",
-        "shared": f"{channel} is shared with another organisation.",
+        "shared": f"{channel} is shared with another organization.",
         "outsiders": f"{channel} has members who are not on the care team.",
     }[audience.reason or "unknown"]
     lines = [f"*Who reads the thread*\n:lock: {why}"]

@@ -3,7 +3,7 @@
 Each event's hash is an HMAC (key from the environment) over its canonical content and the
 previous event's hash, so anyone with database access alone can neither alter a row nor
 recompute the chain after altering it. Appends lock the single `audit_head` row, which
-serialises them across threads and processes: the chain cannot fork.
+serializes them across threads and processes: the chain cannot fork.
 """
 
 from __future__ import annotations

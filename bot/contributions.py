@@ -59,6 +59,10 @@ DigestNotes = Callable[[Session, Sequence[int]], Mapping[int, list[str]]]
 # re-rendered when the case changes; a workflow whose lines change calls refresh_case.
 CardLines = Callable[["Unit", "Case"], list[str]]
 CaseHook = Callable[["Unit", "Case"], None]
+# What must not be left behind when a case closes (open urgent items, a high or imminent risk
+# level, a pending handoff): one mrkdwn line each, ids and statuses only, escaped by the
+# provider. Closing a case with any asks for confirmation first (bot/cases/service.py).
+OpenRisks = Callable[[Session, "Case"], list[str]]
 TeamHook = Callable[["Unit", "Case", "TeamChange"], None]
 # May this message's reader read it though not on the case's team (e.g. a pending handoff's
 # receiver)? Given the outbox row (case_id, reader, purpose, created_at).
@@ -92,6 +96,10 @@ class Workflow:
     card_lines: tuple[CardLines, ...] = ()  # the case card (bot/cases/service.py)
     on_case_created: tuple[CaseHook, ...] = ()
     on_team_changed: tuple[TeamHook, ...] = ()
+    # Called in the unit that closes a case, after its status changed (handoffs: pending ones
+    # are canceled with notice to both people, running coverage ends).
+    on_case_closed: tuple[CaseHook, ...] = ()
+    open_risks: tuple[OpenRisks, ...] = ()
     readers: tuple[ReaderHook, ...] = ()  # the relay's send-time check asks these (bot/audience.py)
     case_buttons: tuple[CaseButtons, ...] = ()  # `/case show` and the caseload digest show these
     # Its settings model (bot/<workflow>/settings.py): load_settings validates it at start-up

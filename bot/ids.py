@@ -44,6 +44,7 @@ class Action(StrEnum):
     HOME_NEW_CASE_HELP = "home_new_case_help"
     OPEN_THREAD = "open_thread"
     VIEW_DETAILS = "view_details"  # on a restricted message (value: its outbox id)
+    CASE_CLOSE_CONFIRM = "case_close_confirm"  # close despite open risks (value: {"case", "reason"})
     # Handoffs: the receiver's buttons (value: the handoff id).
     HANDOFF_ACCEPT = "handoff_accept"
     HANDOFF_DECLINE = "handoff_decline"
@@ -91,6 +92,7 @@ class BlockId(StrEnum):
     SE_BURDEN = "se_burden"
     SE_RED_FLAGS = "se_red_flags"  # chunked like SE_SYMPTOMS (Slack allows 10 checkboxes a group)
     SE_NOTES = "se_notes"
+    SE_NOT_RED_FLAG = "se_not_red_flag"  # "none of these is a red flag", after the free-text check
     SE_PLAN = "se_plan"
     SE_PLAN_NOTE = "se_plan_note"
     SE_ACTIONS = "se_actions"
@@ -122,7 +124,7 @@ class BlockId(StrEnum):
     CONSENT_GIVEN = "consent_given"
     CONSENT_EXPIRES = "consent_expires"
     CONSENT_ROLES = "consent_roles"
-    CONSENT_ORGANISATIONS = "consent_organisations"
+    CONSENT_ORGANIZATIONS = "consent_organizations"
     CONSENT_PART2 = "consent_part2"
     CONSENT_NOTE = "consent_note"
     # Adherence report and plan modals.

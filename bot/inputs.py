@@ -1,5 +1,5 @@
 """Reading what people type: the one place free text is cleaned and case ids, mentions and
-roles are recognised, for every workflow's commands and forms.
+roles are recognized, for every workflow's commands and forms.
 
 Slack sends command text with `&`, `<`, `>` escaped and, with `should_escape: true`,
 mentions as `<@U123|name>` (or `<@U123>`). Anything we cannot read becomes a BadInput

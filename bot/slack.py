@@ -82,7 +82,7 @@ class SlackGateway:
         return str((done.get("file") or {}).get("id") or "")
 
     def channel_info(self, channel: str) -> dict[str, Any]:
-        """conversations.info: is the channel private, shared outside the organisation, archived?"""
+        """conversations.info: is the channel private, shared outside the organization, archived?"""
         return self._call("conversations_info", channel=channel).get("channel") or {}
 
     def channel_members(self, channel: str) -> list[str]:

@@ -54,7 +54,7 @@ class Channel:
     members: set[str] = field(default_factory=set)
     archived: bool = False
     user: str | None = None  # an IM's other party
-    is_ext_shared: bool = False  # shared with another organisation (Slack Connect)
+    is_ext_shared: bool = False  # shared with another organization (Slack Connect)
 
     def info(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -275,7 +275,7 @@ class StandInSlack:
             self.server.shutdown()
             self.server.server_close()
 
-    # -- behaviour ----------------------------------------------------------------------------
+    # -- behavior ----------------------------------------------------------------------------
 
     def response_url(self, token: str, args: dict[str, Any]) -> bool:
         """A POST to a response_url; False answers 404 (an unknown or expired URL)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
@@ -23,7 +24,7 @@ from handlers import actors, forms
 from handlers.replies import Reply, dm, ephemeral, read_submission, replying, where_clicked
 from storage.cases import ROLE_TITLES, Role
 
-MAX_ORGANISATIONS = 300
+MAX_ORGANIZATIONS = 300
 MAX_CONSENT_NOTE = 1000
 
 ROLE_PLURAL = {
@@ -59,6 +60,7 @@ def register(app: App, deps: Deps) -> None:
         return inbox.accept("cases.create_form", request, ack)
 
     app.action(Action.VIEW_DETAILS)(inbox.listener("cases.view_details", _view_details))
+    app.action(Action.CASE_CLOSE_CONFIRM)(inbox.listener("cases.close_confirmed", _close_confirmed))
     channel_changed = inbox.listener("cases.channel_changed", _channel_changed)
     for event_type in CHANNEL_EVENTS:
         app.event(event_type)(channel_changed)
@@ -196,7 +198,7 @@ def _consent_form(deps: Deps, case_id: int, ref: str) -> dict[str, Any]:
             {"text": {"type": "plain_text", "text": "No"}, "value": "no"},
         ],
         remind_days=case_settings(deps.settings).consent_remind_before.days,
-        max_organisations=MAX_ORGANISATIONS,
+        max_organizations=MAX_ORGANIZATIONS,
         max_note=MAX_CONSENT_NOTE,
     )
 
@@ -222,13 +224,13 @@ def _read_consent_form(view: dict[str, Any], today: date) -> consent.ConsentForm
     part2 = forms.option(view, BlockId.CONSENT_PART2)
     if part2 not in ("yes", "no"):
         check.add(BlockId.CONSENT_PART2, "Say whether the consent covers substance-use treatment records.")
-    organisations = check(
-        BlockId.CONSENT_ORGANISATIONS,
+    organizations = check(
+        BlockId.CONSENT_ORGANIZATIONS,
         clean_text,
-        forms.text(view, BlockId.CONSENT_ORGANISATIONS),
-        what="organisations",
-        limit=MAX_ORGANISATIONS,
-        field=BlockId.CONSENT_ORGANISATIONS,
+        forms.text(view, BlockId.CONSENT_ORGANIZATIONS),
+        what="organizations",
+        limit=MAX_ORGANIZATIONS,
+        field=BlockId.CONSENT_ORGANIZATIONS,
     )
     note = check(
         BlockId.CONSENT_NOTE,
@@ -242,7 +244,7 @@ def _read_consent_form(view: dict[str, Any], today: date) -> consent.ConsentForm
     check.done()
     assert given is not None and expires is not None
     return consent.ConsentForm(
-        given, expires, tuple(roles), organisations or None, part2 == "yes", note or None
+        given, expires, tuple(roles), organizations or None, part2 == "yes", note or None
     )
 
 
@@ -298,10 +300,7 @@ def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, 
                     everything=everything,
                 )
             case parsing.CloseCase(case_id=case_id, reason=reason):
-                cases.close_case(unit, case_id=case_id, reason=reason)
-                message = render(
-                    "core/reply", text=f"Closed C-{case_id}.", hint=f"`/case reopen C-{case_id}` undoes it."
-                )
+                message = _closed_message(deps, cases.close_case(unit, case_id=case_id, reason=reason))
             case parsing.ReopenCase(case_id=case_id):
                 cases.reopen_case(unit, case_id=case_id)
                 message = render("core/reply", text=f"Reopened C-{case_id}.", hint=None)
@@ -311,6 +310,17 @@ def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, 
                     "core/reply",
                     text=f"Added a medication to C-{case_id}; the thread has the details.",
                     hint=None,
+                )
+            case parsing.ShowDuties(case_id=case_id):
+                ref, lines = cases.show_responsibilities(unit, case_id=case_id)
+                message = render("cases/duties_show", ref=ref, duties=lines)
+            case parsing.AssignDuty(case_id=case_id, duty=duty, user_id=user_id):
+                cases.assign_responsibility(unit, case_id=case_id, duty=duty, user_id=user_id)
+                message = render(
+                    "core/reply",
+                    text=f"<@{user_id}> is now responsible for {duty.display[0].lower() + duty.display[1:]} "
+                    f"on C-{case_id}.",
+                    hint=f"`/case roles C-{case_id}` shows who does what.",
                 )
             case parsing.ShowConsent(case_id=case_id):
                 message = render(
@@ -326,6 +336,30 @@ def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, 
             case _:  # pragma: no cover - the parser returns only the types above
                 raise BadInput("Unknown command.", usage=CASE_USAGE["help"])
         reply(message)  # in the unit: the reply is queued in the same commit as the change
+
+
+def _closed_message(deps: Deps, result: cases.CaseSummary | cases.OpenRisksFound) -> dict[str, Any]:
+    if isinstance(result, cases.OpenRisksFound):
+        value = json.dumps({"case": result.case_id, "reason": result.reason})
+        return deps.renderer.message(
+            "cases/close_confirm", ref=result.ref, risks=result.risks, value=value, actions=Action
+        )
+    return deps.renderer.message(
+        "core/reply", text=f"Closed {result.ref}.", hint=f"`/case reopen {result.ref}` undoes it."
+    )
+
+
+def _close_confirmed(deps: Deps, body: dict[str, Any]) -> None:
+    """Close anyway, from the button under the list of open risks (which it replaces)."""
+    actor = actors.from_interaction(body, Source.BUTTON)
+    action = (body.get("actions") or [{}])[0]
+    reply = ephemeral(deps, body, replace_original=True)
+    with replying(deps, actor, "button:case_close_confirm", reply):
+        case_id, reason = parsing.read_close_value(str(action.get("value") or ""))
+        with deps.unit(actor) as unit:
+            reply(
+                _closed_message(deps, cases.close_case(unit, case_id=case_id, reason=reason, confirmed=True))
+            )
 
 
 def _created_message(deps: Deps, created: cases.CaseSummary) -> dict[str, Any]:

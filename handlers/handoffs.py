@@ -18,6 +18,7 @@ from bot.handoffs import service as handoffs
 from bot.handoffs.commands import (
     HANDOFF_USAGE,
     MAX_NOTE,
+    CancelHandoff,
     ListHandoffs,
     StartHandoff,
     parse_coverage_end,
@@ -119,6 +120,18 @@ def _handoff_command(deps: Deps, body: dict[str, Any]) -> None:
                 )
             case StartHandoff():
                 _open_form(deps, actor, body, command)
+            case CancelHandoff(case_id=case_id):
+                with deps.unit(actor) as unit:
+                    canceled = handoffs.cancel(unit, case_id=case_id)
+                    names = ", ".join(f"<@{h.to_user}>" for h in canceled)
+                    reply(
+                        render(
+                            "core/reply",
+                            text=f"Canceled your handoff of C-{case_id} to {names}. They and the case thread "
+                            "have been told; nothing about the care team changed.",
+                            hint=None,
+                        )
+                    )
 
 
 def _create(deps: Deps, body: dict[str, Any]) -> None:

@@ -29,7 +29,7 @@ class KnownChannel(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=32)
     reachable: bool = Field(default=True)  # False: Slack refused to describe it (app not in it)
     is_private: bool = Field(default=False)
-    is_ext_shared: bool = Field(default=False)  # shared with another organisation (Slack Connect)
+    is_ext_shared: bool = Field(default=False)  # shared with another organization (Slack Connect)
     is_archived: bool = Field(default=False)
     members_checked_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 

@@ -36,6 +36,29 @@ ROLE_TITLES = {
 }
 
 
+class Duty(StrEnum):
+    """What someone on a split-treatment team is responsible for (issue 15)."""
+
+    SUICIDE_RISK = "suicide-risk"
+    REFILLS = "refills"
+    LABS = "labs"
+    MED_QUESTIONS = "med-questions"
+    AFTER_HOURS = "after-hours"
+
+    @property
+    def display(self) -> str:
+        return DUTY_TITLES[self]
+
+
+DUTY_TITLES = {
+    Duty.SUICIDE_RISK: "Monitoring suicide risk",
+    Duty.REFILLS: "Refills",
+    Duty.LABS: "Laboratory monitoring (lithium levels, clozapine blood counts)",
+    Duty.MED_QUESTIONS: "The patient's questions about medication",
+    Duty.AFTER_HOURS: "After-hours and crisis contact",
+}
+
+
 class CaseStatus(StrEnum):
     OPEN = "open"
     CLOSED = "closed"
@@ -113,6 +136,22 @@ class CaseConsent(SQLModel, table=True):
     @property
     def role_list(self) -> list[str]:
         return [r for r in self.roles.split(",") if r]
+
+
+class CaseResponsibility(SQLModel, table=True):
+    """Who holds one responsibility on a case, when someone set it (`/case roles`, or a
+    handoff that carried it). With no row, or a holder no longer on the team, the default
+    from the team's roles applies (bot/cases/responsibilities.py)."""
+
+    __tablename__ = "case_responsibilities"
+    __table_args__ = (UniqueConstraint("case_id", "duty", name="uq_case_responsibilities_case_duty"),)
+
+    id: int = Field(default=None, primary_key=True)  # assigned on flush; typed as the int every reader gets
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    duty: str = Field(max_length=24)
+    user_id: str = Field(max_length=32)
+    set_by: str = Field(max_length=32)
+    set_at: datetime = Field(sa_column=utc_column())
 
 
 class OwnChannel(SQLModel, table=True):
@@ -211,6 +250,14 @@ def consent_reminders_due(*, now: datetime):
         .where(col(CaseConsent.reminded_at).is_(None), col(CaseConsent.remind_at) <= now)
         .order_by(col(CaseConsent.remind_at), col(CaseConsent.id))
     )
+
+
+def responsibilities(*, session: Session, case_id: int, lock: bool = False) -> list[CaseResponsibility]:
+    """The responsibilities set explicitly on a case (not the defaults from roles)."""
+    query = select(CaseResponsibility).where(CaseResponsibility.case_id == case_id)
+    if lock:
+        query = query.with_for_update()
+    return list(session.execute(query.order_by(col(CaseResponsibility.id))).scalars())
 
 
 def own_channel(*, session: Session, case_id: int) -> OwnChannel | None:

@@ -5,7 +5,7 @@ to its next state (advances a due time, records the step fired) together with th
 events and outbox messages the step produces. On PostgreSQL the rows are locked with
 `FOR UPDATE SKIP LOCKED`, so a concurrent sweep on another replica skips them and, once
 this one commits, no longer finds them due. On SQLite every transaction begins with
-BEGIN IMMEDIATE (storage/db.py), so sweeps are serialised outright.
+BEGIN IMMEDIATE (storage/db.py), so sweeps are serialized outright.
 """
 
 from __future__ import annotations

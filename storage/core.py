@@ -92,7 +92,7 @@ class AuditEvent(SQLModel, table=True):
 
 
 class AuditHead(SQLModel, table=True):
-    """One row: the chain's tip. Locking it serialises appends, so the chain cannot fork."""
+    """One row: the chain's tip. Locking it serializes appends, so the chain cannot fork."""
 
     __tablename__ = "audit_head"
 

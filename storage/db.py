@@ -2,7 +2,7 @@
 
 SQLite gets WAL (readers never block the writer), a busy timeout (writers wait instead of
 failing) and foreign keys on. Every SQLite transaction starts with BEGIN IMMEDIATE so two
-writers serialise at the start instead of deadlocking when both try to upgrade a read lock.
+writers serialize at the start instead of deadlocking when both try to upgrade a read lock.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ class HandoffStatus(StrEnum):
     DECLINED = "declined"
     ENDED = "ended"  # accepted coverage that has reached its end date
     VOID = "void"  # the sender left the team before the receiver answered
+    CANCELED = "canceled"  # withdrawn by the sender (`/handoff cancel`), or its case was closed
 
 
 class Severity(StrEnum):
@@ -77,7 +78,12 @@ class Handoff(SQLModel, table=True):
     # The receiver's role on the team before accepting (restored when coverage ends).
     previous_role: str | None = Field(default=None, max_length=16)
     ended_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
-    end_outcome: str | None = Field(default=None, max_length=16)  # removed | restored | kept
+    # removed | restored | kept_last | role_changed | already_off | superseded | case_closed;
+    # for a canceled handoff: by_sender | case_closed
+    end_outcome: str | None = Field(default=None, max_length=16)
+    # The responsibilities (storage.cases.Duty values, comma-separated) the handoff carried to
+    # the receiver on acceptance; given back when coverage ends.
+    duties: str | None = Field(default=None, max_length=200)
     # Outbox rows of the thread post and of the DMs with buttons (updated once answered).
     thread_outbox_id: int | None = Field(default=None)
     request_outbox_id: int | None = Field(default=None)
@@ -122,6 +128,14 @@ def active_coverage(*, session: Session, case_id: int, user_id: str, role: str) 
         .order_by(col(Handoff.id).desc())
         .limit(1)
     ).scalar_one_or_none()
+
+
+def pending_on_case(*, session: Session, case_id: int, from_user: str | None = None) -> list[Handoff]:
+    """A case's pending handoffs (those `from_user` sent, if given), oldest first."""
+    query = select(Handoff).where(Handoff.case_id == case_id, Handoff.status == HandoffStatus.PENDING)
+    if from_user is not None:
+        query = query.where(Handoff.from_user == from_user)
+    return list(session.execute(query.order_by(col(Handoff.created_at), col(Handoff.id))).scalars())
 
 
 def pending_of(*, session: Session, user_id: str, received: bool) -> list[Handoff]:

@@ -5,7 +5,7 @@ will process it. A worker claims it with a lease (`owner`, `lease_until`); the u
 does the work marks it done in the same transaction (`mark_done`), so a request acts once
 even when a worker dies and another claims the row after the lease. The body is dropped
 when the row is done; the row itself stays a while so that a replayed signature
-(`signature_hash`, unique) is recognised.
+(`signature_hash`, unique) is recognized.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class InboxRequest(SQLModel, table=True):
 
 def claim(session: Session, *, owner: str, now: datetime, until: datetime, limit: int) -> list[int]:
     """Lease up to `limit` pending rows nobody holds (or whose holder's lease ran out),
-    oldest first. `FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite serialises writers."""
+    oldest first. `FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite serializes writers."""
     ids = lock_due(
         session,
         select(InboxRequest.id)
@@ -112,7 +112,7 @@ def release(session: Session, *, owner: str) -> int:
 
 
 def purge(session: Session, *, before: datetime) -> int:
-    """Finished rows older than `before` (kept until then only to recognise replays)."""
+    """Finished rows older than `before` (kept until then only to recognize replays)."""
     result = session.exec(
         delete(InboxRequest).where(
             col(InboxRequest.status) != InboxStatus.PENDING, col(InboxRequest.done_at) < before

@@ -90,7 +90,8 @@ class SideEffectReport(SQLModel, table=True):
     # Outbox rows whose messages are updated in place as the status changes.
     summary_outbox_id: int | None = Field(default=None, foreign_key="outbox.id")
     receipt_outbox_id: int | None = Field(default=None, foreign_key="outbox.id")
-    # True when the team had no prescriber at report time (routed to case managers instead).
+    # True while no prescriber has the report: the team had none at report time (it was routed
+    # to case managers instead); cleared when a prescriber joins (bot/side_effects/service.py).
     no_prescriber: bool = Field(default=False)
 
     @property

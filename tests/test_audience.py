@@ -76,7 +76,7 @@ def test_a_public_or_shared_channel_cannot_be_a_case_home(harness):
     assert "private channel" in h.last_reply_text() and h.slack.calls_to("views.open") == []
     h.slack.add_channel("C0SHARED", name="shared", members=[BOT_USER]).is_ext_shared = True
     h.command(THERAPIST, f"create {LABEL} as therapist", channel="C0SHARED")
-    assert "shared with another organisation" in h.last_reply_text()
+    assert "shared with another organization" in h.last_reply_text()
     h.slack.refuse("conversations.info", "C0NOTIN", "channel_not_found")
     h.command(THERAPIST, f"create {LABEL} as therapist", channel="C0NOTIN")
     assert "/invite @CareThread" in h.last_reply_text()

@@ -31,7 +31,7 @@ def values(
         BlockId.CONSENT_GIVEN: date_value(given),
         BlockId.CONSENT_EXPIRES: date_value(expires),
         BlockId.CONSENT_ROLES: checkboxes_value(list(roles)),
-        BlockId.CONSENT_ORGANISATIONS: text_value(extra.get("orgs", "Eastside Clinic; Main St Pharmacy")),
+        BlockId.CONSENT_ORGANIZATIONS: text_value(extra.get("orgs", "Eastside Clinic; Main St Pharmacy")),
         BlockId.CONSENT_PART2: select_value(part2),
         BlockId.CONSENT_NOTE: text_value(extra.get("note", "Signed copy scanned to the EHR")),
     }

@@ -36,7 +36,7 @@ def test_consent_form_is_a_valid_view():
         role_options=[{"text": {"type": "plain_text", "text": "Prescriber"}, "value": "prescriber"}],
         part2_options=[{"text": {"type": "plain_text", "text": "No"}, "value": "no"}],
         remind_days=14,
-        max_organisations=300,
+        max_organizations=300,
         max_note=1000,
     )
     assert View(**view).to_dict() == view and view["private_metadata"] == "7"

@@ -472,7 +472,7 @@ def test_one_nudge_per_member_inside_their_working_hours(harness):
     assert harness.last_view()["private_metadata"] == str(review_id)
 
 
-def test_nudges_are_cancelled_for_those_who_answered_or_left(harness):
+def test_nudges_are_canceled_for_those_who_answered_or_left(harness):
     case_id = care_team(harness)
     review(harness, ALICE, f"C-{case_id} now")  # Monday 10:00 New York
     review_id = latest_review(harness).id

@@ -11,7 +11,7 @@ from bot.ids import Action, BlockId, Callback
 from bot.side_effects.settings import SideEffectSettings
 from devtools.slackreq import select_value, text_value
 from storage.core import OutboxMessage
-from storage.side_effects import ReportStatus, Severity, SideEffectReport
+from storage.side_effects import ReportStatus, Severity, SideEffectRecipient, SideEffectReport
 from tests.side_effect_helpers import (
     CM,
     MEDS,
@@ -48,7 +48,8 @@ def test_report_acknowledge_plan_closes_the_loop(harness):
     burden = block(view, BlockId.SE_BURDEN)["element"]["options"]
     assert [o["text"]["text"] for o in burden][6] == "6 · Unable to function"
     red_flags = h.settings.section(SideEffectSettings).red_flags
-    assert len(option_values(view, BlockId.chunk(BlockId.SE_RED_FLAGS, 0))) == len(red_flags)
+    shown = [option_values(view, BlockId.chunk(BlockId.SE_RED_FLAGS, n)) for n in range(2)]
+    assert len(shown[0]) == 10 and sum(map(len, shown)) == len(red_flags)  # 10 a group (Slack's limit)
 
     response = submit_report(
         h, THERAPIST, case_id, medication=med, symptoms=("nausea", "headache"), notes="Says <!channel> & more"
@@ -65,7 +66,7 @@ def test_report_acknowledge_plan_closes_the_loop(harness):
 
     # The thread summary, in the case thread, with the notification text free of details.
     [summary] = h.posts(CHANNEL, starting="Side-effect report on C-")
-    assert summary["text"] == f"Side-effect report on C-{case_id} (moderate)"
+    assert summary["text"] == f"Side-effect report on C-{case_id} (priority moderate)"
     assert summary["thread_ts"] == h.root_ts(case_id)
     summary_text = reply_text(summary)
     assert "sertraline" in summary_text and "Nausea or vomiting" in summary_text
@@ -75,7 +76,7 @@ def test_report_acknowledge_plan_closes_the_loop(harness):
     # One DM per prescriber, with the buttons; the reporter's receipt.
     for prescriber in (P1, P2):
         [dm] = h.posts(prescriber)
-        assert dm["text"] == f"Side-effect report on C-{case_id} (moderate)"
+        assert dm["text"] == f"Side-effect report on C-{case_id} (priority moderate)"
         assert "sertraline" not in dm["text"]
         assert action_ids(dm) == [Action.SIDE_EFFECT_ACK, Action.SIDE_EFFECT_PLAN]
     [receipt] = h.posts(THERAPIST)
@@ -365,11 +366,20 @@ def test_no_prescriber_goes_to_case_managers(harness):
     # A prescriber added later can act from the thread.
     assert action_ids(summary) == [Action.SIDE_EFFECT_ACK, Action.SIDE_EFFECT_PLAN]
     h.command(CM, f"add C-{case_id} <@{P1}> prescriber")
+    # Joining, the prescriber gets the open report by DM, with its buttons (issue 15), and the
+    # warnings are updated in place: the thread summary, the receipt, the case manager's DM.
+    [joined] = h.posts(P1)
+    assert action_ids(joined) == [Action.SIDE_EFFECT_ACK, Action.SIDE_EFFECT_PLAN]
+    assert not h.get(SideEffectReport, saved.id).no_prescriber
+    [fallback_dm] = h.rows(SideEffectRecipient, report_id=saved.id, kind="fallback")
+    for outbox_id in (saved.summary_outbox_id, saved.receipt_outbox_id, fallback_dm.outbox_id):
+        update = reply_text(h.updates(_result_ts(h, outbox_id))[-1])
+        assert "joined as prescriber since" in update and "nobody can acknowledge" not in update
     h.action(P1, Action.SIDE_EFFECT_ACK, str(saved.id), channel=CHANNEL)
     assert h.get(SideEffectReport, saved.id).acknowledged_by == P1
     assert [
         (e.target, json.loads(e.details)["kind"]) for e in h.audit_events(action="side_effect.notified")
-    ] == [(f"user:{CM}", "fallback")]
+    ] == [(f"user:{CM}", "fallback"), (f"user:{P1}", "prescriber")]
 
 
 def test_no_prescriber_and_no_case_manager_goes_to_the_creator(harness):
@@ -388,7 +398,7 @@ def test_no_prescriber_and_no_case_manager_goes_to_the_creator(harness):
 def test_urgent_report_mentions_prescribers_and_shows_crisis_text(harness):
     h = harness
     case_id = care_team(h, TEAM)
-    submit_report(h, THERAPIST, case_id, other_medication="lamotrigine", burden="1", red_flags=("1",))
+    submit_report(h, THERAPIST, case_id, other_medication="lamotrigine", burden="1", red_flags=("2",))
     [saved] = h.rows(SideEffectReport)
     assert saved.severity == Severity.URGENT
     assert saved.ack_due_at == h.clock.now() + timedelta(minutes=15)

@@ -222,7 +222,7 @@ def test_report_ids_must_be_plain_numbers(raw):
 
 
 def test_long_red_flags_become_text_and_description():
-    option = red_flag_option(2, DEFAULT_RED_FLAGS[2])
+    option = red_flag_option(2, DEFAULT_RED_FLAGS[3])
     assert option["text"]["text"] == "Signs of serotonin toxicity"
     assert option["description"]["text"].startswith("clonus, agitation")
     assert option["value"] == "2"

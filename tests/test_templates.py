@@ -13,6 +13,7 @@ from slack_sdk.models.views import View
 
 from bot.cases.commands import CASE_USAGE
 from bot.cases.home import WaitingItem
+from bot.cases.responsibilities import DutyLine
 from bot.cases.service import CaseDetails, CaseSummary, ConsentLine, MedicationLine, Member
 from bot.ids import BlockId, Callback
 from bot.inputs import ROLE_HELP
@@ -51,6 +52,7 @@ MESSAGES = {
         created_at=NOW,
         consent=ConsentLine(recorded=False),
         extra_lines=[HOSTILE],  # other workflows' card_lines (bot/contributions.py)
+        duties=[DutyLine("refills", HOSTILE, "U0A", False), DutyLine("labs", "Labs", None, True)],
     ),
     "cases/case_note": dict(ref="C-1", kind="med_added", actor="U0A", name=HOSTILE, detail=HOSTILE),
     "core/reply": dict(text=HOSTILE, hint=HOSTILE),

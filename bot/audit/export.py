@@ -1,5 +1,5 @@
 """A case's audit trail and thread transcript as a file: CSV, JSON, or a FHIR R5 Bundle of
-AuditEvent resources. Pure functions of already-read, already-authorised data.
+AuditEvent resources. Pure functions of already-read, already-authorized data.
 
 Every event carries its seq, previous hash and hash, and whether its HMAC checked out at
 export time, so an auditor holding the key can check each event on their own. A case's

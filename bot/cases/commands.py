@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from bot.errors import BadInput
@@ -16,7 +17,7 @@ from bot.inputs import (
     refuse_markup,
     shown,
 )
-from storage.cases import Role
+from storage.cases import Duty, Role
 
 MAX_LABEL = 80
 MAX_REASON = 500
@@ -33,6 +34,8 @@ CASE_USAGE = {
     "close": "`/case close <case> [reason]`",
     "reopen": "`/case reopen <case>`",
     "med": "`/case med <case> add <name> [dose and schedule]` or `/case med <case> stop <name>`",
+    "roles": "`/case roles <case>` (who does what), `/case roles <case> <responsibility> @person` "
+    "(responsibilities: suicide-risk, refills, labs, med-questions, after-hours)",
     "consent": "`/case consent <case>` (record the patient's consent to share), `/case consent <case> show`",
 }
 OWN_CHANNEL_WORD = "own-channel"
@@ -97,6 +100,18 @@ class ShowConsent:
 
 
 @dataclass(frozen=True)
+class ShowDuties:
+    case_id: int
+
+
+@dataclass(frozen=True)
+class AssignDuty:
+    case_id: int
+    duty: Duty
+    user_id: str
+
+
+@dataclass(frozen=True)
 class StopMedication:
     case_id: int
     name: str
@@ -115,6 +130,8 @@ CaseCommand = (
     | StopMedication
     | RecordConsent
     | ShowConsent
+    | ShowDuties
+    | AssignDuty
 )
 
 
@@ -168,6 +185,18 @@ def parse_case_command(text: str) -> CaseCommand:
         return ReopenCase(parse_case_ref(args[0], usage=CASE_USAGE[sub]))
     if sub in ("med", "meds", "medication"):
         return _parse_med(args, rest_after)
+    if sub in ("roles", "duties", "responsibilities"):
+        usage = CASE_USAGE["roles"]
+        _need(args, 1, "roles")
+        case_id = parse_case_ref(args[0], usage=usage)
+        if len(args) == 1:
+            return ShowDuties(case_id)
+        if len(args) != 3:
+            raise BadInput(
+                "Name one responsibility and one person, e.g. `/case roles C-12 refills @dr.lee`.",
+                usage=usage,
+            )
+        return AssignDuty(case_id, parse_duty(args[1], usage=usage), parse_mention(args[2], usage=usage))
     if sub == "consent":
         usage = CASE_USAGE[sub]
         _need(args, 1, sub)
@@ -178,6 +207,51 @@ def parse_case_command(text: str) -> CaseCommand:
             return ShowConsent(case_id)
         raise BadInput("`/case consent` takes a case id, then nothing (the form) or `show`.", usage=usage)
     raise BadInput(f"`{shown(sub)}` is not a /case command.", usage=CASE_USAGE["help"])
+
+
+def read_close_value(raw: str) -> tuple[int, str | None]:
+    """The Close anyway button's value: the case id and the reason given with `/case close`,
+    read back by the same rules as the command (a tampered value changes nothing)."""
+    stale = BadInput(
+        "That button no longer works; run `/case close <case>` again.", usage=CASE_USAGE["close"]
+    )
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise stale from None
+    case_id, reason = (data.get("case"), data.get("reason")) if isinstance(data, dict) else (None, None)
+    if not isinstance(case_id, int) or isinstance(case_id, bool) or case_id <= 0:
+        raise stale
+    if reason is not None and not isinstance(reason, str):
+        raise stale
+    reason = clean_text(reason or "", what="reason", limit=MAX_REASON, usage=CASE_USAGE["close"]) or None
+    return case_id, reason
+
+
+DUTY_WORDS: dict[str, Duty] = {
+    **{d.value: d for d in Duty},
+    "suicide": Duty.SUICIDE_RISK,
+    "risk": Duty.SUICIDE_RISK,
+    "refill": Duty.REFILLS,
+    "lab": Duty.LABS,
+    "labs-monitoring": Duty.LABS,
+    "questions": Duty.MED_QUESTIONS,
+    "crisis": Duty.AFTER_HOURS,
+    "afterhours": Duty.AFTER_HOURS,
+}
+
+
+def parse_duty(word: str, *, usage: str | None = None) -> Duty:
+    """One of the five responsibilities, by its name (or a short alias)."""
+    duty = DUTY_WORDS.get(word.strip().lower())
+    if duty is None:
+        raise BadInput(
+            f"`{shown(word)}` is not a responsibility. Use one of: "
+            + ", ".join(f"`{d.value}`" for d in Duty)
+            + ".",
+            usage=usage,
+        )
+    return duty
 
 
 def _rest_after(text: str):

@@ -36,7 +36,7 @@ class ConsentForm:
     given_on: date
     expires_on: date
     roles: tuple[Role, ...]
-    organisations: str | None
+    organizations: str | None
     part2: bool
     note: str | None
 
@@ -48,7 +48,7 @@ class ConsentView:
     expires_on: date
     expired: bool
     roles: list[str]  # titles
-    organisations: str | None
+    organizations: str | None
     part2: bool
     note: str | None
     recorded_by: str
@@ -94,7 +94,7 @@ def record(unit: Unit, *, case_id: int, form: ConsentForm) -> CaseConsent:
         given_on=form.given_on,
         expires_on=form.expires_on,
         roles=",".join(r.value for r in Role if r.value in covered),
-        organisations_enc=unit.deps.cipher.encrypt_optional(form.organisations),
+        organisations_enc=unit.deps.cipher.encrypt_optional(form.organizations),
         part2=form.part2,
         note_enc=unit.deps.cipher.encrypt_optional(form.note),
         recorded_by=unit.actor.user_id,
@@ -130,7 +130,7 @@ def show(unit: Unit, *, case_id: int) -> ConsentView | None:
         expires_on=consent.expires_on,
         expired=consent.expires_on < unit.now.date(),
         roles=[Role(r).display for r in consent.role_list],
-        organisations=cipher.decrypt_optional(consent.organisations_enc),
+        organizations=cipher.decrypt_optional(consent.organisations_enc),
         part2=consent.part2,
         note=cipher.decrypt_optional(consent.note_enc),
         recorded_by=consent.recorded_by,

@@ -11,6 +11,7 @@ from bot import audience
 from bot.access import CaseAccess, case_ref, open_case, require_role
 from bot.cases import own_channel as channels
 from bot.cases import policy
+from bot.cases import responsibilities as duties
 from bot.cases.commands import CASE_USAGE
 from bot.cases.settings import case_settings
 from bot.contributions import CaseButton, TeamChange
@@ -20,7 +21,7 @@ from bot.inputs import FieldCheck
 from bot.slack import SlackUnavailable
 from bot.unit import Unit
 from storage import cases as repo
-from storage.cases import Case, CaseMember, CaseStatus, Medication, Role
+from storage.cases import Case, CaseMember, CaseStatus, Duty, Medication, Role
 from storage.core import OutboxMessage
 
 
@@ -78,6 +79,7 @@ class CaseDetails:
     my_role: str | None
     extra_sections: list[str] = field(default_factory=list)
     buttons: list[CaseButton] = field(default_factory=list)  # Workflow.case_buttons
+    duties: list[duties.DutyLine] = field(default_factory=list)
 
 
 def create_case(
@@ -385,6 +387,7 @@ def show_case(unit: Unit, *, case_id: int) -> CaseDetails:
             for m in repo.medications(session=unit.session, case_id=case_id)
         ],
         my_role=access.role,
+        duties=duties.holders(unit.session, case_id),
         extra_sections=[
             text
             for workflow in unit.deps.workflows
@@ -424,15 +427,56 @@ def list_cases(unit: Unit, *, everything: bool = False) -> list[CaseSummary]:
     ]
 
 
-def close_case(unit: Unit, *, case_id: int, reason: str | None) -> CaseSummary:
+@dataclass(frozen=True)
+class OpenRisksFound:
+    """`/case close` found what must not be left behind; nothing was closed. The person sees
+    the list and a button that closes the case anyway (bot/contributions.py OpenRisks)."""
+
+    case_id: int
+    ref: str
+    risks: list[str]
+    reason: str | None
+
+
+def open_risks(unit: Unit, case: Case) -> list[str]:
+    """Every workflow's open risks on the case: mrkdwn lines, ids and statuses only."""
+    return [
+        line
+        for workflow in unit.deps.workflows
+        for risk in workflow.open_risks
+        for line in risk(unit.session, case)
+    ]
+
+
+def close_case(
+    unit: Unit, *, case_id: int, reason: str | None, confirmed: bool = False
+) -> CaseSummary | OpenRisksFound:
+    """Close the case. With open urgent items, a high risk level or a pending handoff, it is
+    closed only once the person has seen them and confirmed (`confirmed`, the button): a
+    case closed by mistake must not leave a risk with nobody watching it. Closing tells
+    every workflow (on_case_closed): pending handoffs are canceled, coverage ends."""
     access = open_case(unit, case_id, lock=True)
     case = access.case
     if case.status == CaseStatus.CLOSED:
         raise Conflict(f"{case.ref} is already closed.", case_id=case_id)
+    risks = open_risks(unit, case)
+    if risks and not confirmed:
+        unit.audit("case.close_held", case_id=case_id, target=case.ref, open_risks=len(risks))
+        return OpenRisksFound(case_id, case.ref, risks, reason)
     case.status, case.closed_at = CaseStatus.CLOSED, unit.now
     case.close_reason_enc = unit.deps.cipher.encrypt_optional(reason)
     thread_note(unit, case, "closed", reason=reason)
-    unit.audit("case.closed", case_id=case_id, target=case.ref, with_reason=reason is not None)
+    unit.audit(
+        "case.closed",
+        case_id=case_id,
+        target=case.ref,
+        with_reason=reason is not None,
+        open_risks=len(risks),
+        confirmed=confirmed,
+    )
+    for workflow in unit.deps.workflows:
+        for hook in workflow.on_case_closed:
+            hook(unit, case)
     _touch_and_refresh(unit, case)
     channels.closed(unit, case)
     return _summary(unit, access)
@@ -494,6 +538,41 @@ def stop_medication(unit: Unit, *, case_id: int, name: str) -> MedicationLine:
     return MedicationLine(name, None, med.added_by, med.added_at)
 
 
+def assign_responsibility(unit: Unit, *, case_id: int, duty: Duty, user_id: str) -> duties.DutyLine:
+    """`/case roles <case> <responsibility> @person`: a team member (or admin) says who holds
+    it. The person must be on the team; the thread is told and the card updated."""
+    access = open_case(unit, case_id, lock=True, require_open=True)
+    case = access.case
+    if repo.membership(session=unit.session, case_id=case_id, user_id=user_id) is None:
+        raise BadInput(
+            f"<@{user_id}> is not on {case.ref}'s care team, so they can't hold a responsibility on it. "
+            f"Add them first with `/case add {case.ref} @person <role>`.",
+            usage=duties.ROLES_USAGE,
+            case_id=case_id,
+        )
+    current = next(line for line in duties.holders(unit.session, case_id) if line.duty == duty)
+    if current.user_id == user_id:
+        raise Conflict(f"<@{user_id}> already holds “{duty.display}” on {case.ref}.", case_id=case_id)
+    duties.set_holder(unit, case, [duty], user_id)
+    thread_note(unit, case, "duty_changed", user=user_id, duty=duty.display, previous=current.user_id)
+    unit.audit(
+        "responsibility.assigned",
+        case_id=case_id,
+        target=f"user:{user_id}",
+        duty=duty.value,
+        previous=current.user_id,
+    )
+    refresh_case(unit, case)
+    return duties.DutyLine(duty.value, duty.display, user_id, True)
+
+
+def show_responsibilities(unit: Unit, *, case_id: int) -> tuple[str, list[duties.DutyLine]]:
+    """`/case roles <case>`: who does what (a read, audited like every read of a case)."""
+    access = open_case(unit, case_id)
+    unit.audit("responsibility.viewed", case_id=case_id, target=access.case.ref)
+    return access.case.ref, duties.holders(unit.session, case_id)
+
+
 # -- the case thread ---------------------------------------------------------------------------
 
 
@@ -539,6 +618,7 @@ def _card(unit: Unit, case: Case) -> dict:
             for lines in workflow.card_lines
             for line in lines(unit, case)
         ],
+        duties=duties.holders(unit.session, case.id),
     )
 
 

@@ -22,6 +22,7 @@ MAX_COVERAGE_DAYS = 366
 HANDOFF_USAGE = {
     "start": "`/handoff <case> @person [role]` opens the I-PASS form; the role defaults to yours",
     "list": "`/handoff list` shows your pending handoffs, given and received",
+    "cancel": "`/handoff cancel <case>` withdraws the handoffs of the case you sent that wait for an answer",
     "help": "`/handoff help`",
 }
 USAGE_ALL = " · ".join(HANDOFF_USAGE.values())
@@ -41,11 +42,16 @@ class StartHandoff:
     role: Role | None  # None: the sender's own role on the case
 
 
-HandoffCommand = Help | ListHandoffs | StartHandoff
+@dataclass(frozen=True)
+class CancelHandoff:
+    case_id: int
+
+
+HandoffCommand = Help | ListHandoffs | StartHandoff | CancelHandoff
 
 
 def parse_handoff_command(text: str) -> HandoffCommand:
-    """`help` | `list` | `<case> @person [role]`."""
+    """`help` | `list` | `cancel <case>` | `<case> @person [role]`."""
     tokens = _TOKEN.findall(bounded_command(text, usage=USAGE_ALL).strip())
     if not tokens or tokens[0].lower() == "help":
         if len(tokens) > 1:
@@ -55,6 +61,11 @@ def parse_handoff_command(text: str) -> HandoffCommand:
         if len(tokens) > 1:
             raise BadInput("`/handoff list` takes nothing else.", usage=HANDOFF_USAGE["list"])
         return ListHandoffs()
+    if tokens[0].lower() == "cancel":
+        usage = HANDOFF_USAGE["cancel"]
+        if len(tokens) != 2:
+            raise BadInput("`/handoff cancel` takes one case id, e.g. `/handoff cancel C-12`.", usage=usage)
+        return CancelHandoff(parse_case_ref(tokens[1], usage=usage))
     usage = HANDOFF_USAGE["start"]
     case_id = parse_case_ref(tokens[0], usage=usage)
     if len(tokens) < 2:

@@ -32,13 +32,14 @@ it never takes them off the team later.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
 
 from bot.access import CaseAccess, case_ref, open_case
+from bot.cases import responsibilities as duties
 from bot.cases import service as cases
 from bot.contributions import WaitingItem
 from bot.deps import Deps
@@ -94,6 +95,9 @@ class HandoffView:
     decided_at: datetime | None
     previous_role_title: str | None = None
     ipass: IPass | None = None
+    ended_at: datetime | None = None
+    end_outcome: str | None = None
+    duties: list[str] = field(default_factory=list)  # responsibilities carried (their titles)
 
 
 @dataclass(frozen=True)
@@ -281,14 +285,19 @@ def _check_not_holding(
 
 def open_answer(unit: Unit, *, handoff_id: int, accepting: bool) -> HandoffView:
     """The receiver clicked Accept or Decline: what their modal shows (the I-PASS to read
-    back, when accepting)."""
+    back, when accepting, and the responsibilities the sender holds now, which accepting
+    takes over)."""
     handoff = _pending_for_me(unit, handoff_id, lock=False)
     unit.audit(
         "handoff.accept_opened" if accepting else "handoff.decline_opened",
         case_id=handoff.case_id,
         target=f"handoff:{handoff.id}",
     )
-    return _view(unit, handoff, with_ipass=accepting)
+    view = _view(unit, handoff, with_ipass=accepting)
+    if not accepting:
+        return view
+    taking = duties.held_by(unit.session, handoff.case_id, handoff.from_user)
+    return replace(view, duties=[d.display for d in taking])
 
 
 def accept(unit: Unit, *, handoff_id: int, synthesis: str) -> Handoff:
@@ -314,6 +323,8 @@ def accept(unit: Unit, *, handoff_id: int, synthesis: str) -> Handoff:
         unit, case_id=case.id, user_id=handoff.to_user, role=role, kind=HandoffKind(handoff.kind)
     )
     via = f"handoff:{handoff.id}"
+    # What the sender is responsible for now goes with the handoff (issue 15).
+    carried = duties.held_by(unit.session, case.id, handoff.from_user)
     superseded = _supersede_coverage(unit, case, handoff)
     current = cases_repo.membership(session=unit.session, case_id=case.id, user_id=handoff.to_user)
     if current is None or current.role != role:
@@ -327,6 +338,7 @@ def accept(unit: Unit, *, handoff_id: int, synthesis: str) -> Handoff:
     sender_left = handoff.kind == HandoffKind.TRANSFER
     if sender_left:
         cases.leave_team(unit, case, user_id=handoff.from_user, note=False, via=via)
+    handoff.duties = duties.encode(duties.carry(unit, case, carried, to_user=handoff.to_user, via=via))
     cases.refresh_case(unit, case)
 
     handoff.status, handoff.decided_at = HandoffStatus.ACCEPTED, unit.now
@@ -344,6 +356,7 @@ def accept(unit: Unit, *, handoff_id: int, synthesis: str) -> Handoff:
         previous_role=handoff.previous_role,
         sender_left=sender_left,
         superseded_coverage=superseded.id if superseded else None,
+        duties=[d.value for d in carried],
     )
     return handoff
 
@@ -379,6 +392,8 @@ def _already(handoff: Handoff) -> str:
     ref = handoff.case_ref
     if handoff.status == HandoffStatus.DECLINED:
         return f"You already declined this handoff of {ref}; nothing more to do."
+    if handoff.status == HandoffStatus.CANCELED:
+        return f"This handoff of {ref} was canceled; nothing more to do."
     if handoff.status == HandoffStatus.VOID:
         return (
             f"This handoff of {ref} no longer applies: <@{handoff.from_user}> left the care team before "
@@ -413,6 +428,7 @@ def _supersede_coverage(unit: Unit, case: Case, handoff: Handoff) -> Handoff | N
         outcome_detail="superseded",
         by=f"handoff:{handoff.id}",
     )
+    refresh_post(unit, case, covering)
     return covering
 
 
@@ -442,6 +458,22 @@ def _tell(
             case_id=case.id,
         )
     _settle_requests(unit, case, handoff, view)
+    refresh_post(unit, case, handoff)
+
+
+def refresh_post(unit: Unit, case: Case, handoff: Handoff) -> None:
+    """The handoff's post in the case thread says where it stands (accepted, declined,
+    withdrawn, canceled, coverage ended), updated in place instead of "Waiting for …"."""
+    if handoff.thread_outbox_id is None:
+        return
+    unit.update(
+        of=handoff.thread_outbox_id,
+        message=unit.deps.renderer.message(
+            "handoffs/handoff_posted", h=_view(unit, handoff, with_ipass=True)
+        ),
+        purpose="handoff:posted",
+        case_id=case.id,
+    )
 
 
 def _settle_requests(unit: Unit, case: Case, handoff: Handoff, view: HandoffView) -> None:
@@ -470,6 +502,62 @@ def _request_message(unit: Unit, view: HandoffView, case: Case, *, reminder: boo
     return unit.deps.renderer.message(
         "handoffs/handoff_request", h=view, reminder=reminder, home_channel=case.home_channel, actions=Action
     )
+
+
+# -- withdrawing ---------------------------------------------------------------------------------
+
+
+def cancel(unit: Unit, *, case_id: int) -> list[Handoff]:
+    """`/handoff cancel <case>`: the sender withdraws their pending handoffs of the case.
+    Both people and the thread are told, the receiver's buttons go, nothing about the team
+    changes. Only the sender may; a receiver declines instead."""
+    access = open_case(unit, case_id, lock=True)
+    mine = repo.pending_on_case(session=unit.session, case_id=case_id, from_user=unit.actor.user_id)
+    if not mine:
+        raise Conflict(
+            f"You have no handoff of {access.case.ref} waiting for an answer, so there is nothing to cancel. "
+            "`/handoff list` shows yours; a handoff sent to you is answered with Decline.",
+            case_id=case_id,
+        )
+    for handoff in mine:
+        _cancel_one(unit, access.case, handoff, "by_sender")
+    return mine
+
+
+def _cancel_one(unit: Unit, case: Case, handoff: Handoff, why: str) -> None:
+    handoff.status, handoff.decided_at, handoff.end_outcome = HandoffStatus.CANCELED, unit.now, why
+    handoff.remind_at = handoff.tell_sender_at = None
+    unit.session.add(handoff)
+    view = _view(unit, handoff)
+    _tell(unit, case, handoff, view, "canceled", note=None, outcome=why)
+    unit.post(
+        channel=handoff.to_user,
+        message=_notice(unit, view, "canceled", "receiver", outcome=why),
+        purpose="handoff:canceled",
+        case_id=case.id,
+    )
+    unit.audit("handoff.canceled", case_id=case.id, target=f"handoff:{handoff.id}", reason=why)
+
+
+def on_case_closed(unit: Unit, case: Case) -> None:
+    """A closed case leaves nothing pending: its pending handoffs are canceled (both people
+    told) and running coverage ends (the covering member is told; the team is left as it
+    was, for the record of who was on it when it closed)."""
+    for handoff in repo.pending_on_case(session=unit.session, case_id=case.id):
+        _cancel_one(unit, case, handoff, "case_closed")
+    for handoff in repo.open_on_case(session=unit.session, case_id=case.id):
+        if handoff.status == HandoffStatus.ACCEPTED and handoff.kind == HandoffKind.COVERAGE:
+            _finish_coverage(unit, case, handoff, "case_closed")
+
+
+def open_risks(session: Session, case: Case) -> list[str]:
+    """What closing the case would leave behind: its pending handoffs (closing cancels them)."""
+    return [
+        f"• Handoff of *{h.case_ref}* from <@{h.from_user}> to <@{h.to_user}> "
+        f"({'cover' if h.kind == HandoffKind.COVERAGE else 'transfer'} as {Role(h.role).display.lower()}): "
+        "waiting for an answer; closing cancels it"
+        for h in repo.pending_on_case(session=session, case_id=case.id)
+    ]
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -572,6 +660,9 @@ def _view(unit: Unit, handoff: Handoff, *, with_ipass: bool = False) -> HandoffV
         decided_at=handoff.decided_at,
         previous_role_title=Role(handoff.previous_role).display if handoff.previous_role else None,
         ipass=ipass,
+        ended_at=handoff.ended_at,
+        end_outcome=handoff.end_outcome,
+        duties=[d.display for d in duties.decode(handoff.duties)],
     )
 
 
@@ -661,8 +752,26 @@ def _tell_sender(unit: Unit, handoff: Handoff) -> bool:
 
 def _end_coverage(unit: Unit, handoff: Handoff) -> bool:
     case = _case_of(unit, handoff, lock=True)
+    back = duties.give_back(
+        unit,
+        case,
+        duties.decode(handoff.duties),
+        from_user=handoff.to_user,
+        to_user=handoff.from_user,
+        via=f"handoff:{handoff.id}",
+    )
     outcome = _end_one(unit, case, handoff)
+    if back and outcome not in ("removed", "restored"):  # those refreshed the card already
+        cases.refresh_case(unit, case)
+    _finish_coverage(unit, case, handoff, outcome)
+    return True
+
+
+def _finish_coverage(unit: Unit, case: Case, handoff: Handoff, outcome: str) -> None:
+    """Coverage is over (its end date, or its case closed): record it, tell the thread and
+    the covering member, and update the handoff's post in place."""
     handoff.status, handoff.ended_at, handoff.end_outcome = HandoffStatus.ENDED, unit.now, outcome
+    unit.session.add(handoff)
     view = _view(unit, handoff)
     cases.post_in_thread(
         unit,
@@ -683,7 +792,7 @@ def _end_coverage(unit: Unit, handoff: Handoff) -> bool:
         outcome_detail=outcome,
         user=handoff.to_user,
     )
-    return True
+    refresh_post(unit, case, handoff)
 
 
 def _case_of(unit: Unit, handoff: Handoff, *, lock: bool = False) -> Case:

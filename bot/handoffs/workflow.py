@@ -13,5 +13,7 @@ WORKFLOW = Workflow(
     show_sections=(service.handoff_section,),
     home_items=(service.waiting_handoffs,),
     readers=(service.handoff_reader,),
+    on_case_closed=(service.on_case_closed,),
+    open_risks=(service.open_risks,),
     settings=HandoffSettings,
 )

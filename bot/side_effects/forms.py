@@ -22,12 +22,14 @@ from bot.side_effects.policy import (
     PLANS,
     SYMPTOM_GROUPS,
     SYMPTOMS,
+    red_flag_words_in,
 )
 from bot.side_effects.service import FormChoices, ReportCard, ReportForm
 from bot.side_effects.settings import SideEffectSettings
 from handlers import forms
 
 OTHER = "other"
+NOT_RED_FLAG = "confirmed"  # the value of the "None of these is a red flag" checkbox
 GROUP_SIZE = 10  # Slack allows 10 options in a checkbox group
 MAX_MEDICATION = 120
 MAX_SYMPTOMS = 1000
@@ -122,6 +124,7 @@ def report_view(deps: Deps, choices: FormChoices, *, notes: str | None = None) -
             for key in FIBSER_KEYS
         ],
         red_flag_groups=_groups(BlockId.SE_RED_FLAGS, "Red flags", red_flags),
+        not_red_flag=option("None of these is a red flag", NOT_RED_FLAG),
         max_medication=MAX_MEDICATION,
         max_symptoms=MAX_SYMPTOMS,
         max_notes=MAX_NOTES,
@@ -217,6 +220,12 @@ def read_report(view: dict[str, Any], deps: Deps) -> ReportForm:
         check.add(BlockId.chunk(BlockId.SE_RED_FLAGS, 0), "Tick red flags from the list.")
 
     notes = check(BlockId.SE_NOTES, _text, view, BlockId.SE_NOTES, "notes", MAX_NOTES, lines=True)
+    not_red_flag = NOT_RED_FLAG in forms.options(view, BlockId.SE_NOT_RED_FLAG)
+    words: list[str] = []
+    if not flags:
+        words = _unticked_red_flags(
+            check, deps, [SYMPTOMS[s] for s in symptoms if s in SYMPTOMS], other_symptoms, notes, not_red_flag
+        )
 
     check.done(case_id=case_id)
     # done() raised if any read failed, and these readers return a value or raise.
@@ -233,7 +242,44 @@ def read_report(view: dict[str, Any], deps: Deps) -> ReportForm:
         burden=scores["burden"],
         red_flags=tuple(flags),
         notes=notes or None,
+        red_flag_words_cleared=len(words),
     )
+
+
+def _unticked_red_flags(
+    check: FieldCheck,
+    deps: Deps,
+    ticked: list[str],
+    other_symptoms: str | None,
+    notes: str | None,
+    confirmed: bool,
+) -> list[str]:
+    """Nothing that reads urgent may be silently low: free text (or a ticked symptom) that
+    names a red flag (CARETHREAD_RED_FLAG_WORDS) while no red flag is ticked comes back as a
+    field error asking whether to tick one. It is not a dead end: ticking "None of these is
+    a red flag" (a checkbox under the red flags) and sending again saves the report as it
+    is, and the audit trail records that the reporter confirmed it. Returns the words found
+    when so confirmed."""
+    words_list = deps.settings.section(SideEffectSettings).red_flag_words
+    where = (
+        (BlockId.SE_NOTES, "Your notes mention", [notes]),
+        (BlockId.SE_SYMPTOMS_OTHER, "Other symptoms mentions", [other_symptoms]),
+        (BlockId.chunk(BlockId.SE_SYMPTOMS, 0), "A symptom you ticked mentions", ticked),
+    )
+    found: list[str] = []
+    for block, lead, texts in where:
+        words = red_flag_words_in(texts, words_list)
+        if not words or check.failed(block):
+            continue
+        found.extend(words)
+        if not confirmed:
+            named = ", ".join(f"“{w}”" for w in words[:3])
+            check.add(
+                block,
+                f"{lead} {named}, which can be a red flag. If it is one, tick it under Red flags "
+                "(the report becomes urgent). If not, tick “None of these is a red flag” and send again.",
+            )
+    return found
 
 
 def read_plan(view: dict[str, Any]) -> tuple[str, str | None]:

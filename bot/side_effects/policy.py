@@ -1,8 +1,10 @@
 """What the side-effect relay knows about side effects, and when it must chase them.
 
-Pure: the FIBSER wording, the symptom checklist, the plan choices, severity from the
-design guide (urgent: any red flag; high: burden 5-6; moderate: 3-4; low: 0-2), and the
-acknowledgement deadlines with their escalation times (configured in
+Pure: the FIBSER wording, the symptom checklist, the plan choices, a report's priority
+(shown as "Priority"; stored as `severity`) from the design guide (urgent: any red flag;
+high: FIBSER burden 5-6, or intensity 5-6 so that a severe side effect is never shown as
+low; moderate: burden 3-4; low: 0-2), the free-text check for red flags named but not
+ticked, and the acknowledgement deadlines with their escalation times (configured in
 bot/side_effects/settings.py).
 
 A duration is a number and a unit: `m` minutes, `h` hours, `d` days, `bd` business days,
@@ -73,7 +75,7 @@ SYMPTOM_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         "Symptoms: body",
         (
             ("nausea", "Nausea or vomiting"),
-            ("bowel", "Diarrhoea or constipation"),
+            ("bowel", "Diarrhea or constipation"),
             ("headache", "Headache"),
             ("dizziness", "Dizziness"),
             ("dry_mouth", "Dry mouth"),
@@ -124,15 +126,41 @@ SEVERITY_RANK: dict[str, int] = {
 }
 
 
-def severity_of(*, red_flags: Sequence[str], burden: int) -> Severity:
-    """The design guide's rule: any red flag is urgent, then FIBSER burden decides."""
+def severity_of(*, red_flags: Sequence[str], burden: int, intensity: int = 0) -> Severity:
+    """The report's priority. The design guide's rule: any red flag is urgent, then FIBSER
+    burden decides; an intensity of 5-6 (severe, intolerable) raises it to at least high,
+    so nothing that reads severe is shown as low."""
     if red_flags:
         return Severity.URGENT
-    if burden >= 5:
+    if burden >= 5 or intensity >= 5:
         return Severity.HIGH
     if burden >= 3:
         return Severity.MODERATE
     return Severity.LOW
+
+
+def priority_basis(*, red_flags: Sequence[str], burden: int, intensity: int) -> str:
+    """Why a report has its priority, citing the rule behind it (shown next to the word)."""
+    if red_flags:
+        return "any red flag makes a report urgent"
+    if burden >= 5:
+        return f"FIBSER burden {burden}/6 (5-6: high)"
+    if intensity >= 5:
+        return f"FIBSER intensity {intensity}/6 raises it to at least high"
+    if burden >= 3:
+        return f"FIBSER burden {burden}/6 (3-4: moderate)"
+    return f"FIBSER burden {burden}/6 (0-2: low), no red flag"
+
+
+def red_flag_words_in(texts: Sequence[str | None], words: Sequence[str]) -> list[str]:
+    """The configured red-flag words (CARETHREAD_RED_FLAG_WORDS) that free text names, in
+    the list's order: a report that names "chest pain" in its notes but ticks no red flag
+    must not be silently low. Case-insensitive, from the start of a word (so "rash" is not
+    found in "crash", and "suicid" finds "suicidal"); curly apostrophes read as straight."""
+    haystack = " ".join(t for t in texts if t).casefold().replace("\u2019", "'")
+    return [
+        w for w in words if re.search(r"(?<!\w)" + re.escape(w.casefold().replace("\u2019", "'")), haystack)
+    ]
 
 
 # -- deadlines ----------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from sqlmodel import Session
 
 from bot.access import CaseAccess, case_ref, open_case, require_role
 from bot.cases.service import post_in_thread, thread_url
-from bot.contributions import WaitingItem
+from bot.contributions import TeamChange, WaitingItem
 from bot.errors import BadInput, Conflict, NoAccess
 from bot.ids import Action, BlockId
 from bot.render import escape_mrkdwn
@@ -34,6 +34,7 @@ from bot.side_effects.policy import (
     SEVERITY_RANK,
     SEVERITY_WORDS,
     SYMPTOMS,
+    priority_basis,
     severity_of,
 )
 from bot.side_effects.settings import SideEffectSettings, deadlines
@@ -95,6 +96,8 @@ class ReportForm:
     burden: int
     red_flags: tuple[int, ...]  # indexes into SideEffectSettings.red_flags
     notes: str | None
+    # Red-flag words found in free text that the reporter confirmed are not red flags.
+    red_flag_words_cleared: int = 0
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,9 @@ class ReportCard:
     routed_to: list[str]
     age: str
     add_prescriber: str
+    prescriber_joined: bool = False  # it went to others for want of a prescriber; one has joined since
+    priority_basis: str = ""  # the rule behind the priority (FIBSER burden, intensity, red flag)
+    escalated_to: list[str] = field(default_factory=list)  # who step 2 goes to (Team.escalation_targets)
 
     @property
     def urgent(self) -> bool:
@@ -213,7 +219,7 @@ def submit_report(unit: Unit, form: ReportForm) -> SubmittedReport:
     cipher = unit.deps.cipher
     medication = _medication_name(unit, case, form)
     red_flags = [settings.red_flags[i] for i in form.red_flags]
-    severity = severity_of(red_flags=red_flags, burden=form.burden)
+    severity = severity_of(red_flags=red_flags, burden=form.burden, intensity=form.intensity)
     rules = deadlines(unit.deps.settings)
     ack_due = rules.ack_due(severity, unit.now)
     team = team_of(unit, case)
@@ -251,6 +257,7 @@ def submit_report(unit: Unit, form: ReportForm) -> SubmittedReport:
         severity=severity,
         prescribers=len(prescribers),
         routed_to=len(prescribers or fallback),
+        red_flag_words_cleared=form.red_flag_words_cleared,
     )
 
     card = build_card(unit, report, case, routed_to=prescribers or fallback)
@@ -479,6 +486,7 @@ class Team:
     case_managers: list[str]
     members: set[str]
     created_by: str
+    reporter: str | None = None
 
     def fallback(self, *, reporter: str | None = None) -> list[str]:
         """Who hears about a report when no prescriber can: the case managers, or else the
@@ -491,18 +499,22 @@ class Team:
         return []
 
     def escalation_targets(self) -> list[str]:
+        """Who step 2 goes to: the case managers; with none, the other members (not the
+        prescribers who did not answer, not the reporter, who is told anyway). Empty: the
+        admin channel is told instead (bot/side_effects/sweeps.py)."""
         if self.case_managers:
             return list(self.case_managers)
-        return [self.created_by] if self.created_by in self.members else []
+        return sorted(self.members - set(self.prescribers) - {self.reporter})
 
 
-def team_of(unit: Unit, case: Case) -> Team:
+def team_of(unit: Unit, case: Case, *, reporter: str | None = None) -> Team:
     members = case_repo.members(session=unit.session, case_id=case.id)
     return Team(
         prescribers=[m.user_id for m in members if m.role == Role.PRESCRIBER],
         case_managers=[m.user_id for m in members if m.role == Role.CASE_MANAGER],
         members={m.user_id for m in members},
         created_by=case.created_by,
+        reporter=reporter,
     )
 
 
@@ -511,7 +523,8 @@ def build_card(
 ) -> ReportCard:
     cipher = unit.deps.cipher
     symptoms = json.loads(cipher.decrypt(report.symptoms_enc))
-    team = team_of(unit, case)
+    team = team_of(unit, case, reporter=report.reporter)
+    red_flags = json.loads(cipher.decrypt(report.red_flags_enc))
     if routed_to is None:
         kinds = (RecipientKind.PRESCRIBER, RecipientKind.FALLBACK)
         routed_to = [
@@ -540,7 +553,7 @@ def build_card(
             )
             for key in FIBSER_KEYS
         ],
-        red_flags=json.loads(cipher.decrypt(report.red_flags_enc)),
+        red_flags=red_flags,
         notes=cipher.decrypt_optional(report.notes_enc),
         ack_due_at=report.ack_due_at,
         escalate_at=report.escalate_at,
@@ -561,7 +574,20 @@ def build_card(
         routed_to=routed_to,
         age=age_text(unit.now - report.created_at),
         add_prescriber=ADD_PRESCRIBER_HINT.format(ref=case.ref),
+        prescriber_joined=_prescriber_joined(unit, report),
+        priority_basis=priority_basis(red_flags=red_flags, burden=report.burden, intensity=report.intensity),
+        escalated_to=team.escalation_targets(),
     )
+
+
+def _prescriber_joined(unit: Unit, report: SideEffectReport) -> bool:
+    """Was there no prescriber when it was reported, and has one joined since? The first
+    prescriber it went to got it after it was reported: their DM was queued after the
+    reporter's receipt, which submit_report queues last."""
+    if report.no_prescriber:
+        return False
+    first = repo.recipients(session=unit.session, report_id=report.id, kinds=(RecipientKind.PRESCRIBER,))[:1]
+    return bool(first) and first[0].outbox_id > (report.receipt_outbox_id or 0)
 
 
 def render(unit: Unit, name: str, card: ReportCard, **extra: Any) -> dict[str, Any]:
@@ -638,6 +664,37 @@ def case_of(unit: Unit, report: SideEffectReport) -> Case:
     case = case_repo.get_case(session=unit.session, case_id=report.case_id)
     assert case is not None  # a report's case is never deleted (foreign key)
     return case
+
+
+def open_urgent_risks(session: Session, case: Case) -> list[str]:
+    """What closing the case would leave behind (Workflow.open_risks): its urgent reports
+    whose loop is not closed. Ids and statuses only."""
+    return [
+        f"• Urgent side-effect report *{escape_mrkdwn(r.ref)}*: "
+        + (
+            "acknowledged, waiting for a plan"
+            if r.status == ReportStatus.ACKNOWLEDGED
+            else "not acknowledged"
+        )
+        for r in repo.open_reports(session=session, case_id=case.id)
+        if r.severity == Severity.URGENT
+    ]
+
+
+def on_team_changed(unit: Unit, case: Case, change: TeamChange) -> None:
+    """A prescriber joins a case with open reports: each comes to them by DM (with
+    Acknowledge and Record plan), and the "no prescriber on this team" warnings (the thread
+    summary, the reporter's confirmation, the DMs that went to a case manager instead) are
+    updated in place to say a prescriber now has it."""
+    if change.role != Role.PRESCRIBER or change.previous_role == Role.PRESCRIBER:
+        return
+    for report in repo.open_reports(session=unit.session, case_id=case.id):
+        report.no_prescriber = False
+        unit.session.add(report)
+        notify(unit, report, build_card(unit, report, case), change.user_id, RecipientKind.PRESCRIBER)
+        unit.session.flush()  # the new recipient is what marks "a prescriber joined since"
+        refresh_messages(unit, report, build_card(unit, report, case))
+    unit.audit("side_effect.prescriber_joined", case_id=case.id, target=f"user:{change.user_id}")
 
 
 def urgent_open_reports(session: Session, case_ids: Sequence[int]) -> dict[int, int]:

@@ -1,6 +1,7 @@
 """Settings for the side-effect relay, validated once at start-up (load_settings) and read as
 `deps.settings.section(SideEffectSettings)`: the acknowledgement deadline per severity, when an
-unacknowledged report escalates, the red flags that make a report urgent, and the crisis text.
+unacknowledged report escalates, the red flags that make a report urgent, the words in free
+text that name one (so the form asks whether to tick it), and the crisis text.
 
 What a business day is (`bd`) comes from the clinic's working days and time zone
 (`settings.clinic`), the same ones that decide when reviews nudge and handoffs remind.
@@ -17,14 +18,57 @@ from bot.side_effects.policy import DEFAULT_DEADLINES, Deadlines, Span, parse_sp
 from storage.side_effects import Severity
 
 DEFAULT_RED_FLAGS = (
-    "Suicidal thoughts or behaviour",
+    "New or worsening suicidal thoughts or behavior",
+    "A switch into mania or hypomania",
     "Any rash on lamotrigine",
     "Signs of serotonin toxicity (clonus, agitation, sweating, tremor with hyperreflexia, fever)",
-    "Signs of lithium toxicity (vomiting, diarrhoea, coarse tremor, confusion, ataxia)",
+    "Signs of lithium toxicity (vomiting, diarrhea, coarse tremor, confusion, ataxia)",
     "NMS signs on an antipsychotic (rigidity, fever, confusion)",
-    "Fever or sore throat on clozapine",
+    "Fever or sore throat on clozapine (neutropenia)",
+    "Chest pain, fever or breathlessness on clozapine (myocarditis)",
+    "Severe constipation on clozapine",
+    "Acute dystonia (sudden muscle spasm of the neck, jaw, tongue or eyes)",
+    "Priapism",
+    "Angioedema (swelling of the face, lips, tongue or throat)",
+    "Jaundice or abdominal pain on valproate",
+    "Pregnancy on valproate",
     "Seizure",
     "Fainting",
+)
+# Words in a report's free text (other symptoms, notes) that name a red flag: if one appears
+# and no red flag is ticked, the form asks whether to tick one (bot/side_effects/forms.py).
+DEFAULT_RED_FLAG_WORDS = (
+    "suicid",
+    "kill myself",
+    "self-harm",
+    "overdose",
+    "mania",
+    "hypomania",
+    "manic",
+    "chest pain",
+    "breathless",
+    "short of breath",
+    "rash",
+    "fainted",
+    "fainting",
+    "passed out",
+    "seizure",
+    "convulsion",
+    "can't stop shaking",
+    "rigid",
+    "high fever",
+    "jaundice",
+    "yellow skin",
+    "swollen tongue",
+    "swollen lips",
+    "swelling of the face",
+    "priapism",
+    "erection that won't go away",
+    "dystonia",
+    "neck spasm",
+    "pregnan",
+    "severe constipation",
+    "confused",
 )
 DEFAULT_CRISIS_TEXT = (
     "If the patient is in immediate danger, follow your clinic's emergency procedure now: "
@@ -54,6 +98,13 @@ def _red_flags(raw: str) -> tuple[str, ...]:
     return flags
 
 
+def _words(raw: str) -> tuple[str, ...]:
+    """`;`-separated words; `none` turns the free-text check off."""
+    if raw.strip().lower() == "none":
+        return ()
+    return tuple(item.strip() for item in raw.split(";") if item.strip())
+
+
 def _deadline(severity: str) -> Any:
     return Field(
         parse_span(DEFAULT_DEADLINES[severity]),
@@ -72,6 +123,9 @@ class SideEffectSettings(EnvSettings):
     )
     red_flags: Annotated[tuple[str, ...], parsed(_red_flags)] = Field(
         DEFAULT_RED_FLAGS, validation_alias="CARETHREAD_RED_FLAGS"
+    )
+    red_flag_words: Annotated[tuple[str, ...], parsed(_words)] = Field(
+        DEFAULT_RED_FLAG_WORDS, validation_alias="CARETHREAD_RED_FLAG_WORDS"
     )
     crisis_text: str = Field(DEFAULT_CRISIS_TEXT, validation_alias="CARETHREAD_CRISIS_TEXT")
 

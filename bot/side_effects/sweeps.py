@@ -8,8 +8,10 @@ messages and audit events that step produces:
 - step 1, at the acknowledgement deadline: a reminder DM to the team's prescribers (to the
   case managers or the creator when there is no prescriber);
 - step 2, a further fraction of the deadline later (CARETHREAD_SIDEEFFECT_ESCALATION_FRACTION):
-  a DM to the case managers (or the creator) and a thread message mentioning the
-  prescribers and case managers.
+  a DM to the case managers (with none, to the other members: never only to the prescribers
+  who did not answer; with nobody else on the team, the admin channel, CARETHREAD_ADMIN_CHANNEL,
+  is told the case and report ids only) and a thread message mentioning them and the
+  prescribers.
 
 A sweep that runs late (the app was down past both times) fires every step whose time has
 passed, each exactly once, in order: the reminder and then the escalation. We do not wait
@@ -21,6 +23,7 @@ would leave an urgent report with nobody told. A second sweep finds nothing due.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from bot.auditlog import Source
 from bot.cases.service import post_in_thread
@@ -87,7 +90,7 @@ def _remind(unit: Unit, report: SideEffectReport) -> None:
 
 def _escalate(unit: Unit, report: SideEffectReport) -> None:
     case = relay.case_of(unit, report)
-    team = relay.team_of(unit, case)
+    team = relay.team_of(unit, case, reporter=report.reporter)
     targets = team.escalation_targets()
     report.escalation_step = EscalationStep.ESCALATED
     report.escalated_at = unit.now
@@ -95,6 +98,15 @@ def _escalate(unit: Unit, report: SideEffectReport) -> None:
     card = relay.build_card(unit, report, case)
     for user_id in targets:
         relay.notify(unit, report, card, user_id, RecipientKind.ESCALATION)
+    admin_channel = unit.deps.settings.admin_channel
+    if not targets and admin_channel:
+        # Nobody on the team but the prescribers who did not answer: the admins find someone.
+        # The channel is not the team's, so the message carries ids and the priority only.
+        unit.post(
+            channel=admin_channel,
+            message=relay.render(unit, "side_effect_escalation", card, audience="admins"),
+            purpose="side_effect_escalation_admins",
+        )
     post_in_thread(
         unit,
         case,
@@ -102,12 +114,25 @@ def _escalate(unit: Unit, report: SideEffectReport) -> None:
         purpose="side_effect_escalation",
     )
     _audit_step(
-        unit, report, "side_effect.escalated", step=2, recipients=len(targets), due=report.escalate_at
+        unit,
+        report,
+        "side_effect.escalated",
+        step=2,
+        recipients=len(targets),
+        due=report.escalate_at,
+        admin_channel=not targets and bool(admin_channel),
     )
 
 
 def _audit_step(
-    unit: Unit, report: SideEffectReport, action: str, *, step: int, recipients: int, due: datetime
+    unit: Unit,
+    report: SideEffectReport,
+    action: str,
+    *,
+    step: int,
+    recipients: int,
+    due: datetime,
+    **details: Any,
 ) -> None:
     """A scheduled firing, with how late it came (a sweep after downtime shows it here)."""
     unit.audit(
@@ -118,4 +143,5 @@ def _audit_step(
         step=step,
         recipients=recipients,
         late_minutes=int((unit.now - due).total_seconds() // 60),
+        **details,
     )

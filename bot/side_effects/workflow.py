@@ -13,5 +13,7 @@ WORKFLOW = Workflow(
     show_sections=(service.open_reports_section,),
     home_items=(service.waiting_for_me,),
     urgent_items=(service.urgent_open_reports,),
+    open_risks=(service.open_urgent_risks,),
+    on_team_changed=(service.on_team_changed,),
     settings=SideEffectSettings,
 )
