@@ -11,7 +11,7 @@ from types import ModuleType
 
 from sqlmodel import SQLModel
 
-from storage import audience, audit, cases, core, handoffs, inbox, reviews, side_effects
+from storage import audience, audit, cases, core, handoffs, inbox, medications, reviews, side_effects
 
 TABLE_MODULES: tuple[ModuleType, ...] = (
     core,
@@ -21,6 +21,7 @@ TABLE_MODULES: tuple[ModuleType, ...] = (
     side_effects,
     reviews,
     handoffs,
+    medications,
     audit,
 )
 metadata = SQLModel.metadata

@@ -1,0 +1,117 @@
+"""Medication changes: each start, dose change, switch and stop of a case's medication, who
+on the team has seen it, and the pharmacist's interaction check. Tables and keyword-only
+queries (session first).
+
+The medication list itself (`Medication`) stays in storage/cases.py, where cases create it;
+every change to it after that is a `MedicationChange` row, so the history of a medication is
+its start (`added_at`, or a `start` row) and its change rows in order. Clinical text (doses,
+reasons, targets, what to watch for, the taper plan, the interaction note) lives only in
+`_enc` columns.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Index, Select, Text, UniqueConstraint
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from storage.types import utc_column
+
+
+class ChangeKind(StrEnum):
+    START = "start"
+    CHANGE = "change"  # dose or schedule
+    SWITCH = "switch"  # stop this one, start `new_medication_id`
+    STOP = "stop"
+
+
+class InteractionCheck(StrEnum):
+    NO_CONCERN = "no_concern"
+    CONCERN = "concern"
+
+
+class MedicationChange(SQLModel, table=True):
+    __tablename__ = "medication_changes"
+    __table_args__ = (
+        # The seen-reminder sweep: changes whose reminder is due and not sent.
+        Index("ix_medication_changes_remind_due", "reminded_at", "remind_at"),
+    )
+
+    id: int = Field(default=None, primary_key=True)  # assigned on flush; typed as the int every reader gets
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    medication_id: int = Field(foreign_key="medications.id", index=True)
+    new_medication_id: int | None = Field(default=None, foreign_key="medications.id")  # a switch's new one
+    kind: str = Field(max_length=16)
+    before_enc: str | None = Field(default=None, sa_type=Text)  # dose and schedule before
+    after_enc: str | None = Field(default=None, sa_type=Text)  # dose and schedule after
+    reason_enc: str | None = Field(default=None, sa_type=Text)
+    targets_enc: str | None = Field(default=None, sa_type=Text)  # target symptoms
+    watch_enc: str | None = Field(default=None, sa_type=Text)  # what to watch for
+    taper_enc: str | None = Field(default=None, sa_type=Text)
+    remeasure_enc: str | None = Field(default=None, sa_type=Text)  # when to re-measure
+    # The side-effect report whose plan led to this change, if any.
+    side_effect_report_id: int | None = Field(default=None, foreign_key="side_effect_reports.id")
+    changed_by: str = Field(max_length=32)
+    changed_at: datetime = Field(sa_column=utc_column())
+    note_outbox_id: int | None = Field(default=None)  # the thread note, updated in place
+    # One reminder to those who have not seen it: due at remind_at, claimed once.
+    remind_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    reminded_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    interaction: str | None = Field(default=None, max_length=16)  # InteractionCheck
+    interaction_note_enc: str | None = Field(default=None, sa_type=Text)
+    interaction_by: str | None = Field(default=None, max_length=32)
+    interaction_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class ChangeRecipient(SQLModel, table=True):
+    """A team member told of a change by DM (with Seen; a pharmacist also with the
+    interaction check), and when they said they had seen it."""
+
+    __tablename__ = "medication_change_recipients"
+    __table_args__ = (UniqueConstraint("change_id", "user_id", name="uq_medication_change_recipient"),)
+
+    id: int = Field(default=None, primary_key=True)  # assigned on flush; typed as the int every reader gets
+    change_id: int = Field(foreign_key="medication_changes.id", index=True)
+    user_id: str = Field(max_length=32)
+    role: str = Field(max_length=16)
+    outbox_id: int
+    seen_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    reminder_outbox_id: int | None = Field(default=None)
+
+
+def get_change(*, session: Session, change_id: int, lock: bool = False) -> MedicationChange | None:
+    query = select(MedicationChange).where(MedicationChange.id == change_id)
+    if lock:
+        query = query.with_for_update()
+    return session.execute(query).scalar_one_or_none()
+
+
+def recipients(*, session: Session, change_id: int) -> list[ChangeRecipient]:
+    return list(
+        session.execute(
+            select(ChangeRecipient)
+            .where(ChangeRecipient.change_id == change_id)
+            .order_by(col(ChangeRecipient.id))
+        ).scalars()
+    )
+
+
+def changes_of_case(*, session: Session, case_id: int) -> list[MedicationChange]:
+    return list(
+        session.execute(
+            select(MedicationChange)
+            .where(MedicationChange.case_id == case_id)
+            .order_by(col(MedicationChange.changed_at), col(MedicationChange.id))
+        ).scalars()
+    )
+
+
+def seen_reminders_due(*, now: datetime) -> Select:
+    """Changes whose one seen-reminder is due and not sent: a query for claims.lock_due."""
+    return (
+        select(MedicationChange)
+        .where(col(MedicationChange.reminded_at).is_(None), col(MedicationChange.remind_at) <= now)
+        .order_by(col(MedicationChange.remind_at), col(MedicationChange.id))
+    )
