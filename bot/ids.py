@@ -30,6 +30,10 @@ class Callback(StrEnum):
     SIDE_EFFECT_PLAN = "side_effect_plan"
     REVIEW_UPDATE = "review_update"
     REVIEW_DECISION = "review_decision"
+    # Medication changes: add / change / stop (private_metadata: JSON of case, verb, report),
+    # and the pharmacist's concern note (private_metadata: the change id).
+    MEDICATION_FORM = "medication_form"
+    MEDICATION_CONCERN = "medication_concern"
 
 
 class Action(StrEnum):
@@ -47,6 +51,12 @@ class Action(StrEnum):
     REVIEW_DECIDE = "review_decide"
     AUDIT_OLDER = "audit_older"  # value "<case id>:<page>"
     AUDIT_NEWER = "audit_newer"
+    # Medication changes (value: the change id): Seen, and the pharmacist's interaction check.
+    MED_SEEN = "med_seen"
+    MED_NO_CONCERN = "med_no_concern"
+    MED_CONCERN = "med_concern"
+    # On a side-effect plan of adjust dose / switch / stop (value: the report id).
+    MED_RECORD_CHANGE = "med_record_change"
 
 
 class BlockId(StrEnum):
@@ -102,6 +112,19 @@ class BlockId(StrEnum):
     CONSENT_ORGANISATIONS = "consent_organisations"
     CONSENT_PART2 = "consent_part2"
     CONSENT_NOTE = "consent_note"
+    # Medication form (add / change / stop) and the pharmacist's concern note.
+    MED_PICK = "med_pick"
+    MED_NAME = "med_name"
+    MED_KIND = "med_kind"
+    MED_DETAIL = "med_detail"
+    MED_SWITCH_TO = "med_switch_to"
+    MED_REASON = "med_reason"
+    MED_TARGETS = "med_targets"
+    MED_WATCH = "med_watch"
+    MED_TAPER = "med_taper"
+    MED_REMEASURE = "med_remeasure"
+    MED_CONCERN_NOTE = "med_concern_note"
+    MED_ACTIONS = "med_actions"
 
     @classmethod
     def members_for(cls, role: str) -> str:

@@ -17,6 +17,7 @@ from enum import StrEnum
 from sqlalchemy import Index, Select, Text, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from storage.claims import lock_due
 from storage.types import utc_column
 
 
@@ -108,6 +109,12 @@ def changes_of_case(*, session: Session, case_id: int) -> list[MedicationChange]
     )
 
 
+def linked_to_report(*, session: Session, report_id: int) -> bool:
+    """Whether a medication change was recorded from this side-effect report's plan."""
+    query = select(MedicationChange.id).where(MedicationChange.side_effect_report_id == report_id).limit(1)
+    return session.execute(query).first() is not None
+
+
 def seen_reminders_due(*, now: datetime) -> Select:
     """Changes whose one seen-reminder is due and not sent: a query for claims.lock_due."""
     return (
@@ -115,3 +122,8 @@ def seen_reminders_due(*, now: datetime) -> Select:
         .where(col(MedicationChange.reminded_at).is_(None), col(MedicationChange.remind_at) <= now)
         .order_by(col(MedicationChange.remind_at), col(MedicationChange.id))
     )
+
+
+def lock_seen_reminders(session: Session, *, now: datetime, limit: int) -> list[MedicationChange]:
+    """Claim the due seen-reminders (storage.claims.lock_due) for the caller's unit."""
+    return lock_due(session, seen_reminders_due(now=now), limit=limit)

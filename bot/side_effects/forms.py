@@ -17,6 +17,8 @@ from bot.errors import BadInput
 from bot.ids import BlockId, Callback
 from bot.inputs import FieldCheck, clean_text, whole_number
 from bot.side_effects.policy import (
+    CHANGE_PLAN_NEEDS_NOTE,
+    CHANGE_PLANS,
     FIBSER_ITEMS,
     FIBSER_KEYS,
     PLANS,
@@ -242,6 +244,8 @@ def read_plan(view: dict[str, Any]) -> tuple[str, str | None]:
     if plan not in PLANS:
         check.add(BlockId.SE_PLAN, "Pick one of the plans.")
     note = check(BlockId.SE_PLAN_NOTE, _text, view, BlockId.SE_PLAN_NOTE, "note", MAX_PLAN_NOTE, lines=True)
+    if plan in CHANGE_PLANS and not note and not check.failed(BlockId.SE_PLAN_NOTE):
+        check.add(BlockId.SE_PLAN_NOTE, CHANGE_PLAN_NEEDS_NOTE)
     check.done()
     return str(plan), note or None
 

@@ -28,6 +28,8 @@ from bot.errors import BadInput, Conflict, NoAccess
 from bot.ids import Action, BlockId
 from bot.render import escape_mrkdwn
 from bot.side_effects.policy import (
+    CHANGE_PLAN_NEEDS_NOTE,
+    CHANGE_PLANS,
     FIBSER_ITEMS,
     FIBSER_KEYS,
     PLANS,
@@ -39,6 +41,7 @@ from bot.side_effects.policy import (
 from bot.side_effects.settings import SideEffectSettings, deadlines
 from bot.unit import Unit
 from storage import cases as case_repo
+from storage import medications as medication_repo
 from storage import side_effects as repo
 from storage.cases import Case, Medication, Role
 from storage.side_effects import (
@@ -143,6 +146,9 @@ class ReportCard:
     routed_to: list[str]
     age: str
     add_prescriber: str
+    # A plan that changes a medication offers to record the change until one is linked.
+    change_offered: bool = False
+    change_recorded: bool = False
 
     @property
     def urgent(self) -> bool:
@@ -315,6 +321,8 @@ def record_plan(unit: Unit, *, report_id: int, plan: str, note: str | None) -> R
     """The loop closes: the plan is recorded (and the report acknowledged, if it was not)."""
     if plan not in PLANS:
         raise BadInput("Pick one of the plans listed.")
+    if plan in CHANGE_PLANS and not note:
+        raise BadInput(CHANGE_PLAN_NEEDS_NOTE, field=BlockId.SE_PLAN_NOTE)
     report, access = _report_for_prescriber(unit, report_id, "record a plan for side-effect reports")
     if report.status == ReportStatus.PLANNED:
         raise Conflict(_already(report), case_id=report.case_id)
@@ -518,6 +526,9 @@ def build_card(
             r.user_id for r in repo.recipients(session=unit.session, report_id=report.id, kinds=kinds)
         ]
     plan_label = PLANS.get(report.plan or "")
+    changed = report.status == ReportStatus.PLANNED and medication_repo.linked_to_report(
+        session=unit.session, report_id=report.id
+    )
     return ReportCard(
         id=report.id,
         ref=report.ref,
@@ -561,6 +572,8 @@ def build_card(
         routed_to=routed_to,
         age=age_text(unit.now - report.created_at),
         add_prescriber=ADD_PRESCRIBER_HINT.format(ref=case.ref),
+        change_offered=report.status == ReportStatus.PLANNED and report.plan in CHANGE_PLANS and not changed,
+        change_recorded=changed,
     )
 
 
