@@ -193,6 +193,7 @@ def _entry_json(med: MedicationHistory, entry: Any) -> dict[str, Any]:
         "before": entry.before,
         "after": entry.after,
         "reason": entry.reason,
+        "switched_to": entry.switched_to,
     }
 
 

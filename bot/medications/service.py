@@ -14,7 +14,7 @@ changed and who has seen it, like the cases workflow's own notes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -134,6 +134,7 @@ class HistoryEntry:
     after: str | None
     reason: str | None
     medication_kind: str
+    switched_to: str | None = None  # a switch: the new medication's name
 
 
 @dataclass(frozen=True)
@@ -281,7 +282,7 @@ def record_change(unit: Unit, form: ChangeForm) -> ChangeCard:
         side_effect_report=report.id if report else None,
         told=len(team),
     )
-    card = build_card(unit, change, case)
+    card = replace(build_card(unit, change, case), told=[m.user_id for m in team])  # DMs queued below
     note = post_in_thread(unit, case, render(unit, "med_change_note", card), purpose="medication_change_note")
     change.note_outbox_id = note.id
     for member in team:
@@ -499,6 +500,7 @@ def history(unit: Unit, case: Case) -> list[MedicationHistory]:
             after=cipher.decrypt_optional(change.after_enc),
             reason=cipher.decrypt_optional(change.reason_enc),
             medication_kind=kinds.get(change.medication_id, MedicationKind.PRESCRIPTION),
+            switched_to=names.get(change.new_medication_id) if change.new_medication_id else None,
         )
         by_med.setdefault(change.medication_id, []).append(entry)
         if change.kind == ChangeKind.START:
@@ -565,7 +567,9 @@ def history_section(unit: Unit, case: Case) -> list[str]:
         state = "active" if med.active else "stopped"
         rows.append(f"• *{e(med.name)}* ({e(MedicationKind(med.kind).display.lower())}, {state})")
         for entry in med.entries[-6:]:
-            line = change_line(ChangeKind(entry.kind), entry.name, entry.before, entry.after, entry.reason)
+            line = change_line(
+                ChangeKind(entry.kind), entry.name, entry.before, entry.after, entry.reason, entry.switched_to
+            )
             rows.append(f"    ◦ {entry.at:%Y-%m-%d} {line} (<@{entry.by}>)")
     if len(meds) > 20:
         rows.append(f"… and {len(meds) - 20} more in the audit export.")
