@@ -51,7 +51,7 @@ MESSAGES = {
         created_at=NOW,
         consent=ConsentLine(recorded=False),
     ),
-    "cases/case_note": dict(ref="C-1", kind="med_added", actor="U0A", name=HOSTILE, detail=HOSTILE),
+    "cases/case_note": dict(ref="C-1", kind="closed", actor="U0A", reason=HOSTILE),
     "core/reply": dict(text=HOSTILE, hint=HOSTILE),
     "core/error": dict(message=HOSTILE, usage=CASE_USAGE["add"]),
     "cases/help": dict(case_usage=list(CASE_USAGE.values()), roles=ROLE_HELP),
