@@ -47,6 +47,7 @@ class Action(StrEnum):
     HANDOFF_DECLINE = "handoff_decline"
     SIDE_EFFECT_ACK = "side_effect_ack"
     SIDE_EFFECT_PLAN = "side_effect_plan"
+    SIDE_EFFECT_RECHECK = "side_effect_recheck"  # value: the recheck id; opens the report form again
     REVIEW_ADD_UPDATE = "review_add_update"
     REVIEW_DECIDE = "review_decide"
     AUDIT_OLDER = "audit_older"  # value "<case id>:<page>"
@@ -89,6 +90,7 @@ class BlockId(StrEnum):
     SE_PLAN = "se_plan"
     SE_PLAN_NOTE = "se_plan_note"
     SE_ACTIONS = "se_actions"
+    SE_RECHECK_OUTCOME = "se_recheck_outcome"  # the recheck form: resolved / better / same / worse
     # Case review update modal (role-specific fields, then the optional scores).
     REVIEW_SESSIONS = "review_sessions"
     REVIEW_PROGRESS = "review_progress"

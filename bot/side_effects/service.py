@@ -49,6 +49,7 @@ from storage.side_effects import (
     RecipientKind,
     ReportStatus,
     Severity,
+    SideEffectRecheck,
     SideEffectRecipient,
     SideEffectReport,
 )
@@ -98,6 +99,8 @@ class ReportForm:
     burden: int
     red_flags: tuple[int, ...]  # indexes into SideEffectSettings.red_flags
     notes: str | None
+    recheck_id: int | None = None  # a recheck of an earlier report (bot/side_effects/recheck.py)
+    outcome: str | None = None  # the recheck's answer: resolved / better / same / worse
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,10 @@ class ReportCard:
     # A plan that changes a medication offers to record the change until one is linked.
     change_offered: bool = False
     change_recorded: bool = False
+    # The newest recheck's answer, if any (resolved / better / same / worse).
+    recheck_outcome: str | None = None
+    recheck_at: datetime | None = None
+    recheck_burden: int | None = None
 
     @property
     def urgent(self) -> bool:
@@ -339,10 +346,32 @@ def record_plan(unit: Unit, *, report_id: int, plan: str, note: str | None) -> R
         plan=plan,
         with_note=note is not None,
     )
+    _schedule_recheck(unit, report)
     card = build_card(unit, report, access.case)
     refresh_messages(unit, report, card)
     tell_reporter(unit, report, card, "planned")
     return card
+
+
+def _schedule_recheck(unit: Unit, report: SideEffectReport) -> None:
+    """A plan that changes a medication gets a recheck: the reporter is asked to rate the
+    side effect again CARETHREAD_SIDEEFFECT_RECHECK_DAYS later, at the clinic's next working
+    hour (asked by bot/side_effects/recheck.py)."""
+    if report.plan not in CHANGE_PLANS:
+        return
+    settings = unit.deps.settings
+    days = settings.section(SideEffectSettings).recheck_days
+    due = settings.clinic.working_hours.next_open(unit.now + timedelta(days=days), settings.clinic.zone)
+    recheck = SideEffectRecheck(report_id=report.id, case_id=report.case_id, due_at=due)
+    unit.session.add(recheck)
+    unit.session.flush()
+    unit.audit(
+        "side_effect.recheck_scheduled",
+        case_id=report.case_id,
+        target=f"side_effect:{report.id}",
+        recheck=recheck.id,
+        days=days,
+    )
 
 
 def _mark_acknowledged(unit: Unit, report: SideEffectReport, **details: Any) -> None:
@@ -529,6 +558,7 @@ def build_card(
     changed = report.status == ReportStatus.PLANNED and medication_repo.linked_to_report(
         session=unit.session, report_id=report.id
     )
+    recheck = repo.latest_recheck(session=unit.session, report_id=report.id)
     return ReportCard(
         id=report.id,
         ref=report.ref,
@@ -574,6 +604,9 @@ def build_card(
         add_prescriber=ADD_PRESCRIBER_HINT.format(ref=case.ref),
         change_offered=report.status == ReportStatus.PLANNED and report.plan in CHANGE_PLANS and not changed,
         change_recorded=changed,
+        recheck_outcome=recheck.outcome if recheck else None,
+        recheck_at=recheck.answered_at if recheck else None,
+        recheck_burden=recheck.burden if recheck else None,
     )
 
 

@@ -1,5 +1,6 @@
 """medication changes: history, who has seen each change, the interaction check; the kind of
-each medication on a case's list (issue 13)
+each medication on a case's list; side-effect rechecks after a plan that changes a medication
+(issue 13)
 
 Revision ID: 0010_meds
 Revises: 0009
@@ -67,6 +68,28 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_medication_changes_remind_due", ["reminded_at", "remind_at"], unique=False)
     op.create_table(
+        "side_effect_rechecks",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("report_id", sa.Integer(), nullable=False),
+        sa.Column("case_id", sa.Integer(), nullable=False),
+        sa.Column("due_at", storage.types.UTCDateTime(), nullable=False),
+        sa.Column("asked_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("ask_outbox_id", sa.Integer(), nullable=True),
+        sa.Column("answered_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("answered_by", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column("outcome", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+        sa.Column("frequency", sa.Integer(), nullable=True),
+        sa.Column("intensity", sa.Integer(), nullable=True),
+        sa.Column("burden", sa.Integer(), nullable=True),
+        sa.Column("notes_enc", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(["case_id"], ["cases.id"]),
+        sa.ForeignKeyConstraint(["report_id"], ["side_effect_reports.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("side_effect_rechecks", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_side_effect_rechecks_report_id"), ["report_id"], unique=False)
+        batch_op.create_index("ix_side_effect_rechecks_due", ["asked_at", "due_at"], unique=False)
+    op.create_table(
         "medication_change_recipients",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("change_id", sa.Integer(), nullable=False),
@@ -89,6 +112,10 @@ def downgrade() -> None:
     with op.batch_alter_table("medication_change_recipients", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_medication_change_recipients_change_id"))
     op.drop_table("medication_change_recipients")
+    with op.batch_alter_table("side_effect_rechecks", schema=None) as batch_op:
+        batch_op.drop_index("ix_side_effect_rechecks_due")
+        batch_op.drop_index(batch_op.f("ix_side_effect_rechecks_report_id"))
+    op.drop_table("side_effect_rechecks")
     with op.batch_alter_table("medication_changes", schema=None) as batch_op:
         batch_op.drop_index("ix_medication_changes_remind_due")
         batch_op.drop_index(batch_op.f("ix_medication_changes_medication_id"))
