@@ -311,3 +311,18 @@ def test_fhir_export_carries_the_medication_history(harness):
     doc = json.loads(h.slack.uploads[files[0]["id"]])
     [history] = doc["medications"]
     assert [e["change"] for e in history["history"]] == ["start", "change", "stop"]
+
+
+def test_nobody_is_reminded_once_everyone_has_seen_it(harness):
+    h = harness
+    change = _change_case(h)
+    h.action(THERAPIST, Action.MED_SEEN, str(change.id), channel="D0THERA")
+    h.action(MANAGER, Action.MED_SEEN, str(change.id), channel="D0CASEM")
+    assert h.get(MedicationChange, change.id).remind_at is not None
+    h.action(PHARMACIST, Action.MED_NO_CONCERN, str(change.id), channel="D0PHARM")  # seen, and checked
+    assert h.get(MedicationChange, change.id).remind_at is None
+    assert "(3 of 3)" in reply_text(h.updates(_ts(h, change.note_outbox_id))[-1])
+    h.clock.advance(timedelta(days=3))
+    run_sweep(h.deps)
+    h.settle()
+    assert not [r for r in h.rows(ChangeRecipient, change_id=change.id) if r.reminder_outbox_id]

@@ -45,6 +45,7 @@ AUDIT_ACTIONS = {
     ChangeKind.SWITCH: "medication.switched",
     ChangeKind.STOP: "medication.stopped",
 }
+HISTORY_LIMIT = 2700  # characters of the /case show section, leaving room for its last line
 INTERACTION_WORDS = {
     InteractionCheck.NO_CONCERN: "no interaction concern",
     InteractionCheck.CONCERN: "interaction concern",
@@ -319,6 +320,7 @@ def mark_seen(unit: Unit, *, change_id: int) -> ChangeCard:
     recipient.seen_at = unit.now
     unit.session.add(recipient)
     unit.session.flush()
+    _stop_reminder_if_all_seen(unit, change)
     unit.audit("medication.change_seen", case_id=case.id, target=f"medication_change:{change.id}")
     card = build_card(unit, change, case)
     refresh(unit, change, card)
@@ -349,6 +351,7 @@ def record_interaction(unit: Unit, *, change_id: int, verdict: str, note: str | 
         recipient.seen_at = unit.now  # answering the check is seeing the change
         unit.session.add(recipient)
     unit.session.flush()
+    _stop_reminder_if_all_seen(unit, change)
     unit.audit(
         "medication.interaction_checked",
         case_id=case.id,
@@ -563,17 +566,24 @@ def history_section(unit: Unit, case: Case) -> list[str]:
         return []
     e = escape_mrkdwn
     rows = ["*Medication history*"]
-    for med in meds[:20]:
+    size, shown = len(rows[0]), 0
+    for med in meds:
         state = "active" if med.active else "stopped"
-        rows.append(f"• *{e(med.name)}* ({e(MedicationKind(med.kind).display.lower())}, {state})")
+        block = [f"• *{e(med.name)}* ({e(MedicationKind(med.kind).display.lower())}, {state})"]
         for entry in med.entries[-6:]:
             line = change_line(
                 ChangeKind(entry.kind), entry.name, entry.before, entry.after, entry.reason, entry.switched_to
             )
-            rows.append(f"    ◦ {entry.at:%Y-%m-%d} {line} (<@{entry.by}>)")
-    if len(meds) > 20:
-        rows.append(f"… and {len(meds) - 20} more in the audit export.")
-    return ["\n".join(rows)[:2900]]
+            block.append(f"    ◦ {entry.at:%Y-%m-%d} {line[:400]} (<@{entry.by}>)")
+        # Whole lines only, within one section's 3000 characters (a cut could split a mention).
+        if size + sum(len(row) + 1 for row in block) > HISTORY_LIMIT:
+            break
+        rows += block
+        size += sum(len(row) + 1 for row in block)
+        shown += 1
+    if shown < len(meds):
+        rows.append(f"… and {len(meds) - shown} more in the audit export (`/audit {case.ref} export csv`).")
+    return ["\n".join(rows)]
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -641,6 +651,15 @@ def _new_medication(unit: Unit, case: Case, name: str, detail: str | None, kind:
     unit.session.add(med)
     unit.session.flush()
     return med
+
+
+def _stop_reminder_if_all_seen(unit: Unit, change: MedicationChange) -> None:
+    """Everyone told has seen it: nobody is left to remind."""
+    if change.reminded_at is None and all(
+        r.seen_at is not None for r in repo.recipients(session=unit.session, change_id=change.id)
+    ):
+        change.remind_at = None
+        unit.session.add(change)
 
 
 def _change_for_member(unit: Unit, change_id: int) -> tuple[MedicationChange, Case]:
