@@ -207,6 +207,8 @@ def test_multi_word_names_the_form_and_kinds(harness):
     )
     [wort] = [m for m in h.rows(Medication) if h.deps.cipher.decrypt(m.name_enc) == "St John's wort"]
     assert wort.kind == "herbal"
+    h.command(PRESCRIBER, "show C-1")
+    assert "*St John's wort* 300 mg daily (herbal, since" in h.last_reply_text()
     [start] = h.rows(MedicationChange, medication_id=wort.id)
     assert h.deps.cipher.decrypt(start.watch_enc) == "serotonin toxicity signs"
     assert "Saved the medication change on C-1" in reply_text(h.dms(PRESCRIBER)[-1])
@@ -269,7 +271,8 @@ def test_a_plan_to_adjust_the_dose_offers_the_change_and_links_it(harness):
     form = h.last_view()
     assert json.loads(form["private_metadata"]) == {"case": 1, "verb": "change", "report": report.id}
     assert "SE-1" in reply_text({"blocks": form["blocks"]})
-    submit_med_form(h, PRESCRIBER, form, detail="50 mg every morning", reason="nausea (SE-1)")
+    assert blocks_by_id(form)[BlockId.MED_REASON]["element"]["initial_value"] == "side effect (SE-1)"
+    submit_med_form(h, PRESCRIBER, form, detail="50 mg every morning")
     [change] = h.rows(MedicationChange, kind="change")
     assert change.side_effect_report_id == report.id
     final = h.updates(summary_ts)[-1]

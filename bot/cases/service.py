@@ -20,7 +20,7 @@ from bot.inputs import FieldCheck
 from bot.slack import SlackUnavailable
 from bot.unit import Unit
 from storage import cases as repo
-from storage.cases import Case, CaseMember, CaseStatus, Medication, Role
+from storage.cases import Case, CaseMember, CaseStatus, Medication, MedicationKind, Role
 from storage.core import OutboxMessage
 
 
@@ -40,6 +40,11 @@ class MedicationLine:
     detail: str | None
     added_by: str
     added_at: datetime
+    kind: str = MedicationKind.PRESCRIPTION  # prescription, OTC, supplement, herbal
+
+    @property
+    def kind_title(self) -> str:
+        return MedicationKind(self.kind).display
 
 
 @dataclass(frozen=True)
@@ -380,6 +385,7 @@ def show_case(unit: Unit, *, case_id: int) -> CaseDetails:
                 unit.deps.cipher.decrypt_optional(m.detail_enc),
                 m.added_by,
                 m.added_at,
+                m.kind,
             )
             for m in repo.medications(session=unit.session, case_id=case_id)
         ],

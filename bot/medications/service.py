@@ -91,6 +91,7 @@ class FormContext:
     detail: str | None
     report_id: int | None
     report_ref: str | None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,7 @@ def form_context(
         detail=detail,
         report_id=report.id if report else None,
         report_ref=report.ref if report else None,
+        reason=f"side effect ({report.ref})" if report else None,
     )
 
 
