@@ -35,10 +35,6 @@ class InteractionCheck(StrEnum):
 
 class MedicationChange(SQLModel, table=True):
     __tablename__ = "medication_changes"
-    __table_args__ = (
-        # The seen-reminder sweep: changes whose reminder is due and not sent.
-        Index("ix_medication_changes_remind_due", "reminded_at", "remind_at"),
-    )
 
     id: int = Field(default=None, primary_key=True)  # assigned on flush; typed as the int every reader gets
     case_id: int = Field(foreign_key="cases.id", index=True)
@@ -57,9 +53,6 @@ class MedicationChange(SQLModel, table=True):
     changed_by: str = Field(max_length=32)
     changed_at: datetime = Field(sa_column=utc_column())
     note_outbox_id: int | None = Field(default=None)  # the thread note, updated in place
-    # One reminder to those who have not seen it: due at remind_at, claimed once.
-    remind_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
-    reminded_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     interaction: str | None = Field(default=None, max_length=16)  # InteractionCheck
     interaction_note_enc: str | None = Field(default=None, sa_type=Text)
     interaction_by: str | None = Field(default=None, max_length=32)
@@ -68,10 +61,15 @@ class MedicationChange(SQLModel, table=True):
 
 class ChangeRecipient(SQLModel, table=True):
     """A team member told of a change by DM (with Seen; a pharmacist also with the
-    interaction check), and when they said they had seen it."""
+    interaction check), when they said they had seen it, and their one reminder if they had
+    not: due at `remind_at` (moved to their working hours by the sweep), claimed once."""
 
     __tablename__ = "medication_change_recipients"
-    __table_args__ = (UniqueConstraint("change_id", "user_id", name="uq_medication_change_recipient"),)
+    __table_args__ = (
+        UniqueConstraint("change_id", "user_id", name="uq_medication_change_recipient"),
+        # The seen-reminder sweep: recipients whose reminder is due and not sent.
+        Index("ix_medication_change_recipients_remind_due", "reminded_at", "remind_at"),
+    )
 
     id: int = Field(default=None, primary_key=True)  # assigned on flush; typed as the int every reader gets
     change_id: int = Field(foreign_key="medication_changes.id", index=True)
@@ -79,6 +77,8 @@ class ChangeRecipient(SQLModel, table=True):
     role: str = Field(max_length=16)
     outbox_id: int
     seen_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    remind_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    reminded_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     reminder_outbox_id: int | None = Field(default=None)
 
 
@@ -116,14 +116,24 @@ def linked_to_report(*, session: Session, report_id: int) -> bool:
 
 
 def seen_reminders_due(*, now: datetime) -> Select:
-    """Changes whose one seen-reminder is due and not sent: a query for claims.lock_due."""
+    """Recipients whose one seen-reminder is due and not sent: a query for claims.lock_due."""
     return (
-        select(MedicationChange)
-        .where(col(MedicationChange.reminded_at).is_(None), col(MedicationChange.remind_at) <= now)
-        .order_by(col(MedicationChange.remind_at), col(MedicationChange.id))
+        select(ChangeRecipient)
+        .where(
+            col(ChangeRecipient.reminded_at).is_(None),
+            col(ChangeRecipient.remind_at).is_not(None),
+            col(ChangeRecipient.remind_at) <= now,
+        )
+        .order_by(col(ChangeRecipient.remind_at), col(ChangeRecipient.id))
     )
 
 
-def lock_seen_reminders(session: Session, *, now: datetime, limit: int) -> list[MedicationChange]:
+def lock_seen_reminders(session: Session, *, now: datetime, limit: int) -> list[ChangeRecipient]:
     """Claim the due seen-reminders (storage.claims.lock_due) for the caller's unit."""
     return lock_due(session, seen_reminders_due(now=now), limit=limit)
+
+
+def due_reminder_users(*, session: Session, now: datetime) -> list[str]:
+    """Who has a seen-reminder due: their time zones are looked up before claiming."""
+    query = seen_reminders_due(now=now).with_only_columns(col(ChangeRecipient.user_id)).distinct()
+    return list(session.execute(query.order_by(None)).scalars())

@@ -85,7 +85,12 @@ def test_change_is_noted_told_seen_and_reminded_once(harness):
     assert len(h.audit_events(action="medication.change_seen")) == 1
 
     # 24 h on working days later, those who have not seen it are reminded, once.
-    assert change.remind_at == h.clock.now() + timedelta(hours=24)
+    waiting = h.rows(ChangeRecipient, change_id=change.id)
+    assert {r.user_id: r.remind_at for r in waiting} == {
+        THERAPIST: None,  # seen: no reminder
+        MANAGER: h.clock.now() + timedelta(hours=24),
+        PHARMACIST: h.clock.now() + timedelta(hours=24),
+    }
     h.clock.advance(timedelta(hours=25))
     run_sweep(h.deps)
     h.settle()
@@ -98,9 +103,11 @@ def test_change_is_noted_told_seen_and_reminded_once(harness):
     h.settle()
     assert len(h.outbox(purpose="medication_change_reminder")) == before  # once only
     reminded_events = [
-        e for e in h.audit_events(action="medication.change_reminded") if f":{change.id}" in (e.target or "")
+        e.target
+        for e in h.audit_events(action="medication.change_reminded")
+        if json.loads(e.details)["change"] == change.id
     ]
-    assert len(reminded_events) == 1
+    assert sorted(reminded_events) == [f"user:{MANAGER}", f"user:{PHARMACIST}"]
     with h.db() as session:
         assert auditlog.verify(session, h.deps.audit_key).ok
     assert not any("sertraline" in e.details for e in h.audit_events())  # no clinical text in audit
@@ -316,14 +323,31 @@ def test_fhir_export_carries_the_medication_history(harness):
     assert [e["change"] for e in history["history"]] == ["start", "change", "stop"]
 
 
+def test_a_reminder_waits_for_the_persons_working_hours(harness):
+    h = harness
+    change = _change_case(h)
+    # Late evening is outside working hours: the reminder waits for them, then goes once.
+    due = h.rows(ChangeRecipient, change_id=change.id, user_id=MANAGER)[0].remind_at
+    h.clock.advance(due.replace(hour=23) - h.clock.now())  # evening in UTC and in New York
+    run_sweep(h.deps)
+    h.settle()
+    [deferred] = h.rows(ChangeRecipient, change_id=change.id, user_id=MANAGER)
+    assert deferred.reminded_at is None and deferred.remind_at > h.clock.now()
+    assert ("medication.reminder_deferred", "ok") in h.audit_actions(case_id=1)
+    h.clock.advance(deferred.remind_at - h.clock.now())
+    run_sweep(h.deps)
+    h.settle()
+    assert h.rows(ChangeRecipient, change_id=change.id, user_id=MANAGER)[0].reminded_at == h.clock.now()
+
+
 def test_nobody_is_reminded_once_everyone_has_seen_it(harness):
     h = harness
     change = _change_case(h)
     h.action(THERAPIST, Action.MED_SEEN, str(change.id), channel="D0THERA")
     h.action(MANAGER, Action.MED_SEEN, str(change.id), channel="D0CASEM")
-    assert h.get(MedicationChange, change.id).remind_at is not None
+    assert [r.remind_at is None for r in h.rows(ChangeRecipient, change_id=change.id)] == [True, True, False]
     h.action(PHARMACIST, Action.MED_NO_CONCERN, str(change.id), channel="D0PHARM")  # seen, and checked
-    assert h.get(MedicationChange, change.id).remind_at is None
+    assert all(r.remind_at is None for r in h.rows(ChangeRecipient, change_id=change.id))
     assert "(3 of 3)" in reply_text(h.updates(_ts(h, change.note_outbox_id))[-1])
     h.clock.advance(timedelta(days=3))
     run_sweep(h.deps)

@@ -271,9 +271,7 @@ def record_change(unit: Unit, form: ChangeForm) -> ChangeCard:
     team = [
         m for m in case_repo.members(session=unit.session, case_id=case.id) if m.user_id != unit.actor.user_id
     ]
-    if team:
-        settings = unit.deps.settings.section(MedicationSettings)
-        change.remind_at = settings.remind_at(unit.now, unit.deps.settings.clinic)
+    remind_at = unit.deps.settings.section(MedicationSettings).remind_at(unit.now, unit.deps.settings.clinic)
     unit.audit(
         AUDIT_ACTIONS[kind],
         case_id=case.id,
@@ -296,7 +294,13 @@ def record_change(unit: Unit, form: ChangeForm) -> ChangeCard:
             case_id=case.id,
         )
         unit.session.add(
-            ChangeRecipient(change_id=change.id, user_id=member.user_id, role=member.role, outbox_id=dm.id)
+            ChangeRecipient(
+                change_id=change.id,
+                user_id=member.user_id,
+                role=member.role,
+                outbox_id=dm.id,
+                remind_at=remind_at,
+            )
         )
         unit.audit(
             "medication.change_told", case_id=case.id, target=f"user:{member.user_id}", change=change.id
@@ -319,10 +323,7 @@ def mark_seen(unit: Unit, *, change_id: int) -> ChangeCard:
         raise Conflict(
             f"You already marked this change on {case.ref} seen; nothing was changed.", case_id=case.id
         )
-    recipient.seen_at = unit.now
-    unit.session.add(recipient)
-    unit.session.flush()
-    _stop_reminder_if_all_seen(unit, change)
+    _seen(unit, recipient)
     unit.audit("medication.change_seen", case_id=case.id, target=f"medication_change:{change.id}")
     card = build_card(unit, change, case)
     refresh(unit, change, card)
@@ -350,10 +351,8 @@ def record_interaction(unit: Unit, *, change_id: int, verdict: str, note: str | 
     unit.session.add(change)
     recipient = repo_recipient(unit, change)
     if recipient is not None and recipient.seen_at is None:
-        recipient.seen_at = unit.now  # answering the check is seeing the change
-        unit.session.add(recipient)
+        _seen(unit, recipient)  # answering the check is seeing the change
     unit.session.flush()
-    _stop_reminder_if_all_seen(unit, change)
     unit.audit(
         "medication.interaction_checked",
         case_id=case.id,
@@ -655,13 +654,13 @@ def _new_medication(unit: Unit, case: Case, name: str, detail: str | None, kind:
     return med
 
 
-def _stop_reminder_if_all_seen(unit: Unit, change: MedicationChange) -> None:
-    """Everyone told has seen it: nobody is left to remind."""
-    if change.reminded_at is None and all(
-        r.seen_at is not None for r in repo.recipients(session=unit.session, change_id=change.id)
-    ):
-        change.remind_at = None
-        unit.session.add(change)
+def _seen(unit: Unit, recipient: ChangeRecipient) -> None:
+    """Seen: saved, and their reminder (if not sent yet) is no longer due."""
+    recipient.seen_at = unit.now
+    if recipient.reminded_at is None:
+        recipient.remind_at = None
+    unit.session.add(recipient)
+    unit.session.flush()
 
 
 def _change_for_member(unit: Unit, change_id: int) -> tuple[MedicationChange, Case]:

@@ -1,8 +1,8 @@
 """Settings for medication changes, validated once at start-up (load_settings) and read as
 `deps.settings.section(MedicationSettings)`: how long the team has to mark a change seen
 before those who have not are reminded, once. The hours count on the clinic's working days
-and the reminder waits for its working hours (`settings.clinic`), so a change made on
-Friday afternoon does not chase people over the weekend."""
+(`settings.clinic`), so a change made on Friday afternoon does not chase people over the
+weekend, and the sweep then waits for each person's working hours in their own zone."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class MedicationSettings(EnvSettings):
 
     def remind_at(self, changed_at: datetime, clinic: ClinicSettings) -> datetime:
         """When to remind those who have not seen a change: `seen_hours` later, counting
-        working days only, at the next working hour from then."""
-        working, zone = clinic.working_hours, clinic.zone
-        due = working.add_business_time(changed_at, timedelta(hours=self.seen_hours), zone)
-        return working.next_open(due, zone)
+        the clinic's working days only (bot/clinic.py add_business_time)."""
+        return clinic.working_hours.add_business_time(
+            changed_at, timedelta(hours=self.seen_hours), clinic.zone
+        )

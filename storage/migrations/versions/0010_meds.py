@@ -49,8 +49,6 @@ def upgrade() -> None:
         sa.Column("changed_by", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("changed_at", storage.types.UTCDateTime(), nullable=False),
         sa.Column("note_outbox_id", sa.Integer(), nullable=True),
-        sa.Column("remind_at", storage.types.UTCDateTime(), nullable=True),
-        sa.Column("reminded_at", storage.types.UTCDateTime(), nullable=True),
         sa.Column("interaction", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
         sa.Column("interaction_note_enc", sa.Text(), nullable=True),
         sa.Column("interaction_by", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
@@ -66,7 +64,6 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_medication_changes_medication_id"), ["medication_id"], unique=False
         )
-        batch_op.create_index("ix_medication_changes_remind_due", ["reminded_at", "remind_at"], unique=False)
     op.create_table(
         "side_effect_rechecks",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -97,6 +94,8 @@ def upgrade() -> None:
         sa.Column("role", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("outbox_id", sa.Integer(), nullable=False),
         sa.Column("seen_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("remind_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("reminded_at", storage.types.UTCDateTime(), nullable=True),
         sa.Column("reminder_outbox_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(["change_id"], ["medication_changes.id"]),
         sa.PrimaryKeyConstraint("id"),
@@ -106,10 +105,14 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_medication_change_recipients_change_id"), ["change_id"], unique=False
         )
+        batch_op.create_index(
+            "ix_medication_change_recipients_remind_due", ["reminded_at", "remind_at"], unique=False
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("medication_change_recipients", schema=None) as batch_op:
+        batch_op.drop_index("ix_medication_change_recipients_remind_due")
         batch_op.drop_index(batch_op.f("ix_medication_change_recipients_change_id"))
     op.drop_table("medication_change_recipients")
     with op.batch_alter_table("side_effect_rechecks", schema=None) as batch_op:
@@ -117,7 +120,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_side_effect_rechecks_report_id"))
     op.drop_table("side_effect_rechecks")
     with op.batch_alter_table("medication_changes", schema=None) as batch_op:
-        batch_op.drop_index("ix_medication_changes_remind_due")
         batch_op.drop_index(batch_op.f("ix_medication_changes_medication_id"))
         batch_op.drop_index(batch_op.f("ix_medication_changes_case_id"))
     op.drop_table("medication_changes")
