@@ -17,6 +17,7 @@ from enum import StrEnum
 from sqlalchemy import Index, Select, Text, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from storage.cases import Case, CaseMember, CaseStatus
 from storage.claims import lock_due
 from storage.types import utc_column
 
@@ -137,3 +138,21 @@ def due_reminder_users(*, session: Session, now: datetime) -> list[str]:
     """Who has a seen-reminder due: their time zones are looked up before claiming."""
     query = seen_reminders_due(now=now).with_only_columns(col(ChangeRecipient.user_id)).distinct()
     return list(session.execute(query.order_by(None)).scalars())
+
+
+def unseen_by(*, session: Session, user_id: str) -> list[tuple[ChangeRecipient, MedicationChange, Case]]:
+    """Changes on open cases sent to `user_id` that they have not marked seen (App Home)."""
+    rows = session.execute(
+        select(ChangeRecipient, MedicationChange, Case)
+        .join(MedicationChange, col(MedicationChange.id) == col(ChangeRecipient.change_id))
+        .join(Case, col(Case.id) == col(MedicationChange.case_id))
+        .join(CaseMember, (col(CaseMember.case_id) == col(Case.id)) & (col(CaseMember.user_id) == user_id))
+        .where(
+            ChangeRecipient.user_id == user_id,
+            col(ChangeRecipient.seen_at).is_(None),
+            Case.status == CaseStatus.OPEN,
+        )
+        .order_by(col(MedicationChange.changed_at), col(MedicationChange.id))
+        .limit(50)
+    ).all()
+    return [(recipient, change, case) for recipient, change, case in rows]

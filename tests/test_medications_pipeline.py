@@ -353,3 +353,19 @@ def test_nobody_is_reminded_once_everyone_has_seen_it(harness):
     run_sweep(h.deps)
     h.settle()
     assert not [r for r in h.rows(ChangeRecipient, change_id=change.id) if r.reminder_outbox_id]
+
+
+def test_app_home_lists_changes_waiting_to_be_seen(harness):
+    h = harness
+    change = _change_case(h)
+
+    def home(user: str, channel: str) -> str:
+        before = len(h.slack.calls_to("views.publish"))
+        h.event({"type": "app_home_opened", "user": user, "tab": "home", "channel": channel})
+        return reply_text(h.slack.wait_for("views.publish", before + 1)[-1].args["view"])
+
+    # The manager has two: the start when the case was set up, and the change.
+    assert home(MANAGER, "D0CASEM").count("*C-1* medication change: waiting for you to mark it seen") == 2
+    assert "mark it seen" not in home(PRESCRIBER, "D0PRESC1")  # who made them is not asked
+    h.action(MANAGER, Action.MED_SEEN, str(change.id), channel="D0CASEM")
+    assert home(MANAGER, "D0CASEM").count("mark it seen") == 1

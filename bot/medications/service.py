@@ -19,7 +19,8 @@ from datetime import datetime
 from typing import Any
 
 from bot.access import CaseAccess, case_ref, open_case, require_role
-from bot.cases.service import post_in_thread
+from bot.cases.service import post_in_thread, thread_url
+from bot.contributions import WaitingItem
 from bot.errors import BadInput, Conflict, NoAccess, NotAllowed
 from bot.ids import Action, BlockId
 from bot.medications.commands import MED_USAGE
@@ -719,3 +720,20 @@ def form_for_report(unit: Unit, *, report_id: int) -> FormContext:
         if med is not None and med.active:
             name = unit.deps.cipher.decrypt(med.name_enc)
     return form_context(unit, case_id=report.case_id, verb=verb, name=name, report_id=report.id)
+
+
+def waiting_for_me(unit: Unit) -> list[WaitingItem]:
+    """App Home: medication changes on my cases that I have not marked seen, oldest first."""
+    items = []
+    for _recipient, change, case in repo.unseen_by(session=unit.session, user_id=unit.actor.user_id):
+        root = case_repo.thread_root(session=unit.session, case=case)
+        items.append(
+            WaitingItem(
+                case_ref=case.ref,
+                text="medication change: waiting for you to mark it seen",
+                url=thread_url(root),
+                # After urgent to moderate side effects (ranks 0-2), with the low ones: oldest first.
+                sort_key=(3, change.changed_at.timestamp(), change.id),
+            )
+        )
+    return items

@@ -11,5 +11,6 @@ WORKFLOW = Workflow(
     listeners="handlers.medications",
     sweep_steps=(("medication_seen_reminders", sweeps.remind_unseen),),
     show_sections=(service.history_section,),
+    home_items=(service.waiting_for_me,),
     settings=MedicationSettings,
 )
