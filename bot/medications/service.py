@@ -350,7 +350,7 @@ def record_interaction(unit: Unit, *, change_id: int, verdict: str, note: str | 
     change.interaction, change.interaction_by, change.interaction_at = verdict, unit.actor.user_id, unit.now
     change.interaction_note_enc = unit.deps.cipher.encrypt_optional(note)
     unit.session.add(change)
-    recipient = repo_recipient(unit, change)
+    recipient = _my_recipient(unit, change)
     if recipient is not None and recipient.seen_at is None:
         _seen(unit, recipient)  # answering the check is seeing the change
     unit.session.flush()
@@ -389,6 +389,8 @@ def interaction_context(unit: Unit, *, change_id: int) -> ChangeCard:
 
 
 def build_card(unit: Unit, change: MedicationChange, case: Case) -> ChangeCard:
+    """The change decrypted once for every message that shows it, with who was told and
+    who has seen it, so the note and the DMs are rendered from the same facts."""
     cipher = unit.deps.cipher
     med = unit.session.get(Medication, change.medication_id)
     assert med is not None  # a change's medication is never deleted (foreign key)
@@ -457,6 +459,7 @@ def change_line(
 
 
 def render(unit: Unit, name: str, card: ChangeCard, **extra: Any) -> dict[str, Any]:
+    """A templates/medications/ message about `card`, with the ids its buttons use."""
     return unit.deps.renderer.message(f"medications/{name}", c=card, action=Action, block=BlockId, **extra)
 
 
@@ -676,7 +679,7 @@ def _change_for_member(unit: Unit, change_id: int) -> tuple[MedicationChange, Ca
     return change, access.case
 
 
-def repo_recipient(unit: Unit, change: MedicationChange) -> ChangeRecipient | None:
+def _my_recipient(unit: Unit, change: MedicationChange) -> ChangeRecipient | None:
     for recipient in repo.recipients(session=unit.session, change_id=change.id):
         if recipient.user_id == unit.actor.user_id:
             return recipient
@@ -684,7 +687,7 @@ def repo_recipient(unit: Unit, change: MedicationChange) -> ChangeRecipient | No
 
 
 def _recipient(unit: Unit, change: MedicationChange) -> ChangeRecipient:
-    recipient = repo_recipient(unit, change)
+    recipient = _my_recipient(unit, change)
     if recipient is None:
         raise NotAllowed(
             f"This change on {case_ref(change.case_id)} was not sent to you to mark seen "
