@@ -36,6 +36,10 @@ class Callback(StrEnum):
     ADHERENCE_PLAN = "adherence_plan"
     CONSULT_RECOMMEND = "consult_recommend"
     CONSULT_RESPOND = "consult_respond"  # private_metadata "<consult id>:<modify|decline>"
+    # Medication changes: add / change / stop (private_metadata: JSON of case, verb, report),
+    # and the pharmacist's concern note (private_metadata: the change id).
+    MEDICATION_FORM = "medication_form"
+    MEDICATION_CONCERN = "medication_concern"
 
 
 class Action(StrEnum):
@@ -50,6 +54,7 @@ class Action(StrEnum):
     HANDOFF_DECLINE = "handoff_decline"
     SIDE_EFFECT_ACK = "side_effect_ack"
     SIDE_EFFECT_PLAN = "side_effect_plan"
+    SIDE_EFFECT_RECHECK = "side_effect_recheck"  # value: the recheck id; opens the report form again
     REVIEW_ADD_UPDATE = "review_add_update"
     REVIEW_DECIDE = "review_decide"
     # Consultation (value: the case id for a request, the consult id otherwise).
@@ -63,6 +68,12 @@ class Action(StrEnum):
     # Adherence reports: the prescriber's buttons (value: the report id).
     ADHERENCE_ACK = "adherence_ack"
     ADHERENCE_PLAN = "adherence_plan"
+    # Medication changes (value: the change id): Seen, and the pharmacist's interaction check.
+    MED_SEEN = "med_seen"
+    MED_NO_CONCERN = "med_no_concern"
+    MED_CONCERN = "med_concern"
+    # On a side-effect plan of adjust dose / switch / stop (value: the report id).
+    MED_RECORD_CHANGE = "med_record_change"
 
 
 class BlockId(StrEnum):
@@ -96,6 +107,7 @@ class BlockId(StrEnum):
     SE_PLAN = "se_plan"
     SE_PLAN_NOTE = "se_plan_note"
     SE_ACTIONS = "se_actions"
+    SE_RECHECK_OUTCOME = "se_recheck_outcome"  # the recheck form: resolved / better / same / worse
     # Case review update modal (role-specific fields, then the optional scores).
     REVIEW_SESSIONS = "review_sessions"
     REVIEW_PROGRESS = "review_progress"
@@ -135,6 +147,19 @@ class BlockId(StrEnum):
     AD_PLAN = "ad_plan"
     AD_PLAN_NOTE = "ad_plan_note"
     AD_ACTIONS = "ad_actions"
+    # Medication form (add / change / stop) and the pharmacist's concern note.
+    MED_PICK = "med_pick"
+    MED_NAME = "med_name"
+    MED_KIND = "med_kind"
+    MED_DETAIL = "med_detail"
+    MED_SWITCH_TO = "med_switch_to"
+    MED_REASON = "med_reason"
+    MED_TARGETS = "med_targets"
+    MED_WATCH = "med_watch"
+    MED_TAPER = "med_taper"
+    MED_REMEASURE = "med_remeasure"
+    MED_CONCERN_NOTE = "med_concern_note"
+    MED_ACTIONS = "med_actions"
 
     @classmethod
     def members_for(cls, role: str) -> str:

@@ -13,7 +13,17 @@ from bot.cases.workflow import WORKFLOW as CASES
 from bot.consults.workflow import WORKFLOW as CONSULTS
 from bot.contributions import Workflow
 from bot.handoffs.workflow import WORKFLOW as HANDOFFS
+from bot.medications.workflow import WORKFLOW as MEDICATIONS
 from bot.reviews.workflow import WORKFLOW as REVIEWS
 from bot.side_effects.workflow import WORKFLOW as SIDE_EFFECTS
 
-WORKFLOWS: tuple[Workflow, ...] = (CASES, SIDE_EFFECTS, REVIEWS, HANDOFFS, AUDIT, ADHERENCE, CONSULTS)
+WORKFLOWS: tuple[Workflow, ...] = (
+    CASES,
+    MEDICATIONS,
+    SIDE_EFFECTS,
+    REVIEWS,
+    HANDOFFS,
+    AUDIT,
+    ADHERENCE,
+    CONSULTS,
+)

@@ -19,6 +19,8 @@ from bot.deps import Deps
 from bot.errors import BadInput
 from bot.ids import Action, BlockId, Callback, Command
 from bot.inputs import ROLE_HELP, FieldCheck, Help, clean_text, parse_id, parse_role
+from bot.medications import service as medications
+from bot.medications.forms import form_view as medication_form
 from bot.unit import Actor
 from handlers import actors, forms
 from handlers.replies import Reply, dm, ephemeral, read_submission, replying, where_clicked
@@ -127,9 +129,10 @@ def _view_details(deps: Deps, body: dict[str, Any]) -> None:
 
 
 def _opens_form(body: dict[str, Any]) -> bool:
-    """`/case create` with no label and `/case consent` open a form: their trigger_id lasts 3 s."""
+    """`/case create` with no label, `/case consent` and a `/case med` lacking details open a
+    form: their trigger_id lasts 3 s."""
     command = parsing.parse_case_command(body.get("text") or "")
-    return isinstance(command, parsing.RecordConsent) or (
+    return isinstance(command, parsing.RecordConsent | parsing.MedicationForm) or (
         isinstance(command, parsing.CreateCase) and command.label is None
     )
 
@@ -268,6 +271,14 @@ def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, 
             ref = consent.open_form(unit, case_id=command.case_id)
         deps.gateway.open_view(body["trigger_id"], _consent_form(deps, command.case_id, ref))
         return
+    if isinstance(command, parsing.MedicationForm):
+        with deps.unit(actor) as unit:
+            context = medications.form_context(
+                unit, case_id=command.case_id, verb=command.verb, name=command.name, detail=command.detail
+            )
+        deps.gateway.open_view(body["trigger_id"], medication_form(deps, context))
+        deps.record(actor, "medication.form_opened", Outcome.OK, case_id=command.case_id, verb=command.verb)
+        return
     if isinstance(command, parsing.CreateCase) and command.label is None:
         form = _create_form(deps, body.get("channel_id") or "")
         audience.refuse_public_home(deps.gateway, body.get("channel_id") or "")  # before anyone types
@@ -305,11 +316,23 @@ def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, 
                 cases.reopen_case(unit, case_id=case_id)
                 message = render("core/reply", text=f"Reopened C-{case_id}.", hint=None)
             case parsing.AddMedication(case_id=case_id, name=name, detail=detail):
-                cases.add_medication(unit, case_id=case_id, name=name, detail=detail)
+                medications.record_change(
+                    unit, medications.ChangeForm(case_id=case_id, verb="add", name=name, detail=detail)
+                )
                 message = render(
                     "core/reply",
-                    text=f"Added a medication to C-{case_id}; the thread has the details.",
+                    text=f"Added a medication to C-{case_id}; the thread and the team have the details.",
                     hint=None,
+                )
+            case parsing.ChangeMedication(case_id=case_id, name=name, detail=detail):
+                medications.record_change(
+                    unit, medications.ChangeForm(case_id=case_id, verb="change", name=name, detail=detail)
+                )
+                message = render(
+                    "core/reply",
+                    text=f"Changed a medication on C-{case_id}; the thread and the team have the details.",
+                    hint=f"`/case med C-{case_id} change` alone opens the form, with room for the reason, "
+                    "target symptoms, what to watch for and when to re-measure.",
                 )
             case parsing.ShowDuties(case_id=case_id):
                 ref, lines = cases.show_responsibilities(unit, case_id=case_id)
@@ -325,13 +348,6 @@ def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, 
             case parsing.ShowConsent(case_id=case_id):
                 message = render(
                     "cases/consent_show", ref=f"C-{case_id}", c=consent.show(unit, case_id=case_id)
-                )
-            case parsing.StopMedication(case_id=case_id, name=name):
-                cases.stop_medication(unit, case_id=case_id, name=name)
-                message = render(
-                    "core/reply",
-                    text=f"Stopped a medication on C-{case_id}; the thread has the details.",
-                    hint=None,
                 )
             case _:  # pragma: no cover - the parser returns only the types above
                 raise BadInput("Unknown command.", usage=CASE_USAGE["help"])

@@ -11,6 +11,7 @@ from bot.auditlog import Outcome, Source
 from bot.deps import Deps
 from bot.ids import Action, BlockId, Callback, Command
 from bot.inputs import Help, parse_id
+from bot.side_effects import recheck
 from bot.side_effects import service as side_effects
 from bot.side_effects import sweeps as side_effect_escalation
 from bot.side_effects.commands import (
@@ -28,6 +29,7 @@ from handlers.replies import dm, ephemeral, read_submission, replying, where_cli
 
 # The escalation sweep step registers itself when its module is imported (above).
 SWEEP = side_effect_escalation.escalate_due
+STALE_RECHECK = "That button no longer points at a recheck. `/sideeffect list <case>` shows the open reports."
 
 
 def register(app: App, deps: Deps) -> None:
@@ -38,6 +40,9 @@ def register(app: App, deps: Deps) -> None:
         inbox.listener("side_effects.case_picked", _case_picked, opens_form=lambda _body: True)
     )
     app.action(Action.SIDE_EFFECT_ACK)(inbox.listener("side_effects.acknowledge", _acknowledge))
+    app.action(Action.SIDE_EFFECT_RECHECK)(
+        inbox.listener("side_effects.recheck_clicked", _open_recheck, opens_form=lambda _body: True)
+    )
     app.action(Action.SIDE_EFFECT_PLAN)(
         inbox.listener("side_effects.plan_clicked", _open_plan, opens_form=lambda _body: True)
     )
@@ -112,7 +117,24 @@ def _submit_report(deps: Deps, body: dict[str, Any]) -> None:
         form = read_report(view, deps)
         with deps.unit(actor) as unit:
             unit.once(f"view:{view.get('id')}")
-            side_effects.submit_report(unit, form)
+            if form.recheck_id is not None and form.outcome is not None:
+                recheck.record(unit, recheck_id=form.recheck_id, form=form, outcome=form.outcome)
+            else:
+                side_effects.submit_report(unit, form)
+
+
+def _open_recheck(deps: Deps, body: dict[str, Any]) -> None:
+    """Rate it again: the report form, prefilled with the report's answers."""
+    actor = actors.from_interaction(body, Source.BUTTON)
+    reply = where_clicked(deps, body, actor.user_id)
+    with replying(deps, actor, "button:side_effect_recheck", reply):
+        recheck_id = parse_id(_action(body).get("value"), stale=STALE_RECHECK)
+        with deps.unit(actor) as unit:
+            choices, prefill = recheck.prefill(unit, recheck_id=recheck_id)
+        deps.gateway.open_view(body["trigger_id"], report_view(deps, choices, recheck=prefill))
+        deps.record(
+            actor, "side_effect.recheck_form_opened", Outcome.OK, case_id=choices.case_id, recheck=recheck_id
+        )
 
 
 def _acknowledge(deps: Deps, body: dict[str, Any]) -> None:

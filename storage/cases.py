@@ -59,6 +59,27 @@ DUTY_TITLES = {
 }
 
 
+class MedicationKind(StrEnum):
+    """What kind of thing the patient takes: the pharmacist's review covers all of them."""
+
+    PRESCRIPTION = "prescription"
+    OTC = "otc"
+    SUPPLEMENT = "supplement"
+    HERBAL = "herbal"
+
+    @property
+    def display(self) -> str:
+        return MEDICATION_KIND_TITLES[self]
+
+
+MEDICATION_KIND_TITLES = {
+    MedicationKind.PRESCRIPTION: "Prescription",
+    MedicationKind.OTC: "Over the counter",
+    MedicationKind.SUPPLEMENT: "Supplement",
+    MedicationKind.HERBAL: "Herbal",
+}
+
+
 class CaseStatus(StrEnum):
     OPEN = "open"
     CLOSED = "closed"
@@ -104,6 +125,7 @@ class Medication(SQLModel, table=True):
     case_id: int = Field(foreign_key="cases.id", index=True)
     name_enc: str = Field(sa_type=Text)
     detail_enc: str | None = Field(default=None, sa_type=Text)
+    kind: str = Field(default=MedicationKind.PRESCRIPTION, max_length=16)  # MedicationKind
     active: bool = Field(default=True)
     added_by: str = Field(max_length=32)
     added_at: datetime = Field(sa_column=utc_column())

@@ -20,6 +20,7 @@ from storage import (
     core,
     handoffs,
     inbox,
+    medications,
     reviews,
     side_effects,
 )
@@ -32,6 +33,7 @@ TABLE_MODULES: tuple[ModuleType, ...] = (
     side_effects,
     reviews,
     handoffs,
+    medications,
     audit,
     adherence,
     consults,

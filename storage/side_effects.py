@@ -115,6 +115,35 @@ class SideEffectRecipient(SQLModel, table=True):
     created_at: datetime = Field(sa_column=utc_column())
 
 
+class RecheckOutcome(StrEnum):
+    RESOLVED = "resolved"
+    BETTER = "better"
+    SAME = "same"
+    WORSE = "worse"  # reopens the report
+
+
+class SideEffectRecheck(SQLModel, table=True):
+    """After a plan to adjust the dose, switch or stop, the reporter is asked to rate the
+    side effect again (FIBSER). Due at `due_at`; the ask is claimed once (`asked_at`)."""
+
+    __tablename__ = "side_effect_rechecks"
+    __table_args__ = (Index("ix_side_effect_rechecks_due", "asked_at", "due_at"),)
+
+    id: int = Field(default=None, primary_key=True)  # assigned on flush; typed as the int every reader gets
+    report_id: int = Field(foreign_key="side_effect_reports.id", index=True)
+    case_id: int = Field(foreign_key="cases.id")
+    due_at: datetime = Field(sa_column=utc_column())
+    asked_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    ask_outbox_id: int | None = Field(default=None)
+    answered_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    answered_by: str | None = Field(default=None, max_length=32)
+    outcome: str | None = Field(default=None, max_length=16)  # RecheckOutcome
+    frequency: int | None = None
+    intensity: int | None = None
+    burden: int | None = None
+    notes_enc: str | None = Field(default=None, sa_type=Text)
+
+
 NOT_CLOSED = (ReportStatus.OPEN, ReportStatus.ACKNOWLEDGED)
 
 
@@ -191,3 +220,29 @@ def recipients(
     if kinds:
         query = query.where(col(SideEffectRecipient.kind).in_(kinds))
     return list(session.execute(query.order_by(col(SideEffectRecipient.id))).scalars())
+
+
+def get_recheck(*, session: Session, recheck_id: int, lock: bool = False) -> SideEffectRecheck | None:
+    query = select(SideEffectRecheck).where(SideEffectRecheck.id == recheck_id)
+    if lock:
+        query = query.with_for_update()
+    return session.execute(query).scalar_one_or_none()
+
+
+def latest_recheck(*, session: Session, report_id: int) -> SideEffectRecheck | None:
+    """The report's newest answered recheck, shown on its messages."""
+    return session.execute(
+        select(SideEffectRecheck)
+        .where(SideEffectRecheck.report_id == report_id, col(SideEffectRecheck.answered_at).is_not(None))
+        .order_by(col(SideEffectRecheck.answered_at).desc(), col(SideEffectRecheck.id).desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def rechecks_due(now: datetime) -> Select:
+    """Rechecks whose ask is due and not sent: a query for storage.claims.lock_due."""
+    return (
+        select(SideEffectRecheck)
+        .where(col(SideEffectRecheck.asked_at).is_(None), col(SideEffectRecheck.due_at) <= now)
+        .order_by(col(SideEffectRecheck.due_at), col(SideEffectRecheck.id))
+    )

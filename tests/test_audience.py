@@ -19,6 +19,7 @@ from devtools.standin import BOT_USER
 from storage.audience import CaseAudience
 from storage.cases import Case
 from storage.core import OutboxMessage, OutboxStatus
+from tests.medication_helpers import open_med_form, submit_med_form
 from tests.side_effect_helpers import (
     CM,
     MEDS,
@@ -41,6 +42,8 @@ NOTE = "Vomited twice after the morning dose"
 TEAM = [THERAPIST, P1, P2, CM]
 # What the thread may never show while the channel has readers off the team.
 CLINICAL = (LABEL, MED, "Nausea", "nausea", NOTE, "50 mg")
+
+MED_NOTE = "Medication change on case C-1"  # the note's notification text: the case id only
 
 
 def report_in(h, case_id: int) -> None:
@@ -154,15 +157,15 @@ def test_a_member_joining_turns_an_open_case_restricted_and_replaces_what_was_po
 
     # From now on new thread messages are restricted too.
     h.command(P1, "med C-1 add lithium 300 mg")
-    note = [m for m in channel_messages(h) if m.get("thread_ts") and m["text"] == "Update on case C-1"]
+    note = [m for m in channel_messages(h) if m.get("thread_ts") and m["text"] == MED_NOTE]
     assert note and "lithium" not in text_of(note[-1]) and "changed the medication list" in text_of(note[-1])
 
     # The outsider leaves: the case is open again and the team is told; new messages show details.
     facts.members.discard(OUTSIDER)
     h.event({"type": "member_left_channel", "user": OUTSIDER, "channel": CHANNEL, "channel_type": "G"})
     assert any("shows details again" in m["text"] for m in dms_to(h, P2))
-    h.command(P1, "med C-1 stop lithium")
-    note = [m for m in channel_messages(h) if m.get("thread_ts") and m["text"] == "Update on case C-1"]
+    submit_med_form(h, P1, open_med_form(h, P1, "med C-1 stop lithium"), taper="none")
+    note = [m for m in channel_messages(h) if m.get("thread_ts") and m["text"] == MED_NOTE]
     assert "lithium" in text_of(note[-1])
 
 
@@ -202,7 +205,7 @@ def test_a_removed_member_gets_no_new_detail(harness):
     h = harness
     case_id = care_team(h, RELAY_TEAM, meds=MEDS)
     report_in(h, case_id)
-    dms = dms_to(h, P2)
+    dms = [m for m in dms_to(h, P2) if m["text"].startswith("Side-effect report")]
     assert len(dms) == 1, [m["text"] for m in dms]
     first_dm = dms[0]
     assert MED in text_of(first_dm)
@@ -309,6 +312,7 @@ def _ts_of_dm(h, user: str) -> str:
                     OutboxMessage.reader == user,
                     OutboxMessage.method == "chat.postMessage",
                     OutboxMessage.case_id.is_not(None),
+                    OutboxMessage.purpose.startswith("side_effect"),
                 )
             )
             .scalars()

@@ -12,6 +12,7 @@ from bot.ids import BlockId, Callback
 from devtools import slackreq
 from storage.cases import Case, CaseMember, Medication
 from storage.core import OutboxMessage, OutboxStatus
+from tests.medication_helpers import open_med_form, submit_med_form
 from tests.support import ADMIN, ALICE, BOB, CAROL, MALLORY, SECRET, care_team, reply_text
 
 
@@ -179,7 +180,9 @@ def test_only_prescribers_change_medications(harness):
     assert "quetiapine" in harness.last_reply_text() and "lithium" in harness.last_reply_text()
     notification = harness.replies()[-1]["text"]
     assert "quetiapine" not in notification and "lithium" not in notification
-    harness.command(ALICE, "med C-1 stop LITHIUM")
+    # A stop needs a taper plan: the command opens the form with the medication picked.
+    view = open_med_form(harness, ALICE, "med C-1 stop LITHIUM")
+    submit_med_form(harness, ALICE, view, taper="none")
     with harness.db() as session:
         meds = session.execute(select(Medication)).scalars().all()
     assert len(meds) == 1 and meds[0].active is False and meds[0].stopped_by == ALICE

@@ -82,7 +82,17 @@ def test_commands():
         3, "lithium", "300 mg twice daily"
     )
     assert p("med C-3 add lithium") == parsing.AddMedication(3, "lithium", None)
-    assert p("med C-3 stop lithium") == parsing.StopMedication(3, "lithium")
+    # A stop needs a taper plan, so it always opens the form, prefilled with the name.
+    assert p("med C-3 stop lithium") == parsing.MedicationForm(3, "stop", "lithium")
+    assert p('med C-3 add "lithium carbonate ER" 300 mg twice daily') == parsing.AddMedication(
+        3, "lithium carbonate ER", "300 mg twice daily"
+    )
+    assert p("med C-3 change \u201csertraline HCl\u201d 150 mg every morning") == parsing.ChangeMedication(
+        3, "sertraline HCl", "150 mg every morning"
+    )
+    assert p("med C-3 change sertraline") == parsing.MedicationForm(3, "change", "sertraline")
+    assert p("med C-3 change") == parsing.MedicationForm(3, "change")
+    assert p("med C-3 add") == parsing.MedicationForm(3, "add")
 
 
 @pytest.mark.parametrize(
@@ -97,6 +107,9 @@ def test_commands():
         ("create see https://example.com", "cannot contain mentions"),
         ("create @alice case", "cannot contain mentions"),
         ("med C-3 add " + "x" * 81, "the limit is 80"),
+        ('med C-3 add "lithium carbonate 300 mg', "no closing one"),
+        ("med C-3 pause lithium", "not a medication action"),
+        ("med C-3", "missing"),
     ],
 )
 def test_create_and_med_refuse_what_a_new_user_might_type(text, expected):

@@ -75,14 +75,14 @@ def test_report_acknowledge_plan_closes_the_loop(harness):
 
     # One DM per prescriber, with the buttons; the reporter's receipt.
     for prescriber in (P1, P2):
-        [dm] = h.posts(prescriber)
+        [dm] = h.posts(prescriber, starting="Side-effect report")  # the medication's start came before
         assert dm["text"] == f"Side-effect report on C-{case_id} (priority moderate)"
         assert "sertraline" not in dm["text"]
         assert action_ids(dm) == [Action.SIDE_EFFECT_ACK, Action.SIDE_EFFECT_PLAN]
-    [receipt] = h.posts(THERAPIST)
+    [receipt] = h.posts(THERAPIST, starting="Your side-effect report")
     assert receipt["text"] == f"Your side-effect report on C-{case_id} was saved"
     assert f"<@{P1}>" in reply_text(receipt) and f"<@{P2}>" in reply_text(receipt)
-    assert not h.posts(CM)
+    assert not h.posts(CM, starting="Side-effect")
     assert [e.target for e in h.audit_events(action="side_effect.notified")] == [f"user:{P1}", f"user:{P2}"]
 
     # Acknowledge: the summary, both DMs and the receipt are updated in place.
@@ -129,12 +129,13 @@ def test_report_acknowledge_plan_closes_the_loop(harness):
     final = h.updates(summary_ts)[-1]
     assert f"Plan recorded by <@{P2}>" in reply_text(final) and "Adjust dose" in reply_text(final)
     assert "&lt;@U0X&gt;" in reply_text(final)
-    assert action_ids(final) == []
+    # A plan to adjust the dose offers to record the change (tests/test_medications_pipeline.py).
+    assert action_ids(final) == [Action.MED_RECORD_CHANGE]
     for prescriber in (P1, P2):
         dm_id = next(
             r.id for r in h.outbox() if r.channel == prescriber and r.purpose == "side_effect_prescriber"
         )
-        assert action_ids(h.updates(_result_ts(h, dm_id))[-1]) == []
+        assert action_ids(h.updates(_result_ts(h, dm_id))[-1]) == [Action.MED_RECORD_CHANGE]
     assert "recorded a plan" in reply_text(
         h.posts(THERAPIST, starting="Update on your side-effect report")[-1]
     )
@@ -306,7 +307,7 @@ def test_only_team_prescribers_may_acknowledge_or_plan(harness):
     h.submit(
         THERAPIST,
         Callback.SIDE_EFFECT_PLAN,
-        {BlockId.SE_PLAN: select_value("stop")},
+        {BlockId.SE_PLAN: select_value("stop"), BlockId.SE_PLAN_NOTE: text_value("stop it")},
         private_metadata=str(saved.id),
     )
     assert h.get(SideEffectReport, saved.id).status == ReportStatus.OPEN
@@ -359,7 +360,7 @@ def test_no_prescriber_goes_to_case_managers(harness):
     assert saved.no_prescriber and saved.status == ReportStatus.OPEN
     [dm] = h.posts(CM)
     assert "no prescriber" in reply_text(dm) and action_ids(dm) == []
-    [receipt] = h.posts(THERAPIST)
+    [receipt] = h.posts(THERAPIST, starting="Your side-effect report")
     assert "There is no prescriber on" in reply_text(receipt) and f"<@{CM}>" in reply_text(receipt)
     [summary] = h.posts(CHANNEL, starting="Side-effect report on")
     assert "no prescriber" in reply_text(summary)
@@ -411,7 +412,7 @@ def test_urgent_report_mentions_prescribers_and_shows_crisis_text(harness):
         assert dm["text"] == f"Urgent side-effect report on C-{case_id}"
         assert dm["blocks"][0]["text"]["text"].startswith("🚨 URGENT")
         assert "lamotrigine" not in dm["text"]
-    [receipt] = h.posts(THERAPIST)
+    [receipt] = h.posts(THERAPIST, starting="Your side-effect report")
     assert "This report is urgent" in reply_text(receipt)
     assert "988" in reply_text(receipt)  # the default crisis text
     assert json.loads(h.audit_events(action="side_effect.reported")[0].details)["severity"] == "urgent"

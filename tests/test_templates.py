@@ -54,7 +54,7 @@ MESSAGES = {
         extra_lines=[HOSTILE],  # other workflows' card_lines (bot/contributions.py)
         duties=[DutyLine("refills", HOSTILE, "U0A", False), DutyLine("labs", "Labs", None, True)],
     ),
-    "cases/case_note": dict(ref="C-1", kind="med_added", actor="U0A", name=HOSTILE, detail=HOSTILE),
+    "cases/case_note": dict(ref="C-1", kind="closed", actor="U0A", reason=HOSTILE),
     "core/reply": dict(text=HOSTILE, hint=HOSTILE),
     "core/error": dict(message=HOSTILE, usage=CASE_USAGE["add"]),
     "cases/help": dict(case_usage=list(CASE_USAGE.values()), roles=ROLE_HELP),

@@ -1,5 +1,6 @@
-"""A case's audit trail and thread transcript as a file: CSV, JSON, or a FHIR R5 Bundle of
-AuditEvent resources. Pure functions of already-read, already-authorized data.
+"""A case's audit trail, thread transcript and medication history as a file: CSV, JSON, or a
+FHIR R5 Bundle of AuditEvent and MedicationStatement resources. Pure functions of already-read,
+already-authorized data.
 
 Every event carries its seq, previous hash and hash, and whether its HMAC checked out at
 export time, so an auditor holding the key can check each event on their own. A case's
@@ -13,7 +14,7 @@ import csv
 import io
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from fhir.resources.bundle import Bundle
 from bot.audit.commands import ExportFormat
 from bot.audit.transcript import TranscriptLine
 from bot.auditlog import APP_ACTOR
+from bot.medications.service import MedicationHistory
 from storage.core import AuditEvent
 
 # Code systems we define for our own codes. Deployers may point these at their own
@@ -31,6 +33,8 @@ ACTION_SYSTEM = f"{FHIR_BASE}/CodeSystem/audit-action"
 SOURCE_SYSTEM = f"{FHIR_BASE}/CodeSystem/audit-source"
 CASE_SYSTEM = f"{FHIR_BASE}/NamingSystem/case"
 TARGET_SYSTEM = f"{FHIR_BASE}/NamingSystem/target"
+MEDICATION_KIND_SYSTEM = f"{FHIR_BASE}/CodeSystem/medication-kind"
+MEDICATION_CHANGE_SYSTEM = f"{FHIR_BASE}/CodeSystem/medication-change"
 SLACK_USER_SYSTEM = "https://slack.com/user-id"
 OUTCOME_SYSTEM = "http://terminology.hl7.org/CodeSystem/audit-event-outcome"
 SOURCE_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/security-source-type"
@@ -92,6 +96,7 @@ class ExportData:
     exported_by: str
     events: list[EventRecord]
     transcript: list[TranscriptLine]
+    medications: list[MedicationHistory] = field(default_factory=list)
 
 
 def render(data: ExportData, fmt: ExportFormat) -> bytes:
@@ -135,7 +140,13 @@ def to_csv(data: ExportData) -> bytes:
             "at": _cell(data.exported_at),
             "actor": _cell(data.exported_by),
             "target": _cell(data.case_ref),
-            "details": _cell({"events": len(data.events), "transcript_entries": len(data.transcript)}),
+            "details": _cell(
+                {
+                    "events": len(data.events),
+                    "transcript_entries": len(data.transcript),
+                    "medications": len(data.medications),
+                }
+            ),
         }
     )
     for e in data.events:
@@ -157,7 +168,33 @@ def to_csv(data: ExportData) -> bytes:
                 "purged": _cell(line.purged),
             }
         )
+    for med in data.medications:
+        for entry in med.entries:
+            writer.writerow(
+                {
+                    "record": "medication",
+                    "at": _cell(entry.at),
+                    "actor": _cell(entry.by),
+                    "action": _cell(entry.kind),
+                    "target": _cell(f"medication:{med.id}"),
+                    "details": _cell(_entry_json(med, entry)),
+                }
+            )
     return out.getvalue().encode("utf-8")
+
+
+def _entry_json(med: MedicationHistory, entry: Any) -> dict[str, Any]:
+    return {
+        "medication": med.name,
+        "medication_kind": med.kind,
+        "change": entry.kind,
+        "at": entry.at.isoformat(),
+        "by": entry.by,
+        "before": entry.before,
+        "after": entry.after,
+        "reason": entry.reason,
+        "switched_to": entry.switched_to,
+    }
 
 
 # -- JSON --------------------------------------------------------------------------------------
@@ -178,6 +215,16 @@ def to_json(data: ExportData) -> bytes:
         "exported_by": data.exported_by,
         "events": [_event_json(e) for e in data.events],
         "transcript": [_line_json(line) for line in data.transcript],
+        "medications": [
+            {
+                "id": med.id,
+                "name": med.name,
+                "kind": med.kind,
+                "active": med.active,
+                "history": [_entry_json(med, entry) for entry in med.entries],
+            }
+            for med in data.medications
+        ],
     }
     return json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8")
 
@@ -289,6 +336,45 @@ def _orphan_line_event(line: TranscriptLine, case_ref: str) -> dict[str, Any]:
     }
 
 
+def _medication_statements(med: MedicationHistory, case_ref: str) -> list[dict[str, Any]]:
+    """One MedicationStatement per period at one dose and schedule: from a start or change
+    to the next change or the stop (open while the medication is active). Each carries the
+    change that began it, who made it and the reason given."""
+    statements = []
+    periods = [e for e in med.entries if e.kind != "stop"]
+    stop = next((e for e in med.entries if e.kind in ("stop", "switch")), None)
+    for n, entry in enumerate(periods):
+        end = periods[n + 1].at if n + 1 < len(periods) else (stop.at if stop else None)
+        if entry.kind == "switch":  # the switch ends this medication; its new one starts itself
+            continue
+        period: dict[str, Any] = {"start": entry.at.isoformat()}
+        if end is not None:
+            period["end"] = end.isoformat()
+        statement: dict[str, Any] = {
+            "resourceType": "MedicationStatement",
+            "id": f"med-{med.id}-{n + 1}",
+            "status": "recorded",
+            "category": [
+                {"coding": [{"system": MEDICATION_KIND_SYSTEM, "code": med.kind}]},
+                {"coding": [{"system": MEDICATION_CHANGE_SYSTEM, "code": entry.kind}]},
+            ],
+            "medication": {"concept": {"text": med.name}},
+            "subject": {"identifier": {"system": CASE_SYSTEM, "value": case_ref}, "display": case_ref},
+            "effectivePeriod": period,
+            "dateAsserted": entry.at.isoformat(),
+            "informationSource": [{"identifier": {"system": SLACK_USER_SYSTEM, "value": entry.by}}],
+        }
+        if entry.after:
+            statement["dosage"] = [{"text": entry.after}]
+        if entry.reason:
+            statement["reason"] = [{"concept": {"text": entry.reason}}]
+        if end is not None and stop is not None and end == stop.at:
+            note = f"{stop.kind} on {stop.at.date().isoformat()} by {stop.by}"
+            statement["note"] = [{"text": note + (f": {stop.reason}" if stop.reason else "")}]
+        statements.append(statement)
+    return statements
+
+
 def fhir_bundle(data: ExportData) -> Bundle:
     """Built as plain data, then parsed and validated by fhir.resources' R5 models."""
     by_event = {line.event_id: line for line in data.transcript if line.event_id}
@@ -302,6 +388,8 @@ def fhir_bundle(data: ExportData) -> Bundle:
     resources += [
         _orphan_line_event(line, data.case_ref) for line in data.transcript if line.event_id not in used
     ]
+    for med in data.medications:
+        resources += _medication_statements(med, data.case_ref)
     doc = {
         "resourceType": "Bundle",
         "identifier": {"system": f"{FHIR_BASE}/NamingSystem/export", "value": str(uuid.uuid4())},

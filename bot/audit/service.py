@@ -17,6 +17,7 @@ from bot.audit.commands import AUDIT_USAGE, ExportFormat
 from bot.audit.transcript import transcript_of
 from bot.auditlog import event_hash
 from bot.errors import BadInput
+from bot.medications.service import history as medication_history
 from bot.unit import Unit
 from storage import audit as repo
 from storage import cases as cases_repo
@@ -180,4 +181,5 @@ def _export_data(unit: Unit, case: Case) -> audit_export.ExportData:
         exported_by=unit.actor.user_id,
         events=events,
         transcript=transcript_of(unit, case.id or 0),
+        medications=medication_history(unit, case),
     )

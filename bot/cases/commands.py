@@ -17,12 +17,20 @@ from bot.inputs import (
     refuse_markup,
     shown,
 )
+from bot.medications.commands import (
+    MED_USAGE,
+    AddMedication,
+    ChangeMedication,
+    MedicationForm,
+    parse_med_command,
+    read_medication,
+)
 from storage.cases import Duty, Role
+
+__all__ = ["AddMedication", "ChangeMedication", "MedicationForm", "read_medication"]
 
 MAX_LABEL = 80
 MAX_REASON = 500
-MAX_MED_NAME = 80
-MAX_MED_DETAIL = 200
 
 CASE_USAGE = {
     "help": "`/case help`",
@@ -33,7 +41,7 @@ CASE_USAGE = {
     "list": "`/case list` (or `/case list all` for admins)",
     "close": "`/case close <case> [reason]`",
     "reopen": "`/case reopen <case>`",
-    "med": "`/case med <case> add <name> [dose and schedule]` or `/case med <case> stop <name>`",
+    "med": MED_USAGE,
     "roles": "`/case roles <case>` (who does what), `/case roles <case> <responsibility> @person` "
     "(responsibilities: suicide-risk, refills, labs, med-questions, after-hours)",
     "consent": "`/case consent <case>` (record the patient's consent to share), `/case consent <case> show`",
@@ -83,13 +91,6 @@ class ReopenCase:
 
 
 @dataclass(frozen=True)
-class AddMedication:
-    case_id: int
-    name: str
-    detail: str | None
-
-
-@dataclass(frozen=True)
 class RecordConsent:
     case_id: int  # opens the consent form
 
@@ -111,12 +112,6 @@ class AssignDuty:
     user_id: str
 
 
-@dataclass(frozen=True)
-class StopMedication:
-    case_id: int
-    name: str
-
-
 CaseCommand = (
     Help
     | CreateCase
@@ -127,7 +122,8 @@ CaseCommand = (
     | CloseCase
     | ReopenCase
     | AddMedication
-    | StopMedication
+    | ChangeMedication
+    | MedicationForm
     | RecordConsent
     | ShowConsent
     | ShowDuties
@@ -184,7 +180,7 @@ def parse_case_command(text: str) -> CaseCommand:
         _need(args, 1, sub)
         return ReopenCase(parse_case_ref(args[0], usage=CASE_USAGE[sub]))
     if sub in ("med", "meds", "medication"):
-        return _parse_med(args, rest_after)
+        return parse_med_command(rest_after(1))
     if sub in ("roles", "duties", "responsibilities"):
         usage = CASE_USAGE["roles"]
         _need(args, 1, "roles")
@@ -276,32 +272,6 @@ def read_label(text: str, *, usage: str | None = None, field: str | None = None)
     return refuse_markup(label, what="label", usage=usage, field=field)
 
 
-def read_medication(
-    text: str, *, usage: str | None = None, field: str | None = None
-) -> tuple[str, str | None]:
-    """One medication, `<name> [dose and schedule]`, by the same rules from `/case med add`
-    and each line of the New case form: the name is the first word."""
-    line = clean_text(
-        text, what="medication line", limit=MAX_MED_NAME + 1 + MAX_MED_DETAIL, usage=usage, field=field
-    )
-    name, _, detail = line.partition(" ")
-    if not name:
-        raise BadInput("Name the medication, then its dose and schedule.", usage=usage, field=field)
-    if len(name) > MAX_MED_NAME:
-        raise BadInput(
-            f"The medication name is {len(name)} characters long; the limit is {MAX_MED_NAME}.",
-            usage=usage,
-            field=field,
-        )
-    if len(detail) > MAX_MED_DETAIL:
-        raise BadInput(
-            f"The dose and schedule is {len(detail)} characters long; the limit is {MAX_MED_DETAIL}.",
-            usage=usage,
-            field=field,
-        )
-    return name, detail or None
-
-
 def _parse_create(rest: str) -> CreateCase:
     """`<label> [as <role>] [own-channel]`: a trailing `as` must have a role after it and a
     label before it."""
@@ -328,17 +298,3 @@ def _parse_create(rest: str) -> CreateCase:
                 "Give the case a label before `as`, e.g. `/case create Tall Pine as therapist`.", usage=usage
             )
     return CreateCase(label=read_label(rest, usage=usage), role=role, own_channel=own_channel)
-
-
-def _parse_med(args: list[str], rest_after) -> CaseCommand:
-    usage = CASE_USAGE["med"]
-    _need(args, 3, "med")
-    case_id = parse_case_ref(args[0], usage=usage)
-    verb = args[1].lower()
-    if verb == "add":
-        name, detail = read_medication(rest_after(3), usage=usage)
-        return AddMedication(case_id, name, detail)
-    if verb == "stop":
-        name = clean_text(rest_after(3), what="medication name", limit=MAX_MED_NAME, usage=usage)
-        return StopMedication(case_id, name)
-    raise BadInput(f"`{shown(verb)}` is not a medication action; use `add` or `stop`.", usage=usage)

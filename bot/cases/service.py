@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from bot import audience
-from bot.access import CaseAccess, case_ref, open_case, require_role
+from bot.access import CaseAccess, case_ref, open_case
 from bot.cases import own_channel as channels
 from bot.cases import policy
 from bot.cases import responsibilities as duties
@@ -21,7 +21,7 @@ from bot.inputs import FieldCheck
 from bot.slack import SlackUnavailable
 from bot.unit import Unit
 from storage import cases as repo
-from storage.cases import Case, CaseMember, CaseStatus, Duty, Medication, Role
+from storage.cases import Case, CaseMember, CaseStatus, Duty, Medication, MedicationKind, Role
 from storage.core import OutboxMessage
 
 
@@ -41,6 +41,11 @@ class MedicationLine:
     detail: str | None
     added_by: str
     added_at: datetime
+    kind: str = MedicationKind.PRESCRIPTION  # prescription, OTC, supplement, herbal
+
+    @property
+    def kind_title(self) -> str:
+        return MedicationKind(self.kind).display
 
 
 @dataclass(frozen=True)
@@ -383,6 +388,7 @@ def show_case(unit: Unit, *, case_id: int) -> CaseDetails:
                 unit.deps.cipher.decrypt_optional(m.detail_enc),
                 m.added_by,
                 m.added_at,
+                m.kind,
             )
             for m in repo.medications(session=unit.session, case_id=case_id)
         ],
@@ -493,49 +499,6 @@ def reopen_case(unit: Unit, *, case_id: int) -> CaseSummary:
     unit.audit("case.reopened", case_id=case_id, target=case.ref)
     _touch_and_refresh(unit, case)
     return _summary(unit, access)
-
-
-def add_medication(unit: Unit, *, case_id: int, name: str, detail: str | None) -> MedicationLine:
-    access = open_case(unit, case_id, lock=True, require_open=True)
-    require_role(access, Role.PRESCRIBER, "change medications")
-    if _find_active(unit, case_id, name) is not None:
-        raise Conflict(
-            f"That medication is already on {case_ref(case_id)}'s list. To change it, stop it and add "
-            "it again with the new dose.",
-            detail=f"Already active: *{name}*",
-            case_id=case_id,
-        )
-    med = _medication(unit, access.case, name, detail)
-    unit.session.add(med)
-    unit.session.flush()
-    thread_note(unit, access.case, "med_added", name=name, detail=detail)
-    unit.audit("medication.added", case_id=case_id, target=f"medication:{med.id}")
-    _touch_and_refresh(unit, access.case, refresh_card=False)
-    return MedicationLine(name, detail, unit.actor.user_id, unit.now)
-
-
-def stop_medication(unit: Unit, *, case_id: int, name: str) -> MedicationLine:
-    access = open_case(unit, case_id, lock=True, require_open=True)
-    require_role(access, Role.PRESCRIBER, "change medications")
-    med = _find_active(unit, case_id, name)
-    if med is None:
-        active = [
-            unit.deps.cipher.decrypt(m.name_enc)
-            for m in repo.medications(session=unit.session, case_id=case_id)
-        ]
-        listed = ", ".join(active) if active else "none"
-        raise BadInput(
-            f"No active medication by that name on {case_ref(case_id)}; nothing was stopped.",
-            detail=f"You asked to stop *{name}*. Active: {listed}.",
-            usage=CASE_USAGE["med"],
-            case_id=case_id,
-        )
-    med.active, med.stopped_at, med.stopped_by = False, unit.now, unit.actor.user_id
-    unit.session.add(med)
-    thread_note(unit, access.case, "med_stopped", name=unit.deps.cipher.decrypt(med.name_enc))
-    unit.audit("medication.stopped", case_id=case_id, target=f"medication:{med.id}")
-    _touch_and_refresh(unit, access.case, refresh_card=False)
-    return MedicationLine(name, None, med.added_by, med.added_at)
 
 
 def assign_responsibility(unit: Unit, *, case_id: int, duty: Duty, user_id: str) -> duties.DutyLine:
@@ -649,14 +612,6 @@ def _medication(unit: Unit, case: Case, name: str, detail: str | None) -> Medica
         added_by=unit.actor.user_id,
         added_at=unit.now,
     )
-
-
-def _find_active(unit: Unit, case_id: int, name: str) -> Medication | None:
-    wanted = name.casefold()
-    for med in repo.medications(session=unit.session, case_id=case_id):
-        if unit.deps.cipher.decrypt(med.name_enc).casefold() == wanted:
-            return med
-    return None
 
 
 def _summary(unit: Unit, access: CaseAccess) -> CaseSummary:

@@ -17,6 +17,8 @@ from bot.errors import BadInput
 from bot.ids import BlockId, Callback
 from bot.inputs import FieldCheck, clean_text, whole_number
 from bot.side_effects.policy import (
+    CHANGE_PLAN_NEEDS_NOTE,
+    CHANGE_PLANS,
     FIBSER_ITEMS,
     FIBSER_KEYS,
     PLANS,
@@ -24,6 +26,7 @@ from bot.side_effects.policy import (
     SYMPTOMS,
     red_flag_words_in,
 )
+from bot.side_effects.recheck import OUTCOME_WORDS, Prefill
 from bot.side_effects.service import FormChoices, ReportCard, ReportForm
 from bot.side_effects.settings import SideEffectSettings
 from handlers import forms
@@ -86,8 +89,12 @@ def _groups(base: str, label: str, options: list[dict[str, Any]]) -> list[Checkb
     ]
 
 
-def report_view(deps: Deps, choices: FormChoices, *, notes: str | None = None) -> dict[str, Any]:
-    """The report form; `notes` (typed after `/sideeffect C-n`) prefills the notes field."""
+def report_view(
+    deps: Deps, choices: FormChoices, *, notes: str | None = None, recheck: Prefill | None = None
+) -> dict[str, Any]:
+    """The report form; `notes` (typed after `/sideeffect C-n`) prefills the notes field. With
+    `recheck`, the same form rates the side effect again: prefilled with the report's answers,
+    and asking how it compares (bot/side_effects/recheck.py)."""
     red_flags = [
         red_flag_option(i, flag) for i, flag in enumerate(deps.settings.section(SideEffectSettings).red_flags)
     ]
@@ -100,10 +107,18 @@ def report_view(deps: Deps, choices: FormChoices, *, notes: str | None = None) -
         medication_options.append(option("Other (type it below)", OTHER))
     case_options = [option(c.text, c.value) for c in choices.cases]
     case_option = next((o for o in case_options if o["value"] == str(choices.case_id)), None)
+    metadata: dict[str, Any] = {"case": choices.case_id}
+    initial: dict[str, Any] = {}
+    if recheck is not None:
+        metadata["recheck"] = recheck.recheck_id
+        initial = _initial(recheck, medication_options, symptom_groups)
     return deps.renderer.view(
         "side_effects/side_effect_report",
         callback_id=Callback.SIDE_EFFECT_REPORT,
-        metadata="" if choices.picker else json.dumps({"case": choices.case_id}),
+        metadata="" if choices.picker else json.dumps(metadata),
+        recheck=recheck,
+        initial=initial,
+        outcome_options=[option(word, str(key)) for key, word in OUTCOME_WORDS.items()],
         block=BlockId,
         picker=choices.picker,
         case_ref=None if choices.picker else choices.case_ref,
@@ -132,6 +147,25 @@ def report_view(deps: Deps, choices: FormChoices, *, notes: str | None = None) -
     )
 
 
+def _initial(
+    recheck: Prefill, medication_options: list[dict[str, Any]], symptom_groups: list[CheckboxGroup]
+) -> dict[str, Any]:
+    """The initial values of a recheck form, by block id: the report's own answers."""
+    wanted = str(recheck.medication_id) if recheck.medication_id is not None else OTHER
+    initial: dict[str, Any] = {
+        BlockId.SE_MEDICATION: next((o for o in medication_options if o["value"] == wanted), None),
+        BlockId.SE_MEDICATION_OTHER: recheck.medication_other or "",
+        BlockId.SE_SYMPTOMS_OTHER: recheck.symptoms_other or "",
+        BlockId.SE_ONSET: recheck.onset.isoformat(),
+    }
+    for group in symptom_groups:
+        initial[group.block_id] = [o for o in group.options if o["value"] in recheck.symptoms]
+    for key, block_id in FIBSER_BLOCKS.items():
+        score = getattr(recheck, key)
+        initial[block_id] = option(f"{score} · {FIBSER_ITEMS[key]['options'][score]}", str(score))
+    return initial
+
+
 def plan_view(deps: Deps, card: ReportCard) -> dict[str, Any]:
     return deps.renderer.view(
         "side_effects/side_effect_plan",
@@ -158,9 +192,27 @@ def metadata_case(view: dict[str, Any]) -> int | None:
     return case if isinstance(case, int) else None
 
 
+def metadata_recheck(view: dict[str, Any]) -> int | None:
+    """The recheck a report form was opened for (None: a new report)."""
+    try:
+        recheck = json.loads(forms.metadata(view) or "{}").get("recheck")
+    except (ValueError, AttributeError):
+        return None
+    return recheck if isinstance(recheck, int) and recheck > 0 else None
+
+
 def read_report(view: dict[str, Any], deps: Deps) -> ReportForm:
     check = FieldCheck()
     case_id = metadata_case(view)
+    recheck_id = metadata_recheck(view)
+    outcome = None
+    if recheck_id is not None:
+        outcome = forms.option(view, BlockId.SE_RECHECK_OUTCOME)
+        if outcome not in OUTCOME_WORDS:
+            check.add(
+                BlockId.SE_RECHECK_OUTCOME,
+                "Say how it compares with before: resolved, better, same or worse.",
+            )
     if case_id is None:
         case_id = check(BlockId.SE_CASE, _case, view)
 
@@ -243,6 +295,8 @@ def read_report(view: dict[str, Any], deps: Deps) -> ReportForm:
         red_flags=tuple(flags),
         notes=notes or None,
         red_flag_words_cleared=len(words),
+        recheck_id=recheck_id,
+        outcome=outcome,
     )
 
 
@@ -288,6 +342,8 @@ def read_plan(view: dict[str, Any]) -> tuple[str, str | None]:
     if plan not in PLANS:
         check.add(BlockId.SE_PLAN, "Pick one of the plans.")
     note = check(BlockId.SE_PLAN_NOTE, _text, view, BlockId.SE_PLAN_NOTE, "note", MAX_PLAN_NOTE, lines=True)
+    if plan in CHANGE_PLANS and not note and not check.failed(BlockId.SE_PLAN_NOTE):
+        check.add(BlockId.SE_PLAN_NOTE, CHANGE_PLAN_NEEDS_NOTE)
     check.done()
     return str(plan), note or None
 

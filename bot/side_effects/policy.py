@@ -112,6 +112,13 @@ PLANS: dict[str, str] = {
     "urgent_evaluation": "Urgent evaluation",
 }
 
+# Plans that change a medication: they need a note, and offer to record the change
+# (bot/medications), linked to the report.
+CHANGE_PLANS = frozenset({"adjust_dose", "switch", "stop"})
+CHANGE_PLAN_NEEDS_NOTE = (
+    "A plan to adjust the dose, switch or stop needs a note for the team: what changes and why."
+)
+
 SEVERITY_WORDS: dict[str, str] = {
     Severity.URGENT: "Urgent",
     Severity.HIGH: "High",

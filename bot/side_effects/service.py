@@ -28,6 +28,8 @@ from bot.errors import BadInput, Conflict, NoAccess
 from bot.ids import Action, BlockId
 from bot.render import escape_mrkdwn
 from bot.side_effects.policy import (
+    CHANGE_PLAN_NEEDS_NOTE,
+    CHANGE_PLANS,
     FIBSER_ITEMS,
     FIBSER_KEYS,
     PLANS,
@@ -40,6 +42,7 @@ from bot.side_effects.policy import (
 from bot.side_effects.settings import SideEffectSettings, deadlines
 from bot.unit import Unit
 from storage import cases as case_repo
+from storage import medications as medication_repo
 from storage import side_effects as repo
 from storage.cases import Case, Medication, Role
 from storage.side_effects import (
@@ -47,6 +50,7 @@ from storage.side_effects import (
     RecipientKind,
     ReportStatus,
     Severity,
+    SideEffectRecheck,
     SideEffectRecipient,
     SideEffectReport,
 )
@@ -98,6 +102,8 @@ class ReportForm:
     notes: str | None
     # Red-flag words found in free text that the reporter confirmed are not red flags.
     red_flag_words_cleared: int = 0
+    recheck_id: int | None = None  # a recheck of an earlier report (bot/side_effects/recheck.py)
+    outcome: str | None = None  # the recheck's answer: resolved / better / same / worse
 
 
 @dataclass(frozen=True)
@@ -149,6 +155,13 @@ class ReportCard:
     prescriber_joined: bool = False  # it went to others for want of a prescriber; one has joined since
     priority_basis: str = ""  # the rule behind the priority (FIBSER burden, intensity, red flag)
     escalated_to: list[str] = field(default_factory=list)  # who step 2 goes to (Team.escalation_targets)
+    # A plan that changes a medication offers to record the change until one is linked.
+    change_offered: bool = False
+    change_recorded: bool = False
+    # The newest recheck's answer, if any (resolved / better / same / worse).
+    recheck_outcome: str | None = None
+    recheck_at: datetime | None = None
+    recheck_burden: int | None = None
 
     @property
     def urgent(self) -> bool:
@@ -322,6 +335,8 @@ def record_plan(unit: Unit, *, report_id: int, plan: str, note: str | None) -> R
     """The loop closes: the plan is recorded (and the report acknowledged, if it was not)."""
     if plan not in PLANS:
         raise BadInput("Pick one of the plans listed.")
+    if plan in CHANGE_PLANS and not note:
+        raise BadInput(CHANGE_PLAN_NEEDS_NOTE, field=BlockId.SE_PLAN_NOTE)
     report, access = _report_for_prescriber(unit, report_id, "record a plan for side-effect reports")
     if report.status == ReportStatus.PLANNED:
         raise Conflict(_already(report), case_id=report.case_id)
@@ -338,10 +353,32 @@ def record_plan(unit: Unit, *, report_id: int, plan: str, note: str | None) -> R
         plan=plan,
         with_note=note is not None,
     )
+    _schedule_recheck(unit, report)
     card = build_card(unit, report, access.case)
     refresh_messages(unit, report, card)
     tell_reporter(unit, report, card, "planned")
     return card
+
+
+def _schedule_recheck(unit: Unit, report: SideEffectReport) -> None:
+    """A plan that changes a medication gets a recheck: the reporter is asked to rate the
+    side effect again CARETHREAD_SIDEEFFECT_RECHECK_DAYS later, at the clinic's next working
+    hour (asked by bot/side_effects/recheck.py)."""
+    if report.plan not in CHANGE_PLANS:
+        return
+    settings = unit.deps.settings
+    days = settings.section(SideEffectSettings).recheck_days
+    due = settings.clinic.working_hours.next_open(unit.now + timedelta(days=days), settings.clinic.zone)
+    recheck = SideEffectRecheck(report_id=report.id, case_id=report.case_id, due_at=due)
+    unit.session.add(recheck)
+    unit.session.flush()
+    unit.audit(
+        "side_effect.recheck_scheduled",
+        case_id=report.case_id,
+        target=f"side_effect:{report.id}",
+        recheck=recheck.id,
+        days=days,
+    )
 
 
 def _mark_acknowledged(unit: Unit, report: SideEffectReport, **details: Any) -> None:
@@ -531,6 +568,10 @@ def build_card(
             r.user_id for r in repo.recipients(session=unit.session, report_id=report.id, kinds=kinds)
         ]
     plan_label = PLANS.get(report.plan or "")
+    changed = report.status == ReportStatus.PLANNED and medication_repo.linked_to_report(
+        session=unit.session, report_id=report.id
+    )
+    recheck = repo.latest_recheck(session=unit.session, report_id=report.id)
     return ReportCard(
         id=report.id,
         ref=report.ref,
@@ -577,6 +618,11 @@ def build_card(
         prescriber_joined=_prescriber_joined(unit, report),
         priority_basis=priority_basis(red_flags=red_flags, burden=report.burden, intensity=report.intensity),
         escalated_to=team.escalation_targets(),
+        change_offered=report.status == ReportStatus.PLANNED and report.plan in CHANGE_PLANS and not changed,
+        change_recorded=changed,
+        recheck_outcome=recheck.outcome if recheck else None,
+        recheck_at=recheck.answered_at if recheck else None,
+        recheck_burden=recheck.burden if recheck else None,
     )
 
 

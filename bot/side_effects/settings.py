@@ -1,7 +1,8 @@
 """Settings for the side-effect relay, validated once at start-up (load_settings) and read as
 `deps.settings.section(SideEffectSettings)`: the acknowledgement deadline per severity, when an
 unacknowledged report escalates, the red flags that make a report urgent, the words in free
-text that name one (so the form asks whether to tick it), and the crisis text.
+text that name one (so the form asks whether to tick it), the crisis text, and how many days
+after a plan that changes a medication the reporter is asked to rate it again.
 
 What a business day is (`bd`) comes from the clinic's working days and time zone
 (`settings.clinic`), the same ones that decide when reviews nudge and handoffs remind.
@@ -13,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from bot.config import ClinicSettings, EnvSettings, Settings, parsed
+from bot.config import ClinicSettings, EnvSettings, Settings, parsed, whole
 from bot.side_effects.policy import DEFAULT_DEADLINES, Deadlines, Span, parse_span
 from storage.side_effects import Severity
 
@@ -128,6 +129,10 @@ class SideEffectSettings(EnvSettings):
         DEFAULT_RED_FLAG_WORDS, validation_alias="CARETHREAD_RED_FLAG_WORDS"
     )
     crisis_text: str = Field(DEFAULT_CRISIS_TEXT, validation_alias="CARETHREAD_CRISIS_TEXT")
+    # After a plan to adjust the dose, switch or stop: ask the reporter to rate it again.
+    recheck_days: Annotated[int, whole(1, 365)] = Field(
+        14, validation_alias="CARETHREAD_SIDEEFFECT_RECHECK_DAYS"
+    )
 
     def deadlines(self, clinic: ClinicSettings) -> Deadlines:
         """The deadlines in the clinic's time: business days are its working days."""
