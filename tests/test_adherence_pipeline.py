@@ -128,13 +128,13 @@ def test_report_acknowledge_plan_closes_the_loop(harness):
     assert "&lt;!channel&gt;" in text and "<!channel>" not in text
     assert action_ids(summary) == [Action.ADHERENCE_ACK, Action.ADHERENCE_PLAN]
     for prescriber in (P1, P2):
-        [dm] = h.posts(prescriber)
+        [dm] = h.posts(prescriber, starting="Adherence")
         assert dm["text"] == f"Adherence report on C-{case_id} (moderate)"
         assert action_ids(dm) == [Action.ADHERENCE_ACK, Action.ADHERENCE_PLAN]
         assert "sertraline" in reply_text(dm)
     [receipt] = h.posts(THERAPIST, starting="Your adherence report")
     assert f"<@{P1}>" in reply_text(receipt) and "Priority: *Moderate*" in reply_text(receipt)
-    assert not h.posts(CM)
+    assert not h.posts(CM, starting="Adherence")
     assert [e.target for e in h.audit_events(action="adherence.notified")] == [f"user:{P1}", f"user:{P2}"]
 
     # The case card counts the open report (a count, no medication: the home channel reads it).
@@ -212,7 +212,7 @@ def test_retried_report_submission_makes_one_report(harness):
     for _ in range(2):
         submit(h, THERAPIST, case_id, kind="not_picked_up", other="bupropion", view_id="VADSAME")
     assert len(h.rows(AdherenceReport)) == 1
-    assert len(h.posts(P1)) == 1 and len(h.posts(P2)) == 1
+    assert len(h.posts(P1, starting="Adherence")) == 1 and len(h.posts(P2, starting="Adherence")) == 1
     assert len(h.posts(CHANNEL, starting="Adherence report on")) == 1
 
 
@@ -227,7 +227,7 @@ def test_taking_as_prescribed_is_recorded_with_nothing_to_acknowledge(harness):
     [note] = h.posts(CHANNEL, starting="Adherence note on")
     assert note["text"] == f"Adherence note on C-{case_id}"
     assert "needs no acknowledgement" in reply_text(note) and action_ids(note) == []
-    assert not h.posts(P1) and not h.posts(P2)  # no DM
+    assert not h.posts(P1, starting="Adherence") and not h.posts(P2, starting="Adherence")  # no DM
     assert "no prescriber was asked" in reply_text(h.posts(CM, starting="Your adherence report")[-1])
     # Not open: not on the card, /case show, the digest; nothing for a sweep; buttons refuse.
     h.command(THERAPIST, f"show C-{case_id}")
@@ -256,7 +256,7 @@ def test_stopped_antipsychotic_or_lithium_is_high_priority(harness):
     ]
     # The side-effect relay's high clock: 4 hours.
     assert rows[0].ack_due_at == h.clock.now() + timedelta(hours=4)
-    high_dm = h.posts(P1)[0]
+    high_dm = h.posts(P1, starting="Adherence")[0]
     assert high_dm["text"] == f"Adherence report on C-{case_id} (high)"
     assert "High-priority adherence report" in reply_text(high_dm)
     assert "CARETHREAD_ADHERENCE_HIGH_RISK" in reply_text(high_dm)  # the rule behind the priority
@@ -330,7 +330,7 @@ def test_no_prescriber_goes_to_the_case_manager(harness):
     submit(h, THERAPIST, case_id, kind="not_picked_up", other="sertraline")
     [saved] = h.rows(AdherenceReport)
     assert saved.no_prescriber
-    [dm] = h.posts(CM)
+    [dm] = h.posts(CM, starting="Adherence")
     assert "no prescriber" in reply_text(dm) and action_ids(dm) == []
     assert "no prescriber" in reply_text(h.posts(THERAPIST, starting="Your adherence report")[-1])
 
@@ -375,7 +375,7 @@ def test_bad_input_changes_nothing(harness):
     submit(h, THERAPIST, case_id, medication=foreign)
     assert "not on" in reply_text(h.posts(THERAPIST)[-1])
     assert h.rows(AdherenceReport) == []
-    assert not h.posts(P1)
+    assert not h.posts(P1, starting="Adherence")
 
     h.command(THERAPIST, "", command="/adherence")
     assert "Name the case" in h.last_reply_text()

@@ -66,7 +66,7 @@ def _remind(unit: Unit, recipient: ChangeRecipient) -> int:
         unit.session.add(recipient)
         reason = "left_team" if on_team is None else "seen" if recipient.seen_at else "case_closed"
         unit.audit(
-            "medication.reminder_cancelled", case_id=case.id, target=target, change=change.id, reason=reason
+            "medication.reminder_canceled", case_id=case.id, target=target, change=change.id, reason=reason
         )
         return 0
     clinic = unit.deps.settings.clinic
