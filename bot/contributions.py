@@ -40,6 +40,9 @@ class WaitingItem:
 SweepStep = Callable[["Deps"], object]
 ShowSection = Callable[["Unit", "Case"], list[str]]  # mrkdwn strings, escaped by the provider
 HomeItems = Callable[["Unit"], list[WaitingItem]]
+# A section of App Home below what is waiting (measures: My caseload): mrkdwn strings, escaped
+# by the provider, the first one its heading.
+HomeSection = Callable[["Unit"], list[str]]
 UrgentItems = Callable[[Session, Sequence[int]], Mapping[int, int]]  # case id -> open urgent items
 CaseHook = Callable[["Unit", "Case"], None]
 TeamHook = Callable[["Unit", "Case", "TeamChange"], None]
@@ -69,7 +72,9 @@ class Workflow:
     show_sections: tuple[ShowSection, ...] = ()
     home_items: tuple[HomeItems, ...] = ()
     urgent_items: tuple[UrgentItems, ...] = ()
+    home_sections: tuple[HomeSection, ...] = ()
     on_case_created: tuple[CaseHook, ...] = ()
+    on_case_reopened: tuple[CaseHook, ...] = ()  # in the unit that reopened it (a new episode of care)
     on_team_changed: tuple[TeamHook, ...] = ()
     readers: tuple[ReaderHook, ...] = ()  # the relay's send-time check asks these (bot/audience.py)
     # Its settings model (bot/<workflow>/settings.py): load_settings validates it at start-up

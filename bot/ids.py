@@ -15,6 +15,8 @@ class Command(StrEnum):
     REVIEW = "/review"
     HANDOFF = "/handoff"
     AUDIT = "/audit"
+    SCORE = "/score"
+    REGISTRY = "/registry"
 
 
 class Callback(StrEnum):
@@ -47,6 +49,10 @@ class Action(StrEnum):
     REVIEW_DECIDE = "review_decide"
     AUDIT_OLDER = "audit_older"  # value "<case id>:<page>"
     AUDIT_NEWER = "audit_newer"
+    SCORE_ITEM9_ACK = "score_item9_ack"  # value: the item 9 alert's id
+    # Starts the safety workflow's assessment (bot/safety, built separately; value: the case id).
+    # The measures workflow offers it after a PHQ-9 item 9 of 1 or more.
+    SAFETY_START = "safety_start"
 
 
 class BlockId(StrEnum):

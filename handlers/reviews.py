@@ -14,13 +14,13 @@ from bot.errors import BadInput
 from bot.ids import Action, BlockId, Callback, Command
 from bot.inbox import Processor
 from bot.inputs import FieldCheck, Help, clean_text, parse_id, whole_number
+from bot.measures.scales import GAD7, PHQ9, parse_score
 from bot.render import Renderer
 from bot.reviews import caseload
 from bot.reviews import commands as parsing
 from bot.reviews import service as reviews
 from bot.reviews.commands import REVIEW_USAGE
 from bot.reviews.fields import ALL_FIELDS, BY_BLOCK, MAX_NOTE, Decision, Kind, UpdateField, decision_options
-from bot.reviews.scores import GAD7, PHQ9, parse_score
 from bot.unit import Actor, Unit
 from handlers import actors, forms
 from handlers.replies import dm, ephemeral, read_submission, replying, where_clicked

@@ -12,7 +12,6 @@ from bot.render import Renderer
 from bot.reviews.caseload import Digest, DigestLine
 from bot.reviews.commands import REVIEW_USAGE
 from bot.reviews.fields import fields_for
-from bot.reviews.scores import assess
 from bot.reviews.service import DecisionForm, FormField, ReviewLine, ScheduleInfo, TeamMember, UpdateForm
 from handlers.reviews import decision_view, update_view
 from tests.support import reply_text
@@ -193,16 +192,10 @@ def test_decision_modal(renderer):
 
 
 def test_case_show_section(renderer):
-    flag = assess([18, 14, 12], in_treatment_since=datetime(2026, 9, 1, tzinfo=UTC), now=NOW)
     info = ScheduleInfo("C-7", True, "every 2 weeks", "America/New_York", NOW, NOW, 2, 3, None)
-    section = renderer.message(
-        "reviews/review_case_section", s=info, scores=["PHQ-9: 18 → 14 → 12", "GAD-7: 9"], flag=flag
-    )
+    section = renderer.message("reviews/review_case_section", s=info)
     text = section["blocks"][0]["text"]["text"]
     assert "*Reviews* every 2 weeks (America/New_York) · next <!date^" in text
-    assert "2 of 3 updates in" in text and "*Scores* PHQ-9: 18 → 14 → 12 · GAD-7: 9" in text
-    assert "*Not improving*: 11 weeks in treatment, PHQ-9 12 (first 18, 33 % lower)" in text
-    off = renderer.message(
-        "reviews/review_case_section", s=ScheduleInfo("C-7", False, None, None, None), scores=[], flag=None
-    )
+    assert "2 of 3 updates in" in text and "Scores" not in text  # the measures workflow's section
+    off = renderer.message("reviews/review_case_section", s=ScheduleInfo("C-7", False, None, None, None))
     assert off["blocks"][0]["text"]["text"] == "*Reviews* off · `/review C-7 every 2 weeks` turns them on"

@@ -1,5 +1,5 @@
 """The caseload digest: open cases ranked the way Collaborative Care's systematic case review
-walks them (urgent open side effects first, then cases not improving, overdue reviews, new
+walks them (urgent open items first, then cases not improving, overdue reviews, new
 cases), with counts and a link to each case thread.
 
 Other workflows feed the first criterion through the `urgent_items` they declare
@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
@@ -20,7 +21,7 @@ from bot.cases.service import thread_url
 from bot.contributions import UrgentItems
 from bot.deps import Deps
 from bot.errors import NotAllowed
-from bot.reviews.scores import assess, trend
+from bot.measures.service import episode_summaries, score_status
 from bot.reviews.settings import ReviewSettings
 from bot.unit import Unit
 from storage import cases as cases_repo
@@ -40,6 +41,7 @@ class DigestLine:
     overdue: bool
     new: bool
     phq9: str | None
+    scores: str  # "no score yet", "last PHQ-9 3 weeks ago": never "on track" without data
     open_since: datetime | None
     next_due_at: datetime | None
 
@@ -93,21 +95,22 @@ def build_digest(
     now: datetime,
     settings: ReviewSettings,
     urgent_items: Sequence[UrgentItems] = (),
+    zone: ZoneInfo,
 ) -> Digest:
     """Rank `cases`; a handful of queries however many cases there are."""
     ids = [c.id for c in cases]
+    today = now.astimezone(zone).date()
     urgent: dict[int, int] = defaultdict(int)
     for provider in urgent_items:
         for case_id, count in provider(session, ids).items():
             urgent[case_id] += int(count)
-    series = repo.score_series(session=session, case_ids=ids)
+    summaries = episode_summaries(session, cases=cases, now=now)
     reviews = repo.open_reviews_for(session=session, case_ids=ids)
     schedules = repo.schedules_for(session=session, case_ids=ids)
     roots = repo.thread_roots(session=session, cases=cases)
     lines = []
     for case in cases:
-        phq9 = series.get(case.id, {}).get("phq9", [])
-        flag = assess(phq9, in_treatment_since=case.created_at, now=now)
+        summary = summaries[case.id]
         review = reviews.get(case.id)
         schedule = schedules.get(case.id)
         lines.append(
@@ -116,10 +119,11 @@ def build_digest(
                 ref=case.ref,
                 url=thread_url(roots.get(case.id)),
                 urgent=urgent.get(case.id, 0),
-                not_improving=bool(flag and flag.not_improving),
+                not_improving=summary.not_improving,
                 overdue=review is not None and now - review.started_at >= settings.overdue_after,
                 new=now - case.created_at < settings.new_case_window,
-                phq9=trend(phq9) if phq9 else None,
+                phq9=summary.phq9.trend if summary.phq9 else None,
+                scores=score_status(summary, today),
                 open_since=review.started_at if review else None,
                 next_due_at=schedule.next_due_at if schedule is not None and schedule.active else None,
             )
@@ -145,6 +149,7 @@ def digest_for(unit: Unit, *, everything: bool = False) -> Digest:
         now=unit.now,
         settings=unit.deps.settings.section(ReviewSettings),
         urgent_items=urgent_providers(unit.deps),
+        zone=unit.deps.settings.clinic.zone,
     )
     unit.audit(
         "review.digest_viewed",

@@ -21,9 +21,9 @@ from bot.cases.service import close_case, post_in_thread, thread_url
 from bot.contributions import WaitingItem
 from bot.errors import BadInput, Conflict, NoAccess, NotAllowed
 from bot.ids import Action
+from bot.measures import service as measures
 from bot.reviews.cadence import Cadence, Period, first_due
 from bot.reviews.fields import Decision, UpdateField, fields_for, shown_value
-from bot.reviews.scores import assess, trend
 from bot.reviews.settings import ReviewSettings
 from bot.slack import SlackUnavailable
 from bot.unit import Unit
@@ -31,6 +31,7 @@ from storage import cases as cases_repo
 from storage import reviews as repo
 from storage.cases import Case, Role
 from storage.core import SlackUser
+from storage.measures import Instrument, ScoreSource
 from storage.reviews import (
     NudgeStatus,
     Review,
@@ -42,7 +43,6 @@ from storage.reviews import (
 )
 
 DISCHARGE_REASON = "Discharged at the case review"
-SCALES = (("PHQ-9", "phq9"), ("GAD-7", "gad7"))
 
 
 # -- what the use-cases return -----------------------------------------------------------------
@@ -328,6 +328,17 @@ def add_update(unit: Unit, *, review_id: int, values: UpdateValues) -> ReviewUpd
     unit.session.add(update)
     _cancel_nudges(unit, review_id, user_id=me)
     unit.session.flush()
+    # The scores become dated measurements of this episode (one per instrument per day).
+    for instrument, value in ((Instrument.PHQ9, values.phq9), (Instrument.GAD7, values.gad7)):
+        if value is not None:
+            measures.record_score(
+                unit,
+                case_id=review.case_id,
+                instrument=instrument,
+                value=value,
+                source=ScoreSource.REVIEW,
+                review_update_id=update.id,
+            )
     message = unit.deps.renderer.message(
         "reviews/review_update",
         ref=access.case.ref,
@@ -435,18 +446,9 @@ def list_reviews(unit: Unit) -> list[ReviewLine]:
 
 
 def review_section(unit: Unit, case: Case) -> list[str]:
-    """`/case show`: the cadence, any open review, the score trends and the not-improving flag."""
+    """`/case show`: the cadence and any open review (the scores are the measures workflow's)."""
     info = _schedule_info(unit, case, repo.schedule_for(session=unit.session, case_id=case.id))
-    series = repo.score_series(session=unit.session, case_ids=[case.id]).get(
-        case.id, {"phq9": [], "gad7": []}
-    )
-    flag = assess(series["phq9"], in_treatment_since=case.created_at, now=unit.now)
-    message = unit.deps.renderer.message(
-        "reviews/review_case_section",
-        s=info,
-        scores=[f"{name}: {trend(series[key])}" for name, key in SCALES if series[key]],
-        flag=flag if flag is not None and flag.not_improving else None,
-    )
+    message = unit.deps.renderer.message("reviews/review_case_section", s=info)
     return [block["text"]["text"] for block in message["blocks"]]
 
 

@@ -246,6 +246,7 @@ def _post_digests(unit: Unit, settings: ReviewSettings) -> int:
             now=unit.now,
             settings=settings,
             urgent_items=caseload.urgent_providers(unit.deps),
+            zone=unit.deps.settings.clinic.zone,
         )
         unit.post(
             channel=channel,
