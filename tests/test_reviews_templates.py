@@ -135,6 +135,7 @@ def test_list_and_digest_stay_within_block_limits(renderer):
                 n % 5 == 0,
                 n % 7 == 0,
                 "18 → 12",
+                "last PHQ-9 3 weeks ago",
                 NOW,
                 NOW,
             )
