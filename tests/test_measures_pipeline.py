@@ -6,6 +6,7 @@ escalation on the urgent clock), the review form's scores, and the migration of 
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, timedelta
 
 from alembic import command
@@ -274,3 +275,79 @@ def test_the_migration_turns_review_update_scores_into_dated_scores(harness):
             (13, "migrated", 1, CAROL),
         ]
         assert {s.episode_id for s in rows} == {episodes[0].id}
+
+
+# -- the registry ----------------------------------------------------------------------------------
+
+
+def registry_order(text: str) -> list[str]:
+    return re.findall(r"^\*(C-\d+)\*", text, flags=re.MULTILINE)
+
+
+def registry_caseload(h) -> dict[str, int]:
+    """Five cases of ALICE's, one per place in a systematic case review, built over 10 weeks."""
+    start = h.clock.now()
+    team = {ALICE: "prescriber", BOB: "therapist"}
+    ids = {"quiet": care_team(h, team, label="Quiet"), "stuck": care_team(h, team, label="Stuck")}
+    ids["steady"] = care_team(h, team, label="Steady")
+    score(h, BOB, f"C-{ids['stuck']} phq9 18")
+    score(h, BOB, f"C-{ids['steady']} phq9 16")
+    h.clock.set(start + timedelta(weeks=9))
+    score(h, BOB, f"C-{ids['stuck']} phq9 15")  # 17 % lower after 9 weeks: not improving
+    h.clock.set(start + timedelta(weeks=10))
+    score(h, BOB, f"C-{ids['steady']} phq9 6")
+    ids["urgent"] = care_team(h, team, label="Urgent")
+    score(h, BOB, f"C-{ids['urgent']} phq9 11 item9 1")
+    ids["new"] = care_team(h, team, label="New")
+    return ids
+
+
+def test_registry_ranks_cases_like_a_systematic_case_review(harness):
+    h = harness
+    ids = registry_caseload(h)
+    h.command(ALICE, "", command=Command.REGISTRY)
+    text = h.last_reply_text()
+    assert h.last_reply()["text"] == "Caseload registry: 5 open cases"  # counts only
+    expected = ["urgent", "stuck", "quiet", "new", "steady"]
+    assert registry_order(text) == [f"C-{ids[name]}" for name in expected]
+    lines = {line.split("*")[1]: line for line in text.splitlines() if line.startswith("*C-")}
+    blocks = {ref: text.split(f"*{ref}*", 1)[1].split("\n*C-")[0] for ref in lines}
+    assert ":rotating_light: 1 urgent item open" in lines[f"C-{ids['urgent']}"]
+    assert ":warning: not improving (PHQ-9)" in lines[f"C-{ids['stuck']}"]
+    assert (
+        "PHQ-9 15/27 moderately severe (17 % lower than baseline 18 (better))" in blocks[f"C-{ids['stuck']}"]
+    )
+    assert (
+        "no score in 4 weeks" in lines[f"C-{ids['quiet']}"]
+        and "no contact in 2 weeks" in lines[f"C-{ids['quiet']}"]
+    )
+    assert "no flags · new · no score yet" in lines[f"C-{ids['new']}"]
+    assert "no flags · last PHQ-9 today" in lines[f"C-{ids['steady']}"]
+    assert "PHQ-9 6/27 mild (63 % lower than baseline 16 (better))" in blocks[f"C-{ids['steady']}"]
+    assert "10 weeks in treatment · last score 2027-02-01" in blocks[f"C-{ids['steady']}"]
+    assert "on track" not in text
+    event = h.audit_events(action="registry.viewed")[-1]
+    assert event.actor == ALICE and sorted(json.loads(event.details)["cases"]) == sorted(ids.values())
+
+    h.command(MALLORY, "", command=Command.REGISTRY)
+    assert "0 open cases" in h.last_reply_text()
+    h.command(ALICE, "all", command=Command.REGISTRY)
+    assert "Only CareThread admins" in h.last_reply_text()
+    assert ("command:/registry", "denied") in h.audit_actions(actor=ALICE)
+    h.command(ADMIN, "all", command=Command.REGISTRY)
+    assert registry_order(h.last_reply_text()) == registry_order(text)
+    h.command(ALICE, "help", command=Command.REGISTRY)
+    assert "`/registry all`" in h.last_reply_text()
+
+
+def test_app_home_shows_my_caseload(harness):
+    h = harness
+    ids = registry_caseload(h)
+    h.event({"type": "app_home_opened", "user": ALICE, "tab": "home", "channel": "D0ALICE"})
+    home = reply_text(h.last_view("views.publish"))
+    assert "*My caseload* · 5 open cases · 1 with urgent items open · 1 not improving" in home
+    order = re.findall(r"^\*(C-\d+)\* ·", home, flags=re.MULTILINE)
+    assert order == [f"C-{ids[name]}" for name in ("urgent", "stuck", "quiet", "new", "steady")]
+    assert h.audit_events(action="registry.home_viewed")[-1].actor == ALICE
+    h.event({"type": "app_home_opened", "user": MALLORY, "tab": "home", "channel": "D0MALLORY"})
+    assert "My caseload" not in reply_text(h.last_view("views.publish"))

@@ -94,6 +94,7 @@ def test_change_examples_read_right():
     assert describe_change(18, 9) == "50 % lower than baseline 18 (better)"
     assert describe_change(0, 4) == "higher than baseline 0 (worse)"
     assert change_percent(0, 4) is None and change_percent(12, 6) == -50
+    assert change_percent(16, 6) == -63 and change_percent(16, 26) == 63  # 62.5 % both ways
 
 
 @given(st.integers(0, 27), st.integers(0, 27), st.integers(0, 200))
@@ -107,7 +108,8 @@ def test_properties_of_a_course(baseline, latest, days):
         assert days >= 56 and latest >= 10
     percent = c.change_percent
     if percent is not None:
-        assert (percent > 0) == (latest > baseline) or percent == 0
+        exact = 100 * (latest - baseline) / baseline
+        assert abs(percent - exact) <= 0.5 and (percent > 0) == (latest > baseline)
 
 
 @given(st.lists(st.integers(0, 27), min_size=1, max_size=30))

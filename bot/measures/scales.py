@@ -102,11 +102,13 @@ def trend(values: Sequence[int]) -> str:
 
 
 def change_percent(baseline: int, latest: int) -> int | None:
-    """Signed change from baseline in per cent (positive = higher = worse on these scales);
-    None when the baseline is 0 and a percentage means nothing."""
+    """Signed change from baseline in whole per cent (positive = higher = worse on these
+    scales), rounded half away from zero; None when the baseline is 0."""
     if baseline <= 0:
         return None
-    return round(100 * (latest - baseline) / baseline)
+    diff = abs(latest - baseline)
+    size = (200 * diff + baseline) // (2 * baseline)  # exact, halves rounded up (62.5 -> 63)
+    return size if latest >= baseline else -size
 
 
 def describe_change(baseline: int, latest: int) -> str:
