@@ -82,6 +82,9 @@ def test_score_is_saved_dated_banded_posted_and_audited(harness):
     assert "episode 1" in listed and "3 weeks in treatment" in listed
     assert "By date taken: 2026-11-23: 14 · 2026-12-01: 7 · 2026-12-14: 18" in listed
     assert h.audit_events(action="score.viewed")[-1].actor == ALICE
+    h.command(ALICE, f"C-{case_id}", command="/audit")
+    timeline = h.last_reply_text()
+    assert f"<@{BOB}> recorded a PHQ-9 score taken 2026-11-23 on C-{case_id}" in timeline
 
 
 def test_a_second_score_for_the_same_day_replaces_the_first_and_is_audited(harness):

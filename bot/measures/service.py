@@ -287,6 +287,7 @@ def record_score(
         case_id=case_id,
         target=f"score:{score.id}",
         instrument=str(instrument),
+        scale=scale.name,
         taken_on=day.isoformat(),
         episode=episode.number,
         source=str(source),
