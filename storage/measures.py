@@ -258,3 +258,16 @@ def due_alerts(now: datetime) -> Select:
         )
         .order_by(col(Item9Alert.next_escalation_at), col(Item9Alert.id))
     )
+
+
+def open_alerts_notified_to(*, session: Session, user_id: str) -> list[Item9Alert]:
+    """Open item 9 alerts this person was sent (App Home: waiting for their acknowledgement)."""
+    return list(
+        session.execute(
+            select(Item9Alert)
+            .join(Item9Notice, col(Item9Notice.alert_id) == col(Item9Alert.id))
+            .where(Item9Notice.user_id == user_id, Item9Alert.status == AlertStatus.OPEN)
+            .distinct()
+            .order_by(col(Item9Alert.created_at))
+        ).scalars()
+    )

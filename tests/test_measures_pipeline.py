@@ -352,5 +352,6 @@ def test_app_home_shows_my_caseload(harness):
     order = re.findall(r"^\*(C-\d+)\* ·", home, flags=re.MULTILINE)
     assert order == [f"C-{ids[name]}" for name in ("urgent", "stuck", "quiet", "new", "steady")]
     assert h.audit_events(action="registry.home_viewed")[-1].actor == ALICE
+    assert f"• *C-{ids['urgent']}* Urgent PHQ-9 item 9 alert waiting for acknowledgement" in home
     h.event({"type": "app_home_opened", "user": MALLORY, "tab": "home", "channel": "D0MALLORY"})
     assert "My caseload" not in reply_text(h.last_view("views.publish"))

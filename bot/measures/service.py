@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from bot.access import open_case, require_role
+from bot.access import case_ref, open_case, require_role
 from bot.cases.service import post_in_thread
+from bot.contributions import WaitingItem
 from bot.errors import BadInput, Conflict, NoAccess, NotAllowed
 from bot.ids import Action
 from bot.measures.commands import SCORE_USAGE
@@ -29,6 +30,7 @@ from bot.side_effects.service import team_of
 from bot.side_effects.settings import SideEffectSettings, deadlines
 from bot.slack import SlackUnavailable
 from bot.unit import Unit
+from storage import cases as cases_repo
 from storage import measures as repo
 from storage.cases import Case, Role
 from storage.core import SlackUser
@@ -481,6 +483,19 @@ def acknowledge_alert(unit: Unit, *, alert_id: int) -> Item9Alert:
         case_id=alert.case_id,
     )
     return alert
+
+
+def alerts_waiting(unit: Unit) -> list[WaitingItem]:
+    """App Home: open item 9 alerts sent to me, most urgent of all waiting items."""
+    return [
+        WaitingItem(
+            case_ref=case_ref(alert.case_id),
+            text="Urgent PHQ-9 item 9 alert waiting for acknowledgement",
+            sort_key=(0, alert.created_at.timestamp(), alert.id),
+        )
+        for alert in repo.open_alerts_notified_to(session=unit.session, user_id=unit.actor.user_id)
+        if cases_repo.membership(session=unit.session, case_id=alert.case_id, user_id=unit.actor.user_id)
+    ]
 
 
 def urgent_open_alerts(session: Session, case_ids: Sequence[int]) -> dict[int, int]:

@@ -11,6 +11,7 @@ WORKFLOW = Workflow(
     listeners="handlers.measures",
     sweep_steps=(("item9_alerts", sweeps.escalate_item9_alerts),),
     show_sections=(service.scores_section,),
+    home_items=(service.alerts_waiting,),
     home_sections=(registry.caseload_section,),
     urgent_items=(service.urgent_open_alerts,),
     on_case_created=(service.on_case_created,),
