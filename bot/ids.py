@@ -97,6 +97,8 @@ class BlockId(StrEnum):
     REVIEW_GENERAL = "review_general"
     REVIEW_PHQ9 = "review_phq9"
     REVIEW_GAD7 = "review_gad7"
+    REVIEW_ITEM9 = "review_item9"  # PHQ-9 item 9, 0-3
+    REVIEW_SCORES_TAKEN = "review_scores_taken"  # the date the scores were taken
     # Case review decision modal.
     REVIEW_DECISION = "review_decision"
     REVIEW_DECISION_NOTE = "review_decision_note"

@@ -162,6 +162,10 @@ def score_on(*, session: Session, case_id: int, instrument: str, taken_on: date)
     ).scalar_one_or_none()
 
 
+def scores_of_update(*, session: Session, review_update_id: int) -> list[Score]:
+    return list(session.execute(select(Score).where(Score.review_update_id == review_update_id)).scalars())
+
+
 def episode_scores(*, session: Session, episode_ids: Sequence[int]) -> dict[int, list[Score]]:
     """{episode id: its scores, oldest date first}."""
     if not episode_ids:

@@ -355,3 +355,34 @@ def test_app_home_shows_my_caseload(harness):
     assert f"• *C-{ids['urgent']}* Urgent PHQ-9 item 9 alert waiting for acknowledgement" in home
     h.event({"type": "app_home_opened", "user": MALLORY, "tab": "home", "channel": "D0MALLORY"})
     assert "My caseload" not in reply_text(h.last_view("views.publish"))
+
+
+def test_the_review_form_takes_item9_and_the_date_the_scores_were_taken(harness):
+    h = harness
+    case_id = care_team(h)
+    review(h, ALICE, f"C-{case_id} now")
+    review_id = latest_review(h).id
+    status, body = submit_update(h, BOB, review_id, REVIEW_ITEM9="4", REVIEW_SCORES_TAKEN="2026-11-20")
+    errors = json.loads(body)["errors"]
+    assert status == 200 and set(errors) == {"review_item9", "review_scores_taken"}
+    assert (
+        "0 to 3" in errors["review_item9"] and "with the date it was taken" in errors["review_scores_taken"]
+    )
+    status, body = submit_update(h, BOB, review_id, REVIEW_ITEM9="1")
+    assert "Give the PHQ-9 total with item 9." in json.loads(body)["errors"]["review_item9"]
+    assert h.rows(Score, case_id=case_id) == []
+
+    submit_update(h, BOB, review_id, REVIEW_PHQ9="16", REVIEW_ITEM9="1", REVIEW_SCORES_TAKEN="2026-11-23")
+    [saved] = h.rows(Score, case_id=case_id)
+    assert (saved.value, saved.item9, saved.taken_on, saved.source) == (16, 1, TODAY, "review")
+    [alert] = h.rows(Item9Alert, case_id=case_id)
+    assert h.dms(ALICE)[-1]["text"] == f"Urgent: PHQ-9 item 9 alert on C-{case_id}"
+    assert h.dms(BOB)[-1]["text"] == f"Record a safety assessment for C-{case_id}"
+    update = next(p for p in h.posts(CHANNEL) if p["text"] == f"Review update on C-{case_id}")
+    assert "PHQ-9 *16*/27 · PHQ-9 item 9: *1*/3 · taken 2026-11-23" in reply_text(update)
+    assert alert.status == AlertStatus.OPEN
+
+    # A date before the episode began is refused after the form closed: by DM, nothing saved.
+    submit_update(h, CAROL, review_id, REVIEW_GAD7="5", REVIEW_SCORES_TAKEN="2026-10-01")
+    assert "before this episode of care began" in reply_text(h.dms(CAROL)[-1])
+    assert [s.instrument for s in h.rows(Score, case_id=case_id)] == ["phq9"]

@@ -221,7 +221,7 @@ def test_add_my_update_opens_a_modal_fitting_each_role(harness):
         click(harness, user, Action.REVIEW_ADD_UPDATE, review_id)
         view = harness.last_view()
         inputs = [b["block_id"] for b in view["blocks"] if b["type"] == "input"]
-        assert inputs == [*blocks, "review_phq9", "review_gad7"], user
+        assert inputs == [*blocks, "review_phq9", "review_item9", "review_gad7", "review_scores_taken"], user
         assert view["private_metadata"] == str(review_id)
     phq9 = next(b for b in view["blocks"] if b.get("block_id") == "review_phq9")
     assert phq9["element"]["type"] == "number_input" and phq9["element"]["max_value"] == "27"

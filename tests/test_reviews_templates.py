@@ -64,10 +64,12 @@ def test_update_and_decision_escape_what_people_typed(renderer):
         answers=[("Progress", HOSTILE), ("Concerns", "x" * 5000)],
         phq9=0,
         gad7=None,
+        item9=0,
+        taken_on="2026-11-20",
     )
     text = reply_text(update)
     assert "&lt;!channel&gt;" in text and "<!channel>" not in text and "<@U0EVIL>" not in text
-    assert "PHQ-9 *0*/27" in text and "GAD-7" not in text
+    assert "PHQ-9 *0*/27 · PHQ-9 item 9: *0*/3 · taken 2026-11-20" in text and "GAD-7" not in text
     assert update["text"] == "Review update on C-7"
     decided = renderer.message(
         "reviews/review_decided",
@@ -168,9 +170,20 @@ def test_update_modal_for_each_role(renderer, role):
     view = update_view(renderer, form)
     assert view["callback_id"] == "review_update" and view["private_metadata"] == "9"
     inputs = [b for b in view["blocks"] if b["type"] == "input"]
-    assert [b["block_id"] for b in inputs] == [*(f.block for f in fields), "review_phq9", "review_gad7"]
+    assert [b["block_id"] for b in inputs] == [
+        *(f.block for f in fields),
+        "review_phq9",
+        "review_item9",
+        "review_gad7",
+        "review_scores_taken",
+    ]
     assert all(b["element"]["action_id"] == "value" and b["optional"] for b in inputs)
-    assert inputs[-2]["element"]["initial_value"] == "14" and "initial_value" not in inputs[-1]["element"]
+    by_block = {b["block_id"]: b["element"] for b in inputs}
+    assert by_block["review_phq9"]["initial_value"] == "14" and "initial_value" not in by_block["review_gad7"]
+    assert (
+        "initial_value" not in by_block["review_item9"]
+        and "initial_date" not in by_block["review_scores_taken"]
+    )
     assert len(view["title"]["text"]) <= 24 and view["submit"]["text"] == "Post revision"
     if role == "prescriber":
         adherence = inputs[1]["element"]

@@ -94,6 +94,16 @@ def parse_score(raw: str | None, scale: Scale, *, field: str | None = None) -> i
     return int(text)
 
 
+def parse_item9(raw: str | None, *, field: str | None = None) -> int | None:
+    """PHQ-9 item 9 as typed in a form: empty, or a whole number from 0 to 3."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    if not _INTEGER.match(text) or int(text) > ITEM9_MAX:
+        raise BadInput(f"PHQ-9 item 9 is scored 0 to {ITEM9_MAX} (a whole number).", field=field)
+    return int(text)
+
+
 def trend(values: Sequence[int]) -> str:
     """ "18 → 14 → 12"; a long series keeps its first value: "18 → … → 11 → 10"."""
     if len(values) <= TREND_POINTS:

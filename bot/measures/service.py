@@ -330,6 +330,13 @@ def record_score(
     )
 
 
+def scores_of_update(session: Session, *, review_update_id: int) -> dict[str, Score]:
+    """The dated scores a review update recorded (to prefill its form when revised)."""
+    return {
+        s.instrument: s for s in repo.scores_of_update(session=session, review_update_id=review_update_id)
+    }
+
+
 def show_scores(unit: Unit, *, case_id: int) -> tuple[EpisodeSummary, list[Course]]:
     """`/score <case>`: the current episode's courses, audited as a read."""
     access = open_case(unit, case_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -76,6 +76,8 @@ class UpdateForm:
     phq9: int | None
     gad7: int | None
     revising: bool
+    item9: int | None = None
+    taken_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ class UpdateValues:
     answers: dict[str, str]  # block id -> text (or a select's value, a number as text)
     phq9: int | None = None
     gad7: int | None = None
+    item9: int | None = None  # PHQ-9 item 9, with a PHQ-9 only
+    taken_on: date | None = None  # when the scores were taken; None: today in the member's zone
 
     @property
     def empty(self) -> bool:
@@ -288,6 +292,8 @@ def update_form(unit: Unit, *, review_id: int) -> UpdateForm:
     review, access, role = _open_review_as_member(unit, review_id, doing="add review updates")
     existing = repo.update_by(session=unit.session, review_id=review_id, user_id=unit.actor.user_id)
     answers = _answers(unit, existing)
+    scored = measures.scores_of_update(unit.session, review_update_id=existing.id) if existing else {}
+    phq9 = scored.get(Instrument.PHQ9)
     unit.audit("review.update_form_opened", case_id=review.case_id, target=f"review:{review_id}")
     return UpdateForm(
         review_id=review_id,
@@ -297,6 +303,8 @@ def update_form(unit: Unit, *, review_id: int) -> UpdateForm:
         phq9=existing.phq9 if existing else None,
         gad7=existing.gad7 if existing else None,
         revising=existing is not None,
+        item9=phq9.item9 if phq9 else None,
+        taken_on=next((score.taken_on for score in scored.values()), None),
     )
 
 
@@ -336,6 +344,8 @@ def add_update(unit: Unit, *, review_id: int, values: UpdateValues) -> ReviewUpd
                 case_id=review.case_id,
                 instrument=instrument,
                 value=value,
+                item9=values.item9 if instrument == Instrument.PHQ9 else None,
+                taken_on=values.taken_on,
                 source=ScoreSource.REVIEW,
                 review_update_id=update.id,
             )
@@ -350,6 +360,8 @@ def add_update(unit: Unit, *, review_id: int, values: UpdateValues) -> ReviewUpd
         ],
         phq9=values.phq9,
         gad7=values.gad7,
+        item9=values.item9,
+        taken_on=values.taken_on.isoformat() if values.taken_on else None,
     )
     post_in_thread(unit, access.case, message, purpose="review_update")
     _refresh_prompt(unit, review, access.case)
