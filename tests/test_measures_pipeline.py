@@ -166,12 +166,12 @@ def test_item9_alerts_every_prescriber_and_asks_for_a_safety_assessment(harness)
     assert alert.ack_due_at == h.clock.now() + timedelta(minutes=15)  # the urgent side-effect clock
     for prescriber in (ALICE, "U0PAT"):
         [dm] = h.dms(prescriber)
-        assert dm["text"] == f"Urgent: PHQ-9 item 9 alert on C-{case_id}"
+        assert dm["text"] == f"Urgent alert on C-{case_id}: please acknowledge"
         assert "item 9 (thoughts of self-harm) of *2*/3" in reply_text(dm)
         assert actions_of(dm) == [(Action.SCORE_ITEM9_ACK, str(alert.id))]
     assert h.dms(CAROL) == []
     [prompt] = h.dms(BOB)
-    assert prompt["text"] == f"Record a safety assessment for C-{case_id}"
+    assert prompt["text"] == f"Action needed on C-{case_id}"
     assert "record a safety assessment in your clinic's usual way" in reply_text(prompt)
     assert "988" in reply_text(prompt)  # the clinic's crisis text
     assert actions_of(prompt) == []  # no safety workflow in this deployment
@@ -187,7 +187,7 @@ def test_item9_alerts_every_prescriber_and_asks_for_a_safety_assessment(harness)
     assert (acked.status, acked.acknowledged_by, acked.next_escalation_at) == ("acknowledged", ALICE, None)
     updated = h.updates()
     assert len(updated) >= 2 and all(actions_of(u) == [] for u in updated[-2:])  # no stale buttons
-    assert h.dms(BOB)[-1]["text"] == f"Item 9 alert acknowledged on C-{case_id}"
+    assert h.dms(BOB)[-1]["text"] == f"Urgent alert acknowledged on C-{case_id}"
     h.action("U0PAT", Action.SCORE_ITEM9_ACK, str(alert.id), channel="U0PAT")
     assert ("button:score_item9_ack", "conflict") in h.audit_actions(actor="U0PAT")
     assert ("button:score_item9_ack", "denied") in h.audit_actions(actor=BOB)
@@ -214,11 +214,11 @@ def test_unacknowledged_item9_is_reminded_then_escalated_once(harness):
     assert sweep(h)["item9_alerts"] == 0
     h.clock.advance(timedelta(minutes=15))
     assert sweep(h)["item9_alerts"] == 1
-    assert h.dms(ALICE)[-1]["text"] == f"Reminder: urgent item 9 alert on C-{case_id}"
+    assert h.dms(ALICE)[-1]["text"] == f"Reminder: urgent alert on C-{case_id}"
     assert actions_of(h.dms(ALICE)[-1]) == [(Action.SCORE_ITEM9_ACK, str(h.rows(Item9Alert)[0].id))]
     h.clock.advance(timedelta(minutes=8))  # half the urgent deadline again
     assert sweep(h)["item9_alerts"] == 1
-    assert h.dms(CAROL)[-1]["text"] == f"Escalated: urgent item 9 alert on C-{case_id}"
+    assert h.dms(CAROL)[-1]["text"] == f"Escalated: urgent alert on C-{case_id}"
     [thread] = h.posts(CHANNEL, starting="Escalated: urgent alert")
     assert thread["thread_ts"] == h.root_ts(case_id) and f"<@{ALICE}>" in reply_text(thread)
     assert sweep(h)["item9_alerts"] == 0
@@ -376,8 +376,8 @@ def test_the_review_form_takes_item9_and_the_date_the_scores_were_taken(harness)
     [saved] = h.rows(Score, case_id=case_id)
     assert (saved.value, saved.item9, saved.taken_on, saved.source) == (16, 1, TODAY, "review")
     [alert] = h.rows(Item9Alert, case_id=case_id)
-    assert h.dms(ALICE)[-1]["text"] == f"Urgent: PHQ-9 item 9 alert on C-{case_id}"
-    assert h.dms(BOB)[-1]["text"] == f"Record a safety assessment for C-{case_id}"
+    assert h.dms(ALICE)[-1]["text"] == f"Urgent alert on C-{case_id}: please acknowledge"
+    assert h.dms(BOB)[-1]["text"] == f"Action needed on C-{case_id}"
     update = next(p for p in h.posts(CHANNEL) if p["text"] == f"Review update on C-{case_id}")
     assert "PHQ-9 *16*/27 · PHQ-9 item 9: *1*/3 · taken 2026-11-23" in reply_text(update)
     assert alert.status == AlertStatus.OPEN

@@ -125,7 +125,9 @@ def test_item9_alert_in_every_state(kind):
             assert Block.parse(block).to_dict() == block
         has_button = any(b["type"] == "actions" for b in message["blocks"])
         assert has_button == (alert.status == "open" and kind in ("alert", "reminder"))
-        assert "C-7" in message["text"] and "self-harm" not in message["text"]
+        assert (
+            "C-7" in message["text"] and "self-harm" not in message["text"] and "PHQ" not in message["text"]
+        )
 
 
 def test_the_crisis_text_and_the_registry_cite_and_escape():
