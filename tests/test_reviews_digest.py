@@ -141,6 +141,7 @@ def test_weekly_digest_posts_once_per_care_team_channel(make_harness):
         assert f"*C-{one}*" in digests["C0CARE"] and f"C-{two}" not in digests["C0CARE"]
         assert f"*C-{two}*" in digests["C0OTHER"] and f"C-{one}" not in digests["C0OTHER"]
         assert "Weekly caseload digest" in digests["C0CARE"]
+        assert "no score yet" in digests["C0CARE"] and "on track" not in digests["C0CARE"]  # same statuses
         posted = h.audit_events(action="review.digest_posted")
         assert [e.target for e in posted] == ["channel:C0CARE", "channel:C0OTHER"]
         assert all(e.actor == "app" and e.source == "scheduler" for e in posted)
