@@ -30,7 +30,7 @@ from storage.cases import Case
 
 NO_SCORE_AFTER = timedelta(weeks=4)
 NO_CONTACT_AFTER = timedelta(weeks=2)
-NEW_EPISODE_WITHIN = timedelta(weeks=4)
+NEW_EPISODE_WITHIN = timedelta(days=14)  # as the digest's default CARETHREAD_NEW_CASE_DAYS
 MAX_LINES = 40
 HOME_LINES = 20
 
