@@ -175,8 +175,10 @@ def test_item9_alerts_every_prescriber_and_asks_for_a_safety_assessment(harness)
     assert "record a safety assessment in your clinic's usual way" in reply_text(prompt)
     assert "988" in reply_text(prompt)  # the clinic's crisis text
     assert actions_of(prompt) == []  # no safety workflow in this deployment
+    score(h, BOB, f"C-{case_id} phq9 13 item9 2")  # the same day's PHQ-9 corrected: no second page
+    assert len(h.rows(Item9Alert, case_id=case_id)) == 1 and len(h.dms(ALICE)) == 1
     assert "Item 9 of 1 or more: every prescriber on the team has been alerted" in reply_text(
-        h.posts(CHANNEL, starting="Score recorded")[-1]
+        h.posts(CHANNEL, starting="Score recorded")[0]
     )
 
     # Only a prescriber acknowledges; once.

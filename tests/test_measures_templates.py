@@ -78,7 +78,7 @@ CASES = {
         alerted=True,
     ),
     "measures/score_recorded": dict(
-        r=Recorded("C-7", course([18, 15]), 15, date(2026, 11, 23), 1, None, 16, ALERT)
+        r=Recorded("C-7", course([18, 15]), 15, date(2026, 11, 23), 1, 16, ALERT)
     ),
     "measures/score_list": dict(s=SUMMARY, courses=list(SUMMARY.courses.values())),
     "measures/score_section": dict(s=SUMMARY, courses=list(SUMMARY.courses.values())),

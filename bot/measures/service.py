@@ -201,8 +201,7 @@ class Recorded:
     value: int
     taken_on: date
     item9: int | None
-    replaced: Score | None  # what was there for that date before (its value, who entered it)
-    previous_value: int | None
+    previous_value: int | None  # the score this one replaced (same instrument, same day)
     alert: Item9Alert | None
 
 
@@ -298,7 +297,14 @@ def record_score(
     )
     summary = episode_summary(unit.session, case=case, now=unit.now)
     course = summary.courses[instrument]
-    alert = _raise_item9_alert(unit, case, score) if item9 is not None and item9 >= 1 else None
+    # A correction of the same day's PHQ-9 alerts again only if item 9 went up (a revised review
+    # update or a retyped command must not page the prescribers twice for the same answer).
+    already = previous[2] if previous and previous[2] is not None else 0
+    alert = (
+        _raise_item9_alert(unit, case, score)
+        if item9 is not None and item9 >= 1 and item9 > already
+        else None
+    )
     if source != ScoreSource.REVIEW:  # a review update posts its own scores in the thread
         post_in_thread(
             unit,
@@ -324,7 +330,6 @@ def record_score(
         value=value,
         taken_on=day,
         item9=item9,
-        replaced=existing,
         previous_value=previous[0] if previous else None,
         alert=alert,
     )
