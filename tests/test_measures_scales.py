@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.errors import BadInput
@@ -97,6 +97,7 @@ def test_change_examples_read_right():
     assert change_percent(16, 6) == -63 and change_percent(16, 26) == 63  # 62.5 % both ways
 
 
+@settings(deadline=None)
 @given(st.integers(0, 27), st.integers(0, 27), st.integers(0, 200))
 def test_properties_of_a_course(baseline, latest, days):
     now = START + timedelta(days=days)
@@ -112,6 +113,7 @@ def test_properties_of_a_course(baseline, latest, days):
         assert abs(percent - exact) <= 0.5 and (percent > 0) == (latest > baseline)
 
 
+@settings(deadline=None)
 @given(st.lists(st.integers(0, 27), min_size=1, max_size=30))
 def test_a_single_score_is_a_baseline_and_claims_nothing(values):
     c = course(values[:1])
@@ -171,3 +173,29 @@ def test_registry_command():
     assert parse_registry_command("help") == Help()
     with pytest.raises(BadInput, match="not a registry command"):
         parse_registry_command("everything")
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    st.sampled_from(["phq9", "gad7", "auditc", "PHQ-9", "bdi"]),
+    st.integers(-3, 40),
+    st.one_of(st.none(), st.integers(-1, 6)),
+    st.one_of(st.none(), st.dates(date(2020, 1, 1), date(2030, 12, 31))),
+)
+def test_the_score_parser_accepts_exactly_the_valid_lines(name, value, item9, taken_on):
+    text = f"C-4 {name} {value}" + (f" item9 {item9}" if item9 is not None else "")
+    text += f" on {taken_on.isoformat()}" if taken_on else ""
+    limits = {"phq9": 27, "phq-9": 27, "gad7": 21, "auditc": 12}
+    key = name.lower()
+    valid = (
+        key in limits
+        and 0 <= value <= limits[key]
+        and (item9 is None or (key in ("phq9", "phq-9") and 0 <= item9 <= 3))
+    )
+    if valid:
+        parsed = parse_score_command(text)
+        assert isinstance(parsed, RecordScore)
+        assert (parsed.value, parsed.item9, parsed.taken_on) == (value, item9, taken_on)
+    else:
+        with pytest.raises(BadInput):
+            parse_score_command(text)
