@@ -388,3 +388,22 @@ def test_the_review_form_takes_item9_and_the_date_the_scores_were_taken(harness)
     submit_update(h, CAROL, review_id, REVIEW_GAD7="5", REVIEW_SCORES_TAKEN="2026-10-01")
     assert "before this episode of care began" in reply_text(h.dms(CAROL)[-1])
     assert [s.instrument for s in h.rows(Score, case_id=case_id)] == ["phq9"]
+
+
+def test_item9_without_a_prescriber_goes_to_the_case_managers_and_a_late_sweep_fires_both_steps(harness):
+    h = harness
+    case_id = care_team(h, {BOB: "therapist", CAROL: "case-manager"})
+    score(h, BOB, f"C-{case_id} phq9 20 item9 1")
+    [dm] = h.dms(CAROL)
+    assert dm["text"] == f"Urgent alert on C-{case_id}: please acknowledge"
+    assert "there is no prescriber on its care team" in reply_text(dm) and actions_of(dm) == []
+    assert "There is no prescriber on the team; alerted instead: <@U0CAROL>" in reply_text(h.dms(BOB)[-1])
+    h.clock.advance(timedelta(hours=2))  # the app was down past both steps
+    assert sweep(h)["item9_alerts"] == 2 and sweep(h)["item9_alerts"] == 0
+    assert all(actions_of(m) == [] for m in h.dms(CAROL))  # nobody there can acknowledge
+    steps = [
+        e.action
+        for e in h.audit_events(case_id=case_id)
+        if e.action in ("score.item9_reminded", "score.item9_escalated")
+    ]
+    assert steps == ["score.item9_reminded", "score.item9_escalated"]

@@ -498,7 +498,8 @@ def acknowledge_alert(unit: Unit, *, alert_id: int) -> Item9Alert:
 
 
 def alerts_waiting(unit: Unit) -> list[WaitingItem]:
-    """App Home: open item 9 alerts sent to me, most urgent of all waiting items."""
+    """App Home: open item 9 alerts waiting for my acknowledgement (prescribers on the team),
+    most urgent of all waiting items."""
     return [
         WaitingItem(
             case_ref=case_ref(alert.case_id),
@@ -506,7 +507,12 @@ def alerts_waiting(unit: Unit) -> list[WaitingItem]:
             sort_key=(0, alert.created_at.timestamp(), alert.id),
         )
         for alert in repo.open_alerts_notified_to(session=unit.session, user_id=unit.actor.user_id)
-        if cases_repo.membership(session=unit.session, case_id=alert.case_id, user_id=unit.actor.user_id)
+        if (
+            member := cases_repo.membership(
+                session=unit.session, case_id=alert.case_id, user_id=unit.actor.user_id
+            )
+        )
+        and member.role == Role.PRESCRIBER  # who can acknowledge it
     ]
 
 

@@ -42,9 +42,12 @@ def _advance(unit: Unit, alert: Item9Alert) -> int:
         if alert.escalation_step == EscalationStep.NONE:
             alert.escalation_step = EscalationStep.REMINDED
             alert.next_escalation_at = alert.escalate_at
-            targets = service.item9_recipients(unit, case).users
-            for user_id in targets:
-                service.notify(unit, alert, case, user_id, "reminder")
+            recipients = service.item9_recipients(unit, case)
+            targets = recipients.users
+            for user_id in targets:  # without a prescriber: the fallback words, no button they cannot use
+                service.notify(
+                    unit, alert, case, user_id, "reminder" if recipients.prescribers else "fallback"
+                )
             action, due = "score.item9_reminded", alert.ack_due_at
         else:
             alert.escalation_step = EscalationStep.ESCALATED
