@@ -22,6 +22,7 @@ from sqlalchemy import Column, Date, Index, Select, UniqueConstraint, func
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.audit import ThreadEntry
+from storage.cases import CaseMember
 from storage.reviews import ReviewUpdate
 from storage.types import utc_column
 
@@ -183,7 +184,8 @@ def episode_scores(*, session: Session, episode_ids: Sequence[int]) -> dict[int,
 
 def last_team_contact(*, session: Session, case_ids: Sequence[int]) -> dict[int, datetime]:
     """The team's last contact with each case: the newest review update, score entry or
-    message in the case thread, whichever is latest."""
+    message in the case thread by someone on its team, whichever is latest (a score carried
+    over by the migration is not a contact)."""
     if not case_ids:
         return {}
     latest: dict[int, datetime] = {}
@@ -195,6 +197,11 @@ def last_team_contact(*, session: Session, case_ids: Sequence[int]) -> dict[int,
         .where(col(Score.case_id).in_(case_ids), Score.source != ScoreSource.MIGRATED)
         .group_by(col(Score.case_id)),
         select(ThreadEntry.case_id, func.max(ThreadEntry.at))
+        .join(
+            CaseMember,
+            (col(CaseMember.case_id) == col(ThreadEntry.case_id))
+            & (col(CaseMember.user_id) == col(ThreadEntry.user_id)),
+        )
         .where(col(ThreadEntry.case_id).in_(case_ids))
         .group_by(col(ThreadEntry.case_id)),
     )

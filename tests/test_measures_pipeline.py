@@ -17,6 +17,7 @@ from bot.ids import Action, Command
 from bot.scheduler import run_sweep
 from storage import migrate
 from storage.measures import AlertStatus, Episode, Item9Alert, Score
+from tests.audit_helpers import reply
 from tests.reviews_helpers import latest_review, review, submit_decision, submit_update
 from tests.support import ADMIN, ALICE, BOB, CAROL, CHANNEL, MALLORY, care_team, reply_text
 
@@ -407,3 +408,22 @@ def test_item9_without_a_prescriber_goes_to_the_case_managers_and_a_late_sweep_f
         if e.action in ("score.item9_reminded", "score.item9_escalated")
     ]
     assert steps == ["score.item9_reminded", "score.item9_escalated"]
+
+
+def case_line(h, case_id: int) -> str:
+    h.command(ALICE, "", command=Command.REGISTRY)
+    return next(line for line in h.last_reply_text().splitlines() if line.startswith(f"*C-{case_id}*"))
+
+
+def test_last_contact_is_the_teams_newest_thread_message(harness):
+    h = harness
+    case_id = care_team(h, {ALICE: "prescriber", BOB: "therapist"})
+    h.clock.advance(timedelta(weeks=3))
+    assert "no contact in 2 weeks" in case_line(h, case_id)
+    now_ts = f"{h.clock.now().timestamp() - 1:.6f}"
+    h.event(reply(h.root_ts(case_id), MALLORY, "not on the team", ts=now_ts))  # not the team's contact
+    assert "no contact in 2 weeks" in case_line(h, case_id)
+    h.event(reply(h.root_ts(case_id), BOB, "Saw them today", ts=f"{h.clock.now().timestamp():.6f}"))
+    line = case_line(h, case_id)
+    assert "no contact in 2 weeks" not in line
+    assert "no score in 4 weeks" not in line and "no score yet" in line  # 3 weeks into the episode
