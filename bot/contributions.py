@@ -52,6 +52,9 @@ class CaseButton:
 SweepStep = Callable[["Deps"], object]
 ShowSection = Callable[["Unit", "Case"], list[str]]  # mrkdwn strings, escaped by the provider
 HomeItems = Callable[["Unit"], list[WaitingItem]]
+# A section of App Home below what is waiting (measures: My caseload): mrkdwn strings, escaped
+# by the provider, the first one its heading.
+HomeSection = Callable[["Unit"], list[str]]
 UrgentItems = Callable[[Session, Sequence[int]], Mapping[int, int]]  # case id -> open urgent items
 # The caseload digest's other open items: case id -> short plain phrases ("1 adherence report open").
 DigestNotes = Callable[[Session, Sequence[int]], Mapping[int, list[str]]]
@@ -94,7 +97,9 @@ class Workflow:
     urgent_items: tuple[UrgentItems, ...] = ()
     digest_notes: tuple[DigestNotes, ...] = ()  # the caseload digest (bot/reviews/caseload.py)
     card_lines: tuple[CardLines, ...] = ()  # the case card (bot/cases/service.py)
+    home_sections: tuple[HomeSection, ...] = ()
     on_case_created: tuple[CaseHook, ...] = ()
+    on_case_reopened: tuple[CaseHook, ...] = ()  # in the unit that reopened it (a new episode of care)
     on_team_changed: tuple[TeamHook, ...] = ()
     # Called in the unit that closes a case, after its status changed (handoffs: pending ones
     # are canceled with notice to both people, running coverage ends).

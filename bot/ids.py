@@ -17,6 +17,8 @@ class Command(StrEnum):
     AUDIT = "/audit"
     ADHERENCE = "/adherence"
     CONSULT = "/consult"
+    SCORE = "/score"
+    REGISTRY = "/registry"
 
 
 class Callback(StrEnum):
@@ -74,6 +76,10 @@ class Action(StrEnum):
     MED_CONCERN = "med_concern"
     # On a side-effect plan of adjust dose / switch / stop (value: the report id).
     MED_RECORD_CHANGE = "med_record_change"
+    SCORE_ITEM9_ACK = "score_item9_ack"  # value: the item 9 alert's id
+    # Starts the safety workflow's assessment (bot/safety, built separately; value: the case id).
+    # The measures workflow offers it after a PHQ-9 item 9 of 1 or more.
+    SAFETY_START = "safety_start"
 
 
 class BlockId(StrEnum):
@@ -120,6 +126,8 @@ class BlockId(StrEnum):
     REVIEW_GENERAL = "review_general"
     REVIEW_PHQ9 = "review_phq9"
     REVIEW_GAD7 = "review_gad7"
+    REVIEW_ITEM9 = "review_item9"  # PHQ-9 item 9, 0-3
+    REVIEW_SCORES_TAKEN = "review_scores_taken"  # the date the scores were taken
     # Case review decision modal.
     REVIEW_DECISION = "review_decision"
     REVIEW_DECISION_NOTE = "review_decision_note"

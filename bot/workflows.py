@@ -13,6 +13,7 @@ from bot.cases.workflow import WORKFLOW as CASES
 from bot.consults.workflow import WORKFLOW as CONSULTS
 from bot.contributions import Workflow
 from bot.handoffs.workflow import WORKFLOW as HANDOFFS
+from bot.measures.workflow import WORKFLOW as MEASURES
 from bot.medications.workflow import WORKFLOW as MEDICATIONS
 from bot.reviews.workflow import WORKFLOW as REVIEWS
 from bot.side_effects.workflow import WORKFLOW as SIDE_EFFECTS
@@ -21,6 +22,7 @@ WORKFLOWS: tuple[Workflow, ...] = (
     CASES,
     MEDICATIONS,
     SIDE_EFFECTS,
+    MEASURES,
     REVIEWS,
     HANDOFFS,
     AUDIT,

@@ -442,5 +442,7 @@ def _home_opened(deps: Deps, body: dict[str, Any]) -> None:
 def publish(deps: Deps, actor) -> None:
     with deps.unit(actor) as unit:
         data = home.home_for(unit)
-    view = deps.renderer.view("cases/home", cases=data.cases, waiting=data.waiting, now=deps.clock.now())
+    view = deps.renderer.view(
+        "cases/home", cases=data.cases, waiting=data.waiting, sections=data.sections, now=deps.clock.now()
+    )
     deps.gateway.publish_home(actor.user_id, view)

@@ -4,6 +4,7 @@ update and decision modals. Thin: read the payload, call one service, reply."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from slack_bolt import Ack, App, BoltRequest, BoltResponse
@@ -14,6 +15,7 @@ from bot.errors import BadInput
 from bot.ids import Action, BlockId, Callback, Command
 from bot.inbox import Processor
 from bot.inputs import FieldCheck, Help, clean_text, parse_id, whole_number
+from bot.measures.scales import GAD7, PHQ9, parse_item9, parse_score
 from bot.render import Renderer
 from bot.reviews import caseload
 from bot.reviews import commands as parsing
@@ -31,7 +33,6 @@ from bot.reviews.fields import (
     UpdateField,
     decision_options,
 )
-from bot.reviews.scores import GAD7, PHQ9, parse_score
 from bot.unit import Actor, Unit
 from handlers import actors, forms
 from handlers.replies import dm, ephemeral, read_submission, replying, where_clicked
@@ -230,14 +231,38 @@ def _read_update(view: dict[str, Any]) -> reviews.UpdateValues:
         check(block, parse_score, forms.text(view, block), scale, field=block)
         for block, scale in ((BlockId.REVIEW_PHQ9, PHQ9), (BlockId.REVIEW_GAD7, GAD7))
     )
+    item9 = check(
+        BlockId.REVIEW_ITEM9, parse_item9, forms.text(view, BlockId.REVIEW_ITEM9), field=BlockId.REVIEW_ITEM9
+    )
+    if item9 is not None and phq9 is None and forms.text(view, BlockId.REVIEW_PHQ9).strip() == "":
+        check.add(BlockId.REVIEW_ITEM9, "Give the PHQ-9 total with item 9.")
+    taken_on = check(BlockId.REVIEW_SCORES_TAKEN, _taken_on, view)
+    if taken_on is not None and phq9 is None and gad7 is None:
+        check.add(
+            BlockId.REVIEW_SCORES_TAKEN,
+            "Give a PHQ-9 or GAD-7 with the date it was taken, or clear the date.",
+        )
     check.done()
-    values = reviews.UpdateValues(answers=answers, phq9=phq9, gad7=gad7)
+    values = reviews.UpdateValues(answers=answers, phq9=phq9, gad7=gad7, item9=item9, taken_on=taken_on)
     if values.empty:
         raise BadInput(
             "Answer at least one question, or give a score.",
             field=present[0] if present else BlockId.REVIEW_PHQ9,
         )
     return values
+
+
+def _taken_on(view: dict[str, Any]) -> date | None:
+    """The date the scores were taken (the service checks it against today and the episode)."""
+    raw = forms.date(view, BlockId.REVIEW_SCORES_TAKEN)
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise BadInput(
+            "That is not a date; pick one from the calendar.", field=BlockId.REVIEW_SCORES_TAKEN
+        ) from None
 
 
 def _answer(view: dict[str, Any], field: UpdateField) -> str:

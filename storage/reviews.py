@@ -7,7 +7,6 @@ an index that starts with the columns the sweep filters on.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
@@ -90,8 +89,9 @@ class Review(SQLModel, table=True):
 
 
 class ReviewUpdate(SQLModel, table=True):
-    """A member's update for a review. Free-text answers are one encrypted JSON object;
-    the scores are kept as numbers so trends and the not-improving rule can be computed."""
+    """A member's update for a review. Free-text answers are one encrypted JSON object. The
+    scores are what the member typed (their form is prefilled with them when revising); the
+    measurements themselves are the measures workflow's dated scores (storage/measures.py)."""
 
     __tablename__ = "review_updates"
     __table_args__ = (
@@ -241,30 +241,6 @@ def update_by(*, session: Session, review_id: int, user_id: str) -> ReviewUpdate
     return session.execute(
         select(ReviewUpdate).where(ReviewUpdate.review_id == review_id, ReviewUpdate.user_id == user_id)
     ).scalar_one_or_none()
-
-
-def score_series(*, session: Session, case_ids: Sequence[int]) -> dict[int, dict[str, list[int]]]:
-    """{case_id: {"phq9": [...], "gad7": [...]}}, oldest first (uses ix_review_updates_case_time)."""
-    series: dict[int, dict[str, list[int]]] = defaultdict(lambda: {"phq9": [], "gad7": []})
-    if not case_ids:
-        return {}
-    rows = session.execute(
-        select(ReviewUpdate.case_id, ReviewUpdate.phq9, ReviewUpdate.gad7)
-        .where(
-            col(ReviewUpdate.case_id).in_(case_ids),
-            (col(ReviewUpdate.phq9).is_not(None)) | (col(ReviewUpdate.gad7).is_not(None)),
-        )
-        .order_by(col(ReviewUpdate.case_id), col(ReviewUpdate.submitted_at), col(ReviewUpdate.id))
-    ).all()
-    for case_id, phq9, gad7 in rows:
-        if phq9 is not None:
-            series[case_id]["phq9"].append(phq9)
-        if gad7 is not None:
-            series[case_id]["gad7"].append(gad7)
-    return dict(series)
-
-
-# -- nudges ------------------------------------------------------------------------------------
 
 
 def nudges_for(*, session: Session, review_id: int, status: str | None = None) -> list[ReviewNudge]:

@@ -20,6 +20,7 @@ from storage import (
     core,
     handoffs,
     inbox,
+    measures,
     medications,
     reviews,
     side_effects,
@@ -37,5 +38,6 @@ TABLE_MODULES: tuple[ModuleType, ...] = (
     audit,
     adherence,
     consults,
+    measures,
 )
 metadata = SQLModel.metadata

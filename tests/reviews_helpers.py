@@ -46,6 +46,8 @@ def submit_update(
         block = BlockId[name]
         if block == BlockId.REVIEW_ADHERENCE:
             values[block.value] = slackreq.select_value(value)
+        elif block == BlockId.REVIEW_SCORES_TAKEN:
+            values[block.value] = slackreq.date_value(value)
         else:
             values[block.value] = slackreq.text_value(value)
     response = h.submit(

@@ -13,7 +13,6 @@ from slack_sdk.models.views import View
 from bot.consults.service import RESPONSE_TITLES, ConsultView, Context, MinutesLine, MinutesTotals
 from bot.ids import Action, BlockId, Callback
 from bot.render import Renderer
-from bot.reviews.scores import Improvement
 from handlers.consults import recommendation_view, response_view
 from storage.consults import Consult
 from tests.support import reply_text
@@ -35,7 +34,7 @@ def view_of(**changes: Any) -> ConsultView:
         requested_by="U0BOB",
         requested_at=NOW,
         reason=HOSTILE,
-        context=Context(["PHQ-9: 18 → 16"], Improvement(18, 16, 10, True)),
+        context=Context(["PHQ-9 16/27 moderately severe · 18 → 16"], 10, ["PHQ-9"]),
         recommendation=HOSTILE,
         recommended_by="U0DAN",
     )

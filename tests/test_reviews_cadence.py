@@ -12,9 +12,7 @@ from hypothesis import strategies as st
 
 from bot.clinic import WorkingHours, local_moment, zone
 from bot.config import ConfigError
-from bot.errors import BadInput
 from bot.reviews.cadence import MAX_DAYS, MAX_WEEKS, Cadence, Period, first_due, next_due_after
-from bot.reviews.scores import GAD7, PHQ9, assess, parse_score, trend
 from bot.reviews.settings import ReviewSettings
 from tests.support import make_settings
 
@@ -283,30 +281,6 @@ def test_working_hours():
 def test_unknown_zone_falls_back():
     assert zone("Mars/Olympus", "Europe/Berlin").key == "Europe/Berlin"
     assert zone(None, "nope").key == "UTC"
-
-
-def test_scores_parse_trend_and_not_improving_rule():
-    assert parse_score("", PHQ9, field="f") is None
-    assert parse_score(" 27 ", PHQ9, field="f") == 27
-    for bad in ("28", "-1", "3.5", "ten", "1e1"):
-        with pytest.raises(BadInput) as caught:
-            parse_score(bad, PHQ9, field="phq")
-        assert caught.value.field == "phq" and "0 to 27" in caught.value.message
-    with pytest.raises(BadInput, match="0 to 21"):
-        parse_score("22", GAD7, field="gad")
-    assert trend([18, 14, 12]) == "18 → 14 → 12"
-    assert trend([20, 19, 18, 17, 16, 15, 14, 13]) == "20 → … → 16 → 15 → 14 → 13"
-
-    start = utc(2026, 1, 1)
-    eight_weeks = start + timedelta(weeks=8)
-    assert assess([], in_treatment_since=start, now=eight_weeks) is None
-    assert assess([18, 12], in_treatment_since=start, now=eight_weeks).not_improving
-    assert not assess([18, 12], in_treatment_since=start, now=eight_weeks - timedelta(days=1)).not_improving
-    assert not assess([20, 10], in_treatment_since=start, now=eight_weeks).not_improving  # exactly 50 %
-    assert assess([20, 11], in_treatment_since=start, now=eight_weeks).not_improving
-    assert not assess([18, 9], in_treatment_since=start, now=eight_weeks).not_improving  # below 10
-    flag = assess([18, 14, 12], in_treatment_since=start, now=eight_weeks + timedelta(weeks=2))
-    assert (flag.first, flag.latest, flag.weeks_in_treatment, flag.drop_percent) == (18, 12, 10, 33)
 
 
 def test_review_settings_defaults_and_overrides(tmp_path):

@@ -74,19 +74,23 @@ def test_digest_ranks_urgent_then_not_improving_overdue_new(harness, urgent):
     expected = ["urgent3", "urgent", "stuck", "new+overdue", "overdue", "new", "steady"]
     assert order(text) == [f"C-{ids[name]}" for name in expected]
     assert (
-        "*7* open cases · *2* with urgent side effects · *1* not improving · "
+        "*7* open cases · *2* with urgent items open · *1* not improving · "
         "*2* with an overdue review · *2* new"
     ) in text
     lines = {line.split("*")[1]: line for line in text.splitlines() if re.match(r"^\d+\. ", line)}
-    assert "3 urgent side effects open" in lines[f"C-{ids['urgent3']}"]
-    assert "1 urgent side effect open" in lines[f"C-{ids['urgent']}"]
+    assert "3 urgent items open" in lines[f"C-{ids['urgent3']}"]
+    assert "1 urgent item open" in lines[f"C-{ids['urgent']}"]
     assert "not improving" in lines[f"C-{ids['stuck']}"] and "PHQ-9 18 → 15" in lines[f"C-{ids['stuck']}"]
     assert "review overdue" in lines[f"C-{ids['overdue']}"] and "new case" not in lines[f"C-{ids['overdue']}"]
     assert (
         "review overdue" in lines[f"C-{ids['new+overdue']}"]
         and "new case" in lines[f"C-{ids['new+overdue']}"]
     )
-    assert "on track" in lines[f"C-{ids['steady']}"] and "PHQ-9 18 → 6" in lines[f"C-{ids['steady']}"]
+    # Never "on track": no flags, and how long since the last score (or that there is none).
+    assert "on track" not in text
+    assert "no flags · last PHQ-9 2 weeks ago" in lines[f"C-{ids['steady']}"]
+    assert "PHQ-9 18 → 6" in lines[f"C-{ids['steady']}"]
+    assert "no score yet" in lines[f"C-{ids['new']}"] and "no score yet" in lines[f"C-{ids['overdue']}"]
     assert all("https://slack.com/archives/C0CARE/p" in line for line in lines.values())  # thread links
     reply = harness.replies()[-1]
     assert reply["text"] == "Caseload digest: 7 open cases"  # no case details in the notification
@@ -137,6 +141,7 @@ def test_weekly_digest_posts_once_per_care_team_channel(make_harness):
         assert f"*C-{one}*" in digests["C0CARE"] and f"C-{two}" not in digests["C0CARE"]
         assert f"*C-{two}*" in digests["C0OTHER"] and f"C-{one}" not in digests["C0OTHER"]
         assert "Weekly caseload digest" in digests["C0CARE"]
+        assert "no score yet" in digests["C0CARE"] and "on track" not in digests["C0CARE"]  # same statuses
         posted = h.audit_events(action="review.digest_posted")
         assert [e.target for e in posted] == ["channel:C0CARE", "channel:C0OTHER"]
         assert all(e.actor == "app" and e.source == "scheduler" for e in posted)

@@ -222,7 +222,7 @@ def test_add_my_update_opens_a_modal_fitting_each_role(harness):
         click(harness, user, Action.REVIEW_ADD_UPDATE, review_id)
         view = harness.last_view()
         inputs = [b["block_id"] for b in view["blocks"] if b["type"] == "input"]
-        assert inputs == [*blocks, "review_phq9", "review_gad7"], user
+        assert inputs == [*blocks, "review_phq9", "review_item9", "review_gad7", "review_scores_taken"], user
         assert view["private_metadata"] == str(review_id)
     phq9 = next(b for b in view["blocks"] if b.get("block_id") == "review_phq9")
     assert phq9["element"]["type"] == "number_input" and phq9["element"]["max_value"] == "27"
@@ -534,14 +534,20 @@ def test_case_show_has_the_score_trend_and_the_not_improving_flag(harness):
     _scored_review(harness, case_id, "12", "9")
     harness.command(BOB, f"show C-{case_id}")
     shown = harness.last_reply_text()
-    assert "PHQ-9: 18 → 14 → 12" in shown and "GAD-7: 15 → 9" in shown
-    assert "Not improving*: 8 weeks in treatment, PHQ-9 12 (first 18, 33 % lower)" in shown
+    # Dated scores of this episode (the measures workflow's section), each citing its scale.
+    assert "*Scores* (episode 1, 8 weeks in treatment)" in shown
+    assert "PHQ-9 12/27 moderate · 18 → 14 → 12 · 33 % lower than baseline 18 (better)" in shown
+    assert "GAD-7 9/21 mild · 15 → 9 · 40 % lower than baseline 15 (better)" in shown
+    assert ":warning: *not improving* (8+ weeks, PHQ-9 ≥ 10 and under a 50 % drop)" in shown
 
     harness.clock.advance(timedelta(weeks=2))
     _scored_review(harness, case_id, "8")
     harness.command(BOB, f"show C-{case_id}")
-    assert "PHQ-9: 18 → 14 → 12 → 8" in harness.last_reply_text()
-    assert "Not improving" not in harness.last_reply_text()
+    assert "PHQ-9 8/27 mild · 18 → 14 → 12 → 8 · 56 % lower than baseline 18 (better)" in (
+        harness.last_reply_text()
+    )
+    assert "response (a drop of 50 % or more)" in harness.last_reply_text()
+    assert "not improving" not in harness.last_reply_text()
 
 
 def test_list_and_app_home_show_reviews_waiting_for_my_update(harness):

@@ -12,7 +12,6 @@ from bot.render import Renderer
 from bot.reviews.caseload import Digest, DigestLine
 from bot.reviews.commands import REVIEW_USAGE
 from bot.reviews.fields import fields_for
-from bot.reviews.scores import assess
 from bot.reviews.service import DecisionForm, FormField, ReviewLine, ScheduleInfo, TeamMember, UpdateForm
 from handlers.reviews import decision_view, update_view
 from tests.support import reply_text
@@ -65,10 +64,12 @@ def test_update_and_decision_escape_what_people_typed(renderer):
         answers=[("Progress", HOSTILE), ("Concerns", "x" * 5000)],
         phq9=0,
         gad7=None,
+        item9=0,
+        taken_on="2026-11-20",
     )
     text = reply_text(update)
     assert "&lt;!channel&gt;" in text and "<!channel>" not in text and "<@U0EVIL>" not in text
-    assert "PHQ-9 *0*/27" in text and "GAD-7" not in text
+    assert "PHQ-9 *0*/27 · PHQ-9 item 9: *0*/3 · taken 2026-11-20" in text and "GAD-7" not in text
     assert update["text"] == "Review update on C-7"
     decided = renderer.message(
         "reviews/review_decided",
@@ -139,6 +140,7 @@ def test_list_and_digest_stay_within_block_limits(renderer):
                 n % 5 == 0,
                 n % 7 == 0,
                 "18 → 12",
+                "last PHQ-9 3 weeks ago",
                 NOW,
                 NOW,
             )
@@ -171,9 +173,20 @@ def test_update_modal_for_each_role(renderer, role):
     view = update_view(renderer, form)
     assert view["callback_id"] == "review_update" and view["private_metadata"] == "9"
     inputs = [b for b in view["blocks"] if b["type"] == "input"]
-    assert [b["block_id"] for b in inputs] == [*(f.block for f in fields), "review_phq9", "review_gad7"]
+    assert [b["block_id"] for b in inputs] == [
+        *(f.block for f in fields),
+        "review_phq9",
+        "review_item9",
+        "review_gad7",
+        "review_scores_taken",
+    ]
     assert all(b["element"]["action_id"] == "value" and b["optional"] for b in inputs)
-    assert inputs[-2]["element"]["initial_value"] == "14" and "initial_value" not in inputs[-1]["element"]
+    by_block = {b["block_id"]: b["element"] for b in inputs}
+    assert by_block["review_phq9"]["initial_value"] == "14" and "initial_value" not in by_block["review_gad7"]
+    assert (
+        "initial_value" not in by_block["review_item9"]
+        and "initial_date" not in by_block["review_scores_taken"]
+    )
     assert len(view["title"]["text"]) <= 24 and view["submit"]["text"] == "Post revision"
     if role == "prescriber":
         adherence = inputs[1]["element"]
@@ -196,16 +209,10 @@ def test_decision_modal(renderer):
 
 
 def test_case_show_section(renderer):
-    flag = assess([18, 14, 12], in_treatment_since=datetime(2026, 9, 1, tzinfo=UTC), now=NOW)
     info = ScheduleInfo("C-7", True, "every 2 weeks", "America/New_York", NOW, NOW, 2, 3, None)
-    section = renderer.message(
-        "reviews/review_case_section", s=info, scores=["PHQ-9: 18 → 14 → 12", "GAD-7: 9"], flag=flag
-    )
+    section = renderer.message("reviews/review_case_section", s=info)
     text = section["blocks"][0]["text"]["text"]
     assert "*Reviews* every 2 weeks (America/New_York) · next <!date^" in text
-    assert "2 of 3 updates in" in text and "*Scores* PHQ-9: 18 → 14 → 12 · GAD-7: 9" in text
-    assert "*Not improving*: 11 weeks in treatment, PHQ-9 12 (first 18, 33 % lower)" in text
-    off = renderer.message(
-        "reviews/review_case_section", s=ScheduleInfo("C-7", False, None, None, None), scores=[], flag=None
-    )
+    assert "2 of 3 updates in" in text and "Scores" not in text  # the measures workflow's section
+    off = renderer.message("reviews/review_case_section", s=ScheduleInfo("C-7", False, None, None, None))
     assert off["blocks"][0]["text"]["text"] == "*Reviews* off · `/review C-7 every 2 weeks` turns them on"

@@ -75,7 +75,10 @@ VIEWS = {
         max_label=80,
     ),
     "cases/home": dict(
-        cases=[SUMMARY], waiting=[WaitingItem("C-1", HOSTILE, "https://x.example/a")], now=NOW
+        cases=[SUMMARY],
+        waiting=[WaitingItem("C-1", HOSTILE, "https://x.example/a")],
+        sections=[["*My caseload*", "*C-1* PHQ-9 12/27 moderate"]],
+        now=NOW,
     ),
 }
 

@@ -18,6 +18,7 @@ from storage import cases as repo
 class HomeData:
     cases: list[CaseSummary]
     waiting: list[WaitingItem]
+    sections: list[list[str]]  # each workflow's home section: mrkdwn, heading first
 
 
 def home_for(unit: Unit) -> HomeData:
@@ -33,5 +34,11 @@ def home_for(unit: Unit) -> HomeData:
         for items in workflow.home_items:
             waiting.extend(items(unit))
     waiting.sort(key=lambda item: item.sort_key)
+    sections = [
+        lines
+        for workflow in unit.deps.workflows
+        for section in workflow.home_sections
+        if (lines := section(unit))
+    ]
     unit.audit("home.viewed", count=len(cases), waiting=len(waiting), cases=[c.id for c in cases])
-    return HomeData(cases=cases, waiting=waiting)
+    return HomeData(cases=cases, waiting=waiting, sections=sections)

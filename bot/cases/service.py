@@ -497,6 +497,9 @@ def reopen_case(unit: Unit, *, case_id: int) -> CaseSummary:
     channels.reopened(unit, case)
     thread_note(unit, case, "reopened")
     unit.audit("case.reopened", case_id=case_id, target=case.ref)
+    for workflow in unit.deps.workflows:
+        for hook in workflow.on_case_reopened:
+            hook(unit, case)
     _touch_and_refresh(unit, case)
     return _summary(unit, access)
 

@@ -26,11 +26,10 @@ from bot.contributions import CaseButton, WaitingItem
 from bot.deps import Deps
 from bot.errors import BadInput, Conflict, NoAccess, NotAllowed
 from bot.ids import Action
-from bot.reviews.scores import Improvement, assess, trend
+from bot.measures import service as measures
 from bot.unit import Actor, Unit
 from storage import cases as cases_repo
 from storage import consults as repo
-from storage import reviews as reviews_repo
 from storage.cases import Case, CaseStatus, Role
 from storage.claims import lock_due
 from storage.consults import Consult, ConsultMinutes, ConsultStatus
@@ -56,15 +55,17 @@ RESPONSE_TITLES = {
 
 @dataclass(frozen=True)
 class Context:
-    """What the consultant and the prescriber see about the case besides its id: the score
-    course and Collaborative Care's not-improving rule (bot/reviews/scores.py)."""
+    """What the consultant and the prescriber see about the case besides its id: this episode's
+    score course (each line cites its scale) and Collaborative Care's not-improving rule
+    (bot/measures/scales.py)."""
 
     scores: list[str]
-    improvement: Improvement | None
+    weeks: int
+    not_improving_scales: list[str]
 
     @property
     def not_improving(self) -> bool:
-        return bool(self.improvement and self.improvement.not_improving)
+        return bool(self.not_improving_scales)
 
 
 @dataclass(frozen=True)
@@ -577,13 +578,9 @@ def _prescribers(unit: Unit, case: Case) -> list[str]:
 
 
 def _context(session: Session, case: Case, now: datetime) -> Context:
-    series = reviews_repo.score_series(session=session, case_ids=[case.id]).get(
-        case.id, {"phq9": [], "gad7": []}
-    )
-    scores = [
-        f"{name}: {trend(series[key])}" for name, key in (("PHQ-9", "phq9"), ("GAD-7", "gad7")) if series[key]
-    ]
-    return Context(scores, assess(series["phq9"], in_treatment_since=case.created_at, now=now))
+    summary = measures.episode_summary(session, case=case, now=now)
+    scores = measures.course_lines(session, case=case, now=now)
+    return Context(scores, summary.weeks, summary.not_improving_scales)
 
 
 def _view(unit: Unit, consult: Consult, case: Case) -> ConsultView:

@@ -1,5 +1,5 @@
 """The caseload digest: open cases ranked the way Collaborative Care's systematic case review
-walks them (urgent open side effects first, then cases not improving, overdue reviews, new
+walks them (urgent open items first, then cases not improving, overdue reviews, new
 cases), with counts and a link to each case thread.
 
 Other workflows feed the first criterion through the `urgent_items` they declare
@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
@@ -21,7 +22,7 @@ from bot.cases.service import thread_url
 from bot.contributions import CaseButton, CaseButtons, DigestNotes, UrgentItems
 from bot.deps import Deps
 from bot.errors import NotAllowed
-from bot.reviews.scores import assess, trend
+from bot.measures.service import episode_summaries, score_status
 from bot.reviews.settings import ReviewSettings
 from bot.unit import Unit
 from storage import cases as cases_repo
@@ -41,6 +42,7 @@ class DigestLine:
     overdue: bool
     new: bool
     phq9: str | None
+    scores: str  # "no score yet", "last PHQ-9 3 weeks ago": never "on track" without data
     open_since: datetime | None
     next_due_at: datetime | None
     notes: tuple[str, ...] = ()  # other workflows' open items (digest_notes), plain text
@@ -108,9 +110,11 @@ def build_digest(
     urgent_items: Sequence[UrgentItems] = (),
     digest_notes: Sequence[DigestNotes] = (),
     buttons: Sequence[CaseButtons] = (),
+    zone: ZoneInfo,
 ) -> Digest:
     """Rank `cases`; a handful of queries however many cases there are."""
     ids = [c.id for c in cases]
+    today = now.astimezone(zone).date()
     urgent: dict[int, int] = defaultdict(int)
     for provider in urgent_items:
         for case_id, count in provider(session, ids).items():
@@ -119,14 +123,13 @@ def build_digest(
     for note_provider in digest_notes:
         for case_id, phrases in note_provider(session, ids).items():
             notes[case_id].extend(phrases)
-    series = repo.score_series(session=session, case_ids=ids)
+    summaries = episode_summaries(session, cases=cases, now=now)
     reviews = repo.open_reviews_for(session=session, case_ids=ids)
     schedules = repo.schedules_for(session=session, case_ids=ids)
     roots = repo.thread_roots(session=session, cases=cases)
     lines = []
     for case in cases:
-        phq9 = series.get(case.id, {}).get("phq9", [])
-        flag = assess(phq9, in_treatment_since=case.created_at, now=now)
+        summary = summaries[case.id]
         review = reviews.get(case.id)
         schedule = schedules.get(case.id)
         lines.append(
@@ -135,10 +138,11 @@ def build_digest(
                 ref=case.ref,
                 url=thread_url(roots.get(case.id)),
                 urgent=urgent.get(case.id, 0),
-                not_improving=bool(flag and flag.not_improving),
+                not_improving=summary.not_improving,
                 overdue=review is not None and now - review.started_at >= settings.overdue_after,
                 new=now - case.created_at < settings.new_case_window,
-                phq9=trend(phq9) if phq9 else None,
+                phq9=summary.phq9.trend if summary.phq9 else None,
+                scores=score_status(summary, today),
                 open_since=review.started_at if review else None,
                 next_due_at=schedule.next_due_at if schedule is not None and schedule.active else None,
                 notes=tuple(notes.get(case.id, ())),
@@ -173,6 +177,7 @@ def digest_for(unit: Unit, *, everything: bool = False) -> Digest:
         urgent_items=urgent_providers(unit.deps),
         digest_notes=note_providers(unit.deps),
         buttons=button_providers(unit.deps),
+        zone=unit.deps.settings.clinic.zone,
     )
     unit.audit(
         "review.digest_viewed",

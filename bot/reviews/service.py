@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +21,7 @@ from bot.cases.service import close_case, post_in_thread, thread_url
 from bot.contributions import WaitingItem
 from bot.errors import BadInput, Conflict, NoAccess, NotAllowed
 from bot.ids import Action, BlockId
+from bot.measures import service as measures
 from bot.reviews.cadence import Cadence, Period, first_due
 from bot.reviews.fields import (
     DECIDING_ROLES,
@@ -31,7 +32,6 @@ from bot.reviews.fields import (
     fields_for,
     shown_value,
 )
-from bot.reviews.scores import assess, trend
 from bot.reviews.settings import ReviewSettings
 from bot.slack import SlackUnavailable
 from bot.unit import Unit
@@ -39,6 +39,7 @@ from storage import cases as cases_repo
 from storage import reviews as repo
 from storage.cases import Case, Role
 from storage.core import SlackUser
+from storage.measures import Instrument, ScoreSource
 from storage.reviews import (
     NudgeStatus,
     Review,
@@ -50,7 +51,6 @@ from storage.reviews import (
 )
 
 DISCHARGE_REASON = "Discharged at the case review"
-SCALES = (("PHQ-9", "phq9"), ("GAD-7", "gad7"))
 
 
 # -- what the use-cases return -----------------------------------------------------------------
@@ -84,6 +84,8 @@ class UpdateForm:
     phq9: int | None
     gad7: int | None
     revising: bool
+    item9: int | None = None
+    taken_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,8 @@ class UpdateValues:
     answers: dict[str, str]  # block id -> text (or a select's value, a number as text)
     phq9: int | None = None
     gad7: int | None = None
+    item9: int | None = None  # PHQ-9 item 9, with a PHQ-9 only
+    taken_on: date | None = None  # when the scores were taken; None: today in the member's zone
 
     @property
     def empty(self) -> bool:
@@ -296,6 +300,8 @@ def update_form(unit: Unit, *, review_id: int) -> UpdateForm:
     review, access, role = _open_review_as_member(unit, review_id, doing="add review updates")
     existing = repo.update_by(session=unit.session, review_id=review_id, user_id=unit.actor.user_id)
     answers = _answers(unit, existing)
+    scored = measures.scores_of_update(unit.session, review_update_id=existing.id) if existing else {}
+    phq9 = scored.get(Instrument.PHQ9)
     unit.audit("review.update_form_opened", case_id=review.case_id, target=f"review:{review_id}")
     return UpdateForm(
         review_id=review_id,
@@ -305,6 +311,8 @@ def update_form(unit: Unit, *, review_id: int) -> UpdateForm:
         phq9=existing.phq9 if existing else None,
         gad7=existing.gad7 if existing else None,
         revising=existing is not None,
+        item9=phq9.item9 if phq9 else None,
+        taken_on=next((score.taken_on for score in scored.values()), None),
     )
 
 
@@ -336,6 +344,19 @@ def add_update(unit: Unit, *, review_id: int, values: UpdateValues) -> ReviewUpd
     unit.session.add(update)
     _cancel_nudges(unit, review_id, user_id=me)
     unit.session.flush()
+    # The scores become dated measurements of this episode (one per instrument per day).
+    for instrument, value in ((Instrument.PHQ9, values.phq9), (Instrument.GAD7, values.gad7)):
+        if value is not None:
+            measures.record_score(
+                unit,
+                case_id=review.case_id,
+                instrument=instrument,
+                value=value,
+                item9=values.item9 if instrument == Instrument.PHQ9 else None,
+                taken_on=values.taken_on,
+                source=ScoreSource.REVIEW,
+                review_update_id=update.id,
+            )
     message = unit.deps.renderer.message(
         "reviews/review_update",
         ref=access.case.ref,
@@ -347,6 +368,8 @@ def add_update(unit: Unit, *, review_id: int, values: UpdateValues) -> ReviewUpd
         ],
         phq9=values.phq9,
         gad7=values.gad7,
+        item9=values.item9,
+        taken_on=values.taken_on.isoformat() if values.taken_on else None,
     )
     post_in_thread(unit, access.case, message, purpose="review_update")
     _refresh_prompt(unit, review, access.case)
@@ -452,7 +475,7 @@ def _send_discharge_summary(
     """The primary care member(s) take over after discharge: each gets a DM with the
     relapse-prevention plan and the score course. With none on the team, the thread said so
     (review_decided) and the audit records that no summary went out."""
-    scores = _score_lines(_series(unit, case))
+    scores = measures.course_lines(unit.session, case=case, now=unit.now)
     for user_id in pcps:
         unit.post(
             channel=user_id,
@@ -509,16 +532,9 @@ def list_reviews(unit: Unit) -> list[ReviewLine]:
 
 
 def review_section(unit: Unit, case: Case) -> list[str]:
-    """`/case show`: the cadence, any open review, the score trends and the not-improving flag."""
+    """`/case show`: the cadence and any open review (the scores are the measures workflow's)."""
     info = _schedule_info(unit, case, repo.schedule_for(session=unit.session, case_id=case.id))
-    series = _series(unit, case)
-    flag = assess(series["phq9"], in_treatment_since=case.created_at, now=unit.now)
-    message = unit.deps.renderer.message(
-        "reviews/review_case_section",
-        s=info,
-        scores=_score_lines(series),
-        flag=flag if flag is not None and flag.not_improving else None,
-    )
+    message = unit.deps.renderer.message("reviews/review_case_section", s=info)
     return [block["text"]["text"] for block in message["blocks"]]
 
 
@@ -622,15 +638,6 @@ def _note(unit: Unit, case: Case, kind: str, **fields: Any) -> None:
         "reviews/review_note", ref=case.ref, kind=kind, actor=unit.actor.user_id, **fields
     )
     post_in_thread(unit, case, message, purpose=f"review_note:{kind}")
-
-
-def _series(unit: Unit, case: Case) -> dict[str, list[int]]:
-    return repo.score_series(session=unit.session, case_ids=[case.id]).get(case.id, {"phq9": [], "gad7": []})
-
-
-def _score_lines(series: dict[str, list[int]]) -> list[str]:
-    """ "PHQ-9: 18 → 12" per scale with scores (/case show, the discharge summary)."""
-    return [f"{name}: {trend(series[key])}" for name, key in SCALES if series[key]]
 
 
 def _thread_url(unit: Unit, case: Case) -> str | None:

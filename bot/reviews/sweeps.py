@@ -291,6 +291,7 @@ def _post_digests(unit: Unit, settings: ReviewSettings) -> int:
             urgent_items=caseload.urgent_providers(unit.deps),
             digest_notes=caseload.note_providers(unit.deps),
             buttons=caseload.button_providers(unit.deps),
+            zone=unit.deps.settings.clinic.zone,
         )
         unit.post(
             channel=channel,

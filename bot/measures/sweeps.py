@@ -1,0 +1,80 @@
+"""Chasing unacknowledged PHQ-9 item 9 alerts on the urgent clock: a sweep step.
+
+The alert's deadlines are the side-effect relay's urgent ones (CARETHREAD_SIDEEFFECT_DEADLINE_URGENT
+and CARETHREAD_SIDEEFFECT_ESCALATION_FRACTION): step 1, at the acknowledgement deadline, a
+reminder DM to the same people as the alert; step 2, after it, a DM to the case managers (or the
+case's creator) and a thread message mentioning the prescribers and case managers. Each due alert
+is claimed with storage.claims.lock_due and moved on in the same unit as its messages and audit
+events, so each step fires once across replicas and restarts; a late sweep fires both in order.
+"""
+
+from __future__ import annotations
+
+from bot.auditlog import Source
+from bot.cases.service import post_in_thread
+from bot.deps import Deps
+from bot.measures import service
+from bot.side_effects.service import team_of
+from bot.unit import Actor, Unit
+from storage import cases as cases_repo
+from storage import measures as repo
+from storage.claims import lock_due
+from storage.measures import EscalationStep, Item9Alert
+
+
+def escalate_item9_alerts(deps: Deps) -> int:
+    """Sweep step: chase unacknowledged item 9 alerts on the urgent clock, as urgent side
+    effects are chased: a reminder to the prescribers at the deadline, then the case
+    managers (or the creator) and the thread. Each step claimed once (lock_due)."""
+    fired = 0
+    with deps.unit(Actor.app(Source.SCHEDULER)) as unit:
+        for alert in lock_due(unit.session, repo.due_alerts(unit.now)):
+            fired += _advance(unit, alert)
+    return fired
+
+
+def _advance(unit: Unit, alert: Item9Alert) -> int:
+    case = cases_repo.get_case(session=unit.session, case_id=alert.case_id)
+    assert case is not None  # an alert's case is never deleted (foreign key)
+    steps = 0
+    while alert.next_escalation_at is not None and alert.next_escalation_at <= unit.now:
+        team = team_of(unit, case)
+        if alert.escalation_step == EscalationStep.NONE:
+            alert.escalation_step = EscalationStep.REMINDED
+            alert.next_escalation_at = alert.escalate_at
+            recipients = service.item9_recipients(unit, case)
+            targets = recipients.users
+            for user_id in targets:  # without a prescriber: the fallback words, no button they cannot use
+                service.notify(
+                    unit, alert, case, user_id, "reminder" if recipients.prescribers else "fallback"
+                )
+            action, due = "score.item9_reminded", alert.ack_due_at
+        else:
+            alert.escalation_step = EscalationStep.ESCALATED
+            alert.next_escalation_at = None
+            targets = team.escalation_targets()
+            for user_id in targets:
+                service.notify(unit, alert, case, user_id, "escalation")
+            post_in_thread(
+                unit,
+                case,
+                unit.deps.renderer.message(
+                    "measures/item9_escalation",
+                    ref=case.ref,
+                    a=alert,
+                    people=sorted({*team.prescribers, *team.case_managers}),
+                ),
+                purpose="item9_escalation",
+            )
+            action, due = "score.item9_escalated", alert.escalate_at
+        unit.audit(
+            action,
+            case_id=case.id,
+            target=f"item9:{alert.id}",
+            step=int(alert.escalation_step),
+            recipients=len(targets),
+            late_minutes=int((unit.now - due).total_seconds() // 60),
+        )
+        steps += 1
+    unit.session.add(alert)
+    return steps
