@@ -102,7 +102,9 @@ def test_full_consultation_loop_with_one_reminder_per_stage(harness):
     assert "already open" in reply_text(harness.ephemerals(BOB)[-1])
     [request] = harness.dms(DAN)
     assert request["text"] == f"Consultation requested on C-{case_id}"  # ids only
-    assert "PHQ-9: 18 → 16" in reply_text(request) and "Not improving" in reply_text(request)
+    assert "PHQ-9 16/27 moderately severe · 18 → 16" in reply_text(request) and "Not improving" in reply_text(
+        request
+    )
     assert [(b["action_id"], b["value"]) for b in buttons(request)] == [
         (Action.CONSULT_RECOMMEND, str(row.id))
     ]
@@ -120,7 +122,7 @@ def test_full_consultation_loop_with_one_reminder_per_stage(harness):
     harness.action(DAN, Action.CONSULT_RECOMMEND, str(row.id), channel=DAN)
     form = harness.last_view()
     assert form["callback_id"] == Callback.CONSULT_RECOMMEND and form["private_metadata"] == str(row.id)
-    assert "PHQ-9: 18 → 16" in reply_text(form)
+    assert "PHQ-9 16/27 moderately severe · 18 → 16" in reply_text(form)
 
     # The stage's one reminder: the consultant, after CARETHREAD_CONSULT_REMIND_DAYS (3).
     harness.clock.advance(timedelta(days=3))

@@ -57,7 +57,7 @@ def test_request_recommended_answered_reminder(renderer):
         )
         assert request["text"] == "Consultation requested on C-7"
         text = valid(request)
-        assert "Not improving" in text and "8+ weeks, PHQ-9 still ≥ 10" in text
+        assert "Not improving" in text and "8+ weeks, still 10 or more" in text
         recommended = renderer.message(
             "consults/consult_recommended", v=view_of(), prescribers=["U0ALICE"], dm=dm, action=Action
         )

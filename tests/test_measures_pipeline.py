@@ -10,6 +10,7 @@ import re
 from datetime import date, timedelta
 
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import select
 
 from bot.contributions import Workflow
@@ -270,7 +271,9 @@ def test_the_migration_turns_review_update_scores_into_dated_scores(harness):
     config = migrate.alembic_config()
     with h.engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.downgrade(config, "0009")
+        # Back to just before this migration (whatever precedes it in the chain), then up again.
+        before = ScriptDirectory.from_config(config).get_revision("0010_scores").down_revision
+        command.downgrade(config, before)
     migrate.upgrade(h.engine)
     with h.db() as session:
         episodes = session.execute(select(Episode).where(Episode.case_id == case_id)).scalars().all()

@@ -142,7 +142,7 @@ def test_discharge_needs_a_plan_and_sends_primary_care_the_plan_and_score_course
     text = reply_text(summary)
     for part in PLAN.values():
         assert part in text
-    assert "PHQ-9: 18 → 4" in text and "GAD-7: 12 → 5" in text and "Kroenke" in text
+    assert "PHQ-9 4/27 minimal · 18 → 4" in text and "GAD-7 5/21 mild · 12 → 5" in text and "Kroenke" in text
     assert not [d for d in harness.dms(BOB) if d["text"].startswith("Discharge summary")]  # PCP only
 
     thread = harness.posts(starting=f"Case review on C-{case_id} complete")[-1]

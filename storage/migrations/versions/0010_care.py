@@ -39,8 +39,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("handoffs", schema=None) as batch_op:
-        batch_op.drop_column("duties")
+    # A plain ALTER TABLE … DROP COLUMN (SQLite 3.35+): batch mode would copy and drop the
+    # table, which SQLite refuses while other tables' rows reference it.
+    op.drop_column("handoffs", "duties")
     with op.batch_alter_table("case_responsibilities", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_case_responsibilities_case_id"))
     op.drop_table("case_responsibilities")

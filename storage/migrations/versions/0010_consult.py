@@ -92,8 +92,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("reviews", schema=None) as batch_op:
-        batch_op.drop_column("relapse_plan_enc")
+    # A plain ALTER TABLE … DROP COLUMN (SQLite 3.35+): batch mode would copy and drop the
+    # table, which SQLite refuses while other tables' rows reference it.
+    op.drop_column("reviews", "relapse_plan_enc")
 
     with op.batch_alter_table("consult_minutes", schema=None) as batch_op:
         batch_op.drop_index("ix_consult_minutes_date")

@@ -123,5 +123,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_medication_changes_medication_id"))
         batch_op.drop_index(batch_op.f("ix_medication_changes_case_id"))
     op.drop_table("medication_changes")
-    with op.batch_alter_table("medications", schema=None) as batch_op:
-        batch_op.drop_column("kind")
+    # A plain ALTER TABLE … DROP COLUMN (SQLite 3.35+): batch mode would copy and drop the
+    # table, which SQLite refuses while other tables' rows reference it.
+    op.drop_column("medications", "kind")
