@@ -610,7 +610,9 @@ def on_team_changed(unit: Unit, case: Case, change: TeamChange) -> None:
     Acknowledge and Record plan), and the "no prescriber on this team" warnings (the thread
     summary, the reporter's receipt, the DMs that went to a case manager instead) are updated
     in place to say a prescriber now has it. The side-effect relay's hook, for this relay's
-    reports; the escalation clock runs on unchanged."""
+    reports; the escalation clock runs on unchanged. A prescriber who left and comes back
+    already has a DM about each report: it is updated in place (buttons working again), not
+    sent twice."""
     if not joins_as_prescriber(change):
         return
     reports = repo.open_reports(session=unit.session, case_id=case.id)
