@@ -13,7 +13,8 @@ from bot import auditlog
 from bot.ids import Action, BlockId, Callback
 from bot.scheduler import run_sweep
 from devtools.slackreq import select_value, text_value
-from storage.adherence import AdherenceKind, AdherenceReport, AdherenceStatus
+from storage.adherence import AdherenceKind, AdherenceRecipient, AdherenceReport, AdherenceStatus
+from storage.cases import Case, CaseMember
 from storage.core import OutboxMessage
 from storage.side_effects import EscalationStep, Severity
 from tests.side_effect_helpers import CM, OUTSIDER, P1, P2, TEAM, THERAPIST, action_ids, block, option_values
@@ -333,6 +334,95 @@ def test_no_prescriber_goes_to_the_case_manager(harness):
     [dm] = h.posts(CM, starting="Adherence")
     assert "no prescriber" in reply_text(dm) and action_ids(dm) == []
     assert "no prescriber" in reply_text(h.posts(THERAPIST, starting="Your adherence report")[-1])
+
+
+def test_a_prescriber_joining_gets_the_open_reports_and_the_warnings_are_updated(harness):
+    h = harness
+    case_id = care_team(h, {THERAPIST: "therapist", CM: "case-manager"})
+    submit(h, THERAPIST, case_id, kind="stopped", other="lithium", reason="felt slowed down")
+    submit(h, THERAPIST, case_id, kind="as_prescribed", other="sertraline")  # nothing to hand over
+    concern, noted = h.rows(AdherenceReport)
+    assert concern.no_prescriber and concern.priority == "high" and noted.status == "recorded"
+    [summary] = h.posts(CHANNEL, starting=f"Adherence report on C-{case_id}")
+    assert "no prescriber" in reply_text(summary)
+
+    # A team member being added in another role hands nothing over.
+    h.command(CM, f"add C-{case_id} <@{P2}> pharmacist")
+    assert h.posts(P2) == []
+
+    h.command(CM, f"add C-{case_id} <@{P1}> prescriber")
+    # The prescriber gets the open concern by DM, with its buttons; not the "as prescribed" note.
+    [joined] = h.posts(P1)
+    assert joined["text"] == f"Adherence report on C-{case_id} (high)"  # ids and priority only
+    assert action_ids(joined) == [Action.ADHERENCE_ACK, Action.ADHERENCE_PLAN]
+    assert "You are a prescriber on its care team" in reply_text(joined)
+    assert "lithium" in reply_text(joined) and "felt slowed down" in reply_text(joined)
+    assert not h.get(AdherenceReport, concern.id).no_prescriber
+    # The warnings are updated in place: the thread summary, the receipt, the case manager's DM.
+    [fallback_dm] = h.rows(AdherenceRecipient, report_id=concern.id, kind="fallback")
+    for outbox_id in (concern.summary_outbox_id, concern.receipt_outbox_id, fallback_dm.outbox_id):
+        update = reply_text(h.updates(_ts(h, outbox_id))[-1])
+        assert "joined as prescriber since" in update and f"<@{P1}>" in update
+        assert "nobody can acknowledge" not in update and "there is no prescriber on its" not in update
+    assert h.updates(_ts(h, noted.summary_outbox_id)) == []
+    [event] = h.audit_events(action="adherence.prescriber_joined")
+    assert event.target == f"user:{P1}" and json.loads(event.details)["reports"] == [concern.ref]
+    assert [
+        (e.target, json.loads(e.details)["kind"]) for e in h.audit_events(action="adherence.notified")
+    ] == [(f"user:{CM}", "fallback"), (f"user:{P1}", "prescriber")]
+
+    # The loop closes from the new DM.
+    h.action(P1, Action.ADHERENCE_ACK, str(concern.id), channel="D0PRESC1")
+    assert h.get(AdherenceReport, concern.id).acknowledged_by == P1
+
+    # Leaving and coming back (or a second prescriber): no second DM row for the same person;
+    # their DM is updated in place instead (the recipients' unique row would refuse a second).
+    # Only a prescriber grants the role once there is one (bot/cases/policy.py).
+    h.command(P1, f"add C-{case_id} <@{P2}> prescriber")  # pharmacist -> prescriber
+    assert len(h.posts(P2)) == 1
+    assert action_ids(h.posts(P2)[0]) == [Action.ADHERENCE_PLAN]  # acknowledged: the plan is left
+    h.command(P2, f"remove C-{case_id} <@{P1}>")
+    assert h.rows(CaseMember, case_id=case_id, user_id=P1) == []
+    h.command(P2, f"add C-{case_id} <@{P1}> prescriber")
+    assert h.rows(CaseMember, case_id=case_id, user_id=P1)[0].role == "prescriber"
+    assert len(h.posts(P1)) == 1
+    [again] = h.rows(AdherenceRecipient, report_id=concern.id, user_id=P1)
+    assert "acknowledged and waits for a plan" in reply_text(h.updates(_ts(h, again.outbox_id))[-1])
+
+
+def test_closing_with_an_open_high_priority_report_asks_for_confirmation(harness):
+    h = harness
+    # A moderate concern (missing doses) does not hold a close.
+    quiet = care_team(h, TEAM, label="Quiet")
+    submit(h, THERAPIST, quiet, kind="missing_doses", other="sertraline")
+    h.command(P1, f"close C-{quiet}")
+    assert h.get(Case, quiet).status == "closed" and f"Closed C-{quiet}" in h.last_reply_text()
+
+    case_id = care_team(h, TEAM, label="Busy")
+    submit(h, THERAPIST, case_id, kind="stopped", other="clozapine", reason="worried about blood tests")
+    high = h.rows(AdherenceReport)[-1]
+    assert high.priority == "high"
+
+    h.command(P1, f"close C-{case_id} moved away")
+    held = h.last_reply()
+    body = reply_text(held)
+    assert held["text"] == f"C-{case_id} was not closed: it has open items"
+    assert f"High-priority adherence report *{high.ref}*: not acknowledged" in body
+    assert "clozapine" not in body and "blood tests" not in body  # ids and statuses only
+    assert h.get(Case, case_id).status == "open"
+    # Acknowledged but not planned: still listed, with how far the loop got.
+    h.action(P2, Action.ADHERENCE_ACK, str(high.id), channel="D0PRESC2")
+    h.command(P1, f"close C-{case_id}")
+    held = h.last_reply()
+    assert f"High-priority adherence report *{high.ref}*: acknowledged, waiting for a plan" in reply_text(
+        held
+    )
+    [close] = [e for b in held["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert close["action_id"] == Action.CASE_CLOSE_CONFIRM
+    h.action(P1, Action.CASE_CLOSE_CONFIRM, close["value"], response_url=f"{h.slack.url}respond/close")
+    assert h.get(Case, case_id).status == "closed"
+    closed = json.loads(h.audit_events(action="case.closed")[-1].details)
+    assert closed["confirmed"] is True and closed["open_risks"] == 1
 
 
 def test_digest_counts_open_adherence_reports(harness):

@@ -125,3 +125,11 @@ def test_audit_timeline_reads_adherence_events_as_sentences():
     assert told == "CareThread told <@U0PRESC1> about adherence report AD-5"
     escalated = sentence("adherence.escalated", actor="app", case_ref="C-3", target="adherence:5", details={})
     assert escalated == "CareThread escalated adherence report AD-5 to the case managers"
+    joined = sentence(
+        "adherence.prescriber_joined",
+        actor="U0CASEM",
+        case_ref="C-3",
+        target="user:U0PRESC1",
+        details={"reports": ["AD-5"]},
+    )
+    assert joined == "<@U0CASEM> sent C-3's open adherence reports to <@U0PRESC1>, a new prescriber"

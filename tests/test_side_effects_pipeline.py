@@ -10,6 +10,7 @@ from bot import auditlog
 from bot.ids import Action, BlockId, Callback
 from bot.side_effects.settings import SideEffectSettings
 from devtools.slackreq import select_value, text_value
+from storage.cases import CaseMember
 from storage.core import OutboxMessage
 from storage.side_effects import ReportStatus, Severity, SideEffectRecipient, SideEffectReport
 from tests.side_effect_helpers import (
@@ -381,6 +382,25 @@ def test_no_prescriber_goes_to_case_managers(harness):
     assert [
         (e.target, json.loads(e.details)["kind"]) for e in h.audit_events(action="side_effect.notified")
     ] == [(f"user:{CM}", "fallback"), (f"user:{P1}", "prescriber")]
+
+
+def test_a_prescriber_who_leaves_and_comes_back_gets_no_second_dm(harness):
+    h = harness
+    case_id = care_team(h, TEAM)
+    submit_report(h, THERAPIST, case_id, other_medication="lithium", red_flags=())
+    [saved] = h.rows(SideEffectReport)
+    h.command(P2, f"remove C-{case_id} <@{P1}>")
+    assert h.rows(CaseMember, case_id=case_id, user_id=P1) == []
+    # Back as prescriber: the hook hands the open report over again, but P1 already has its DM
+    # (one recipient row per report, person and kind): that DM is updated in place instead.
+    h.command(P2, f"add C-{case_id} <@{P1}> prescriber")
+    assert h.rows(CaseMember, case_id=case_id, user_id=P1)[0].role == "prescriber"
+    assert len(h.posts(P1)) == 1
+    [dm] = h.rows(SideEffectRecipient, report_id=saved.id, user_id=P1)
+    assert action_ids(h.updates(_result_ts(h, dm.outbox_id))[-1]) == [
+        Action.SIDE_EFFECT_ACK,
+        Action.SIDE_EFFECT_PLAN,
+    ]
 
 
 def test_no_prescriber_and_no_case_manager_goes_to_the_creator(harness):

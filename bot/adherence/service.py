@@ -28,12 +28,19 @@ from bot.access import CaseAccess, case_ref, open_case, require_role
 from bot.adherence.policy import KINDS, PLANS, is_high_risk, priority_of
 from bot.adherence.settings import AdherenceSettings
 from bot.cases.service import post_in_thread, refresh_case, thread_url
-from bot.contributions import WaitingItem
+from bot.contributions import TeamChange, WaitingItem
 from bot.errors import BadInput, Conflict, NoAccess
 from bot.ids import Action, BlockId
 from bot.render import escape_mrkdwn
 from bot.side_effects.policy import SEVERITY_RANK, SEVERITY_WORDS
-from bot.side_effects.service import Choice, Team, age_text, team_of
+from bot.side_effects.service import (
+    Choice,
+    Team,
+    age_text,
+    joins_as_prescriber,
+    open_risk_line,
+    team_of,
+)
 from bot.side_effects.settings import deadlines
 from bot.unit import Unit
 from storage import adherence as repo
@@ -45,7 +52,7 @@ from storage.adherence import (
     AdherenceStatus,
 )
 from storage.cases import Case, Medication, Role
-from storage.side_effects import EscalationStep
+from storage.side_effects import EscalationStep, Severity
 
 ADD_PRESCRIBER_HINT = "`/case add {ref} @person prescriber`"
 DM_TEMPLATES: dict[AdherenceRecipientKind, tuple[str, dict[str, str]]] = {
@@ -122,6 +129,7 @@ class AdherenceCard:
     routed_to: list[str]
     age: str
     add_prescriber: str
+    prescriber_joined: bool = False  # it went to others for want of a prescriber; one has joined since
 
     @property
     def high(self) -> bool:
@@ -495,7 +503,19 @@ def build_card(
         routed_to=routed_to,
         age=age_text(unit.now - report.created_at),
         add_prescriber=ADD_PRESCRIBER_HINT.format(ref=case.ref),
+        prescriber_joined=_prescriber_joined(unit, report),
     )
+
+
+def _prescriber_joined(unit: Unit, report: AdherenceReport) -> bool:
+    """Was there no prescriber when it was reported, and has one joined since? As in the
+    side-effect relay: the first prescriber DM was queued after the reporter's receipt
+    (submit_report queues the receipt last), so a prescriber got it by joining."""
+    if report.no_prescriber:
+        return False
+    kinds = (AdherenceRecipientKind.PRESCRIBER,)
+    first = repo.recipients(session=unit.session, report_id=report.id, kinds=kinds)[:1]
+    return bool(first) and first[0].outbox_id > (report.receipt_outbox_id or 0)
 
 
 def render(unit: Unit, name: str, card: AdherenceCard, **extra: Any) -> dict[str, Any]:
@@ -567,3 +587,54 @@ def case_of(unit: Unit, report: AdherenceReport) -> Case:
     case = case_repo.get_case(session=unit.session, case_id=report.case_id)
     assert case is not None  # a report's case is never deleted (foreign key)
     return case
+
+
+# -- what other workflows ask (bot/contributions.py) ----------------------------------------------
+
+
+def open_high_risks(session: Session, case: Case) -> list[str]:
+    """What closing the case would leave behind (Workflow.open_risks): its high-priority
+    concerns (a high-risk medication stopped on the patient's own) whose loop is not closed.
+    Ids and statuses only, worded like the side-effect relay's."""
+    return [
+        open_risk_line(
+            "High-priority adherence report", r.ref, acknowledged=r.status == AdherenceStatus.ACKNOWLEDGED
+        )
+        for r in repo.open_reports(session=session, case_id=case.id)
+        if r.priority == Severity.HIGH
+    ]
+
+
+def on_team_changed(unit: Unit, case: Case, change: TeamChange) -> None:
+    """A prescriber joins a case with open concerns: each comes to them by DM (with
+    Acknowledge and Record plan), and the "no prescriber on this team" warnings (the thread
+    summary, the reporter's receipt, the DMs that went to a case manager instead) are updated
+    in place to say a prescriber now has it. The side-effect relay's hook, for this relay's
+    reports; the escalation clock runs on unchanged. A prescriber who left and comes back
+    already has a DM about each report: it is updated in place (buttons working again), not
+    sent twice."""
+    if not joins_as_prescriber(change):
+        return
+    reports = repo.open_reports(session=unit.session, case_id=case.id)
+    for report in reports:
+        report.no_prescriber = False
+        unit.session.add(report)
+        kinds = (AdherenceRecipientKind.PRESCRIBER,)
+        told = repo.recipients(session=unit.session, report_id=report.id, kinds=kinds)
+        if change.user_id not in {r.user_id for r in told}:
+            notify(
+                unit,
+                report,
+                build_card(unit, report, case),
+                change.user_id,
+                AdherenceRecipientKind.PRESCRIBER,
+            )
+            unit.session.flush()  # the new recipient is what marks "a prescriber joined since"
+        refresh_messages(unit, report, build_card(unit, report, case))
+    if reports:
+        unit.audit(
+            "adherence.prescriber_joined",
+            case_id=case.id,
+            target=f"user:{change.user_id}",
+            reports=[r.ref for r in reports],
+        )

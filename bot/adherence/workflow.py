@@ -15,5 +15,7 @@ WORKFLOW = Workflow(
     home_items=(service.waiting_for_me,),
     digest_notes=(service.digest_notes,),
     card_lines=(service.card_lines,),
+    open_risks=(service.open_high_risks,),
+    on_team_changed=(service.on_team_changed,),
     settings=AdherenceSettings,
 )

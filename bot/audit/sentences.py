@@ -57,6 +57,7 @@ SENTENCES: dict[str, str] = {
     "adherence.listed": "listed the adherence reports of {case}",
     "adherence.reminded": "reminded the team of adherence report {target}",
     "adherence.escalated": "escalated adherence report {target} to the case managers",
+    "adherence.prescriber_joined": "sent {case}'s open adherence reports to {target}, a new prescriber",
     "side_effect.prescriber_joined": "sent {case}'s open side effects to {target}, who joined as prescriber",
     "handoff.started": "started a handoff of {case} to {target}",
     "handoff.requested": "asked {to_user} to take over {case} ({kind}, as {role})",

@@ -716,15 +716,17 @@ def open_urgent_risks(session: Session, case: Case) -> list[str]:
     """What closing the case would leave behind (Workflow.open_risks): its urgent reports
     whose loop is not closed. Ids and statuses only."""
     return [
-        f"• Urgent side-effect report *{escape_mrkdwn(r.ref)}*: "
-        + (
-            "acknowledged, waiting for a plan"
-            if r.status == ReportStatus.ACKNOWLEDGED
-            else "not acknowledged"
-        )
+        open_risk_line("Urgent side-effect report", r.ref, acknowledged=r.status == ReportStatus.ACKNOWLEDGED)
         for r in repo.open_reports(session=session, case_id=case.id)
         if r.severity == Severity.URGENT
     ]
+
+
+def open_risk_line(what: str, ref: str, *, acknowledged: bool) -> str:
+    """One line of Workflow.open_risks for a relay report whose loop is open, worded the same
+    for every relay (side effects, adherence): what it is, its id, how far the loop got."""
+    status = "acknowledged, waiting for a plan" if acknowledged else "not acknowledged"
+    return f"• {escape_mrkdwn(what)} *{escape_mrkdwn(ref)}*: {status}"
 
 
 def on_team_changed(unit: Unit, case: Case, change: TeamChange) -> None:
@@ -732,15 +734,26 @@ def on_team_changed(unit: Unit, case: Case, change: TeamChange) -> None:
     Acknowledge and Record plan), and the "no prescriber on this team" warnings (the thread
     summary, the reporter's confirmation, the DMs that went to a case manager instead) are
     updated in place to say a prescriber now has it."""
-    if change.role != Role.PRESCRIBER or change.previous_role == Role.PRESCRIBER:
+    if not joins_as_prescriber(change):
         return
     for report in repo.open_reports(session=unit.session, case_id=case.id):
         report.no_prescriber = False
         unit.session.add(report)
-        notify(unit, report, build_card(unit, report, case), change.user_id, RecipientKind.PRESCRIBER)
-        unit.session.flush()  # the new recipient is what marks "a prescriber joined since"
+        told = repo.recipients(session=unit.session, report_id=report.id, kinds=(RecipientKind.PRESCRIBER,))
+        if change.user_id not in {r.user_id for r in told}:
+            notify(unit, report, build_card(unit, report, case), change.user_id, RecipientKind.PRESCRIBER)
+            unit.session.flush()  # the new recipient is what marks "a prescriber joined since"
         refresh_messages(unit, report, build_card(unit, report, case))
     unit.audit("side_effect.prescriber_joined", case_id=case.id, target=f"user:{change.user_id}")
+
+
+def joins_as_prescriber(change: TeamChange) -> bool:
+    """Did this team change make someone a prescriber (added as one, or moved into the role)?
+    Both relays hand their open reports to such a person (Workflow.on_team_changed). Someone
+    who was a prescriber before, left and comes back already has a DM about each report they
+    were sent; the relays update that DM in place (its buttons work again) rather than send a
+    second one, which the recipients' unique (report, user, kind) also forbids."""
+    return change.role == Role.PRESCRIBER and change.previous_role != Role.PRESCRIBER
 
 
 def urgent_open_reports(session: Session, case_ids: Sequence[int]) -> dict[int, int]:
