@@ -3,7 +3,8 @@
 Each workflow package has a `workflow.py` whose `WORKFLOW` says what it contributes; the
 one list of them is `bot/workflows.py`. The core reads these declarations (the scheduler
 runs the sweep steps, `/case show` asks every workflow for its sections, App Home for its
-waiting items, the caseload digest for urgent items, case creation calls the hooks) and
+waiting items, the caseload digest for urgent items, the case card for its lines, case creation calls the
+hooks) and
 never imports a workflow package itself. A step that is not declared does not run, and a
 declared one cannot be forgotten because no module happened to import it.
 """
@@ -39,6 +40,8 @@ class WaitingItem:
 
 SweepStep = Callable[["Deps"], object]
 ShowSection = Callable[["Unit", "Case"], list[str]]  # mrkdwn strings, escaped by the provider
+# Lines on the case card (the thread's root message): short, mrkdwn, escaped by the provider.
+CardLines = Callable[["Unit", "Case"], list[str]]
 HomeItems = Callable[["Unit"], list[WaitingItem]]
 UrgentItems = Callable[[Session, Sequence[int]], Mapping[int, int]]  # case id -> open urgent items
 CaseHook = Callable[["Unit", "Case"], None]
@@ -67,6 +70,7 @@ class Workflow:
     listeners: str
     sweep_steps: tuple[tuple[str, SweepStep], ...] = ()
     show_sections: tuple[ShowSection, ...] = ()
+    card_lines: tuple[CardLines, ...] = ()  # the case card asks these each time it is drawn
     home_items: tuple[HomeItems, ...] = ()
     urgent_items: tuple[UrgentItems, ...] = ()
     on_case_created: tuple[CaseHook, ...] = ()

@@ -15,6 +15,8 @@ class Command(StrEnum):
     REVIEW = "/review"
     HANDOFF = "/handoff"
     AUDIT = "/audit"
+    SAFETY = "/safety"
+    ONCALL = "/oncall"
 
 
 class Callback(StrEnum):
@@ -30,6 +32,7 @@ class Callback(StrEnum):
     SIDE_EFFECT_PLAN = "side_effect_plan"
     REVIEW_UPDATE = "review_update"
     REVIEW_DECISION = "review_decision"
+    SAFETY_FORM = "safety_form"
 
 
 class Action(StrEnum):
@@ -47,6 +50,11 @@ class Action(StrEnum):
     REVIEW_DECIDE = "review_decide"
     AUDIT_OLDER = "audit_older"  # value "<case id>:<page>"
     AUDIT_NEWER = "audit_newer"
+    # Safety: a public button that opens the /safety form for a case (value: the case id), for
+    # any workflow that asks the person to complete one (side-effect suicidality red flag,
+    # PHQ-9 item 9); and Acknowledge on an urgent safety alert (value: the record id).
+    SAFETY_START = "safety_start"
+    SAFETY_ACK = "safety_ack"
 
 
 class BlockId(StrEnum):
@@ -102,6 +110,17 @@ class BlockId(StrEnum):
     CONSENT_ORGANISATIONS = "consent_organisations"
     CONSENT_PART2 = "consent_part2"
     CONSENT_NOTE = "consent_note"
+    # Safety form (/safety): how risk was assessed, the level, the Stanley-Brown plan, follow-up.
+    SAFETY_METHOD = "safety_method"
+    SAFETY_RISK = "safety_risk"
+    SAFETY_WARNING_SIGNS = "safety_warning_signs"
+    SAFETY_COPING = "safety_coping"
+    SAFETY_DISTRACTION = "safety_distraction"
+    SAFETY_HELP = "safety_help"
+    SAFETY_PROFESSIONALS = "safety_professionals"
+    SAFETY_ENVIRONMENT = "safety_environment"
+    SAFETY_OWNER = "safety_owner"
+    SAFETY_FOLLOW_UP = "safety_follow_up"
 
     @classmethod
     def members_for(cls, role: str) -> str:

@@ -11,7 +11,7 @@ from types import ModuleType
 
 from sqlmodel import SQLModel
 
-from storage import audience, audit, cases, core, handoffs, inbox, reviews, side_effects
+from storage import audience, audit, cases, core, handoffs, inbox, oncall, reviews, safety, side_effects
 
 TABLE_MODULES: tuple[ModuleType, ...] = (
     core,
@@ -22,5 +22,7 @@ TABLE_MODULES: tuple[ModuleType, ...] = (
     reviews,
     handoffs,
     audit,
+    oncall,
+    safety,
 )
 metadata = SQLModel.metadata
