@@ -11,7 +11,9 @@ from bot.audit.workflow import WORKFLOW as AUDIT
 from bot.cases.workflow import WORKFLOW as CASES
 from bot.contributions import Workflow
 from bot.handoffs.workflow import WORKFLOW as HANDOFFS
+from bot.oncall.workflow import WORKFLOW as ONCALL
 from bot.reviews.workflow import WORKFLOW as REVIEWS
+from bot.safety.workflow import WORKFLOW as SAFETY
 from bot.side_effects.workflow import WORKFLOW as SIDE_EFFECTS
 
-WORKFLOWS: tuple[Workflow, ...] = (CASES, SIDE_EFFECTS, REVIEWS, HANDOFFS, AUDIT)
+WORKFLOWS: tuple[Workflow, ...] = (CASES, SIDE_EFFECTS, REVIEWS, HANDOFFS, AUDIT, ONCALL, SAFETY)

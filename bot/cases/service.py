@@ -524,7 +524,10 @@ def _card(unit: Unit, case: Case) -> dict:
         created_at=case.created_at,
         consent=_consent_line(unit, case),
         extra_lines=[
-            text for workflow in unit.deps.workflows for lines in workflow.card_lines for text in lines(unit, case)
+            text
+            for workflow in unit.deps.workflows
+            for lines in workflow.card_lines
+            for text in lines(unit, case)
         ],
     )
 

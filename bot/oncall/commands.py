@@ -1,8 +1,8 @@
 """Parsing `/oncall` command text. Pure: no I/O; times are read in the clinic's time zone.
 
-    /oncall @person from 2026-11-28 17:00 to 2026-11-30 09:00
-    /oncall list
-    /oncall remove OC-3
+/oncall @person from 2026-11-28 17:00 to 2026-11-30 09:00
+/oncall list
+/oncall remove OC-3
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from bot.clinic import local_moment
 from bot.errors import BadInput
-from bot.inputs import Help, bounded_command, parse_clock_time, parse_mention, shown, whole_number
+from bot.inputs import Help, bounded_command, parse_clock_time, parse_mention, shown
 
 ONCALL_USAGE = {
     "add": "`/oncall @person from <YYYY-MM-DD HH:MM> to <YYYY-MM-DD HH:MM>` (the clinic's time zone)",
@@ -60,18 +60,24 @@ def parse_oncall_command(text: str, *, zone: ZoneInfo) -> OnCallCommand:
         return ListShifts()
     if head == "remove":
         if len(tokens) != 2:
-            raise BadInput("Name the shift to remove, as `/oncall list` shows it.", usage=ONCALL_USAGE["remove"])
+            raise BadInput(
+                "Name the shift to remove, as `/oncall list` shows it.", usage=ONCALL_USAGE["remove"]
+            )
         match = _SHIFT_REF.match(tokens[1])
         if not match:
             raise BadInput(
-                f"`{shown(tokens[1])}` is not a shift id. Shift ids look like `OC-3`.", usage=ONCALL_USAGE["remove"]
+                f"`{shown(tokens[1])}` is not a shift id. Shift ids look like `OC-3`.",
+                usage=ONCALL_USAGE["remove"],
             )
         return RemoveShift(int(match.group(1)))
     usage = ONCALL_USAGE["add"]
     user_id = parse_mention(tokens[0], usage=usage)
     words = [t.lower() for t in tokens[1:]]
     if len(words) != 6 or words[0] != "from" or words[3] != "to":
-        raise BadInput("Give the shift's start and end after the person: `from` a date and time `to` a date and time.", usage=usage)
+        raise BadInput(
+            "Give the shift's start and end after the person: `from` a date and time `to` a date and time.",
+            usage=usage,
+        )
     starts_at = _moment(tokens[2], tokens[3], zone, usage)
     ends_at = _moment(tokens[5], tokens[6], zone, usage)
     if ends_at <= starts_at:
@@ -90,6 +96,7 @@ def _moment(day: str, at: str, zone: ZoneInfo, usage: str) -> datetime:
         except ValueError:
             parsed = None
     if parsed is None:
-        raise BadInput(f"`{shown(day)}` is not a date. Write dates as `YYYY-MM-DD`, e.g. `2026-11-28`.", usage=usage)
+        raise BadInput(
+            f"`{shown(day)}` is not a date. Write dates as `YYYY-MM-DD`, e.g. `2026-11-28`.", usage=usage
+        )
     return local_moment(parsed, parse_clock_time(at, usage=usage), zone).astimezone(UTC)
-

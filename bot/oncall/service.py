@@ -92,7 +92,9 @@ def remove_shift(unit: Unit, *, shift_id: int) -> ShiftLine:
     if shift is None:
         raise BadInput(f"There is no shift OC-{shift_id}. `/oncall list` shows the rota.")
     if shift.removed_at is not None:
-        raise Conflict(f"Shift {shift.ref} was already removed by <@{shift.removed_by}>. Nothing was changed.")
+        raise Conflict(
+            f"Shift {shift.ref} was already removed by <@{shift.removed_by}>. Nothing was changed."
+        )
     shift.removed_by, shift.removed_at = unit.actor.user_id, unit.now
     unit.session.add(shift)
     unit.audit("oncall.removed", target=f"oncall:{shift.id}", user=shift.user_id)
@@ -133,7 +135,9 @@ def urgent_recipients(unit: Unit, case: Case, *, item: str, now: datetime | None
     channel is told (ids only). Call it in the unit that sends the item; it audits the route."""
     at = now or unit.now
     prescribers = [
-        m.user_id for m in case_repo.members(session=unit.session, case_id=case.id) if m.role == Role.PRESCRIBER
+        m.user_id
+        for m in case_repo.members(session=unit.session, case_id=case.id)
+        if m.role == Role.PRESCRIBER
     ]
     if not outside_working_hours(unit, at):
         return UrgentRoute(prescribers)
@@ -182,7 +186,9 @@ def item_ref(item: str) -> str:
 def covering(unit: Unit, *, case_id: int, item: str) -> bool:
     """May the actor act on `item` as the person on call (a grant for it, shift not over)?
     Each use is audited, so after-hours actions by someone off the team can be found."""
-    found = repo.grants(session=unit.session, case_id=case_id, user_id=unit.actor.user_id, at=unit.now, item=item)
+    found = repo.grants(
+        session=unit.session, case_id=case_id, user_id=unit.actor.user_id, at=unit.now, item=item
+    )
     if found:
         unit.audit("oncall.cover_used", case_id=case_id, target=item, shift=found[0].shift_id)
     return bool(found)
@@ -193,4 +199,6 @@ def cover_reader(session: Session, message: OutboxMessage) -> bool:
     about a case they were sent an urgent item on, while the shift lasts."""
     if message.case_id is None or message.reader is None:
         return False
-    return bool(repo.grants(session=session, case_id=message.case_id, user_id=message.reader, at=message.created_at))
+    return bool(
+        repo.grants(session=session, case_id=message.case_id, user_id=message.reader, at=message.created_at)
+    )
