@@ -26,6 +26,7 @@ from bot.cases.service import post_in_thread, thread_url
 from bot.contributions import WaitingItem
 from bot.errors import BadInput, Conflict, NoAccess
 from bot.ids import Action, BlockId
+from bot.oncall.service import covering, urgent_recipients
 from bot.render import escape_mrkdwn
 from bot.side_effects.policy import (
     FIBSER_ITEMS,
@@ -57,7 +58,10 @@ DM_TEMPLATES: dict[RecipientKind, tuple[str, dict[str, str]]] = {
     RecipientKind.FALLBACK: ("side_effect_dm", {"kind": "fallback"}),
     RecipientKind.REMINDER: ("side_effect_dm", {"kind": "reminder"}),
     RecipientKind.ESCALATION: ("side_effect_escalation", {"audience": "dm"}),
+    RecipientKind.ON_CALL: ("side_effect_dm", {"kind": "on_call"}),
 }
+# A red flag naming suicidality asks the reporter to complete `/safety` (a button in the receipt).
+SUICIDALITY = "suicid"
 
 
 # -- what the forms and messages show -----------------------------------------------------------
@@ -143,6 +147,8 @@ class ReportCard:
     routed_to: list[str]
     age: str
     add_prescriber: str
+    asks_safety: bool = False  # a suicidality red flag: the receipt offers the /safety form
+    on_call: list[str] = field(default_factory=list)  # told outside working hours (bot/oncall)
 
     @property
     def urgent(self) -> bool:
@@ -253,7 +259,11 @@ def submit_report(unit: Unit, form: ReportForm) -> SubmittedReport:
         routed_to=len(prescribers or fallback),
     )
 
-    card = build_card(unit, report, case, routed_to=prescribers or fallback)
+    on_call: list[str] = []
+    if severity == Severity.URGENT:
+        route = urgent_recipients(unit, case, item=f"side_effect:{report.id}")
+        on_call = [u for u in route.on_call if u not in prescribers]
+    card = build_card(unit, report, case, routed_to=[*(prescribers or fallback), *on_call])
     summary = post_in_thread(
         unit, case, render(unit, "side_effect_summary", card), purpose="side_effect_summary"
     )
@@ -262,6 +272,8 @@ def submit_report(unit: Unit, form: ReportForm) -> SubmittedReport:
         notify(unit, report, card, user_id, RecipientKind.PRESCRIBER)
     for user_id in fallback:
         notify(unit, report, card, user_id, RecipientKind.FALLBACK)
+    for user_id in on_call:
+        notify(unit, report, card, user_id, RecipientKind.ON_CALL)
     receipt = unit.post(
         channel=report.reporter,
         message=render(unit, "side_effect_receipt", card, crisis_text=settings.crisis_text),
@@ -291,13 +303,14 @@ def _medication_name(unit: Unit, case: Case, form: ReportForm) -> str:
 
 
 def acknowledge(unit: Unit, *, report_id: int) -> ReportCard:
-    """A prescriber on the team has seen the report: the escalation clock stops."""
-    report, access = _report_for_prescriber(unit, report_id, "acknowledge side-effect reports")
+    """A prescriber on the team (or the person on call it was sent to, outside working hours)
+    has seen the report: the escalation clock stops."""
+    report, case = _report_for_acknowledger(unit, report_id)
     if report.status != ReportStatus.OPEN:
         raise Conflict(_already(report), case_id=report.case_id)
     _mark_acknowledged(unit, report)
     report.status = ReportStatus.ACKNOWLEDGED
-    card = build_card(unit, report, access.case)
+    card = build_card(unit, report, case)
     refresh_messages(unit, report, card)
     tell_reporter(unit, report, card, "acknowledged")
     return card
@@ -363,6 +376,18 @@ def _report_for_prescriber(unit: Unit, report_id: int, doing: str) -> tuple[Side
         raise NoAccess(reason=err.reason, case_id=report.case_id) from None
     require_role(access, Role.PRESCRIBER, doing)
     return report, access
+
+
+def _report_for_acknowledger(unit: Unit, report_id: int) -> tuple[SideEffectReport, Case]:
+    """A prescriber on the team, or the person on call who was sent this urgent report and is
+    still on shift (bot/oncall `covering`, audited); anyone else is refused as before."""
+    report = repo.get_report(session=unit.session, report_id=report_id, lock=True)
+    if report is None:
+        raise NoAccess(reason="not_found")
+    if covering(unit, case_id=report.case_id, item=f"side_effect:{report.id}"):
+        return report, case_of(unit, report)
+    report, access = _report_for_prescriber(unit, report_id, "acknowledge side-effect reports")
+    return report, access.case
 
 
 def _already(report: SideEffectReport) -> str:
@@ -513,11 +538,16 @@ def build_card(
     symptoms = json.loads(cipher.decrypt(report.symptoms_enc))
     team = team_of(unit, case)
     if routed_to is None:
-        kinds = (RecipientKind.PRESCRIBER, RecipientKind.FALLBACK)
+        kinds = (RecipientKind.PRESCRIBER, RecipientKind.FALLBACK, RecipientKind.ON_CALL)
         routed_to = [
             r.user_id for r in repo.recipients(session=unit.session, report_id=report.id, kinds=kinds)
         ]
     plan_label = PLANS.get(report.plan or "")
+    red_flags = json.loads(cipher.decrypt(report.red_flags_enc))
+    on_call = [
+        r.user_id
+        for r in repo.recipients(session=unit.session, report_id=report.id, kinds=(RecipientKind.ON_CALL,))
+    ]
     return ReportCard(
         id=report.id,
         ref=report.ref,
@@ -540,7 +570,7 @@ def build_card(
             )
             for key in FIBSER_KEYS
         ],
-        red_flags=json.loads(cipher.decrypt(report.red_flags_enc)),
+        red_flags=red_flags,
         notes=cipher.decrypt_optional(report.notes_enc),
         ack_due_at=report.ack_due_at,
         escalate_at=report.escalate_at,
@@ -561,6 +591,8 @@ def build_card(
         routed_to=routed_to,
         age=age_text(unit.now - report.created_at),
         add_prescriber=ADD_PRESCRIBER_HINT.format(ref=case.ref),
+        asks_safety=any(SUICIDALITY in flag.casefold() for flag in red_flags),
+        on_call=on_call,
     )
 
 

@@ -25,11 +25,12 @@ from datetime import datetime
 from bot.auditlog import Source
 from bot.cases.service import post_in_thread
 from bot.deps import Deps
+from bot.oncall.service import urgent_recipients
 from bot.side_effects import service as relay
 from bot.unit import Actor, Unit
 from storage import side_effects as repo
 from storage.claims import lock_due
-from storage.side_effects import EscalationStep, RecipientKind, ReportStatus, SideEffectReport
+from storage.side_effects import EscalationStep, RecipientKind, ReportStatus, Severity, SideEffectReport
 
 BATCH = 100
 
@@ -76,13 +77,28 @@ def _remind(unit: Unit, report: SideEffectReport) -> None:
     case = relay.case_of(unit, report)
     team = relay.team_of(unit, case)
     targets = team.prescribers or team.fallback()
+    on_call: list[str] = []
+    if report.severity == Severity.URGENT:  # outside working hours the person on call hears too
+        route = urgent_recipients(unit, case, item=f"side_effect:{report.id}")
+        on_call = [u for u in route.on_call if u not in targets]
     report.escalation_step = EscalationStep.REMINDED
     report.reminded_at = unit.now
     report.next_escalation_at = report.escalate_at
     card = relay.build_card(unit, report, case)
     for user_id in targets:
         relay.notify(unit, report, card, user_id, RecipientKind.REMINDER)
-    _audit_step(unit, report, "side_effect.reminded", step=1, recipients=len(targets), due=report.ack_due_at)
+    told = {r.user_id for r in repo.recipients(session=unit.session, report_id=report.id)}
+    for user_id in on_call:
+        kind = RecipientKind.REMINDER if user_id in told else RecipientKind.ON_CALL
+        relay.notify(unit, report, card, user_id, kind)
+    _audit_step(
+        unit,
+        report,
+        "side_effect.reminded",
+        step=1,
+        recipients=len(targets) + len(on_call),
+        due=report.ack_due_at,
+    )
 
 
 def _escalate(unit: Unit, report: SideEffectReport) -> None:
