@@ -9,11 +9,11 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from bot.ids import Action, Callback
-from bot.scheduler import run_sweep
 from bot.safety.service import high_risk_cases
+from bot.scheduler import run_sweep
 from storage.core import SlackUser
 from storage.safety import RiskLevel, SafetyRecord
-from tests.safety_helpers import WARNING_SIGNS, open_safety_form, submit_safety
+from tests.safety_helpers import open_safety_form, submit_safety
 from tests.side_effect_helpers import action_ids, submit_report
 from tests.support import ALICE, BOB, CAROL, CHANNEL, MALLORY, care_team, reply_text
 
@@ -24,6 +24,10 @@ def sweep(h) -> dict[str, object]:
     result = run_sweep(h.deps)
     h.settle()
     return result
+
+
+def starts_safety(block: dict) -> bool:
+    return block.get("accessory", {}).get("action_id") == Action.SAFETY_START
 
 
 def alerts(h, user: str, starting: str = "Urgent safety alert") -> list[dict]:
@@ -226,4 +230,4 @@ def test_the_suicidality_red_flag_offers_the_safety_form_in_the_confirmation(har
     # A report without that red flag carries no such button.
     submit_report(h, BOB, case_id, other_medication="lithium", red_flags=("1",))
     later = h.posts(BOB, starting="Your side-effect report")[-1]
-    assert not [b for b in later["blocks"] if b.get("accessory", {}).get("action_id") == Action.SAFETY_START]
+    assert not [b for b in later["blocks"] if starts_safety(b)]
