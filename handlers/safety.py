@@ -4,6 +4,7 @@ Thin: ack, read, call a service."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from slack_bolt import Ack, App, BoltRequest
@@ -38,12 +39,17 @@ def register(app: App, deps: Deps) -> None:
             ack,
             actor,
             "modal:safety_form",
-            lambda: read_safety(view, today=deps.clock.now().date()),
+            lambda: read_safety(view, today=_clinic_today(deps)),
             fallback=BlockId.SAFETY_WARNING_SIGNS,
         )
         if form is None:
             return None
         return inbox.accept("safety.submitted", request, ack)
+
+
+def _clinic_today(deps: Deps) -> date:
+    """Today in the clinic's zone: the follow-up date picked is a clinic day."""
+    return deps.clock.now().astimezone(deps.settings.clinic.zone).date()
 
 
 def _opens_form(body: dict[str, Any]) -> bool:
@@ -93,7 +99,7 @@ def _submit(deps: Deps, body: dict[str, Any]) -> None:
     actor = actors.from_interaction(body, Source.MODAL)
     view = body.get("view") or {}
     with replying(deps, actor, "modal:safety_form", dm(deps, actor.user_id)):
-        form = read_safety(view, today=deps.clock.now().date())
+        form = read_safety(view, today=_clinic_today(deps))
         with deps.unit(actor) as unit:
             unit.once(f"view:{view.get('id')}")
             safety.record(unit, form)

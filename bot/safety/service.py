@@ -117,7 +117,7 @@ def record(unit: Unit, form: SafetyForm) -> SafetyCard:
             field=BlockId.SAFETY_OWNER,
             case_id=case.id,
         )
-    if form.follow_up_date < unit.now.date():
+    if form.follow_up_date < unit.now.astimezone(unit.deps.settings.clinic.zone).date():
         raise BadInput("The follow-up date is in the past.", field=BlockId.SAFETY_FOLLOW_UP, case_id=case.id)
     previous = repo.current_record(session=unit.session, case_id=case.id, lock=True)
     if previous is not None:
