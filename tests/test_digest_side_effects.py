@@ -39,10 +39,10 @@ def test_urgent_open_report_ranks_its_case_first_until_the_plan_is_recorded(harn
 
     text = digest(harness, THERAPIST)
     assert ranked(text)[0] == f"C-{loud}" and f"C-{quiet}" in ranked(text)
-    assert "1 urgent side effect open" in text
+    assert "1 urgent item open" in text
 
     harness.action(P1, Action.SIDE_EFFECT_ACK, str(report.id))
-    assert "1 urgent side effect open" in digest(harness, THERAPIST)  # acknowledged is not closed
+    assert "1 urgent item open" in digest(harness, THERAPIST)  # acknowledged is not closed
 
     values = {
         BlockId.SE_PLAN: select_value("urgent_evaluation"),
@@ -51,4 +51,4 @@ def test_urgent_open_report_ranks_its_case_first_until_the_plan_is_recorded(harn
     harness.submit(P1, Callback.SIDE_EFFECT_PLAN, values, private_metadata=str(report.id), view_id="VPLAN9")
     assert harness.rows(SideEffectReport)[0].status == "planned"
     after = digest(harness, THERAPIST)
-    assert "*0* with urgent side effects" in after and "urgent side effect open" not in after
+    assert "*0* with urgent items" in after and "urgent item open" not in after

@@ -6,6 +6,7 @@ side-effect confirmation carries for the suicidality red flag."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 from bot.ids import Action, Callback
@@ -231,3 +232,18 @@ def test_the_suicidality_red_flag_offers_the_safety_form_in_the_confirmation(har
     submit_report(h, BOB, case_id, other_medication="lithium", red_flags=("1",))
     later = h.posts(BOB, starting="Your side-effect report")[-1]
     assert not [b for b in later["blocks"] if starts_safety(b)]
+
+
+def test_high_or_imminent_risk_ranks_its_case_first_in_the_digest(harness):
+    h = harness
+    quiet = care_team(h, label="Red Fox")
+    risky = care_team(h, label="Grey Owl")
+    submit_safety(h, BOB, risky, level="imminent", owner=BOB)
+    h.command(BOB, "digest", command="/review")
+    text = h.last_reply_text()
+    ranked = re.findall(r"^\d+\. \*(C-\d+)\*", text, flags=re.MULTILINE)
+    assert ranked[0] == f"C-{risky}" and f"C-{quiet}" in ranked
+    assert "1 urgent item open" in text and "high or imminent suicide risk" in text
+    submit_safety(h, BOB, risky, level="moderate", owner=BOB)  # the reassessment lowers it
+    h.command(BOB, "digest", command="/review")
+    assert "*0* with urgent items" in h.last_reply_text()
