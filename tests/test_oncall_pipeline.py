@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.ids import Action
+from bot.scheduler import run_sweep
 from storage.oncall import CoverGrant, OnCallShift
 from storage.safety import SafetyRecord
 from storage.side_effects import ReportStatus, SideEffectReport
@@ -140,3 +141,25 @@ def test_cover_ends_with_the_shift(harness):
     h.action(ON_CALL, Action.SIDE_EFFECT_ACK, str(report.id), channel="D0DAN")
     assert h.get(SideEffectReport, report.id).status == ReportStatus.OPEN
     assert ("button:side_effect_ack", "denied") in h.audit_actions(actor=ON_CALL)
+
+
+def test_at_night_the_reminder_and_escalation_reach_whoever_is_on_call_then(harness):
+    h = harness
+    case_id = care_team(h, TEAM)
+    h.clock.set(datetime(2026, 11, 23, 16, 50, tzinfo=UTC))  # reported in working hours
+    report = urgent_report(h, case_id)
+    rota(h)  # the night shift starts at 17:00
+    assert h.posts(ON_CALL) == []
+    h.clock.set(datetime(2026, 11, 23, 17, 5, tzinfo=UTC))  # the deadline passed after hours
+    run_sweep(h.deps)
+    h.settle()
+    [first] = h.posts(ON_CALL)
+    assert first["text"] == f"Urgent side-effect report on C-{case_id}"
+    h.clock.set(datetime(2026, 11, 23, 17, 15, tzinfo=UTC))
+    run_sweep(h.deps)
+    h.settle()
+    assert [p["text"] for p in h.posts(ON_CALL)][1:] == [
+        f"Escalation: urgent side-effect report on C-{case_id} not acknowledged"
+    ]
+    h.action(ON_CALL, Action.SIDE_EFFECT_ACK, str(report.id), channel="D0DAN")
+    assert h.get(SideEffectReport, report.id).acknowledged_by == ON_CALL

@@ -74,8 +74,7 @@ def test_digest_ranks_urgent_then_not_improving_overdue_new(harness, urgent):
     expected = ["urgent3", "urgent", "stuck", "new+overdue", "overdue", "new", "steady"]
     assert order(text) == [f"C-{ids[name]}" for name in expected]
     assert (
-        "*7* open cases · *2* with urgent items · *1* not improving · "
-        "*2* with an overdue review · *2* new"
+        "*7* open cases · *2* with urgent items · *1* not improving · *2* with an overdue review · *2* new"
     ) in text
     lines = {line.split("*")[1]: line for line in text.splitlines() if re.match(r"^\d+\. ", line)}
     assert "3 urgent items open" in lines[f"C-{ids['urgent3']}"]

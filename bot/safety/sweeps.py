@@ -89,6 +89,8 @@ def _remind(unit: Unit, record: SafetyRecord, case: Case) -> None:
 
 def _escalate(unit: Unit, record: SafetyRecord, case: Case) -> None:
     targets = _managers(unit, case)
+    route = urgent_recipients(unit, case, item=f"safety:{record.id}")  # after hours: on call too
+    targets += [u for u in route.on_call if u not in targets]
     record.escalation_step = AlertStep.ESCALATED
     record.next_escalation_at = None
     card = safety.build_card(unit, record, case)

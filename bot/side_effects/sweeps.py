@@ -11,6 +11,9 @@ messages and audit events that step produces:
   a DM to the case managers (or the creator) and a thread message mentioning the
   prescribers and case managers.
 
+An urgent report's steps also go, outside the clinic's working hours, to whoever is on call
+then (bot/oncall `urgent_recipients`; with nobody on call the admin channel is told).
+
 A sweep that runs late (the app was down past both times) fires every step whose time has
 passed, each exactly once, in order: the reminder and then the escalation. We do not wait
 another interval before escalating, because the escalation time has already passed and the
@@ -105,6 +108,9 @@ def _escalate(unit: Unit, report: SideEffectReport) -> None:
     case = relay.case_of(unit, report)
     team = relay.team_of(unit, case)
     targets = team.escalation_targets()
+    if report.severity == Severity.URGENT:  # outside working hours the person on call hears too
+        route = urgent_recipients(unit, case, item=f"side_effect:{report.id}")
+        targets += [u for u in route.on_call if u not in targets]
     report.escalation_step = EscalationStep.ESCALATED
     report.escalated_at = unit.now
     report.next_escalation_at = None
