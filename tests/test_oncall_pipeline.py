@@ -126,6 +126,7 @@ def test_a_high_risk_safety_record_at_night_reaches_the_person_on_call(harness):
     [record] = h.rows(SafetyRecord)
     [alert] = h.posts(ON_CALL, starting="Urgent safety alert")
     assert alert["text"] == f"Urgent safety alert on C-{case_id}"
+    assert "you are on call" in reply_text(alert)
     h.action(ON_CALL, Action.SAFETY_ACK, str(record.id), channel="D0DAN")
     assert h.get(SafetyRecord, record.id).acknowledged_by == ON_CALL
     assert [e.target for e in h.audit_events(action="oncall.cover_used")] == [f"safety:{record.id}"]

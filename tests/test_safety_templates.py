@@ -64,7 +64,7 @@ def buttons(message: dict) -> list[str]:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_safety_alert_every_kind(kind):
-    message = valid(renderer.message("safety/safety_alert", r=CARD, action=Action, kind=kind))
+    message = valid(renderer.message("safety/safety_alert", r=CARD, action=Action, kind=kind, reader="U0A"))
     assert "C-7" in message["text"]
     assert "High" not in message["text"] and "Fox" not in message["text"] and "suicid" not in message["text"]
     assert buttons(message) == ([Action.SAFETY_ACK] if kind in ("alert", "reminder") else [])
@@ -74,6 +74,7 @@ def test_safety_alert_every_kind(kind):
             r=replace(CARD, acknowledged_by="U0A", acknowledged_at=NOW),
             action=Action,
             kind=kind,
+            reader="U0B",
         )
     )
     assert buttons(acked) == []
@@ -148,3 +149,10 @@ def test_oncall_templates():
     valid(renderer.message("oncall/help", usage=["`/oncall list` <x>"], **context))
     told = valid(renderer.message("oncall/nobody_on_call", case_ref="C-7", item="SE-2"))
     assert told["text"] == "Urgent item SE-2 on C-7: nobody is on call"
+
+
+def test_the_person_on_call_is_told_why_the_alert_came_to_them():
+    on_call = renderer.message("safety/safety_alert", r=CARD, action=Action, kind="alert", reader="U0DAN")
+    assert "you are on call" in json.dumps(on_call)
+    prescriber = renderer.message("safety/safety_alert", r=CARD, action=Action, kind="alert", reader="U0A")
+    assert "you are on call" not in json.dumps(prescriber)

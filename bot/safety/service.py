@@ -355,7 +355,7 @@ def notify(unit: Unit, record: SafetyRecord, card: SafetyCard, user_id: str, kin
     """A DM about the record, remembered (so it can be updated in place) and audited."""
     message = unit.post(
         channel=user_id,
-        message=render(unit, "safety_alert", card, kind=kind.value),
+        message=render(unit, "safety_alert", card, kind=kind.value, reader=user_id),
         purpose=f"safety_{kind.value}",
         case_id=record.case_id,
     )
@@ -381,7 +381,7 @@ def refresh_messages(unit: Unit, record: SafetyRecord, card: SafetyCard) -> None
     for recipient in repo.recipients(session=unit.session, record_id=record.id):
         unit.update(
             of=recipient.outbox_id,
-            message=render(unit, "safety_alert", card, kind=recipient.kind),
+            message=render(unit, "safety_alert", card, kind=recipient.kind, reader=recipient.user_id),
             purpose=f"safety_{recipient.kind}",
             case_id=record.case_id,
         )
