@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from enum import IntEnum, StrEnum
 
-from sqlalchemy import Column, Date, Index, Select, Text, UniqueConstraint
+from sqlalchemy import Column, Date, Index, Select, Text, UniqueConstraint, and_, or_
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from storage.cases import Case, CaseMember, CaseStatus, Role
 from storage.types import utc_column
 
 
@@ -186,3 +187,29 @@ def was_told(*, session: Session, record_id: int, user_id: str) -> bool:
         ).first()
         is not None
     )
+
+
+def waiting_for(*, session: Session, user_id: str) -> list[tuple[SafetyRecord, Case]]:
+    """Current records on open cases that wait for `user_id`: an unacknowledged urgent alert
+    on a case where they are a prescriber or the follow-up owner, or a follow-up they own."""
+    prescriber_on = select(CaseMember.case_id).where(
+        CaseMember.user_id == user_id, CaseMember.role == Role.PRESCRIBER
+    )
+    rows = session.execute(
+        select(SafetyRecord, Case)
+        .join(Case, col(Case.id) == col(SafetyRecord.case_id))
+        .where(
+            Case.status == CaseStatus.OPEN,
+            col(SafetyRecord.superseded_at).is_(None),
+            or_(
+                col(SafetyRecord.follow_up_owner) == user_id,
+                and_(
+                    col(SafetyRecord.case_id).in_(prescriber_on),
+                    col(SafetyRecord.risk_level).in_(URGENT_LEVELS),
+                    col(SafetyRecord.acknowledged_by).is_(None),
+                ),
+            ),
+        )
+        .order_by(col(SafetyRecord.id))
+    ).all()
+    return [(record, case) for record, case in rows]

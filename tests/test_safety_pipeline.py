@@ -247,3 +247,22 @@ def test_high_or_imminent_risk_ranks_its_case_first_in_the_digest(harness):
     submit_safety(h, BOB, risky, level="moderate", owner=BOB)  # the reassessment lowers it
     h.command(BOB, "digest", command="/review")
     assert "*0* with urgent items" in h.last_reply_text()
+
+
+def test_app_home_shows_alerts_to_acknowledge_and_follow_ups_i_own(harness):
+    h = harness
+    case_id = care_team(h)
+    submit_safety(h, BOB, case_id, owner=CAROL)  # high: ALICE (prescriber) and CAROL (owner)
+
+    def home(user: str) -> str:
+        h.event({"type": "app_home_opened", "user": user, "tab": "home"})
+        return json.dumps(h.slack.calls_to("views.publish")[-1].args["view"])
+
+    [record] = h.rows(SafetyRecord)
+    assert f"Urgent safety alert {record.ref}: waiting for acknowledgement" in home(ALICE)
+    carol = home(CAROL)
+    assert f"Urgent safety alert {record.ref}" in carol and f"Safety follow-up {record.ref}: yours" in carol
+    assert "Safety" not in home(BOB)
+    h.action(ALICE, Action.SAFETY_ACK, str(record.id), channel="D0ALICE")
+    assert "Urgent safety alert" not in home(ALICE)
+    assert f"Safety follow-up {record.ref}: yours, due 2026-11-25" in home(CAROL)

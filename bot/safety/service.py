@@ -25,8 +25,9 @@ from typing import Any
 from sqlmodel import Session
 
 from bot.access import open_case
-from bot.cases.service import post_in_thread, refresh_case
+from bot.cases.service import post_in_thread, refresh_case, thread_url
 from bot.clinic import local_moment
+from bot.contributions import WaitingItem
 from bot.errors import BadInput, Conflict, NoAccess, NotAllowed
 from bot.ids import Action, BlockId
 from bot.oncall.service import covering, urgent_recipients
@@ -292,6 +293,34 @@ def show_section(unit: Unit, case: Case) -> list[str]:
     parts = [f"• *{escape_mrkdwn(p.heading)}*: {escape_mrkdwn(p.text)}" for p in plan if p.text]
     unit.audit("safety.viewed", case_id=case.id, target=f"safety:{record.id}")
     return [line[0] + ("\n*Safety plan*\n" + "\n".join(parts) if parts else "\n_No safety plan written._")]
+
+
+def waiting_for_me(unit: Unit) -> list[WaitingItem]:
+    """App Home: an urgent alert I should acknowledge (as a prescriber or the owner), and a
+    follow-up I own, with its date."""
+    items = []
+    for record, case in repo.waiting_for(session=unit.session, user_id=unit.actor.user_id):
+        url = thread_url(case_repo.thread_root(session=unit.session, case=case))
+        if record.urgent and record.acknowledged_by is None:
+            items.append(
+                WaitingItem(
+                    case_ref=case.ref,
+                    text=f"Urgent safety alert {record.ref}: waiting for acknowledgement",
+                    url=url,
+                    sort_key=(0, (record.ack_due_at or record.created_at).timestamp(), record.id),
+                )
+            )
+        if record.follow_up_owner == unit.actor.user_id:
+            due = local_moment(record.follow_up_date, time(0), unit.deps.settings.clinic.zone)
+            items.append(
+                WaitingItem(
+                    case_ref=case.ref,
+                    text=f"Safety follow-up {record.ref}: yours, due {record.follow_up_date.isoformat()}",
+                    url=url,
+                    sort_key=(1, due.timestamp(), record.id),
+                )
+            )
+    return items
 
 
 def high_risk_cases(session: Session, case_ids: Sequence[int]) -> dict[int, int]:

@@ -12,5 +12,6 @@ WORKFLOW = Workflow(
     sweep_steps=(("safety_alerts", sweeps.chase_alerts), ("safety_follow_ups", sweeps.follow_ups)),
     show_sections=(service.show_section,),
     card_lines=(service.risk_line,),
+    home_items=(service.waiting_for_me,),
     urgent_items=(service.high_risk_cases,),
 )
