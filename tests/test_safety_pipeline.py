@@ -266,3 +266,28 @@ def test_app_home_shows_alerts_to_acknowledge_and_follow_ups_i_own(harness):
     h.action(ALICE, Action.SAFETY_ACK, str(record.id), channel="D0ALICE")
     assert "Urgent safety alert" not in home(ALICE)
     assert f"Safety follow-up {record.ref}: yours, due 2026-11-25" in home(CAROL)
+
+
+def test_a_follow_up_for_today_recorded_after_hours_waits_for_the_next_working_morning(harness):
+    h = harness
+    case_id = care_team(h)
+    h.clock.set(datetime(2026, 11, 24, 23, 30, tzinfo=UTC))  # Tuesday evening, in UTC and New York
+    submit_safety(h, ALICE, case_id, level="low", owner=ALICE, follow_up="2026-11-24")
+    [record] = h.rows(SafetyRecord)
+    with h.db() as session:
+        person = session.get(SlackUser, ALICE)
+        tz = person.tz if person else "UTC"
+    from zoneinfo import ZoneInfo
+
+    wednesday_nine = datetime(2026, 11, 25, 9, 0, tzinfo=ZoneInfo(tz)).astimezone(UTC)
+    assert record.follow_up_due_at == wednesday_nine
+    assert sweep(h)["safety_follow_ups"] == 0
+
+
+def test_with_no_prescriber_a_high_risk_alert_also_reaches_the_case_managers(harness):
+    h = harness
+    case_id = care_team(h, {BOB: "therapist", CAROL: "case-manager"}, label="Grey Owl")
+    submit_safety(h, BOB, case_id, owner=BOB)
+    assert len(alerts(h, CAROL)) == 1 and len(alerts(h, BOB)) == 1
+    [receipt] = h.posts(BOB, starting="Your safety record")
+    assert "no prescriber" in reply_text(receipt)

@@ -155,7 +155,11 @@ def record(unit: Unit, form: SafetyForm) -> SafetyCard:
     alerted: list[str] = []
     if record.urgent:
         route = urgent_recipients(unit, case, item=f"safety:{record.id}")
-        alerted = list(dict.fromkeys([*route.users, record.follow_up_owner]))
+        # With no prescriber on the team the case managers hear too, as with side effects.
+        managers = (
+            [] if route.prescribers else [u for u, role in members.items() if role == Role.CASE_MANAGER]
+        )
+        alerted = list(dict.fromkeys([*route.users, record.follow_up_owner, *managers]))
     card = build_card(unit, record, case, alerted=alerted)
     summary = post_in_thread(unit, case, render(unit, "safety_summary", card), purpose="safety_summary")
     record.summary_outbox_id = summary.id
@@ -194,7 +198,7 @@ def follow_up_remind_at(unit: Unit, owner: str, day: date) -> datetime:
     person = unit.session.get(SlackUser, owner)
     zone = clinic.zone_of(person.tz if person else None)
     start = local_moment(day, clinic.working_hours.start, zone)
-    return max(clinic.working_hours.next_open(start, zone), unit.now)
+    return clinic.working_hours.next_open(max(start, unit.now), zone)
 
 
 def follow_up_overdue_at(unit: Unit, record: SafetyRecord) -> datetime:
