@@ -12,7 +12,9 @@ messages and audit events that step produces:
   prescribers and case managers.
 
 An urgent report's steps also go, outside the clinic's working hours, to whoever is on call
-then (bot/oncall `urgent_recipients`; with nobody on call the admin channel is told).
+then (bot/oncall `urgent_recipients`; with nobody on call the admin channel is told). A
+non-urgent report's steps wait for the clinic's working hours instead (audited as
+`side_effect.step_deferred`).
 
 A sweep that runs late (the app was down past both times) fires every step whose time has
 passed, each exactly once, in order: the reminder and then the escalation. We do not wait
@@ -58,6 +60,8 @@ def advance(unit: Unit, report: SideEffectReport) -> int:
         and report.next_escalation_at is not None
         and report.next_escalation_at <= unit.now
     ):
+        if _wait_for_working_hours(unit, report):
+            break
         if report.escalation_step == EscalationStep.NONE:
             _remind(unit, report)
         elif report.escalation_step == EscalationStep.REMINDED:
@@ -74,6 +78,29 @@ def advance(unit: Unit, report: SideEffectReport) -> int:
         if report.escalation_step == EscalationStep.ESCALATED:
             relay.tell_reporter(unit, report, card, "escalated")
     return steps
+
+
+def _wait_for_working_hours(unit: Unit, report: SideEffectReport) -> bool:
+    """A non-urgent report's reminder and escalation wait for the clinic's working hours (its
+    zone and days); an urgent one's never wait. Returns True when the step was moved."""
+    if report.severity == Severity.URGENT:
+        return False
+    clinic = unit.deps.settings.clinic
+    opens = clinic.working_hours.next_open(unit.now, clinic.zone)
+    if opens <= unit.now:
+        return False
+    if report.escalation_step == EscalationStep.NONE and report.next_escalation_at is not None:
+        # The escalation keeps its distance from the deferred reminder, which gets its chance.
+        report.escalate_at += opens - report.next_escalation_at
+    report.next_escalation_at = opens
+    unit.audit(
+        "side_effect.step_deferred",
+        case_id=report.case_id,
+        target=f"side_effect:{report.id}",
+        step=report.escalation_step + 1,
+        until=opens.isoformat(),
+    )
+    return True
 
 
 def _remind(unit: Unit, report: SideEffectReport) -> None:
