@@ -261,6 +261,7 @@ def test_a_non_urgent_reminder_waits_for_working_hours_an_urgent_one_does_not(ha
     high, urgent = h.rows(SideEffectReport)
     h.clock.set(datetime(2026, 11, 23, 20, 30, tzinfo=UTC))
     assert sweep(h)["side_effect_escalation"] == 2  # the urgent one: reminded and escalated
+    assert h.get(SideEffectReport, urgent.id).escalation_step == EscalationStep.ESCALATED
     assert h.get(SideEffectReport, high.id).escalation_step == EscalationStep.NONE
     assert h.get(SideEffectReport, high.id).next_escalation_at == datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
     [deferred] = h.audit_events(action="side_effect.step_deferred")
