@@ -182,6 +182,12 @@ def test_a_reassessment_completes_the_follow_up_and_replaces_the_level(harness):
     first, second = h.rows(SafetyRecord)
     assert first.superseded_at is not None and first.follow_up_due_at is None
     assert first.next_escalation_at is None  # the old alert stops chasing
+    [old_alert] = [r for r in h.outbox(channel=ALICE) if r.purpose == "safety_alert"]
+    replaced = h.updates(old_alert.result_ts)[-1]
+    assert action_ids(replaced) == [] and "A newer assessment replaced this one" in reply_text(replaced)
+    h.action(ALICE, Action.SAFETY_ACK, str(first.id), channel="D0ALICE")
+    assert h.get(SafetyRecord, first.id).acknowledged_by is None
+    assert h.audit_actions(actor=ALICE)[-1] == ("button:safety_ack", "conflict")
     assert second.risk_level == RiskLevel.LOW
     with h.db() as session:
         assert high_risk_cases(session, [case_id]) == {}

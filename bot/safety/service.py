@@ -123,6 +123,8 @@ def record(unit: Unit, form: SafetyForm) -> SafetyCard:
     previous = repo.current_record(session=unit.session, case_id=case.id, lock=True)
     if previous is not None:
         _supersede(unit, previous)
+        if previous.urgent:  # its alerts lose their Acknowledge button and say why
+            refresh_messages(unit, previous, build_card(unit, previous, case))
 
     record = SafetyRecord(
         case_id=case.id,
@@ -221,6 +223,12 @@ def acknowledge(unit: Unit, *, record_id: int) -> SafetyCard:
     if not record.urgent:
         raise Conflict(
             f"Safety record {record.ref} is not an urgent alert. Nothing was changed.", case_id=case.id
+        )
+    if record.superseded_at is not None:
+        raise Conflict(
+            f"Safety record {record.ref} on {case.ref} was replaced by a newer assessment; "
+            f"`/case show {case.ref}` shows the current one. Nothing was changed.",
+            case_id=case.id,
         )
     if record.acknowledged_by is not None:
         raise Conflict(
