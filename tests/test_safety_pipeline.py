@@ -297,3 +297,16 @@ def test_with_no_prescriber_a_high_risk_alert_also_reaches_the_case_managers(har
     assert len(alerts(h, CAROL)) == 1 and len(alerts(h, BOB)) == 1
     [receipt] = h.posts(BOB, starting="Your safety record")
     assert "no prescriber" in reply_text(receipt)
+
+
+def test_high_or_imminent_risk_lists_its_case_first_in_case_list(harness):
+    h = harness
+    risky = care_team(h, label="Red Fox")
+    newer = care_team(h, label="Grey Owl")
+    h.command(BOB, "list")
+    assert h.last_reply_text().index(f"C-{newer}") < h.last_reply_text().index(f"C-{risky}")
+    submit_safety(h, BOB, risky, level="high", owner=BOB)
+    h.command(BOB, "list")
+    text = h.last_reply_text()
+    assert text.index(f"C-{risky}") < text.index(f"C-{newer}")
+    assert "1 urgent item open" in text
