@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from bot.ids import Action, Callback
 from bot.safety.service import high_risk_cases
 from bot.scheduler import run_sweep
+from storage.cases import Case
 from storage.core import SlackUser
 from storage.safety import RiskLevel, SafetyRecord
 from tests.safety_helpers import open_safety_form, submit_safety
@@ -310,3 +311,16 @@ def test_high_or_imminent_risk_lists_its_case_first_in_case_list(harness):
     text = h.last_reply_text()
     assert text.index(f"C-{risky}") < text.index(f"C-{newer}")
     assert "1 urgent item open" in text
+
+
+def test_a_closed_case_is_not_chased(harness):
+    h = harness
+    case_id = care_team(h)
+    submit_safety(h, BOB, case_id, owner=BOB)  # high, follow-up 2026-11-25
+    h.command(ALICE, f"close C-{case_id} moved away")
+    assert h.get(Case, case_id).status == "closed"
+    h.clock.set(datetime(2026, 11, 26, 12, 0, tzinfo=UTC))
+    assert sweep(h)["safety_alerts"] == 0 and sweep(h)["safety_follow_ups"] == 0
+    [record] = h.rows(SafetyRecord)
+    assert record.next_escalation_at is None and record.follow_up_due_at is None
+    assert not [p for p in h.posts(CAROL) if "safety" in p["text"].lower()]

@@ -9,7 +9,8 @@ and moving each on in the same unit as its messages and audit events (so each fi
 - `follow_ups`: on the follow-up date, at the start of the owner's working hours, the owner
   is reminded (a non-urgent reminder waits for working hours); when the next working day
   opens with no reassessment recorded, the case managers are told it is overdue.
-A superseded record (a newer one was recorded) has no due times left.
+A superseded record (a newer one was recorded), or one on a closed case, has no due times
+left once the sweep meets it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from bot.safety import service as safety
 from bot.unit import Actor, Unit
 from storage import cases as case_repo
 from storage import safety as repo
-from storage.cases import Case, Role
+from storage.cases import Case, CaseStatus, Role
 from storage.claims import lock_due
 from storage.safety import AlertStep, FollowUpStep, RecipientKind, SafetyRecord
 
@@ -60,7 +61,7 @@ def _advance_alert(unit: Unit, record: SafetyRecord) -> int:
     steps = 0
     while record.next_escalation_at is not None and record.next_escalation_at <= unit.now:
         case = safety.case_of(unit, record)
-        if record.acknowledged_by is not None or record.superseded_at is not None:
+        if record.acknowledged_by is not None or record.superseded_at is not None or _closed(case):
             record.next_escalation_at = None
         elif record.escalation_step == AlertStep.NONE:
             _remind(unit, record, case)
@@ -107,7 +108,7 @@ def _escalate(unit: Unit, record: SafetyRecord, case: Case) -> None:
 
 def _advance_follow_up(unit: Unit, record: SafetyRecord) -> int:
     case = safety.case_of(unit, record)
-    if record.superseded_at is not None:
+    if record.superseded_at is not None or _closed(case):
         record.follow_up_due_at = None
         return 0
     card = safety.build_card(unit, record, case)
@@ -124,6 +125,11 @@ def _advance_follow_up(unit: Unit, record: SafetyRecord) -> int:
         _notify_once(unit, record, card, user_id, RecipientKind.OVERDUE)
     _audit(unit, record, "safety.follow_up_overdue", step=2, recipients=len(targets))
     return 1
+
+
+def _closed(case: Case) -> bool:
+    """A closed case's records are not chased (closing it is where open risk is reviewed)."""
+    return case.status != CaseStatus.OPEN
 
 
 def _managers(unit: Unit, case: Case) -> list[str]:
