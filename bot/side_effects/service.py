@@ -148,7 +148,6 @@ class ReportCard:
     age: str
     add_prescriber: str
     asks_safety: bool = False  # a suicidality red flag: the receipt offers the /safety form
-    on_call: list[str] = field(default_factory=list)  # told outside working hours (bot/oncall)
 
     @property
     def urgent(self) -> bool:
@@ -384,10 +383,17 @@ def _report_for_acknowledger(unit: Unit, report_id: int) -> tuple[SideEffectRepo
     report = repo.get_report(session=unit.session, report_id=report_id, lock=True)
     if report is None:
         raise NoAccess(reason="not_found")
-    if covering(unit, case_id=report.case_id, item=f"side_effect:{report.id}"):
+    if not _is_prescriber(unit, report.case_id) and covering(
+        unit, case_id=report.case_id, item=f"side_effect:{report.id}"
+    ):
         return report, case_of(unit, report)
     report, access = _report_for_prescriber(unit, report_id, "acknowledge side-effect reports")
     return report, access.case
+
+
+def _is_prescriber(unit: Unit, case_id: int) -> bool:
+    member = case_repo.membership(session=unit.session, case_id=case_id, user_id=unit.actor.user_id)
+    return member is not None and member.role == Role.PRESCRIBER
 
 
 def _already(report: SideEffectReport) -> str:
@@ -544,10 +550,6 @@ def build_card(
         ]
     plan_label = PLANS.get(report.plan or "")
     red_flags = json.loads(cipher.decrypt(report.red_flags_enc))
-    on_call = [
-        r.user_id
-        for r in repo.recipients(session=unit.session, report_id=report.id, kinds=(RecipientKind.ON_CALL,))
-    ]
     return ReportCard(
         id=report.id,
         ref=report.ref,
@@ -592,7 +594,6 @@ def build_card(
         age=age_text(unit.now - report.created_at),
         add_prescriber=ADD_PRESCRIBER_HINT.format(ref=case.ref),
         asks_safety=any(SUICIDALITY in flag.casefold() for flag in red_flags),
-        on_call=on_call,
     )
 
 
