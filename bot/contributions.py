@@ -3,7 +3,8 @@
 Each workflow package has a `workflow.py` whose `WORKFLOW` says what it contributes; the
 one list of them is `bot/workflows.py`. The core reads these declarations (the scheduler
 runs the sweep steps, `/case show` asks every workflow for its sections, App Home for its
-waiting items, the caseload digest for urgent items, case creation calls the hooks) and
+waiting items, the caseload digest for urgent items, the case card for its lines, case creation calls the
+hooks) and
 never imports a workflow package itself. A step that is not declared does not run, and a
 declared one cannot be forgotten because no module happened to import it.
 """
@@ -51,6 +52,10 @@ class CaseButton:
 
 SweepStep = Callable[["Deps"], object]
 ShowSection = Callable[["Unit", "Case"], list[str]]  # mrkdwn strings, escaped by the provider
+# Lines on the case card (the thread's root message): short mrkdwn, escaped by the provider. The
+# home channel reads the card: counts and levels, never clinical free text. The card is drawn
+# again when the case changes; a workflow whose lines change calls refresh_case.
+CardLines = Callable[["Unit", "Case"], list[str]]
 HomeItems = Callable[["Unit"], list[WaitingItem]]
 # A section of App Home below what is waiting (measures: My caseload): mrkdwn strings, escaped
 # by the provider, the first one its heading.
@@ -58,9 +63,6 @@ HomeSection = Callable[["Unit"], list[str]]
 UrgentItems = Callable[[Session, Sequence[int]], Mapping[int, int]]  # case id -> open urgent items
 # The caseload digest's other open items: case id -> short plain phrases ("1 adherence report open").
 DigestNotes = Callable[[Session, Sequence[int]], Mapping[int, list[str]]]
-# Lines on the case card (the thread root): plain text, escaped by the template. The card is
-# re-rendered when the case changes; a workflow whose lines change calls refresh_case.
-CardLines = Callable[["Unit", "Case"], list[str]]
 CaseHook = Callable[["Unit", "Case"], None]
 # What must not be left behind when a case closes (open urgent items, a high or imminent risk
 # level, a pending handoff): one mrkdwn line each, ids and statuses only, escaped by the
@@ -93,10 +95,10 @@ class Workflow:
     listeners: str
     sweep_steps: tuple[tuple[str, SweepStep], ...] = ()
     show_sections: tuple[ShowSection, ...] = ()
+    card_lines: tuple[CardLines, ...] = ()  # the case card asks these each time it is drawn
     home_items: tuple[HomeItems, ...] = ()
     urgent_items: tuple[UrgentItems, ...] = ()
     digest_notes: tuple[DigestNotes, ...] = ()  # the caseload digest (bot/reviews/caseload.py)
-    card_lines: tuple[CardLines, ...] = ()  # the case card (bot/cases/service.py)
     home_sections: tuple[HomeSection, ...] = ()
     on_case_created: tuple[CaseHook, ...] = ()
     on_case_reopened: tuple[CaseHook, ...] = ()  # in the unit that reopened it (a new episode of care)

@@ -19,6 +19,8 @@ class Command(StrEnum):
     CONSULT = "/consult"
     SCORE = "/score"
     REGISTRY = "/registry"
+    SAFETY = "/safety"
+    ONCALL = "/oncall"
 
 
 class Callback(StrEnum):
@@ -42,6 +44,7 @@ class Callback(StrEnum):
     # and the pharmacist's concern note (private_metadata: the change id).
     MEDICATION_FORM = "medication_form"
     MEDICATION_CONCERN = "medication_concern"
+    SAFETY_FORM = "safety_form"
 
 
 class Action(StrEnum):
@@ -77,9 +80,11 @@ class Action(StrEnum):
     # On a side-effect plan of adjust dose / switch / stop (value: the report id).
     MED_RECORD_CHANGE = "med_record_change"
     SCORE_ITEM9_ACK = "score_item9_ack"  # value: the item 9 alert's id
-    # Starts the safety workflow's assessment (bot/safety, built separately; value: the case id).
-    # The measures workflow offers it after a PHQ-9 item 9 of 1 or more.
+    # Safety: a public button that opens the /safety form for a case (value: the case id), for
+    # any workflow that asks the person to complete one (side-effect suicidality red flag,
+    # PHQ-9 item 9); and Acknowledge on an urgent safety alert (value: the record id).
     SAFETY_START = "safety_start"
+    SAFETY_ACK = "safety_ack"
 
 
 class BlockId(StrEnum):
@@ -168,6 +173,17 @@ class BlockId(StrEnum):
     MED_REMEASURE = "med_remeasure"
     MED_CONCERN_NOTE = "med_concern_note"
     MED_ACTIONS = "med_actions"
+    # Safety form (/safety): how risk was assessed, the level, the Stanley-Brown plan, follow-up.
+    SAFETY_METHOD = "safety_method"
+    SAFETY_RISK = "safety_risk"
+    SAFETY_WARNING_SIGNS = "safety_warning_signs"
+    SAFETY_COPING = "safety_coping"
+    SAFETY_DISTRACTION = "safety_distraction"
+    SAFETY_HELP = "safety_help"
+    SAFETY_PROFESSIONALS = "safety_professionals"
+    SAFETY_ENVIRONMENT = "safety_environment"
+    SAFETY_OWNER = "safety_owner"
+    SAFETY_FOLLOW_UP = "safety_follow_up"
 
     @classmethod
     def members_for(cls, role: str) -> str:

@@ -15,7 +15,9 @@ from bot.contributions import Workflow
 from bot.handoffs.workflow import WORKFLOW as HANDOFFS
 from bot.measures.workflow import WORKFLOW as MEASURES
 from bot.medications.workflow import WORKFLOW as MEDICATIONS
+from bot.oncall.workflow import WORKFLOW as ONCALL
 from bot.reviews.workflow import WORKFLOW as REVIEWS
+from bot.safety.workflow import WORKFLOW as SAFETY
 from bot.side_effects.workflow import WORKFLOW as SIDE_EFFECTS
 
 WORKFLOWS: tuple[Workflow, ...] = (
@@ -28,4 +30,6 @@ WORKFLOWS: tuple[Workflow, ...] = (
     AUDIT,
     ADHERENCE,
     CONSULTS,
+    ONCALL,
+    SAFETY,
 )

@@ -34,3 +34,9 @@ def date(view: dict[str, Any], block_id: str) -> str | None:
 
 def metadata(view: dict[str, Any]) -> str:
     return str(view.get("private_metadata") or "")
+
+
+def user(view: dict[str, Any], block_id: str) -> str | None:
+    """A users_select's pick."""
+    selected = _element(view, block_id).get("selected_user")
+    return selected if isinstance(selected, str) else None

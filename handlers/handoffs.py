@@ -285,6 +285,7 @@ def _read_form(deps: Deps, view: dict[str, Any]) -> tuple[FormMeta, HandoffKind,
             tz_name=meta.tz,
             now=deps.clock.now(),
             field=BlockId.COVERAGE_END,
+            fallback=deps.settings.clinic.tz,
         )
     check.done(case_id=meta.case_id)
     # done() raised if any read failed, and these readers return a value or raise.

@@ -22,7 +22,9 @@ from storage import (
     inbox,
     measures,
     medications,
+    oncall,
     reviews,
+    safety,
     side_effects,
 )
 
@@ -39,5 +41,7 @@ TABLE_MODULES: tuple[ModuleType, ...] = (
     adherence,
     consults,
     measures,
+    oncall,
+    safety,
 )
 metadata = SQLModel.metadata

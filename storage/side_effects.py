@@ -46,6 +46,7 @@ class RecipientKind(StrEnum):
     FALLBACK = "fallback"  # no prescriber on the team: case manager or case creator
     REMINDER = "reminder"  # step 1: a reminder DM to a prescriber (or the fallback)
     ESCALATION = "escalation"  # step 2: a DM to a case manager (or the creator)
+    ON_CALL = "on_call"  # an urgent report outside working hours: the person on call (bot/oncall)
 
 
 class SideEffectReport(SQLModel, table=True):

@@ -4,7 +4,7 @@ join, the expiry reminder (once), and what each message's notification text carr
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -140,12 +140,14 @@ def test_the_case_managers_are_reminded_once_before_expiry(case):
     h = case
     submit(h, expires="2026-12-20")  # 27 days away
     assert run_sweep(h.deps)["consent_reminders"] == 0
-    h.clock.advance(timedelta(days=13))  # 2026-12-06: 14 days before
+    h.clock.advance(timedelta(days=13))  # Sunday 2026-12-06: 14 days before, not a working day
+    assert run_sweep(h.deps)["consent_reminders"] == 0
+    h.clock.set(datetime(2026, 12, 7, 9, 0, tzinfo=UTC))  # the next working morning (clinic: UTC)
     assert run_sweep(h.deps)["consent_reminders"] == 1
     h.settle()
     [dm] = [p for p in h.posts(CM) if "expires soon" in p["text"]]
     assert dm["text"] == "Consent for case C-1 expires soon"
-    assert "expires on *20 Dec 2026* (in 14 days)" in reply_text(dm)
+    assert "expires on *20 Dec 2026* (in 13 days)" in reply_text(dm)
     assert not [p for p in h.posts(PRESC) if "expires soon" in p["text"]]  # case managers only
     assert run_sweep(h.deps)["consent_reminders"] == 0
     h.clock.advance(timedelta(days=30))

@@ -706,3 +706,28 @@ def test_a_user_slack_does_not_know_is_bad_input_not_an_outage(team):
     h.slack.fail("users.info", status=503, error="service_unavailable")
     assert "Slack did not answer" in refused(h, PRESCRIBER, f"C-1 {mention('UNOBODY02')}")
     assert [e.outcome for e in h.audit_events(action="command:/handoff")] == ["bad_input", "error"]
+
+
+def test_the_senders_still_pending_notice_waits_for_the_senders_working_hours(team):
+    """A non-urgent nudge waits for its reader's working hours: the sender's notice due on a
+    Saturday goes on Monday at 09:00 (the clinic's hours, in the sender's own Slack zone)."""
+    from zoneinfo import ZoneInfo
+
+    h = team
+    h.clock.set(datetime(2026, 11, 27, 15, 0, tzinfo=UTC))  # Friday
+    send_handoff(h)
+    [handoff] = h.rows(Handoff)
+    h.clock.set(datetime(2026, 11, 28, 15, 1, tzinfo=UTC))  # Saturday: the notice is due
+    assert run_sweep(h.deps)["handoffs"]["senders_told"] == 0
+    [deferred] = h.audit_events(action="handoff.sender_notice_deferred")
+    zone = ZoneInfo(json.loads(deferred.details)["tz"])
+    monday_nine = datetime(2026, 11, 30, 9, 0, tzinfo=zone).astimezone(UTC)
+    assert h.get(Handoff, handoff.id).tell_sender_at == monday_nine
+    assert json.loads(deferred.details)["until"] == monday_nine.isoformat()
+    h.settle()
+    assert not [p for p in h.dms(PRESCRIBER) if "still" in reply_text(p).lower()]
+    h.clock.set(monday_nine)
+    assert run_sweep(h.deps)["handoffs"]["senders_told"] == 1
+    assert run_sweep(h.deps)["handoffs"]["senders_told"] == 0
+    h.settle()
+    assert len(h.audit_events(action="handoff.sender_told")) == 1

@@ -250,3 +250,28 @@ def test_escalation_messages_survive_an_outage(harness):
     assert len(reminders(h, P1)) == 1 and len(reminders(h, P2)) == 1
     assert len(escalations(h, CM)) == 1 and len(escalations(h, CHANNEL)) == 1
     assert len(h.audit_events(action="side_effect.escalated")) == 1
+
+
+def test_a_non_urgent_reminder_waits_for_working_hours_an_urgent_one_does_not(harness):
+    h = harness
+    case_id = care_team(h, TEAM)
+    h.clock.set(datetime(2026, 11, 23, 16, 0, tzinfo=UTC))  # Monday, clinic zone UTC, 09-17
+    submit_report(h, THERAPIST, case_id, other_medication="lithium", burden="6")  # high: 4 h -> 20:00
+    submit_report(h, THERAPIST, case_id, other_medication="lithium", red_flags=("1",))  # urgent
+    high, urgent = h.rows(SideEffectReport)
+    h.clock.set(datetime(2026, 11, 23, 20, 30, tzinfo=UTC))
+    assert sweep(h)["side_effect_escalation"] == 2  # the urgent one: reminded and escalated
+    assert h.get(SideEffectReport, urgent.id).escalation_step == EscalationStep.ESCALATED
+    assert h.get(SideEffectReport, high.id).escalation_step == EscalationStep.NONE
+    assert h.get(SideEffectReport, high.id).next_escalation_at == datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    [deferred] = h.audit_events(action="side_effect.step_deferred")
+    assert deferred.target == f"side_effect:{high.id}"
+    assert len(reminders(h, P1)) == 1  # the urgent report's only
+    h.clock.set(datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
+    assert sweep(h)["side_effect_escalation"] == 1  # the reminder only: it gets its chance
+    assert len(reminders(h, P1)) == 2
+    moved = h.get(SideEffectReport, high.id)
+    assert moved.escalate_at == datetime(2026, 11, 24, 11, 0, tzinfo=UTC)  # still 2 h after it
+    h.clock.set(datetime(2026, 11, 24, 11, 0, tzinfo=UTC))
+    assert sweep(h)["side_effect_escalation"] == 1
+    assert h.get(SideEffectReport, high.id).escalation_step == EscalationStep.ESCALATED

@@ -14,12 +14,13 @@ the flag itself reveals that the patient is in such treatment, so it never goes 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from bot.access import open_case
 from bot.cases import service as cases
 from bot.cases.settings import case_settings
+from bot.clinic import local_moment
 from bot.errors import FieldErrors
 from bot.ids import BlockId
 from bot.unit import Actor, Unit
@@ -99,7 +100,7 @@ def record(unit: Unit, *, case_id: int, form: ConsentForm) -> CaseConsent:
         note_enc=unit.deps.cipher.encrypt_optional(form.note),
         recorded_by=unit.actor.user_id,
         recorded_at=unit.now,
-        remind_at=datetime.combine(remind_day, time(0, 0), tzinfo=UTC),
+        remind_at=_reminder_time(unit, remind_day),
     )
     unit.session.add(consent)
     unit.session.flush()
@@ -139,6 +140,14 @@ def show(unit: Unit, *, case_id: int) -> ConsentView | None:
 
 
 # -- the reminder before expiry ----------------------------------------------------------------
+
+
+def _reminder_time(unit: Unit, day: date) -> datetime:
+    """A non-urgent reminder waits for working hours: the clinic's opening on `day` (its zone,
+    its working days), or the next one after it."""
+    clinic = unit.deps.settings.clinic
+    opening = local_moment(day, clinic.working_hours.start, clinic.zone)
+    return clinic.working_hours.next_open(opening, clinic.zone)
 
 
 def remind_before_expiry(deps: Deps) -> int:

@@ -66,6 +66,7 @@ class CaseSummary:
     status: str
     role: str | None
     home_channel: str
+    urgent: int = 0  # open urgent items (every workflow's `urgent_items`): listed first
 
 
 @dataclass(frozen=True)
@@ -425,12 +426,27 @@ def list_cases(unit: Unit, *, everything: bool = False) -> list[CaseSummary]:
         count=len(rows),
         cases=[case.id for case, _ in rows],  # whose labels were shown
     )
-    return [
+    ids = [case.id for case, _ in rows]
+    urgent: dict[int, int] = {}
+    for workflow in unit.deps.workflows:
+        for provider in workflow.urgent_items:
+            for case_id, count in provider(unit.session, ids).items():
+                urgent[case_id] = urgent.get(case_id, 0) + int(count)
+    summaries = [
         CaseSummary(
-            case.id, case.ref, unit.deps.cipher.decrypt(case.label_enc), case.status, role, case.home_channel
+            case.id,
+            case.ref,
+            unit.deps.cipher.decrypt(case.label_enc),
+            case.status,
+            role,
+            case.home_channel,
+            urgent.get(case.id, 0),
         )
         for case, role in rows
     ]
+    # Cases with urgent open items (urgent side effects, high or imminent suicide risk) first;
+    # otherwise newest first, as the query returned them.
+    return sorted(summaries, key=lambda s: s.urgent == 0)
 
 
 @dataclass(frozen=True)

@@ -93,8 +93,11 @@ def parse_kind(value: str | None, *, field: str) -> HandoffKind:
         raise BadInput("Choose transfer (permanent) or coverage (until a date).", field=field) from None
 
 
-def parse_coverage_end(raw: str | None, *, tz_name: str | None, now: datetime, field: str) -> datetime:
-    """The moment coverage ends: the start of the chosen day in the sender's time zone.
+def parse_coverage_end(
+    raw: str | None, *, tz_name: str | None, now: datetime, field: str, fallback: str = "UTC"
+) -> datetime:
+    """The moment coverage ends: the start of the chosen day in the sender's time zone (the
+    clinic's, `fallback`, when Slack gave none we know, as everywhere else).
 
     The day must be after today (in that zone), so coverage always lasts a while, and at
     most MAX_COVERAGE_DAYS ahead, so a typo in the year does not hand a case over for good.
@@ -105,7 +108,7 @@ def parse_coverage_end(raw: str | None, *, tz_name: str | None, now: datetime, f
         day = date.fromisoformat(raw)
     except ValueError:
         raise BadInput("That is not a date; pick the day the coverage ends.", field=field) from None
-    tz = zone(tz_name)  # UTC when Slack gave none we know
+    tz = zone(tz_name, fallback)
     today = now.astimezone(tz).date()
     if day <= today:
         raise BadInput("The coverage end date must be in the future (tomorrow or later).", field=field)

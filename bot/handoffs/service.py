@@ -706,19 +706,9 @@ def _fire_due(deps: Deps, claim: Callable[..., list[Handoff]], fire: Callable[[U
 def _remind(unit: Unit, handoff: Handoff) -> bool:
     """Remind the receiver, inside their working hours in their own time zone (as review
     nudges do); outside them, move the reminder to when their working hours begin."""
-    clinic = unit.deps.settings.clinic
-    receiver = unit.session.get(SlackUser, handoff.to_user)
-    zone = clinic.zone_of(receiver.tz if receiver else None)
-    opens = clinic.working_hours.next_open(unit.now, zone)
-    if opens > unit.now:
+    opens = _working_hours_open(unit, handoff, handoff.to_user, "handoff.reminder_deferred")
+    if opens is not None:
         handoff.remind_at = opens
-        unit.audit(
-            "handoff.reminder_deferred",
-            case_id=handoff.case_id,
-            target=f"handoff:{handoff.id}",
-            until=opens.isoformat(),
-            tz=zone.key,
-        )
         return False
     handoff.remind_at, handoff.reminded_at = None, unit.now
     case = _case_of(unit, handoff)
@@ -734,6 +724,12 @@ def _remind(unit: Unit, handoff: Handoff) -> bool:
 
 
 def _tell_sender(unit: Unit, handoff: Handoff) -> bool:
+    """Tell the sender it is still pending, inside their working hours (a non-urgent nudge
+    waits for its reader's working hours, like the receiver's reminder)."""
+    opens = _working_hours_open(unit, handoff, handoff.from_user, "handoff.sender_notice_deferred")
+    if opens is not None:
+        handoff.tell_sender_at = opens
+        return False
     handoff.tell_sender_at, handoff.sender_told_at = None, unit.now
     unit.post(
         channel=handoff.from_user,
@@ -748,6 +744,26 @@ def _tell_sender(unit: Unit, handoff: Handoff) -> bool:
         to_user=handoff.from_user,
     )
     return True
+
+
+def _working_hours_open(unit: Unit, handoff: Handoff, user_id: str, deferred: str) -> datetime | None:
+    """None inside `user_id`'s working hours (the clinic's hours and days, in their own zone;
+    the clinic's when Slack gave none); outside them, when they next begin, audited as
+    `deferred`."""
+    clinic = unit.deps.settings.clinic
+    person = unit.session.get(SlackUser, user_id)
+    zone = clinic.zone_of(person.tz if person else None)
+    opens = clinic.working_hours.next_open(unit.now, zone)
+    if opens <= unit.now:
+        return None
+    unit.audit(
+        deferred,
+        case_id=handoff.case_id,
+        target=f"handoff:{handoff.id}",
+        until=opens.isoformat(),
+        tz=zone.key,
+    )
+    return opens
 
 
 def _end_coverage(unit: Unit, handoff: Handoff) -> bool:

@@ -87,7 +87,8 @@ class Digest:
 
 
 def urgent_providers(deps: Deps) -> list[UrgentItems]:
-    """Every workflow's count of urgent open items per case (side effects, for now)."""
+    """Every workflow's count of urgent open items per case (urgent side effects, high or imminent
+    suicide risk)."""
     return [provider for workflow in deps.workflows for provider in workflow.urgent_items]
 
 

@@ -26,6 +26,7 @@ from bot.cases.service import post_in_thread, thread_url
 from bot.contributions import TeamChange, WaitingItem
 from bot.errors import BadInput, Conflict, NoAccess
 from bot.ids import Action, BlockId
+from bot.oncall.service import covering, urgent_recipients
 from bot.render import escape_mrkdwn
 from bot.side_effects.policy import (
     CHANGE_PLAN_NEEDS_NOTE,
@@ -62,7 +63,10 @@ DM_TEMPLATES: dict[RecipientKind, tuple[str, dict[str, str]]] = {
     RecipientKind.FALLBACK: ("side_effect_dm", {"kind": "fallback"}),
     RecipientKind.REMINDER: ("side_effect_dm", {"kind": "reminder"}),
     RecipientKind.ESCALATION: ("side_effect_escalation", {"audience": "dm"}),
+    RecipientKind.ON_CALL: ("side_effect_dm", {"kind": "on_call"}),
 }
+# A red flag naming suicidality asks the reporter to complete `/safety` (a button in the receipt).
+SUICIDALITY = "suicid"
 
 
 # -- what the forms and messages show -----------------------------------------------------------
@@ -162,6 +166,7 @@ class ReportCard:
     recheck_outcome: str | None = None
     recheck_at: datetime | None = None
     recheck_burden: int | None = None
+    asks_safety: bool = False  # a suicidality red flag: the receipt offers the /safety form
 
     @property
     def urgent(self) -> bool:
@@ -273,7 +278,11 @@ def submit_report(unit: Unit, form: ReportForm) -> SubmittedReport:
         red_flag_words_cleared=form.red_flag_words_cleared,
     )
 
-    card = build_card(unit, report, case, routed_to=prescribers or fallback)
+    on_call: list[str] = []
+    if severity == Severity.URGENT:
+        route = urgent_recipients(unit, case, item=f"side_effect:{report.id}")
+        on_call = [u for u in route.on_call if u not in prescribers]
+    card = build_card(unit, report, case, routed_to=[*(prescribers or fallback), *on_call])
     summary = post_in_thread(
         unit, case, render(unit, "side_effect_summary", card), purpose="side_effect_summary"
     )
@@ -282,6 +291,8 @@ def submit_report(unit: Unit, form: ReportForm) -> SubmittedReport:
         notify(unit, report, card, user_id, RecipientKind.PRESCRIBER)
     for user_id in fallback:
         notify(unit, report, card, user_id, RecipientKind.FALLBACK)
+    for user_id in on_call:
+        notify(unit, report, card, user_id, RecipientKind.ON_CALL)
     receipt = unit.post(
         channel=report.reporter,
         message=render(unit, "side_effect_receipt", card, crisis_text=settings.crisis_text),
@@ -311,13 +322,14 @@ def _medication_name(unit: Unit, case: Case, form: ReportForm) -> str:
 
 
 def acknowledge(unit: Unit, *, report_id: int) -> ReportCard:
-    """A prescriber on the team has seen the report: the escalation clock stops."""
-    report, access = _report_for_prescriber(unit, report_id, "acknowledge side-effect reports")
+    """A prescriber on the team (or the person on call it was sent to, outside working hours)
+    has seen the report: the escalation clock stops."""
+    report, case = _report_for_acknowledger(unit, report_id)
     if report.status != ReportStatus.OPEN:
         raise Conflict(_already(report), case_id=report.case_id)
     _mark_acknowledged(unit, report)
     report.status = ReportStatus.ACKNOWLEDGED
-    card = build_card(unit, report, access.case)
+    card = build_card(unit, report, case)
     refresh_messages(unit, report, card)
     tell_reporter(unit, report, card, "acknowledged")
     return card
@@ -407,6 +419,25 @@ def _report_for_prescriber(unit: Unit, report_id: int, doing: str) -> tuple[Side
         raise NoAccess(reason=err.reason, case_id=report.case_id) from None
     require_role(access, Role.PRESCRIBER, doing)
     return report, access
+
+
+def _report_for_acknowledger(unit: Unit, report_id: int) -> tuple[SideEffectReport, Case]:
+    """A prescriber on the team, or the person on call who was sent this urgent report and is
+    still on shift (bot/oncall `covering`, audited); anyone else is refused as before."""
+    report = repo.get_report(session=unit.session, report_id=report_id, lock=True)
+    if report is None:
+        raise NoAccess(reason="not_found")
+    if not _is_prescriber(unit, report.case_id) and covering(
+        unit, case_id=report.case_id, item=f"side_effect:{report.id}"
+    ):
+        return report, case_of(unit, report)
+    report, access = _report_for_prescriber(unit, report_id, "acknowledge side-effect reports")
+    return report, access.case
+
+
+def _is_prescriber(unit: Unit, case_id: int) -> bool:
+    member = case_repo.membership(session=unit.session, case_id=case_id, user_id=unit.actor.user_id)
+    return member is not None and member.role == Role.PRESCRIBER
 
 
 def _already(report: SideEffectReport) -> str:
@@ -563,7 +594,7 @@ def build_card(
     team = team_of(unit, case, reporter=report.reporter)
     red_flags = json.loads(cipher.decrypt(report.red_flags_enc))
     if routed_to is None:
-        kinds = (RecipientKind.PRESCRIBER, RecipientKind.FALLBACK)
+        kinds = (RecipientKind.PRESCRIBER, RecipientKind.FALLBACK, RecipientKind.ON_CALL)
         routed_to = [
             r.user_id for r in repo.recipients(session=unit.session, report_id=report.id, kinds=kinds)
         ]
@@ -623,6 +654,7 @@ def build_card(
         recheck_outcome=recheck.outcome if recheck else None,
         recheck_at=recheck.answered_at if recheck else None,
         recheck_burden=recheck.burden if recheck else None,
+        asks_safety=any(SUICIDALITY in flag.casefold() for flag in red_flags),
     )
 
 

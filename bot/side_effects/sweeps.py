@@ -13,6 +13,11 @@ messages and audit events that step produces:
   is told the case and report ids only) and a thread message mentioning them and the
   prescribers.
 
+An urgent report's steps also go, outside the clinic's working hours, to whoever is on call
+then (bot/oncall `urgent_recipients`; with nobody on call the admin channel is told). A
+non-urgent report's steps wait for the clinic's working hours instead (audited as
+`side_effect.step_deferred`).
+
 A sweep that runs late (the app was down past both times) fires every step whose time has
 passed, each exactly once, in order: the reminder and then the escalation. We do not wait
 another interval before escalating, because the escalation time has already passed and the
@@ -28,11 +33,12 @@ from typing import Any
 from bot.auditlog import Source
 from bot.cases.service import post_in_thread
 from bot.deps import Deps
+from bot.oncall.service import urgent_recipients
 from bot.side_effects import service as relay
 from bot.unit import Actor, Unit
 from storage import side_effects as repo
 from storage.claims import lock_due
-from storage.side_effects import EscalationStep, RecipientKind, ReportStatus, SideEffectReport
+from storage.side_effects import EscalationStep, RecipientKind, ReportStatus, Severity, SideEffectReport
 
 BATCH = 100
 
@@ -57,6 +63,8 @@ def advance(unit: Unit, report: SideEffectReport) -> int:
         and report.next_escalation_at is not None
         and report.next_escalation_at <= unit.now
     ):
+        if _wait_for_working_hours(unit, report):
+            break
         if report.escalation_step == EscalationStep.NONE:
             _remind(unit, report)
         elif report.escalation_step == EscalationStep.REMINDED:
@@ -75,23 +83,64 @@ def advance(unit: Unit, report: SideEffectReport) -> int:
     return steps
 
 
+def _wait_for_working_hours(unit: Unit, report: SideEffectReport) -> bool:
+    """A non-urgent report's reminder and escalation wait for the clinic's working hours (its
+    zone and days); an urgent one's never wait. Returns True when the step was moved."""
+    if report.severity == Severity.URGENT:
+        return False
+    clinic = unit.deps.settings.clinic
+    opens = clinic.working_hours.next_open(unit.now, clinic.zone)
+    if opens <= unit.now:
+        return False
+    if report.escalation_step == EscalationStep.NONE and report.next_escalation_at is not None:
+        # The escalation keeps its distance from the deferred reminder, which gets its chance.
+        report.escalate_at += opens - report.next_escalation_at
+    report.next_escalation_at = opens
+    unit.audit(
+        "side_effect.step_deferred",
+        case_id=report.case_id,
+        target=f"side_effect:{report.id}",
+        step=report.escalation_step + 1,
+        until=opens.isoformat(),
+    )
+    return True
+
+
 def _remind(unit: Unit, report: SideEffectReport) -> None:
     case = relay.case_of(unit, report)
     team = relay.team_of(unit, case)
     targets = team.prescribers or team.fallback()
+    on_call: list[str] = []
+    if report.severity == Severity.URGENT:  # outside working hours the person on call hears too
+        route = urgent_recipients(unit, case, item=f"side_effect:{report.id}")
+        on_call = [u for u in route.on_call if u not in targets]
     report.escalation_step = EscalationStep.REMINDED
     report.reminded_at = unit.now
     report.next_escalation_at = report.escalate_at
     card = relay.build_card(unit, report, case)
     for user_id in targets:
         relay.notify(unit, report, card, user_id, RecipientKind.REMINDER)
-    _audit_step(unit, report, "side_effect.reminded", step=1, recipients=len(targets), due=report.ack_due_at)
+    told = {r.user_id for r in repo.recipients(session=unit.session, report_id=report.id)}
+    for user_id in on_call:
+        kind = RecipientKind.REMINDER if user_id in told else RecipientKind.ON_CALL
+        relay.notify(unit, report, card, user_id, kind)
+    _audit_step(
+        unit,
+        report,
+        "side_effect.reminded",
+        step=1,
+        recipients=len(targets) + len(on_call),
+        due=report.ack_due_at,
+    )
 
 
 def _escalate(unit: Unit, report: SideEffectReport) -> None:
     case = relay.case_of(unit, report)
     team = relay.team_of(unit, case, reporter=report.reporter)
     targets = team.escalation_targets()
+    if report.severity == Severity.URGENT:  # outside working hours the person on call hears too
+        route = urgent_recipients(unit, case, item=f"side_effect:{report.id}")
+        targets += [u for u in route.on_call if u not in targets]
     report.escalation_step = EscalationStep.ESCALATED
     report.escalated_at = unit.now
     report.next_escalation_at = None
