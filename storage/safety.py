@@ -36,7 +36,7 @@ URGENT_LEVELS = (RiskLevel.HIGH, RiskLevel.IMMINENT)
 class Method(StrEnum):
     CSSRS = "cssrs"  # Columbia Suicide Severity Rating Scale screen
     PHQ9_ITEM9 = "phq9_item9"
-    CLINICAL = "clinical"  # clinical judgement
+    CLINICAL = "clinical"  # clinical judgment
 
 
 class AlertStep(IntEnum):

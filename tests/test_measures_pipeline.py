@@ -13,8 +13,7 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import select
 
-from bot.contributions import Workflow
-from bot.ids import Action, Command
+from bot.ids import Action, Callback, Command
 from bot.scheduler import run_sweep
 from storage import migrate
 from storage.measures import AlertStatus, Episode, Item9Alert, Score
@@ -174,9 +173,11 @@ def test_item9_alerts_every_prescriber_and_asks_for_a_safety_assessment(harness)
     assert h.dms(CAROL) == []
     [prompt] = h.dms(BOB)
     assert prompt["text"] == f"Action needed on C-{case_id}"
-    assert "record a safety assessment in your clinic's usual way" in reply_text(prompt)
+    # The safety workflow is installed: the prompt carries its button, which opens the form.
+    assert actions_of(prompt) == [(Action.SAFETY_START, str(case_id))]
+    h.action(BOB, Action.SAFETY_START, str(case_id), channel="D0BOB")
+    assert h.last_view()["callback_id"] == Callback.SAFETY_FORM
     assert "988" in reply_text(prompt)  # the clinic's crisis text
-    assert actions_of(prompt) == []  # no safety workflow in this deployment
     score(h, BOB, f"C-{case_id} phq9 13 item9 2")  # the same day's PHQ-9 corrected: no second page
     assert len(h.rows(Item9Alert, case_id=case_id)) == 1 and len(h.dms(ALICE)) == 1
     assert "Item 9 of 1 or more: every prescriber on the team has been alerted" in reply_text(
@@ -201,14 +202,14 @@ def test_item9_alerts_every_prescriber_and_asks_for_a_safety_assessment(harness)
     assert sweep(h)["item9_alerts"] == 0  # acknowledged: nothing to chase
 
 
-def test_item9_offers_the_safety_workflow_when_the_deployment_has_it(harness):
+def test_item9_without_the_safety_workflow_says_to_use_the_clinics_usual_way(harness):
     h = harness
-    h.deps.workflows = (*h.deps.workflows, Workflow(name="safety", listeners=""))
+    h.deps.workflows = tuple(w for w in h.deps.workflows if w.name != "safety")
     case_id = care_team(h)
     score(h, CAROL, f"C-{case_id} phq9 9 item9 1")
     [prompt] = h.dms(CAROL)
-    assert actions_of(prompt) == [(Action.SAFETY_START, str(case_id))]
-    assert "usual way" not in reply_text(prompt)
+    assert actions_of(prompt) == []
+    assert "record a safety assessment in your clinic's usual way" in reply_text(prompt)
 
 
 def test_unacknowledged_item9_is_reminded_then_escalated_once(harness):

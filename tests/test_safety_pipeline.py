@@ -53,7 +53,7 @@ def test_a_high_risk_record_is_saved_encrypted_and_alerts_prescribers_and_the_ow
         [alert] = alerts(h, user)
         assert alert["text"] == f"Urgent safety alert on C-{case_id}"
         assert action_ids(alert) == [Action.SAFETY_ACK]
-        assert "*High*" in reply_text(alert) and "Clinical judgement" in reply_text(alert)
+        assert "*High*" in reply_text(alert) and "Clinical judgment" in reply_text(alert)
     assert alerts(h, CAROL) == []
     [summary] = [p for p in h.posts(CHANNEL) if p.get("thread_ts") and "safety" in p["text"]]
     assert summary["text"] == f"Urgent safety alert on C-{case_id}"

@@ -17,7 +17,7 @@ from bot.cases.responsibilities import DutyLine
 from bot.cases.service import CaseDetails, CaseSummary, ConsentLine, MedicationLine, Member
 from bot.ids import BlockId, Callback
 from bot.inputs import ROLE_HELP
-from bot.render import TEMPLATE_DIR, Renderer, TemplateError, stray_markup
+from bot.render import TEMPLATE_DIR, Renderer, TemplateError, escape_mrkdwn, stray_markup
 from handlers.cases import ROLE_PLURAL
 from storage.cases import ROLE_TITLES, Role
 
@@ -51,7 +51,7 @@ MESSAGES = {
         created_by="U0A",
         created_at=NOW,
         consent=ConsentLine(recorded=False),
-        extra_lines=[HOSTILE],  # other workflows' card_lines (bot/contributions.py)
+        extra_lines=[escape_mrkdwn(HOSTILE)],  # card_lines: mrkdwn escaped by the provider
         duties=[DutyLine("refills", HOSTILE, "U0A", False), DutyLine("labs", "Labs", None, True)],
     ),
     "cases/case_note": dict(ref="C-1", kind="closed", actor="U0A", reason=HOSTILE),

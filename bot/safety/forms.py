@@ -51,7 +51,7 @@ def read_safety(view: dict[str, Any], *, today: date) -> SafetyForm:
     if method not in METHODS:
         check.add(
             BlockId.SAFETY_METHOD,
-            "Pick how the risk was assessed (C-SSRS screen, PHQ-9 item 9 or clinical judgement).",
+            "Pick how the risk was assessed (C-SSRS screen, PHQ-9 item 9 or clinical judgment).",
         )
     level = forms.option(view, BlockId.SAFETY_RISK)
     if level not in LEVELS:

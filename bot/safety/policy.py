@@ -2,7 +2,7 @@
 sections of a Stanley-Brown safety plan (the design guide's wording). Pure.
 
 The app records and routes what a clinician assessed; it does not assess risk itself and
-gives no advice. Every level shown names how it was assessed (the screen or judgement).
+gives no advice. Every level shown names how it was assessed (the screen or judgment).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from storage.safety import Method, RiskLevel
 METHODS: dict[str, str] = {
     Method.CSSRS: "C-SSRS screen",
     Method.PHQ9_ITEM9: "PHQ-9 item 9",
-    Method.CLINICAL: "Clinical judgement",
+    Method.CLINICAL: "Clinical judgment",
 }
 
 LEVELS: dict[str, str] = {
