@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, Text
-from sqlmodel import Field, SQLModel
+from sqlalchemy import Index, Text, delete
+from sqlmodel import Field, Session, SQLModel, col
 
 from storage.types import utc_column
 
@@ -118,3 +118,9 @@ class SlackUser(SQLModel, table=True):
     is_bot: bool = Field(default=False)
     deleted: bool = Field(default=False)
     fetched_at: datetime = Field(sa_column=utc_column())
+
+
+def forget_users_fetched_before(*, session: Session, cutoff: datetime) -> int:
+    """Delete cached users.info rows last fetched before `cutoff`; how many went."""
+    result = session.exec(delete(SlackUser).where(col(SlackUser.fetched_at) < cutoff))
+    return result.rowcount or 0
