@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import hmac
 import logging
-from dataclasses import dataclass
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from multiprocessing import get_context
 from typing import TYPE_CHECKING, Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from bot import auditlog
 from bot.audit import anchor
@@ -34,7 +37,7 @@ from bot.auditlog import GENESIS_HASH, Outcome, Source, VerifyResult
 from bot.unit import Actor, Unit
 from storage import audit as repo
 from storage.core import AuditEvent, AuditHead
-from storage.db import session_scope, snapshot_scope
+from storage.db import make_engine, session_scope, snapshot_scope
 
 if TYPE_CHECKING:
     from bot.deps import Deps
@@ -43,6 +46,8 @@ log = logging.getLogger(__name__)
 
 TIP_BATCH = 200_000
 RECHECK_CHUNK = 20_000
+PARALLEL_FROM = 200_000  # events from which the full check is split between processes
+MAX_WORKERS = 8
 ANCHOR_POST_EVERY = timedelta(days=1)
 
 
@@ -65,21 +70,73 @@ def _latest_checkpoint(deps: Deps) -> Checkpoint | None:
         raise _AnchorUnreadable(VerifyResult(False, 0, None, f"the anchor file was altered: {err}")) from None
 
 
-def verify_full(deps: Deps) -> VerifyResult:
-    """The whole chain, from seq 1 to the head, in one snapshot, then against the latest
-    checkpoint anchored outside the database (which catches a removed tail or an emptied chain
-    that the head row was reset to match)."""
+def verify_full(deps: Deps, *, workers: int | None = None) -> VerifyResult:
+    """The whole chain, from seq 1 to the head, in one snapshot (a long chain split between
+    processes, `verify_in_parallel`), then against the latest checkpoint anchored outside the
+    database (which catches a removed tail or an emptied chain that the head row was reset to
+    match)."""
     try:
         checkpoint = _latest_checkpoint(deps)
     except _AnchorUnreadable as err:
         return err.result
     with snapshot_scope(deps.engine) as session:
-        result = auditlog.verify(session, deps.audit_key)
+        result = verify_in_parallel(deps.settings.database_url, deps.audit_key, session, workers=workers)
         if result.ok and checkpoint is not None:
             anchored = anchor.check_chain(session, checkpoint)
             if anchored is not None:
                 return VerifyResult(False, result.checked, anchored.first_bad_seq, anchored.problem)
         return result
+
+
+def verify_in_parallel(url: str, key: bytes, session: Session, *, workers: int | None = None) -> VerifyResult:
+    """auditlog.verify, with the chain cut into `workers` ranges verified by as many processes
+    (default: one per core once the chain has PARALLEL_FROM events; below that, starting
+    processes costs more than it saves). `session` is the caller's snapshot: it fixes the head,
+    and each range ends at or below it, so rows appended meanwhile are never read. A range
+    starts from the stored hash of the row before it, which the range before verifies, so
+    the links across ranges are checked too. Reports what the one-process walk reports."""
+    head = session.get(AuditHead, 1)
+    if head is None:
+        return VerifyResult(False, 0, 1, "the chain head is missing")
+    count = workers if workers is not None else (os.cpu_count() or 1) if head.seq >= PARALLEL_FROM else 1
+    count = max(1, min(count, MAX_WORKERS, head.seq))
+    if count == 1:
+        return auditlog.verify_range(session, key, head=head)
+    bounds = [(head.seq * i // count, head.seq * (i + 1) // count) for i in range(count)]
+    with ProcessPoolExecutor(count, mp_context=get_context("spawn")) as pool:
+        parts = list(pool.map(_verify_part, [url] * count, [key] * count, *zip(*bounds, strict=True)))
+    checked = 0
+    for (after, upto), part in zip(bounds, parts, strict=True):
+        if not part.ok:
+            return replace(part, checked=checked + part.checked)
+        if part.checked != upto - after:  # the range's newest rows are missing
+            last = after + part.checked
+            problem = (
+                f"chain ends at {last}, head says {head.seq}" if upto == head.seq else "a row is missing"
+            )
+            return VerifyResult(False, checked + part.checked, last + 1, problem)
+        checked += part.checked
+    newest = session.execute(select(func.max(AuditEvent.seq))).scalar() or 0
+    tip = session.get(AuditEvent, head.seq)
+    if newest != head.seq or tip is None or tip.hash != head.hash:
+        return VerifyResult(
+            False, checked, min(head.seq, newest) + 1, f"chain ends at {newest}, head says {head.seq}"
+        )
+    return VerifyResult(True, checked)
+
+
+def _verify_part(url: str, key: bytes, after: int, upto: int) -> VerifyResult:
+    """One range, in a process of its own (its own engine and snapshot)."""
+    engine = make_engine(url)
+    try:
+        with snapshot_scope(engine) as session:
+            before = session.get(AuditEvent, after) if after > 0 else None
+            if after > 0 and before is None:
+                return VerifyResult(False, 0, after, "a row is missing")
+            prev = before.hash if before is not None else GENESIS_HASH
+            return auditlog.verify_range(session, key, after=after, upto=upto, prev_hash=prev)
+    finally:
+        engine.dispose()
 
 
 @dataclass(frozen=True)
