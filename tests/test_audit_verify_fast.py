@@ -22,12 +22,13 @@ from tests.test_audit_chain import tamper
 
 KEY = b"test-audit-key-0123456789"
 T0 = datetime(2026, 11, 23, 9, 30, 15, 123456, tzinfo=UTC)
+URLS: dict[object, str] = {}
 
 
 def _odd_events(n: int) -> list[PendingEvent]:
     """Values the canonical JSON must escape exactly as json.dumps does: quotes, backslashes,
     control characters, non-ASCII, None in every nullable column, whole seconds."""
-    odd = ["plain", 'quo"te', "back\\slash", "tab\tnew\nline", "Zoë → ✓", "\u2028", "\x00", "😀"]
+    odd = ["plain", 'quo"te', "back\\slash", "tab\tnew\nline", "Zoë → ✓", "\u2028", "\x01", "😀"]
     return [
         PendingEvent(
             at=T0 + timedelta(seconds=i) if i % 3 else T0.replace(microsecond=0) + timedelta(minutes=i),
@@ -46,11 +47,14 @@ def _odd_events(n: int) -> list[PendingEvent]:
 
 
 @pytest.fixture
-def chain(engine):
+def chain(db_url_and_engine):
+    url, engine = db_url_and_engine
     migrate.upgrade(engine)
     with session_scope(engine) as session:
         auditlog.append(session, KEY, _odd_events(40))
-    return engine
+    URLS[engine] = url  # what a verifying process connects with (the test's own schema)
+    yield engine
+    URLS.pop(engine, None)
 
 
 def test_keyed_sha256_is_hmac_sha256():
@@ -77,7 +81,7 @@ def _both(engine, **parallel) -> tuple[auditlog.VerifyResult, auditlog.VerifyRes
         slow = auditlog.verify_rows(KEY, auditlog.iter_events(session), head)
         fast = auditlog.verify(session, KEY)
         assert fast == slow
-    url = engine.url.render_as_string(hide_password=False)
+    url = URLS[engine]
     with snapshot_scope(engine) as session:
         split = verify_in_parallel(url, KEY, session, **parallel)
     return slow, split
