@@ -207,3 +207,27 @@ def test_the_checkpoint_and_anchor_alert_templates_render():
     # An altered anchor file names no event: the alert leaves the seq out rather than show "#".
     alert = Renderer().message("audit/audit_alert", seq=None, problem="the anchor file was altered", at=NOW)
     assert "event *#" not in json.dumps(alert) and "the anchor file was altered" in json.dumps(alert)
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "DELETE FROM app_meta WHERE key = 'audit_verify'",
+        "UPDATE app_meta SET value = '{}' WHERE key = 'audit_verify'",
+    ],
+)
+def test_removing_the_verifiers_progress_does_not_silence_it(anchored, how):
+    """Without its progress row the periodic check used to answer "busy" for ever; now it is a
+    failure the admin channel hears about, and the next run verifies from seq 1 again."""
+    h, _, _ = anchored
+    assert _verify_periodically(h).status == "ok"
+    tamper(h.engine, how)
+    h.slack.reset()
+    failed = _verify_periodically(h)
+    assert (failed.status, failed.alerted) == ("failed", True)
+    assert "verifier's progress" in (failed.problem or "")
+    assert len(h.posts(ADMIN, starting="CareThread audit trail verification failed")) == 1
+    with h.db() as session:
+        head = session.get(AuditHead, 1).seq
+    again = _verify_periodically(h)
+    assert (again.status, again.checked) == ("ok", head)  # the whole chain, from seq 1

@@ -166,15 +166,22 @@ def run_periodic(deps: Deps, *, tip_batch: int = TIP_BATCH, recheck_chunk: int =
     now = deps.clock.now()
     with session_scope(deps.engine) as session:
         state = repo.load_verify_state(session=session, lock=True, skip_locked=True)
-        if not state:
+        missing = not state and repo.verify_state_missing(session=session)
+        if not state and not missing:
             return RunResult("busy")
-        due = state.get("due_at")
-        if due and now < datetime.fromisoformat(due):
-            return RunResult("not_due")
-        # Claim this period before the (unlocked) read, so another replica skips it.
-        period = timedelta(seconds=deps.settings.section(AuditSettings).verify_seconds)
-        state["due_at"] = (now + period).isoformat()
-        repo.save_verify_state(session=session, state=state)
+        if not missing:
+            due = state.get("due_at")
+            if due and now < datetime.fromisoformat(due):
+                return RunResult("not_due")
+            # Claim this period before the (unlocked) read, so another replica skips it.
+            period = timedelta(seconds=deps.settings.section(AuditSettings).verify_seconds)
+            state["due_at"] = (now + period).isoformat()
+            repo.save_verify_state(session=session, state=state)
+    if missing:
+        # Removing this row would otherwise silence the periodic check for good ("busy"). Say
+        # so; saving the failure recreates the row, and the next run verifies from seq 1.
+        problem = "the verifier's progress (app_meta audit_verify) was removed"
+        return _record(deps, {}, _Check(VerifyResult(False, 0, None, problem), 0, GENESIS_HASH, 1, False))
 
     try:
         checkpoint = _latest_checkpoint(deps)
