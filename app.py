@@ -34,6 +34,7 @@ def main() -> int:
             "cannot be read.",
             settings.key_file,
         )
+    _warn_if_unanchored(settings)
     if settings.socket_mode:
         return _serve_socket_mode(settings)
     return _serve_http(settings)
@@ -59,6 +60,18 @@ def startup_line(settings: Settings) -> str:
         f"workers: {web}{settings.work_threads} request worker(s), outbox relay, sweep every "
         f"{settings.sweep_seconds}s"
     )
+
+
+def _warn_if_unanchored(settings: Settings) -> None:
+    """Without an anchor outside the database, a removed tail of the audit chain (or all of
+    it) verifies: say so at every start, where an operator reads it."""
+    from bot.audit.settings import AuditSettings
+
+    if settings.section(AuditSettings).anchor_dir is None:
+        log.warning(
+            "CARETHREAD_AUDIT_ANCHOR_DIR is not set: the audit chain is anchored only in its own "
+            "database, so deleting its newest events would go unnoticed (docs/audit.md, Anchoring)."
+        )
 
 
 def _check_port(settings: Settings) -> None:

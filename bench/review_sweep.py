@@ -11,7 +11,7 @@ from sqlalchemy import insert, text
 
 from bench.common import deps_for, table, temp_dir
 from bot.clock import FrozenClock
-from bot.reviews.sweeps import fire_due_reviews
+from bot.reviews.sweeps import BATCH, fire_due_reviews
 from devtools.standin import StandInSlack
 from storage.cases import Case, CaseMember
 from storage.db import session_scope
@@ -104,7 +104,7 @@ def _one(total: int, due: int) -> list[object]:
 def run(totals: tuple[int, ...] = (10_000, 100_000), due: int = 1_000) -> str:
     rows = [_one(total, due) for total in totals]
     return table(
-        f"Review sweep: claim {due:,} due reviews and queue their prompts (one sweep, batches of 500)",
+        f"Review sweep: claim {due:,} due reviews and queue their prompts (one sweep, batches of {BATCH})",
         ["cases", "due fired", "sweep s", "ms per review", "empty sweep ms", "seeding s"],
         rows,
     )

@@ -272,6 +272,9 @@ class Settings(EnvSettings):
     inbox_queue: Annotated[int, whole(1, 100000)] = Field(200, validation_alias="CARETHREAD_INBOX_QUEUE")
     # How long a claimed inbox or outbox row stays claimed before another worker may take it.
     lease_seconds: Annotated[int, whole(1, 3600)] = Field(60, validation_alias="CARETHREAD_LEASE_SECONDS")
+    # Cached users.info rows (name-free: zone, bot, deleted) not looked up for this many days are
+    # purged by the sweep, so a departed clinician's profile does not stay forever.
+    user_cache_days: Annotated[int, whole(1, 3650)] = Field(30, validation_alias="CARETHREAD_USER_CACHE_DAYS")
     key_file: Path | None = None  # the generated key file, when the keys came from it
     clinic: ClinicSettings = Field(default_factory=ClinicSettings)
     workflows: dict[str, EnvSettings] = Field(default_factory=dict)  # by workflow name

@@ -244,6 +244,12 @@ class Relay:
             row = session.get(OutboxMessage, row_id)
             if row is None or row.status != OutboxStatus.PENDING:
                 return 0
+            if row.lease_until is None or row.lease_until < now:
+                # Our claim ran out before its turn came (a long batch, a busy database):
+                # another sender may have claimed the row since, so sending now could send it
+                # twice. Leave it to be claimed again.
+                return 0
+            row.lease_until = now + self.lease  # renewed for the send, under the row's claim
             depends_on = row.update_of or row.thread_of
             parent = session.get(OutboxMessage, depends_on) if depends_on else None
             if parent is not None and parent.status == OutboxStatus.WITHHELD:

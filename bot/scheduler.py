@@ -2,7 +2,8 @@
 
 The database says what is due; each sweep claims due rows atomically, so several replicas
 (each with its own in-memory scheduler, never a shared job store) fire each item once, and
-a restart after downtime fires each missed item once. The core's own steps are below; each
+a restart after downtime fires each missed item once. The core's own steps are below (outbox
+retries; forgetting old delivery ids, handled inbox rows and unused cached profiles); each
 workflow declares its steps in its `workflow.py`. One interval job runs them all, and once
 at start-up.
 """
@@ -16,9 +17,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import delete
 from sqlmodel import col
 
+from bot.auditlog import Source
 from bot.contributions import SweepStep
 from bot.deps import Deps
-from storage.core import ProcessedRequest
+from bot.slack import USER_CACHE_TTL
+from bot.unit import Actor
+from storage.core import ProcessedRequest, forget_users_fetched_before
 from storage.db import session_scope
 
 log = logging.getLogger(__name__)
@@ -42,6 +46,19 @@ def _forget_old_deliveries(deps: Deps) -> int:
         return result.rowcount or 0
 
 
+def _forget_unused_users(deps: Deps) -> int:
+    """Cached Slack profiles nobody looked up for CARETHREAD_USER_CACHE_DAYS: a departed
+    clinician's zone and flags should not stay forever. Every lookup through the gateway
+    refreshes a row at least every USER_CACHE_TTL, so a row older than the period plus that
+    TTL was certainly not used in the period. Audited with the count (never who)."""
+    cutoff = deps.clock.now() - timedelta(days=deps.settings.user_cache_days) - USER_CACHE_TTL
+    with deps.unit(Actor.app(Source.SCHEDULER)) as unit:
+        purged = forget_users_fetched_before(session=unit.session, cutoff=cutoff)
+        if purged:
+            unit.audit("users.cache_purged", count=purged, days=deps.settings.user_cache_days)
+    return purged
+
+
 def _forget_old_requests(deps: Deps) -> int:
     """Handled inbox rows (their bodies already dropped) once past the replay window."""
     return deps.inbox.forget_old()
@@ -51,6 +68,7 @@ CORE_STEPS: tuple[tuple[str, SweepStep], ...] = (
     ("outbox", _retry_outbox),
     ("processed_requests", _forget_old_deliveries),
     ("inbox", _forget_old_requests),
+    ("users_cache", _forget_unused_users),
 )
 
 

@@ -170,6 +170,13 @@ def load_verify_state(*, session: Session, lock: bool = False, skip_locked: bool
     return json.loads(row.value)
 
 
+def verify_state_missing(*, session: Session) -> bool:
+    """True when the verifier's progress row is gone or emptied (never by the app: migration
+    0002 creates it), as opposed to locked by another replica's run."""
+    row = session.execute(select(AppMeta).where(AppMeta.key == VERIFY_STATE_KEY)).scalar_one_or_none()
+    return row is None or not json.loads(row.value or "{}")
+
+
 def save_verify_state(*, session: Session, state: dict[str, Any]) -> None:
     row = session.get(AppMeta, VERIFY_STATE_KEY) or AppMeta(key=VERIFY_STATE_KEY, value="{}")
     row.value = json.dumps(state, sort_keys=True, default=str)

@@ -205,6 +205,27 @@ def members(*, session: Session, case_id: int) -> list[CaseMember]:
     )
 
 
+def members_of(*, session: Session, case_ids: Sequence[int]) -> dict[int, list[CaseMember]]:
+    """`members` of many cases in one query (a sweep's batch), each list in the same order."""
+    found: dict[int, list[CaseMember]] = {case_id: [] for case_id in case_ids}
+    if case_ids:
+        for member in session.execute(
+            select(CaseMember)
+            .where(col(CaseMember.case_id).in_(case_ids))
+            .order_by(col(CaseMember.case_id), col(CaseMember.added_at), col(CaseMember.id))
+        ).scalars():
+            found[member.case_id].append(member)
+    return found
+
+
+def cases_by_id(*, session: Session, case_ids: Sequence[int]) -> dict[int, Case]:
+    """Many cases in one query (a sweep's batch); they also land in the session's identity map."""
+    if not case_ids:
+        return {}
+    rows = session.execute(select(Case).where(col(Case.id).in_(case_ids))).scalars()
+    return {case.id: case for case in rows}
+
+
 def membership(*, session: Session, case_id: int, user_id: str) -> CaseMember | None:
     return session.execute(
         select(CaseMember).where(CaseMember.case_id == case_id, CaseMember.user_id == user_id)

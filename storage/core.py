@@ -7,11 +7,13 @@ The schema itself is owned by Alembic (storage/migrations); tests check the tabl
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Index, Text
-from sqlmodel import Field, SQLModel
+from sqlalchemy import Index, Text, delete, text
+from sqlmodel import Field, Session, SQLModel, col
 
 from storage.types import utc_column
 
@@ -118,3 +120,47 @@ class SlackUser(SQLModel, table=True):
     is_bot: bool = Field(default=False)
     deleted: bool = Field(default=False)
     fetched_at: datetime = Field(sa_column=utc_column())
+
+
+def forget_users_fetched_before(*, session: Session, cutoff: datetime) -> int:
+    """Delete cached users.info rows last fetched before `cutoff`; how many went."""
+    result = session.exec(delete(SlackUser).where(col(SlackUser.fetched_at) < cutoff))
+    return result.rowcount or 0
+
+
+# The columns of an audit event in the order `event_tuples` returns them.
+EVENT_COLUMNS = (
+    "seq",
+    "at",
+    "team_id",
+    "actor",
+    "action",
+    "case_id",
+    "target",
+    "outcome",
+    "source",
+    "correlation_id",
+    "details",
+    "prev_hash",
+    "hash",
+)
+
+
+def event_tuples(
+    *, session: Session, after: int = 0, upto: int | None = None, batch: int = 20_000
+) -> Iterator[tuple[Any, ...]]:
+    """Audit events with after < seq (<= upto), in seq order, as the driver returns them
+    (EVENT_COLUMNS order; `at` is the stored value: text on SQLite, a naive UTC datetime on
+    PostgreSQL). No ORM and no type processing: the full verification reads a million rows,
+    and converting each cost more than hashing it."""
+    sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM audit_events WHERE seq > :after"
+    if upto is not None:
+        sql += " AND seq <= :upto"
+    query = text(sql + " ORDER BY seq LIMIT :batch")
+    last = after
+    while True:
+        rows = session.execute(query, {"after": last, "upto": upto, "batch": batch}).all()
+        if not rows:
+            return
+        yield from (tuple(row) for row in rows)
+        last = rows[-1][0]

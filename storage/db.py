@@ -7,6 +7,9 @@ writers serialize at the start instead of deadlocking when both try to upgrade a
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,7 +47,72 @@ def make_engine(url: str, *, echo: bool = False, connect_args: dict | None = Non
     raise ValueError(f"DATABASE_URL must be sqlite:/// or postgresql+psycopg://, got {parsed.drivername}")
 
 
+class _WriterTurn:
+    """One write transaction at a time per SQLite engine, handed from thread to thread at once,
+    in arrival order.
+
+    SQLite allows one writer; a writer that finds the database locked is put to sleep by the
+    busy handler in steps of 1, 2, 5, 10, 15, 20, 25, 50, 100 ms and tries again, so under
+    contention every ack (an inbox insert) waited tens of milliseconds behind workers that
+    had long finished. Taking turns in the process instead wakes the next writer the moment
+    the last one is done, first come first served (so a burst of acks cannot starve the
+    relay, whose leases would then run out). Re-entrant per thread (a thread that opens a
+    second write transaction meets SQLite's own lock, as before), and bounded: after
+    WAIT_SECONDS a writer proceeds and SQLite decides. Writers in other processes still meet
+    through SQLite's lock."""
+
+    WAIT_SECONDS = 30.0
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiting: deque[tuple[int, threading.Lock]] = deque()
+        self._owner: int | None = None
+        self._depth = 0
+
+    def take(self) -> bool:
+        me = threading.get_ident()
+        with self._mutex:
+            if self._owner == me:
+                self._depth += 1
+                return True
+            if self._owner is None and not self._waiting:
+                self._owner, self._depth = me, 1
+                return True
+            handed = threading.Lock()
+            handed.acquire()
+            entry = (me, handed)
+            self._waiting.append(entry)
+        if handed.acquire(timeout=self.WAIT_SECONDS):
+            return True
+        with self._mutex:
+            if entry in self._waiting:  # still queued: give up the turn, SQLite decides
+                self._waiting.remove(entry)
+                return False
+        return True  # handed over just as the wait ran out
+
+    def give_back(self) -> None:
+        with self._mutex:
+            self._depth -= 1
+            if self._depth > 0:
+                return
+            if self._waiting:
+                self._owner, handed = self._waiting.popleft()
+                self._depth = 1
+                handed.release()
+            else:
+                self._owner, self._depth = None, 0
+
+
+_TURN = "carethread_writer_turn"  # set on a pooled connection while it holds the turn
+
+
 def _configure_sqlite(engine: Engine) -> None:
+    turn = _WriterTurn()
+
+    def give_back(info: dict) -> None:
+        if info.pop(_TURN, False):
+            turn.give_back()
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # pragma: no cover - exercised by every test
         dbapi_connection.isolation_level = None  # let us emit BEGIN ourselves
@@ -59,7 +127,43 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn):  # pragma: no cover - exercised by every test
         # A read-only snapshot (snapshot_scope) must not hold the write lock: in WAL mode a
         # plain BEGIN reads a consistent snapshot while writers carry on.
-        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(_READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+            return
+        info = conn.connection.info  # the pooled connection's: outlives this checkout
+        if turn.take():
+            info[_TURN] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            give_back(info)
+            raise
+
+    # SQLAlchemy announces a commit or rollback before it happens: end the transaction here,
+    # then hand the turn on, so the next writer never finds the database still locked (and
+    # sleeps in the busy handler). SQLAlchemy's own call that follows finds nothing to do; if
+    # this one failed, that call fails the same way and raises it as it always did.
+    @event.listens_for(engine, "commit")
+    def _on_commit(conn):  # pragma: no cover - exercised by every test
+        try:
+            conn.connection.dbapi_connection.commit()
+        except sqlite3.Error:
+            pass
+        finally:
+            give_back(conn.connection.info)
+
+    @event.listens_for(engine, "rollback")
+    def _on_rollback(conn):  # pragma: no cover - exercised by every test
+        try:
+            conn.connection.dbapi_connection.rollback()
+        except sqlite3.Error:
+            pass
+        finally:
+            give_back(conn.connection.info)
+
+    @event.listens_for(engine.pool, "checkin")
+    def _on_checkin(_dbapi_connection, record):  # pragma: no cover - a transaction never ended
+        give_back(record.info)
 
 
 _READ_ONLY = "carethread_read_only"

@@ -32,9 +32,10 @@ def test_the_sweep_runs_the_core_steps_then_every_declared_step(harness):
         "outbox",
         "processed_requests",
         "inbox",
+        "users_cache",
         *declared,
     ]
-    assert set(run_sweep(harness.deps)) == {"outbox", "processed_requests", "inbox", *declared}
+    assert set(run_sweep(harness.deps)) == {"outbox", "processed_requests", "inbox", "users_cache", *declared}
     assert "audit_verify" in declared and "side_effect_escalation" in declared  # both used to hide in imports
 
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.audit.commands import ExportFormat
+from bot.audit.settings import AuditSettings
 from bot.auditlog import Outcome, Source
 from bot.config import ConfigError, load_settings
 from bot.errors import CareThreadError
@@ -76,6 +77,12 @@ def _verify(deps, actor: Actor) -> int:
     if result.ok:
         deps.record(actor, "audit.verified", Outcome.OK, checked=result.checked, full=True)
         print(f"ok: {result.checked} events verified, the chain is intact")
+        if deps.settings.section(AuditSettings).anchor_dir is None:
+            print(
+                "note: CARETHREAD_AUDIT_ANCHOR_DIR is not set, so events removed from the end of the "
+                "chain (or all of them) cannot be detected (docs/audit.md, Anchoring)",
+                file=sys.stderr,
+            )
         return 0
     deps.record(
         actor,

@@ -9,6 +9,9 @@ and which failure it last alerted about. Each run
      against the chain head and with nothing allowed beyond the head,
   3. re-verifies the next RECHECK_CHUNK older rows, wrapping around, so over a number of
      runs every row is checked again: an old row altered later is found too.
+  4. checks the chain against the latest checkpoint anchored outside the database
+     (bot/audit/anchor.py) and, when it verified, anchors its new tip there; once a day the
+     latest checkpoint is also posted to the admin channel.
 The full check is `python -m bot.audit verify`. Reads happen in one snapshot
 (storage.db.snapshot_scope), so rows appended meanwhile never look like a broken tail.
 """
@@ -17,19 +20,24 @@ from __future__ import annotations
 
 import hmac
 import logging
-from dataclasses import dataclass
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from multiprocessing import get_context
 from typing import TYPE_CHECKING, Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from bot import auditlog
+from bot.audit import anchor
+from bot.audit.anchor import AnchorError, Checkpoint
 from bot.audit.settings import AuditSettings
 from bot.auditlog import GENESIS_HASH, Outcome, Source, VerifyResult
-from bot.unit import Actor
+from bot.unit import Actor, Unit
 from storage import audit as repo
 from storage.core import AuditEvent, AuditHead
-from storage.db import session_scope, snapshot_scope
+from storage.db import make_engine, session_scope, snapshot_scope
 
 if TYPE_CHECKING:
     from bot.deps import Deps
@@ -38,12 +46,97 @@ log = logging.getLogger(__name__)
 
 TIP_BATCH = 200_000
 RECHECK_CHUNK = 20_000
+PARALLEL_FROM = 200_000  # events from which the full check is split between processes
+MAX_WORKERS = 8
+ANCHOR_POST_EVERY = timedelta(days=1)
 
 
-def verify_full(deps: Deps) -> VerifyResult:
-    """The whole chain, from seq 1 to the head, in one snapshot."""
+class _AnchorUnreadable(Exception):
+    """The anchor file was tampered with: a verification result of its own."""
+
+    def __init__(self, result: VerifyResult) -> None:
+        super().__init__(result.problem)
+        self.result = result
+
+
+def _latest_checkpoint(deps: Deps) -> Checkpoint | None:
+    """Read BEFORE the snapshot opens (see anchor.check_chain); None when not anchoring."""
+    directory = deps.settings.section(AuditSettings).anchor_dir
+    if directory is None:
+        return None
+    try:
+        return anchor.latest_checkpoint(directory, deps.audit_key)
+    except AnchorError as err:
+        raise _AnchorUnreadable(VerifyResult(False, 0, None, f"the anchor file was altered: {err}")) from None
+
+
+def verify_full(deps: Deps, *, workers: int | None = None) -> VerifyResult:
+    """The whole chain, from seq 1 to the head, in one snapshot (a long chain split between
+    processes, `verify_in_parallel`), then against the latest checkpoint anchored outside the
+    database (which catches a removed tail or an emptied chain that the head row was reset to
+    match)."""
+    try:
+        checkpoint = _latest_checkpoint(deps)
+    except _AnchorUnreadable as err:
+        return err.result
     with snapshot_scope(deps.engine) as session:
-        return auditlog.verify(session, deps.audit_key)
+        result = verify_in_parallel(deps.settings.database_url, deps.audit_key, session, workers=workers)
+        if result.ok and checkpoint is not None:
+            anchored = anchor.check_chain(session, checkpoint)
+            if anchored is not None:
+                return VerifyResult(False, result.checked, anchored.first_bad_seq, anchored.problem)
+        return result
+
+
+def verify_in_parallel(url: str, key: bytes, session: Session, *, workers: int | None = None) -> VerifyResult:
+    """auditlog.verify, with the chain cut into `workers` ranges verified by as many processes
+    (default: one per core once the chain has PARALLEL_FROM events; below that, starting
+    processes costs more than it saves). `session` is the caller's snapshot: it fixes the head,
+    and each range ends at or below it, so rows appended meanwhile are never read. A range
+    starts from the stored hash of the row before it, which the range before verifies, so
+    the links across ranges are checked too. Reports what the one-process walk reports."""
+    head = session.get(AuditHead, 1)
+    if head is None:
+        return VerifyResult(False, 0, 1, "the chain head is missing")
+    count = workers if workers is not None else (os.cpu_count() or 1) if head.seq >= PARALLEL_FROM else 1
+    count = max(1, min(count, MAX_WORKERS, head.seq))
+    if count == 1:
+        return auditlog.verify_range(session, key, head=head)
+    bounds = [(head.seq * i // count, head.seq * (i + 1) // count) for i in range(count)]
+    with ProcessPoolExecutor(count, mp_context=get_context("spawn")) as pool:
+        parts = list(pool.map(_verify_part, [url] * count, [key] * count, *zip(*bounds, strict=True)))
+    checked = 0
+    for (after, upto), part in zip(bounds, parts, strict=True):
+        if not part.ok:
+            return replace(part, checked=checked + part.checked)
+        if part.checked != upto - after:  # the range's newest rows are missing
+            last = after + part.checked
+            problem = (
+                f"chain ends at {last}, head says {head.seq}" if upto == head.seq else "a row is missing"
+            )
+            return VerifyResult(False, checked + part.checked, last + 1, problem)
+        checked += part.checked
+    newest = session.execute(select(func.max(AuditEvent.seq))).scalar() or 0
+    tip = session.get(AuditEvent, head.seq)
+    if newest != head.seq or tip is None or tip.hash != head.hash:
+        return VerifyResult(
+            False, checked, min(head.seq, newest) + 1, f"chain ends at {newest}, head says {head.seq}"
+        )
+    return VerifyResult(True, checked)
+
+
+def _verify_part(url: str, key: bytes, after: int, upto: int) -> VerifyResult:
+    """One range, in a process of its own (its own engine and snapshot)."""
+    engine = make_engine(url)
+    try:
+        with snapshot_scope(engine) as session:
+            before = session.get(AuditEvent, after) if after > 0 else None
+            if after > 0 and before is None:
+                return VerifyResult(False, 0, after, "a row is missing")
+            prev = before.hash if before is not None else GENESIS_HASH
+            return auditlog.verify_range(session, key, after=after, upto=upto, prev_hash=prev)
+    finally:
+        engine.dispose()
 
 
 @dataclass(frozen=True)
@@ -73,20 +166,57 @@ def run_periodic(deps: Deps, *, tip_batch: int = TIP_BATCH, recheck_chunk: int =
     now = deps.clock.now()
     with session_scope(deps.engine) as session:
         state = repo.load_verify_state(session=session, lock=True, skip_locked=True)
-        if not state:
+        missing = not state and repo.verify_state_missing(session=session)
+        if not state and not missing:
             return RunResult("busy")
-        due = state.get("due_at")
-        if due and now < datetime.fromisoformat(due):
-            return RunResult("not_due")
-        # Claim this period before the (unlocked) read, so another replica skips it.
-        period = timedelta(seconds=deps.settings.section(AuditSettings).verify_seconds)
-        state["due_at"] = (now + period).isoformat()
-        repo.save_verify_state(session=session, state=state)
+        if not missing:
+            due = state.get("due_at")
+            if due and now < datetime.fromisoformat(due):
+                return RunResult("not_due")
+            # Claim this period before the (unlocked) read, so another replica skips it.
+            period = timedelta(seconds=deps.settings.section(AuditSettings).verify_seconds)
+            state["due_at"] = (now + period).isoformat()
+            repo.save_verify_state(session=session, state=state)
+    if missing:
+        # Removing this row would otherwise silence the periodic check for good ("busy"). Say
+        # so; saving the failure recreates the row, and the next run verifies from seq 1.
+        problem = "the verifier's progress (app_meta audit_verify) was removed"
+        return _record(deps, {}, _Check(VerifyResult(False, 0, None, problem), 0, GENESIS_HASH, 1, False))
 
+    try:
+        checkpoint = _latest_checkpoint(deps)
+    except _AnchorUnreadable as err:
+        return _record(deps, state, _Check(err.result, 0, GENESIS_HASH, 1, False))
     with snapshot_scope(deps.engine) as session:
         check = _check(session, deps.audit_key, state, tip_batch, recheck_chunk)
+        if check.result.ok and checkpoint is not None:
+            anchored = anchor.check_chain(session, checkpoint)
+            if anchored is not None:
+                check = _Check(anchored, check.tip_seq, check.tip_hash, check.recheck_seq, False)
 
-    return _record(deps, state, check)
+    anchored_seq = _anchor_tip(deps, check, checkpoint)
+    return _record(deps, state, check, anchored_seq)
+
+
+def _anchor_tip(deps: Deps, check: _Check, checkpoint: Checkpoint | None) -> int | None:
+    """Append the newly verified tip to the anchor file; the seq anchored, or None. A failed
+    write is logged and audited (the next run tries again), never fatal to verification."""
+    directory = deps.settings.section(AuditSettings).anchor_dir
+    if directory is None or not check.result.ok or check.tip_seq == 0:
+        return None
+    if checkpoint is not None and checkpoint.seq >= check.tip_seq:
+        return None
+    try:
+        anchor.append_checkpoint(
+            directory, deps.audit_key, seq=check.tip_seq, chain_hash=check.tip_hash, at=deps.clock.now()
+        )
+    except OSError:
+        log.exception("could not append the audit checkpoint to %s", anchor.anchor_path(directory))
+        deps.record(
+            Actor.app(Source.SCHEDULER), "audit.anchor_failed", Outcome.ERROR, target=f"seq:{check.tip_seq}"
+        )
+        return None
+    return check.tip_seq
 
 
 def _check(session: Session, key: bytes, state: dict[str, Any], tip_batch: int, recheck_chunk: int) -> _Check:
@@ -154,11 +284,13 @@ def _beyond(session: Session, seq: int) -> bool:
     return session.execute(select(AuditEvent.seq).where(AuditEvent.seq > seq).limit(1)).first() is not None
 
 
-def _record(deps: Deps, claimed: dict[str, Any], check: _Check) -> RunResult:
+def _record(deps: Deps, claimed: dict[str, Any], check: _Check, anchored_seq: int | None = None) -> RunResult:
     """Save progress and audit the run; on failure, alert once per new failure."""
     result = check.result
     if result.ok:
         with deps.unit(Actor.app(Source.SCHEDULER)) as unit:
+            if anchored_seq is not None:
+                unit.audit("audit.anchored", target=f"seq:{anchored_seq}")
             state = repo.load_verify_state(session=unit.session, lock=True)
             if (state.get("tip_seq"), state.get("tip_hash")) == (
                 claimed.get("tip_seq"),
@@ -169,6 +301,7 @@ def _record(deps: Deps, claimed: dict[str, Any], check: _Check) -> RunResult:
                 state["due_at"] = None  # carry on at the next sweep
             state["alerted"] = None
             unit.audit("audit.verified", target=f"seq:{check.tip_seq}", checked=result.checked)
+            _post_checkpoint_daily(unit, state)
             repo.save_verify_state(session=unit.session, state=state)
         return RunResult("ok", result.checked)
 
@@ -204,6 +337,31 @@ def _record(deps: Deps, claimed: dict[str, Any], check: _Check) -> RunResult:
             result.problem,
         )
     return RunResult("failed", result.checked, result.first_bad_seq, result.problem, bool(alert and channel))
+
+
+def _post_checkpoint_daily(unit: Unit, state: dict[str, Any]) -> None:
+    """A second copy of the anchor, outside this server: the latest checkpoint, posted to the
+    admin channel at most once a day (in the run's unit, so it is posted once)."""
+    deps = unit.deps
+    directory = deps.settings.section(AuditSettings).anchor_dir
+    channel = deps.settings.admin_channel
+    if directory is None or not channel:
+        return
+    posted = state.get("anchor_posted_at")
+    if posted and unit.now - datetime.fromisoformat(posted) < ANCHOR_POST_EVERY:
+        return
+    try:
+        checkpoint = anchor.latest_checkpoint(directory, deps.audit_key)
+    except AnchorError:
+        return  # the next run reports it as a verification failure
+    if checkpoint is None:
+        return
+    message = deps.renderer.message(
+        "audit/audit_checkpoint", seq=checkpoint.seq, hash=checkpoint.hash, at=checkpoint.at
+    )
+    unit.post(channel=channel, message=message, purpose="audit_checkpoint")
+    unit.audit("audit.checkpoint_posted", target=f"seq:{checkpoint.seq}")
+    state["anchor_posted_at"] = unit.now.isoformat()
 
 
 def _alert(deps: Deps, result: VerifyResult) -> dict[str, Any]:

@@ -10,6 +10,7 @@ the digest itself in caseload.py.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, time
 from typing import Any
@@ -37,7 +38,7 @@ from bot.slack import SlackUnavailable
 from bot.unit import Unit
 from storage import cases as cases_repo
 from storage import reviews as repo
-from storage.cases import Case, Role
+from storage.cases import Case, CaseMember, Role
 from storage.core import SlackUser
 from storage.measures import Instrument, ScoreSource
 from storage.reviews import (
@@ -252,8 +253,18 @@ def start_now(unit: Unit, *, case_id: int) -> Review:
     return start_review(unit, access.case, trigger=ReviewTrigger.COMMAND, due_at=unit.now)
 
 
-def start_review(unit: Unit, case: Case, *, trigger: ReviewTrigger, due_at: datetime) -> Review:
-    """Open a review: post its prompt in the case thread and plan one nudge per member."""
+def start_review(
+    unit: Unit,
+    case: Case,
+    *,
+    trigger: ReviewTrigger,
+    due_at: datetime,
+    members: Sequence[CaseMember] | None = None,
+) -> Review:
+    """Open a review: post its prompt in the case thread and plan one nudge per member.
+
+    `members`: the case's team when the caller read it already (the sweep reads a whole
+    batch's teams in one query)."""
     settings = unit.deps.settings.section(ReviewSettings)
     review = Review(
         case_id=case.id,
@@ -267,8 +278,10 @@ def start_review(unit: Unit, case: Case, *, trigger: ReviewTrigger, due_at: date
         unit.session.flush()
     except IntegrityError:  # uq_reviews_one_open: another process opened one just now
         raise Conflict(f"A review of {case.ref} is already open.", case_id=case.id) from None
-    members = cases_repo.members(session=unit.session, case_id=case.id)
-    prompt = post_in_thread(unit, case, _prompt_message(unit, review, case), purpose="review_prompt")
+    if members is None:
+        members = cases_repo.members(session=unit.session, case_id=case.id)
+    team = [TeamMember(m.user_id, Role(m.role).display, False) for m in members]  # nobody answered yet
+    prompt = post_in_thread(unit, case, _prompt_message(unit, review, case, team), purpose="review_prompt")
     review.prompt_outbox_id = prompt.id
     unit.session.add(review)
     for member in members:
@@ -606,7 +619,9 @@ def _team(unit: Unit, review: Review) -> list[TeamMember]:
     ]
 
 
-def _prompt_message(unit: Unit, review: Review, case: Case) -> dict[str, Any]:
+def _prompt_message(
+    unit: Unit, review: Review, case: Case, team: list[TeamMember] | None = None
+) -> dict[str, Any]:
     return unit.deps.renderer.message(
         "reviews/review_prompt",
         action=Action,
@@ -616,7 +631,7 @@ def _prompt_message(unit: Unit, review: Review, case: Case) -> dict[str, Any]:
         trigger=review.trigger,
         started_by=review.started_by,
         due_at=review.due_at,
-        members=_team(unit, review),
+        members=_team(unit, review) if team is None else team,
         decision=Decision(review.decision).display if review.decision else None,
         decided_by=review.decided_by,
         decided_at=review.decided_at,

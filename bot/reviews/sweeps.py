@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 
 from bot.auditlog import Source
@@ -27,7 +28,7 @@ from bot.slack import SlackUnavailable
 from bot.unit import Actor, Unit
 from storage import cases as cases_repo
 from storage import reviews as repo
-from storage.cases import Case, CaseStatus
+from storage.cases import Case, CaseMember, CaseStatus
 from storage.claims import lock_due
 from storage.core import SlackUser
 from storage.db import session_scope
@@ -59,15 +60,35 @@ def fire_due_reviews(deps: Deps) -> int:
     while True:
         with deps.unit(_scheduler()) as unit:
             schedules = lock_due(unit.session, repo.due_schedules(now=unit.now), limit=BATCH)
+            batch = _Batch.read(unit, schedules)
             for schedule in schedules:
-                _fire(unit, schedule, settings)
+                _fire(unit, schedule, settings, batch)
         total += len(schedules)
         if len(schedules) < BATCH:
             return total
 
 
-def _fire(unit: Unit, schedule: ReviewSchedule, settings: ReviewSettings) -> None:
-    case = unit.session.get(Case, schedule.case_id)
+@dataclass(frozen=True)
+class _Batch:
+    """What firing a batch of schedules reads, in one query each instead of one per schedule."""
+
+    cases: dict[int, Case]
+    open_reviews: dict[int, Review]
+    teams: dict[int, list[CaseMember]]
+
+    @classmethod
+    def read(cls, unit: Unit, schedules: list[ReviewSchedule]) -> _Batch:
+        ids = [s.case_id for s in schedules]
+        session = unit.session
+        return cls(
+            cases_repo.cases_by_id(session=session, case_ids=ids),
+            repo.open_reviews_for(session=session, case_ids=ids),
+            cases_repo.members_of(session=session, case_ids=ids),
+        )
+
+
+def _fire(unit: Unit, schedule: ReviewSchedule, settings: ReviewSettings, batch: _Batch) -> None:
+    case = batch.cases.get(schedule.case_id)
     due = schedule.next_due_at
     assert case is not None and due is not None  # the due query guarantees both
     following, missed = next_due_after(
@@ -80,10 +101,12 @@ def _fire(unit: Unit, schedule: ReviewSchedule, settings: ReviewSettings) -> Non
     schedule.next_due_at = following
     unit.session.add(schedule)
     review = None
-    if repo.open_review(session=unit.session, case_id=case.id) is None:
+    if case.id not in batch.open_reviews:
         try:
             with unit.session.begin_nested():  # `/review now` on another replica may win the race
-                review = start_review(unit, case, trigger=ReviewTrigger.SCHEDULE, due_at=due)
+                review = start_review(
+                    unit, case, trigger=ReviewTrigger.SCHEDULE, due_at=due, members=batch.teams[case.id]
+                )
         except Conflict:
             review = None
     if review is None:
