@@ -27,7 +27,7 @@ from bot.ids import Action
 from bot.measures.commands import SCORE_USAGE
 from bot.measures.scales import SCALES, Course
 from bot.oncall.service import covering, urgent_recipients
-from bot.side_effects.service import is_prescriber, team_of
+from bot.side_effects.service import is_prescriber, open_risk_line, team_of
 from bot.side_effects.settings import SideEffectSettings, deadlines
 from bot.slack import SlackUnavailable
 from bot.unit import Unit
@@ -559,3 +559,13 @@ def alerts_waiting(unit: Unit) -> list[WaitingItem]:
 def urgent_open_alerts(session: Session, case_ids: Sequence[int]) -> dict[int, int]:
     """Open item 9 alerts rank a case first in the digest and the registry."""
     return repo.open_alert_counts(session=session, case_ids=case_ids)
+
+
+def open_item9_risks(session: Session, case: Case) -> list[str]:
+    """What closing the case would leave behind (Workflow.open_risks): item 9 alerts nobody
+    has acknowledged yet. Ids and statuses only, worded like the
+    relays' open reports."""
+    return [
+        open_risk_line("PHQ-9 item 9 alert", alert.ref, acknowledged=False)
+        for alert in repo.open_alerts_for(session=session, case_ids=[case.id])
+    ]
