@@ -264,6 +264,8 @@ def test_at_night_a_high_priority_adherence_report_reaches_the_person_on_call(ha
     assert "you are on call" in reply_text(dm) and "lithium carbonate" in reply_text(dm)
     [grant] = h.rows(CoverGrant)
     assert (grant.user_id, grant.item) == (ON_CALL, f"adherence:{report.id}")
+    [receipt] = h.posts(THERAPIST, starting="Your adherence report")
+    assert f"<@{ON_CALL}>" in reply_text(receipt)
     assert len(h.posts(P1, starting="Adherence report")) == 1
 
     h.action(ON_CALL, Action.ADHERENCE_PLAN, str(report.id), channel="D0DAN")  # plans stay with prescribers

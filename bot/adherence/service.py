@@ -243,7 +243,7 @@ def submit_report(unit: Unit, form: AdherenceForm) -> AdherenceCard:
     )
 
     routed_to = routing.to if concern else []
-    card = build_card(unit, report, case, routed_to=routed_to)
+    card = build_card(unit, report, case, routed_to=[*routed_to, *routing.on_call])
     summary = post_in_thread(unit, case, render(unit, "adherence_summary", card), purpose="adherence_summary")
     report.summary_outbox_id = summary.id
     for user_id in routed_to:
@@ -503,7 +503,11 @@ def build_card(
     cipher = unit.deps.cipher
     team: Team = team_of(unit, case)
     if routed_to is None:
-        kinds = (AdherenceRecipientKind.PRESCRIBER, AdherenceRecipientKind.FALLBACK)
+        kinds = (
+            AdherenceRecipientKind.PRESCRIBER,
+            AdherenceRecipientKind.FALLBACK,
+            AdherenceRecipientKind.ON_CALL,
+        )
         routed_to = [
             r.user_id for r in repo.recipients(session=unit.session, report_id=report.id, kinds=kinds)
         ]
