@@ -57,9 +57,20 @@ ShowSection = Callable[["Unit", "Case"], list[str]]  # mrkdwn strings, escaped b
 # again when the case changes; a workflow whose lines change calls refresh_case.
 CardLines = Callable[["Unit", "Case"], list[str]]
 HomeItems = Callable[["Unit"], list[WaitingItem]]
-# A section of App Home below what is waiting (measures: My caseload): mrkdwn strings, escaped
-# by the provider, the first one its heading.
-HomeSection = Callable[["Unit"], list[str]]
+
+
+@dataclass(frozen=True)
+class HomeLine:
+    """One line of a workflow's App Home section: mrkdwn escaped by the provider, and the
+    case button a workflow offers on it (Request consultation on a registry line), if any."""
+
+    text: str
+    button: CaseButton | None = None
+
+
+# A section of App Home below what is waiting (measures: My caseload): lines, the first one its
+# heading.
+HomeSection = Callable[["Unit"], list[HomeLine]]
 UrgentItems = Callable[[Session, Sequence[int]], Mapping[int, int]]  # case id -> open urgent items
 # The caseload digest's other open items: case id -> short plain phrases ("1 adherence report open").
 DigestNotes = Callable[[Session, Sequence[int]], Mapping[int, list[str]]]
@@ -112,3 +123,30 @@ class Workflow:
     # Its settings model (bot/<workflow>/settings.py): load_settings validates it at start-up
     # and nests it in the app's settings, read with `settings.section(<model>)`.
     settings: type[EnvSettings] | None = None
+
+
+# -- asking every workflow at once (the digest, the registry, App Home) ---------------------------
+
+
+def urgent_providers(deps: Deps) -> list[UrgentItems]:
+    """Every workflow's count of urgent open items per case (urgent side effects, high or
+    imminent suicide risk, open item 9 alerts)."""
+    return [provider for workflow in deps.workflows for provider in workflow.urgent_items]
+
+
+def note_providers(deps: Deps) -> list[DigestNotes]:
+    """Every workflow's other open items per case (adherence reports, for now)."""
+    return [provider for workflow in deps.workflows for provider in workflow.digest_notes]
+
+
+def button_providers(deps: Deps) -> list[CaseButtons]:
+    """Every workflow's buttons on a case (consults: Request consultation when not improving)."""
+    return [provider for workflow in deps.workflows for provider in workflow.case_buttons]
+
+
+def first_button(
+    providers: Sequence[CaseButtons], session: Session, case: Case, now: datetime
+) -> CaseButton | None:
+    """The first button any workflow offers on `case`: a caseload line (digest, registry) has
+    room for one. Each provider reads the case's own state, so ask only for lines shown."""
+    return next((b for offer in providers for b in offer(session, case, now)), None)

@@ -56,6 +56,7 @@ _WEEKDAY_NAMES = {
     "thur": 3,
     "thurs": 3,
 }
+_MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")
 _TIME = re.compile(r"^([0-9]{1,2})(?::([0-9]{2}))?(am|pm)?$")
 ROLE_HELP = "Roles: " + ", ".join(f"`{r.value}`" for r in Role) + "."
 
@@ -73,6 +74,15 @@ def unescape(text: str) -> str:
 def shown(token: str, limit: int = 20) -> str:
     """A token quoted back in an error message, cut short so a reply stays readable."""
     return token if len(token) <= limit else token[:limit] + "…"
+
+
+def parse_month(token: str, *, usage: str) -> tuple[int, int]:
+    """A calendar month written YYYY-MM (billing periods: `/consult minutes`, `/registry
+    minutes`) as (year, month)."""
+    match = _MONTH.match(token.strip())
+    if match is None or not 1 <= int(match[2]) <= 12 or int(match[1]) < 2000:
+        raise BadInput(f"`{shown(token)}` is not a month written YYYY-MM, e.g. 2026-11.", usage=usage)
+    return int(match[1]), int(match[2])
 
 
 def bounded_command(text: str, *, usage: str) -> str:

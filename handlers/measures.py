@@ -1,5 +1,6 @@
-"""Slack listeners for measurement-based care: `/score`, `/registry` and the Acknowledge
-button of a PHQ-9 item 9 alert. Thin: ack, parse, call one service, reply."""
+"""Slack listeners for measurement-based care: `/score`, `/registry` (with `/registry minutes
+<YYYY-MM>`, the consultant's minutes kept by bot/consults) and the Acknowledge button of a
+PHQ-9 item 9 alert. Thin: ack, parse, call one service, reply."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from slack_bolt import App
 
 from bot.auditlog import Source
+from bot.consults import service as consults
 from bot.deps import Deps
 from bot.ids import Action, Command
 from bot.inputs import Help, parse_id
@@ -16,6 +18,7 @@ from bot.measures.commands import (
     ALL_REGISTRY_USAGE,
     SCORE_USAGE,
     RecordScore,
+    RegistryMinutes,
     ShowScores,
     parse_registry_command,
     parse_score_command,
@@ -61,13 +64,17 @@ def _registry(deps: Deps, body: dict[str, Any]) -> None:
     actor = actors.from_command(body)
     reply = ephemeral(deps, body)
     with replying(deps, actor, "command:/registry", reply):
-        command = parse_registry_command(body.get("text") or "")
-        if isinstance(command, Help):
-            reply(_help(deps))
-            return
-        with deps.unit(actor) as unit:
-            found = registry.registry_for(unit, everything=command.everything)
-            reply(deps.renderer.message("measures/registry", r=found, home=False))
+        match parse_registry_command(body.get("text") or ""):
+            case Help():
+                reply(_help(deps))
+            case RegistryMinutes(year=year, month=month):
+                with deps.unit(actor) as unit:
+                    totals = consults.minutes_totals(unit, year=year, month=month)
+                    reply(deps.renderer.message("consults/consult_minutes", t=totals))
+            case command:
+                with deps.unit(actor) as unit:
+                    found = registry.registry_for(unit, everything=command.everything)
+                    reply(deps.renderer.message("measures/registry", r=found, home=False))
 
 
 def _acknowledge(deps: Deps, body: dict[str, Any]) -> None:

@@ -41,6 +41,7 @@ class AdherenceRecipientKind(StrEnum):
     FALLBACK = "fallback"  # no prescriber on the team: case manager or case creator
     REMINDER = "reminder"  # step 1: a reminder DM
     ESCALATION = "escalation"  # step 2: a DM to a case manager (or the creator)
+    ON_CALL = "on_call"  # a high-priority report outside working hours: the person on call
 
 
 class AdherenceReport(SQLModel, table=True):

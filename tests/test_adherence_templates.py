@@ -84,7 +84,12 @@ CARDS = {
 }
 MESSAGES = {
     "adherence/adherence_summary": [{}],
-    "adherence/adherence_dm": [{"kind": "new"}, {"kind": "reminder"}, {"kind": "fallback"}],
+    "adherence/adherence_dm": [
+        {"kind": "new"},
+        {"kind": "reminder"},
+        {"kind": "fallback"},
+        {"kind": "on_call"},
+    ],
     "adherence/adherence_escalation": [{"audience": "thread"}, {"audience": "dm"}],
     "adherence/adherence_receipt": [{}],
     "adherence/adherence_update": [{"step": "acknowledged"}, {"step": "planned"}, {"step": "escalated"}],

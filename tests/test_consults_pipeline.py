@@ -364,3 +364,49 @@ def test_a_team_consultant_who_left_the_team_no_longer_acts_or_reads(harness):
     assert "don't have access" in reply_text(harness.dms(DAN)[-1])
     assert the_consult(harness).status == "requested"
     assert "don't have access" in consult(harness, DAN, f"C-{case_id} minutes 10")
+
+
+# -- the registry: /registry minutes, and Request consultation on its lines ---------------------
+
+
+def registry(h, user: str, text: str = "") -> dict:
+    h.command(user, text, command=Command.REGISTRY)
+    return h.last_reply()
+
+
+def test_registry_minutes_totals_the_consultants_minutes_per_case(harness):
+    case_id = care_team(harness, CONSULT_TEAM)
+    other = care_team(harness, CONSULT_TEAM, label="Grey Owl")
+    today = harness.clock.now().date()
+    consult(harness, DAN, f"C-{case_id} minutes 30")
+    consult(harness, DAN, f"C-{other} minutes 20")
+    report = reply_text(registry(harness, DAN, f"minutes {today:%Y-%m}"))
+    assert f"*C-{case_id}*: 30 min (1 entry)" in report and "*Total*: 50 min over 2 cases" in report
+    assert f"*C-{case_id}*" not in reply_text(registry(harness, MALLORY, f"minutes {today:%Y-%m}"))
+    events = harness.audit_events(action="consult.minutes_report")
+    assert [json.loads(e.details)["minutes"] for e in events] == [50, 0]
+
+    before = len(harness.audit_events())
+    assert "not a month" in reply_text(registry(harness, DAN, "minutes 2026-13"))
+    assert "which one month" in reply_text(registry(harness, DAN, "minutes"))
+    assert "Usage: `/registry minutes" in reply_text(registry(harness, DAN, "minutes 2026-11 extra"))
+    assert not [e for e in harness.audit_events()[before:] if e.action == "consult.minutes_report"]
+    assert "`/registry minutes &lt;YYYY-MM&gt;`" in reply_text(registry(harness, DAN, "help"))
+
+
+def test_registry_and_app_home_offer_request_consultation_on_not_improving_cases(harness):
+    case_id = not_improving(harness)
+    other = care_team(harness, {BOB: "therapist", ALICE: "prescriber"}, label="Grey Owl")
+    offered = [(b["action_id"], b["value"]) for b in buttons(registry(harness, ALICE))]
+    assert offered == [(Action.CONSULT_REQUEST, str(case_id))]
+
+    before = len(harness.slack.calls_to("views.publish"))
+    harness.event({"type": "app_home_opened", "user": ALICE, "tab": "home", "channel": f"D{ALICE}"})
+    view = harness.slack.wait_for("views.publish", before + 1)[-1].args["view"]
+    assert [(b["action_id"], b["value"]) for b in buttons(view)] == [(Action.CONSULT_REQUEST, str(case_id))]
+    [line] = [b for b in view["blocks"] if (b.get("accessory") or {}).get("type") == "button"]
+    assert f"*C-{case_id}*" in line["text"]["text"] and f"C-{other}" not in line["text"]["text"]
+
+    harness.action(ALICE, Action.CONSULT_REQUEST, str(case_id))  # clicked on Home: no channel
+    assert the_consult(harness).case_id == case_id
+    assert buttons(registry(harness, ALICE)) == []  # one open consultation: no second request

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from bot.ids import Action, Callback, Command
 from bot.scheduler import run_sweep
 from storage import migrate
+from storage.cases import Case
 from storage.measures import AlertStatus, Episode, Item9Alert, Score
 from tests.audit_helpers import reply
 from tests.reviews_helpers import latest_review, review, submit_decision, submit_update
@@ -233,6 +234,24 @@ def test_unacknowledged_item9_is_reminded_then_escalated_once(harness):
         "score.item9_notified",
         "score.item9_escalated",
     ]
+
+
+def test_closing_with_an_open_item9_alert_asks_for_confirmation(harness):
+    h = harness
+    case_id = care_team(h)
+    score(h, BOB, f"C-{case_id} phq9 12 item9 1")
+    [alert] = h.rows(Item9Alert, case_id=case_id)
+    h.command(ALICE, f"close C-{case_id} moved away")
+    held = h.last_reply()
+    assert held["text"] == f"C-{case_id} was not closed: it has open items"
+    assert f"PHQ-9 item 9 alert *{alert.ref}*: not acknowledged" in reply_text(held)
+    assert [e["action_id"] for b in held["blocks"] if b["type"] == "actions" for e in b["elements"]] == [
+        Action.CASE_CLOSE_CONFIRM
+    ]
+    assert h.get(Case, case_id).status == "open"
+    h.action(ALICE, Action.SCORE_ITEM9_ACK, str(alert.id), channel=ALICE)
+    h.command(ALICE, f"close C-{case_id} moved away")  # acknowledged: nothing left behind
+    assert h.get(Case, case_id).status == "closed" and f"Closed C-{case_id}" in h.last_reply_text()
 
 
 # -- the review update form -------------------------------------------------------------------------

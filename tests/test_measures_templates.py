@@ -89,6 +89,7 @@ CASES = {
         item9=2,
         taken_on="2026-11-23",
         alerted=["U0ALICE"],
+        on_call=["U0DAN"],
         to_prescribers=True,
         safety=True,
         action=Action,
@@ -109,7 +110,7 @@ def test_measures_templates_render_valid_block_kit(name):
     assert "PHQ-9" not in message["text"] and "moderate" not in message["text"]  # ids only
 
 
-@pytest.mark.parametrize("kind", ["alert", "fallback", "reminder", "escalation", "acknowledged"])
+@pytest.mark.parametrize("kind", ["alert", "fallback", "reminder", "escalation", "on_call", "acknowledged"])
 def test_item9_alert_in_every_state(kind):
     for alert in (ALERT, ACKED) if kind != "acknowledged" else (ACKED,):
         message = renderer.message(
@@ -117,6 +118,7 @@ def test_item9_alert_in_every_state(kind):
             a=alert,
             ref="C-7",
             kind=kind,
+            prescribers=["U0ALICE"],
             action=Action,
             deadline="15 minutes",
             add_prescriber="`/case add C-7 @someone prescriber`",
@@ -124,7 +126,7 @@ def test_item9_alert_in_every_state(kind):
         for block in message["blocks"]:
             assert Block.parse(block).to_dict() == block
         has_button = any(b["type"] == "actions" for b in message["blocks"])
-        assert has_button == (alert.status == "open" and kind in ("alert", "reminder"))
+        assert has_button == (alert.status == "open" and kind in ("alert", "reminder", "on_call"))
         assert (
             "C-7" in message["text"] and "self-harm" not in message["text"] and "PHQ" not in message["text"]
         )
@@ -133,6 +135,7 @@ def test_item9_alert_in_every_state(kind):
 def test_the_crisis_text_and_the_registry_cite_and_escape():
     prompt = renderer.message("measures/item9_prompt", **CASES["measures/item9_prompt"])
     assert "&lt;!channel&gt;" in reply_text(prompt)
+    assert "also the person on call: <@U0DAN>" in reply_text(prompt)
     assert [e["action_id"] for b in prompt["blocks"] if b["type"] == "actions" for e in b["elements"]] == [
         Action.SAFETY_START
     ]

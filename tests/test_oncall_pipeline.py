@@ -1,19 +1,24 @@
 """The after-hours rota and the routing of urgent items, on an injected clock: /oncall in, shifts in
 the database; an urgent side-effect report or safety alert at night or at the weekend reaches the
 person on call, who can acknowledge it while covering; in working hours it does not; with nobody
-on call the admin channel is told."""
+on call the admin channel is told. The same for PHQ-9 item 9 alerts and high-priority adherence
+reports, at the first alert and at each step of their chase."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 
-from bot.ids import Action
+from bot.ids import Action, BlockId, Callback, Command
 from bot.scheduler import run_sweep
+from devtools.slackreq import select_value, text_value
+from storage.adherence import AdherenceReport, AdherenceStatus
+from storage.measures import AlertStatus, Item9Alert
 from storage.oncall import CoverGrant, OnCallShift
 from storage.safety import SafetyRecord
-from storage.side_effects import ReportStatus, SideEffectReport
+from storage.side_effects import ReportStatus, Severity, SideEffectReport
 from tests.safety_helpers import submit_safety
-from tests.side_effect_helpers import CM, P1, TEAM, THERAPIST, submit_report
+from tests.side_effect_helpers import CM, OUTSIDER, P1, TEAM, THERAPIST, submit_report
 from tests.support import ADMIN, DAN, care_team, reply_text
 
 ON_CALL = DAN  # not on the case's team
@@ -164,3 +169,151 @@ def test_at_night_the_reminder_and_escalation_reach_whoever_is_on_call_then(harn
     ]
     h.action(ON_CALL, Action.SIDE_EFFECT_ACK, str(report.id), channel="D0DAN")
     assert h.get(SideEffectReport, report.id).acknowledged_by == ON_CALL
+
+
+# -- PHQ-9 item 9 alerts and high-priority adherence reports after hours ------------------------------
+
+
+def item9(h, case_id: int, value: int = 2) -> Item9Alert:
+    h.command(THERAPIST, f"C-{case_id} phq9 14 item9 {value}", command=Command.SCORE)
+    assert "item 9" in h.last_reply_text(), h.last_reply_text()
+    return h.rows(Item9Alert, case_id=case_id)[-1]
+
+
+def stopped_lithium(h, case_id: int) -> AdherenceReport:
+    values = {
+        BlockId.AD_KIND: select_value("stopped"),
+        BlockId.AD_MEDICATION: select_value("other"),
+        BlockId.AD_MEDICATION_OTHER: text_value("lithium carbonate"),
+        BlockId.AD_REASON: text_value(""),
+    }
+    h.submit(THERAPIST, Callback.ADHERENCE_REPORT, values, private_metadata=json.dumps({"case": case_id}))
+    report = h.rows(AdherenceReport, case_id=case_id)[-1]
+    assert report.priority == Severity.HIGH
+    return report
+
+
+def test_at_night_an_item9_alert_reaches_the_person_on_call_who_may_acknowledge_it(harness):
+    h = harness
+    case_id = care_team(h, TEAM)
+    rota(h)
+    h.clock.set(MONDAY_NIGHT)
+    alert = item9(h, case_id)
+    [dm] = h.posts(ON_CALL)
+    assert dm["text"] == f"Urgent alert on C-{case_id}: please acknowledge"
+    assert "you are on call" in reply_text(dm) and f"<@{P1}>" in reply_text(dm)
+    assert [e["action_id"] for b in dm["blocks"] if b["type"] == "actions" for e in b["elements"]] == [
+        Action.SCORE_ITEM9_ACK
+    ]
+    [grant] = h.rows(CoverGrant)
+    assert (grant.user_id, grant.item, grant.case_id) == (ON_CALL, f"item9:{alert.id}", case_id)
+    [prompt] = h.posts(THERAPIST, starting="Action needed")
+    assert f"also the person on call: <@{ON_CALL}>" in reply_text(prompt)
+    assert len(h.posts(P1, starting="Urgent alert")) == 1  # the prescribers still hear
+
+    h.action(OUTSIDER, Action.SCORE_ITEM9_ACK, str(alert.id), channel="D0OUT")  # no grant: refused
+    assert h.get(Item9Alert, alert.id).status == AlertStatus.OPEN
+    h.action(ON_CALL, Action.SCORE_ITEM9_ACK, str(alert.id), channel="D0DAN")
+    acked = h.get(Item9Alert, alert.id)
+    assert (acked.status, acked.acknowledged_by) == (AlertStatus.ACKNOWLEDGED, ON_CALL)
+    assert [e.target for e in h.audit_events(action="oncall.cover_used")] == [f"item9:{alert.id}"]
+    assert h.posts(THERAPIST)[-1]["text"] == f"Urgent alert acknowledged on C-{case_id}"
+
+
+def test_in_working_hours_an_item9_alert_does_not_reach_the_person_on_call(harness):
+    h = harness
+    case_id = care_team(h, TEAM)
+    rota(h, "2026-11-23 14:00", "2026-11-23 18:00")  # covers 15:00 Monday, inside working hours
+    alert = item9(h, case_id)
+    assert h.posts(ON_CALL) == [] and h.rows(CoverGrant) == []
+    h.action(ON_CALL, Action.SCORE_ITEM9_ACK, str(alert.id), channel="D0DAN")
+    assert h.get(Item9Alert, alert.id).status == AlertStatus.OPEN
+    assert ("button:score_item9_ack", "denied") in h.audit_actions(actor=ON_CALL)
+
+
+def test_an_item9_alert_chased_after_hours_reaches_whoever_is_on_call_then(make_harness, clock):
+    h = make_harness(CARETHREAD_ADMIN_CHANNEL="C0ADMINS")
+    case_id = care_team(h, TEAM)
+    clock.set(datetime(2026, 11, 23, 16, 50, tzinfo=UTC))  # entered in working hours
+    alert = item9(h, case_id, 1)
+    assert h.posts("C0ADMINS") == []
+    clock.set(datetime(2026, 11, 23, 17, 5, tzinfo=UTC))  # the deadline passed after hours, nobody on call
+    run_sweep(h.deps)
+    h.settle()
+    [told] = h.posts("C0ADMINS")
+    assert told["text"] == f"Urgent item A-{alert.id} on C-{case_id}: nobody is on call"
+    rota(h, "2026-11-23 17:10", "2026-11-24 09:00")
+    clock.set(datetime(2026, 11, 23, 17, 15, tzinfo=UTC))  # escalation: the night shift has begun
+    run_sweep(h.deps)
+    h.settle()
+    [dm] = h.posts(ON_CALL)
+    assert dm["text"] == f"Urgent alert on C-{case_id}: please acknowledge"
+    assert h.get(Item9Alert, alert.id).escalation_step == 2
+    h.action(ON_CALL, Action.SCORE_ITEM9_ACK, str(alert.id), channel="D0DAN")
+    assert h.get(Item9Alert, alert.id).acknowledged_by == ON_CALL
+
+
+def test_at_night_a_high_priority_adherence_report_reaches_the_person_on_call(harness):
+    h = harness
+    case_id = care_team(h, TEAM)
+    rota(h)
+    h.clock.set(MONDAY_NIGHT)
+    report = stopped_lithium(h, case_id)
+    [dm] = h.posts(ON_CALL)
+    assert dm["text"] == f"Adherence report on C-{case_id} (high)"
+    assert "you are on call" in reply_text(dm) and "lithium carbonate" in reply_text(dm)
+    [grant] = h.rows(CoverGrant)
+    assert (grant.user_id, grant.item) == (ON_CALL, f"adherence:{report.id}")
+    [receipt] = h.posts(THERAPIST, starting="Your adherence report")
+    assert f"<@{ON_CALL}>" in reply_text(receipt)
+    assert len(h.posts(P1, starting="Adherence report")) == 1
+
+    h.action(ON_CALL, Action.ADHERENCE_PLAN, str(report.id), channel="D0DAN")  # plans stay with prescribers
+    assert ("button:adherence_plan", "denied") in h.audit_actions(actor=ON_CALL)
+    h.action(ON_CALL, Action.ADHERENCE_ACK, str(report.id), channel="D0DAN")
+    acked = h.get(AdherenceReport, report.id)
+    assert (acked.status, acked.acknowledged_by) == (AdherenceStatus.ACKNOWLEDGED, ON_CALL)
+    assert [e.target for e in h.audit_events(action="oncall.cover_used")] == [f"adherence:{report.id}"]
+
+
+def test_a_moderate_adherence_report_at_night_and_a_high_one_in_working_hours_skip_the_rota(harness):
+    h = harness
+    case_id = care_team(h, TEAM)
+    rota(h, "2026-11-23 14:00", "2026-11-24 09:00")
+    report = stopped_lithium(h, case_id)  # Monday 15:00: working hours
+    assert h.posts(ON_CALL) == [] and h.rows(CoverGrant) == []
+    h.action(ON_CALL, Action.ADHERENCE_ACK, str(report.id), channel="D0DAN")
+    assert h.get(AdherenceReport, report.id).status == AdherenceStatus.OPEN
+    assert ("button:adherence_ack", "denied") in h.audit_actions(actor=ON_CALL)
+    h.clock.set(MONDAY_NIGHT)
+    values = {
+        BlockId.AD_KIND: select_value("missing_doses"),
+        BlockId.AD_MEDICATION: select_value("other"),
+        BlockId.AD_MEDICATION_OTHER: text_value("sertraline"),
+        BlockId.AD_REASON: text_value(""),
+    }
+    h.submit(THERAPIST, Callback.ADHERENCE_REPORT, values, private_metadata=json.dumps({"case": case_id}))
+    assert h.rows(AdherenceReport)[-1].priority == Severity.MODERATE
+    assert h.posts(ON_CALL) == []
+
+
+def test_a_high_priority_adherence_report_chased_at_night_reaches_the_person_on_call(harness):
+    h = harness
+    case_id = care_team(h, TEAM)
+    h.clock.set(datetime(2026, 11, 23, 13, 0, tzinfo=UTC))
+    report = stopped_lithium(h, case_id)  # high: 4 hours to acknowledge, due 17:00
+    rota(h)
+    assert h.posts(ON_CALL) == []
+    h.clock.set(datetime(2026, 11, 23, 17, 1, tzinfo=UTC))
+    run_sweep(h.deps)
+    h.settle()
+    [first] = h.posts(ON_CALL)
+    assert first["text"] == f"Adherence report on C-{case_id} (high)" and "you are on call" in reply_text(
+        first
+    )
+    h.clock.set(report.escalate_at + timedelta(minutes=1))
+    run_sweep(h.deps)
+    h.settle()
+    assert len(h.posts(ON_CALL)) == 2  # the escalation too, while the first DM keeps its button
+    h.action(ON_CALL, Action.ADHERENCE_ACK, str(report.id), channel="D0DAN")
+    assert h.get(AdherenceReport, report.id).acknowledged_by == ON_CALL

@@ -92,4 +92,4 @@ def test_after_hours_is_the_clinics_working_hours_in_its_zone():
 
 def test_item_refs_are_what_people_see():
     assert item_ref("side_effect:12") == "SE-12" and item_ref("safety:3") == "SR-3"
-    assert item_ref("item9:4") == "item9-4"
+    assert item_ref("item9:4") == "A-4" and item_ref("adherence:5") == "AD-5"

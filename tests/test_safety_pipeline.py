@@ -313,11 +313,59 @@ def test_high_or_imminent_risk_lists_its_case_first_in_case_list(harness):
     assert "1 urgent item open" in text
 
 
+def close_held(h, user: str, case_id: int) -> dict:
+    """`/case close` on a case with open risk: the reply lists it and offers Close anyway."""
+    h.command(user, f"close C-{case_id} moved away")
+    held = h.last_reply()
+    assert held["text"] == f"C-{case_id} was not closed: it has open items", held["text"]
+    assert h.get(Case, case_id).status == "open"
+    return held
+
+
+def close_anyway(h, user: str, held: dict) -> None:
+    [close] = [e for b in held["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert close["action_id"] == Action.CASE_CLOSE_CONFIRM
+    h.action(user, Action.CASE_CLOSE_CONFIRM, close["value"], response_url=f"{h.slack.url}respond/close")
+
+
+def test_closing_with_a_high_or_imminent_current_risk_asks_for_confirmation(harness):
+    h = harness
+    quiet = care_team(h, label="Quiet")
+    submit_safety(h, BOB, quiet, level="moderate", owner=BOB)
+    h.command(ALICE, f"close C-{quiet}")
+    assert h.get(Case, quiet).status == "closed"  # a moderate level holds nothing
+
+    case_id = care_team(h, label="Busy")
+    submit_safety(h, BOB, case_id, level="imminent", owner=BOB)
+    record = h.rows(SafetyRecord, case_id=case_id)[-1]
+    body = reply_text(close_held(h, ALICE, case_id))
+    line = f"Current suicide risk *Imminent* (safety record *{record.ref}*, follow-up 2026-11-25)"
+    assert f"{line}: not acknowledged" in body
+    assert "Vomited" not in body and "dog" not in body  # the level and ids only, no plan text
+    h.action(ALICE, Action.SAFETY_ACK, str(record.id), channel="D0ALICE")
+    held = close_held(h, ALICE, case_id)  # acknowledged, the level is still imminent
+    assert f"acknowledged by <@{ALICE}>" in reply_text(held)
+    close_anyway(h, ALICE, held)
+    assert h.get(Case, case_id).status == "closed"
+    closed = json.loads(h.audit_events(action="case.closed")[-1].details)
+    assert closed["confirmed"] is True and closed["open_risks"] == 1
+
+
+def test_a_reassessment_to_a_lower_level_lets_the_case_close(harness):
+    h = harness
+    case_id = care_team(h)
+    submit_safety(h, BOB, case_id, owner=BOB)  # high
+    close_held(h, ALICE, case_id)
+    submit_safety(h, BOB, case_id, level="moderate", owner=BOB)
+    h.command(ALICE, f"close C-{case_id}")
+    assert h.get(Case, case_id).status == "closed"
+
+
 def test_a_closed_case_is_not_chased(harness):
     h = harness
     case_id = care_team(h)
     submit_safety(h, BOB, case_id, owner=BOB)  # high, follow-up 2026-11-25
-    h.command(ALICE, f"close C-{case_id} moved away")
+    close_anyway(h, ALICE, close_held(h, ALICE, case_id))
     assert h.get(Case, case_id).status == "closed"
     h.clock.set(datetime(2026, 11, 26, 12, 0, tzinfo=UTC))
     assert sweep(h)["safety_alerts"] == 0 and sweep(h)["safety_follow_ups"] == 0

@@ -15,6 +15,7 @@ from bot.cases.commands import CASE_USAGE
 from bot.cases.home import WaitingItem
 from bot.cases.responsibilities import DutyLine
 from bot.cases.service import CaseDetails, CaseSummary, ConsentLine, MedicationLine, Member
+from bot.contributions import CaseButton, HomeLine
 from bot.ids import BlockId, Callback
 from bot.inputs import ROLE_HELP
 from bot.render import TEMPLATE_DIR, Renderer, TemplateError, escape_mrkdwn, stray_markup
@@ -77,7 +78,12 @@ VIEWS = {
     "cases/home": dict(
         cases=[SUMMARY],
         waiting=[WaitingItem("C-1", HOSTILE, "https://x.example/a")],
-        sections=[["*My caseload*", "*C-1* PHQ-9 12/27 moderate"]],
+        sections=[
+            [
+                HomeLine("*My caseload*"),
+                HomeLine("*C-1* PHQ-9 12/27", CaseButton("Request consultation", "consult_request", "1")),
+            ]
+        ],
         now=NOW,
     ),
 }

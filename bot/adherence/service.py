@@ -18,7 +18,7 @@ patient's words and the plan note are stored encrypted and shown in blocks.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -31,12 +31,14 @@ from bot.cases.service import post_in_thread, refresh_case, thread_url
 from bot.contributions import TeamChange, WaitingItem
 from bot.errors import BadInput, Conflict, NoAccess
 from bot.ids import Action, BlockId
+from bot.oncall.service import covering, urgent_recipients
 from bot.render import escape_mrkdwn
 from bot.side_effects.policy import SEVERITY_RANK, SEVERITY_WORDS
 from bot.side_effects.service import (
     Choice,
     Team,
     age_text,
+    is_prescriber,
     joins_as_prescriber,
     open_risk_line,
     team_of,
@@ -60,6 +62,7 @@ DM_TEMPLATES: dict[AdherenceRecipientKind, tuple[str, dict[str, str]]] = {
     AdherenceRecipientKind.FALLBACK: ("adherence_dm", {"kind": "fallback"}),
     AdherenceRecipientKind.REMINDER: ("adherence_dm", {"kind": "reminder"}),
     AdherenceRecipientKind.ESCALATION: ("adherence_escalation", {"audience": "dm"}),
+    AdherenceRecipientKind.ON_CALL: ("adherence_dm", {"kind": "on_call"}),
 }
 
 
@@ -90,6 +93,7 @@ class Routing:
     to: list[str]
     kind: AdherenceRecipientKind
     no_prescriber: bool
+    on_call: list[str] = field(default_factory=list)  # a high-priority report after hours
 
 
 @dataclass(frozen=True)
@@ -153,14 +157,29 @@ class ReportLine:
 # -- routing --------------------------------------------------------------------------------------
 
 
-def prescribers_for(unit: Unit, case: Case, *, reporter: str | None = None) -> Routing:
-    """The one choice of who must act on a concern (first DMs and the reminder): the team's
-    prescribers, or with none the case managers (or the creator). After-hours on-call routing
-    plugs in here."""
+def prescribers_for(
+    unit: Unit, case: Case, *, reporter: str | None = None, report: AdherenceReport | None = None
+) -> Routing:
+    """The one choice of who must act on a concern (first DMs and each step of the chase): the
+    team's prescribers, or with none the case managers (or the creator). A high-priority
+    report (the relay's most urgent: a high-risk medication stopped) is an urgent item: outside
+    working hours the person on call hears too (bot/oncall `urgent_recipients`, which gives
+    them a cover grant to acknowledge it, or tells the admin channel when nobody is on call)."""
     team = team_of(unit, case)
     if team.prescribers:
-        return Routing(list(team.prescribers), AdherenceRecipientKind.PRESCRIBER, False)
-    return Routing(team.fallback(reporter=reporter), AdherenceRecipientKind.FALLBACK, True)
+        to, kind = list(team.prescribers), AdherenceRecipientKind.PRESCRIBER
+    else:
+        to, kind = team.fallback(reporter=reporter), AdherenceRecipientKind.FALLBACK
+    on_call: list[str] = []
+    if report is not None and report.priority == Severity.HIGH and report.status == AdherenceStatus.OPEN:
+        route = urgent_recipients(unit, case, item=report_item(report))
+        on_call = [u for u in route.on_call if u not in to]
+    return Routing(to, kind, not team.prescribers, on_call)
+
+
+def report_item(report: AdherenceReport) -> str:
+    """The report's name for on-call routing and cover grants (bot/oncall): `adherence:<id>`."""
+    return f"adherence:{report.id}"
 
 
 # -- opening the form ---------------------------------------------------------------------------
@@ -190,7 +209,6 @@ def submit_report(unit: Unit, form: AdherenceForm) -> AdherenceCard:
     high_risk = is_high_risk(medication, unit.deps.settings.section(AdherenceSettings).high_risk)
     priority = priority_of(form.kind, high_risk=high_risk)
     concern = priority is not None
-    routing = prescribers_for(unit, case, reporter=unit.actor.user_id)
 
     report = AdherenceReport(
         case_id=case.id,
@@ -203,7 +221,6 @@ def submit_report(unit: Unit, form: AdherenceForm) -> AdherenceCard:
         priority=priority,
         high_risk=high_risk,
         status=AdherenceStatus.OPEN if concern else AdherenceStatus.RECORDED,
-        no_prescriber=concern and routing.no_prescriber,
     )
     if priority is not None:
         rules = deadlines(unit.deps.settings)
@@ -211,7 +228,9 @@ def submit_report(unit: Unit, form: AdherenceForm) -> AdherenceCard:
         report.escalate_at = rules.escalate_at(priority, report.ack_due_at)
         report.next_escalation_at = report.ack_due_at
     unit.session.add(report)
-    unit.session.flush()
+    unit.session.flush()  # the id names the item the person on call is granted
+    routing = prescribers_for(unit, case, reporter=unit.actor.user_id, report=report)
+    report.no_prescriber = concern and routing.no_prescriber
     unit.audit(
         "adherence.reported",
         case_id=case.id,
@@ -220,14 +239,17 @@ def submit_report(unit: Unit, form: AdherenceForm) -> AdherenceCard:
         priority=priority,
         high_risk=high_risk,
         routed_to=len(routing.to) if concern else 0,
+        on_call=len(routing.on_call),
     )
 
     routed_to = routing.to if concern else []
-    card = build_card(unit, report, case, routed_to=routed_to)
+    card = build_card(unit, report, case, routed_to=[*routed_to, *routing.on_call])
     summary = post_in_thread(unit, case, render(unit, "adherence_summary", card), purpose="adherence_summary")
     report.summary_outbox_id = summary.id
     for user_id in routed_to:
         notify(unit, report, card, user_id, routing.kind)
+    for user_id in routing.on_call:
+        notify(unit, report, card, user_id, AdherenceRecipientKind.ON_CALL)
     receipt = unit.post(
         channel=report.reporter,
         message=render(unit, "adherence_receipt", card),
@@ -259,13 +281,14 @@ def _medication_name(unit: Unit, case: Case, form: AdherenceForm) -> str:
 
 
 def acknowledge(unit: Unit, *, report_id: int) -> AdherenceCard:
-    """A prescriber on the team has seen the concern: the escalation clock stops."""
-    report, access = _report_for_prescriber(unit, report_id, "acknowledge adherence reports")
+    """A prescriber on the team (or the person on call it was routed to after hours, while
+    their shift lasts) has seen the concern: the escalation clock stops."""
+    report, case = _report_for_acknowledger(unit, report_id)
     if report.status != AdherenceStatus.OPEN:
         raise Conflict(_already(report), case_id=report.case_id)
     _mark_acknowledged(unit, report)
     report.status = AdherenceStatus.ACKNOWLEDGED
-    card = build_card(unit, report, access.case)
+    card = build_card(unit, report, case)
     refresh_messages(unit, report, card)
     tell_reporter(unit, report, card, "acknowledged")
     return card
@@ -331,6 +354,21 @@ def _report_for_prescriber(unit: Unit, report_id: int, doing: str) -> tuple[Adhe
         raise NoAccess(reason=err.reason, case_id=report.case_id) from None
     require_role(access, Role.PRESCRIBER, doing)
     return report, access
+
+
+def _report_for_acknowledger(unit: Unit, report_id: int) -> tuple[AdherenceReport, Case]:
+    """A prescriber on the team, or the person on call holding a cover grant for this report
+    (bot/oncall `covering`, audited). Cover grants acknowledgement only: plans stay with the
+    team's prescribers."""
+    report = repo.get_report(session=unit.session, report_id=report_id, lock=True)
+    if report is None:
+        raise NoAccess(reason="not_found")
+    if not is_prescriber(unit, report.case_id) and covering(
+        unit, case_id=report.case_id, item=report_item(report)
+    ):
+        return report, case_of(unit, report)
+    report, access = _report_for_prescriber(unit, report_id, "acknowledge adherence reports")
+    return report, access.case
 
 
 def _already(report: AdherenceReport) -> str:
@@ -465,7 +503,11 @@ def build_card(
     cipher = unit.deps.cipher
     team: Team = team_of(unit, case)
     if routed_to is None:
-        kinds = (AdherenceRecipientKind.PRESCRIBER, AdherenceRecipientKind.FALLBACK)
+        kinds = (
+            AdherenceRecipientKind.PRESCRIBER,
+            AdherenceRecipientKind.FALLBACK,
+            AdherenceRecipientKind.ON_CALL,
+        )
         routed_to = [
             r.user_id for r in repo.recipients(session=unit.session, report_id=report.id, kinds=kinds)
         ]

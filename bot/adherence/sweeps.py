@@ -8,6 +8,10 @@ fires the next step and moves the report on, so each step fires once across repl
 - step 2, CARETHREAD_SIDEEFFECT_ESCALATION_FRACTION of the deadline later: a DM to the case
   managers (or the creator) and a thread message mentioning the prescribers and case managers.
 
+Outside working hours each step of a high-priority report also reaches whoever is on call then
+(`prescribers_for`, through bot/oncall `urgent_recipients`; with nobody on call the admin channel
+is told): a first DM with Acknowledge to someone not yet told, else the step's own DM.
+
 A sweep that runs late fires every step whose time has passed, once each, in order (the
 side-effect relay's reasoning: the report is overdue by then, and waiting longer only delays
 telling anyone).
@@ -71,25 +75,31 @@ def advance(unit: Unit, report: AdherenceReport) -> int:
 
 def _remind(unit: Unit, report: AdherenceReport) -> None:
     case = relay.case_of(unit, report)
-    targets = relay.prescribers_for(unit, case).to
+    routing = relay.prescribers_for(unit, case, report=report)
+    targets = routing.to
     report.escalation_step = EscalationStep.REMINDED
     report.reminded_at = unit.now
     report.next_escalation_at = report.escalate_at
     card = relay.build_card(unit, report, case)
     for user_id in targets:
         relay.notify(unit, report, card, user_id, AdherenceRecipientKind.REMINDER)
-    _audit_step(unit, report, "adherence.reminded", step=1, recipients=len(targets), due=report.ack_due_at)
+    _tell_on_call(unit, report, card, routing.on_call, AdherenceRecipientKind.REMINDER)
+    recipients = len(targets) + len(routing.on_call)
+    _audit_step(unit, report, "adherence.reminded", step=1, recipients=recipients, due=report.ack_due_at)
 
 
 def _escalate(unit: Unit, report: AdherenceReport) -> None:
     case = relay.case_of(unit, report)
     targets = team_of(unit, case).escalation_targets()
+    on_call = [u for u in relay.prescribers_for(unit, case, report=report).on_call if u not in targets]
     report.escalation_step = EscalationStep.ESCALATED
     report.escalated_at = unit.now
     report.next_escalation_at = None
     card = relay.build_card(unit, report, case)
     for user_id in targets:
         relay.notify(unit, report, card, user_id, AdherenceRecipientKind.ESCALATION)
+    _tell_on_call(unit, report, card, on_call, AdherenceRecipientKind.ESCALATION)
+    targets = [*targets, *on_call]
     post_in_thread(
         unit,
         case,
@@ -97,6 +107,26 @@ def _escalate(unit: Unit, report: AdherenceReport) -> None:
         purpose="adherence_escalation",
     )
     _audit_step(unit, report, "adherence.escalated", step=2, recipients=len(targets), due=report.escalate_at)
+
+
+def _tell_on_call(
+    unit: Unit,
+    report: AdherenceReport,
+    card: relay.AdherenceCard,
+    on_call: list[str],
+    step_kind: AdherenceRecipientKind,
+) -> None:
+    """The person on call gets the first DM (with Acknowledge) unless they already have it;
+    then the step's own DM (each kind once per person: the recipients table's key)."""
+    told = {
+        r.user_id
+        for r in repo.recipients(
+            session=unit.session, report_id=report.id, kinds=(AdherenceRecipientKind.ON_CALL,)
+        )
+    }
+    for user_id in on_call:
+        kind = step_kind if user_id in told else AdherenceRecipientKind.ON_CALL
+        relay.notify(unit, report, card, user_id, kind)
 
 
 def _audit_step(

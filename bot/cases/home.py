@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.cases.service import CaseSummary
-from bot.contributions import WaitingItem
+from bot.contributions import HomeLine, WaitingItem
 from bot.unit import Unit
 from storage import cases as repo
 
@@ -18,7 +18,7 @@ from storage import cases as repo
 class HomeData:
     cases: list[CaseSummary]
     waiting: list[WaitingItem]
-    sections: list[list[str]]  # each workflow's home section: mrkdwn, heading first
+    sections: list[list[HomeLine]]  # each workflow's home section: heading first
 
 
 def home_for(unit: Unit) -> HomeData:

@@ -7,7 +7,16 @@ from dataclasses import dataclass
 from datetime import date
 
 from bot.errors import BadInput
-from bot.inputs import Help, bounded_command, clean_text, parse_case_ref, shown, unescape, whole_number
+from bot.inputs import (
+    Help,
+    bounded_command,
+    clean_text,
+    parse_case_ref,
+    parse_month,
+    shown,
+    unescape,
+    whole_number,
+)
 
 MAX_REASON = 500
 MAX_MINUTES = 600  # one entry: a working day at most
@@ -20,7 +29,6 @@ CONSULT_USAGE = {
 }
 
 _DATE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$")
-_MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")
 
 
 @dataclass(frozen=True)
@@ -103,10 +111,3 @@ def parse_day(token: str, *, usage: str) -> date:
         raise BadInput(
             f"`{shown(token)}` is not a date written YYYY-MM-DD, e.g. 2026-11-20.", usage=usage
         ) from None
-
-
-def parse_month(token: str, *, usage: str) -> tuple[int, int]:
-    match = _MONTH.match(token.strip())
-    if match is None or not 1 <= int(match[2]) <= 12 or int(match[1]) < 2000:
-        raise BadInput(f"`{shown(token)}` is not a month written YYYY-MM, e.g. 2026-11.", usage=usage)
-    return int(match[1]), int(match[2])

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from bot.errors import BadInput
-from bot.inputs import Help, bounded_command, parse_case_ref, shown
+from bot.inputs import Help, bounded_command, parse_case_ref, parse_month, shown
 from bot.measures.scales import ALIASES, ITEM9_MAX, SCALES
 from storage.measures import Instrument
 
@@ -27,6 +27,7 @@ ALL_SCORE_USAGE = "; ".join(SCORE_USAGE.values())
 REGISTRY_USAGE = {
     "mine": "`/registry` for your caseload",
     "all": "`/registry all` for every open case (admins)",
+    "minutes": "`/registry minutes <YYYY-MM>` for consultant review minutes per case that month (billing)",
     "help": "`/registry help`",
 }
 ALL_REGISTRY_USAGE = "; ".join(REGISTRY_USAGE.values())
@@ -52,6 +53,14 @@ class ShowScores:
 @dataclass(frozen=True)
 class ShowRegistry:
     everything: bool = False
+
+
+@dataclass(frozen=True)
+class RegistryMinutes:
+    """The psychiatric consultant's review minutes per case in a month (bot/consults keeps them)."""
+
+    year: int
+    month: int
 
 
 ScoreCommand = Help | RecordScore | ShowScores
@@ -114,7 +123,7 @@ def parse_score_command(text: str) -> ScoreCommand:
     return RecordScore(case_id, instrument, value, item9=item9, taken_on=taken_on)
 
 
-def parse_registry_command(text: str) -> Help | ShowRegistry:
+def parse_registry_command(text: str) -> Help | ShowRegistry | RegistryMinutes:
     parts = bounded_command(text, usage=ALL_REGISTRY_USAGE).lower().split()
     if not parts:
         return ShowRegistry()
@@ -122,6 +131,11 @@ def parse_registry_command(text: str) -> Help | ShowRegistry:
         return Help()
     if parts == ["all"]:
         return ShowRegistry(everything=True)
+    if parts[0] == "minutes":
+        usage = REGISTRY_USAGE["minutes"]
+        if len(parts) != 2:
+            raise BadInput("Say which one month, e.g. `/registry minutes 2026-11`.", usage=usage)
+        return RegistryMinutes(*parse_month(parts[1], usage=usage))
     raise BadInput(
         f"`/registry {shown(' '.join(parts))}` is not a registry command.", usage=ALL_REGISTRY_USAGE
     )

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from sqlmodel import Session
 
 from bot.cases.service import thread_url
+from bot.contributions import CaseButton, HomeLine, button_providers, first_button, urgent_providers
 from bot.deps import Deps
 from bot.errors import NotAllowed
 from bot.measures.scales import Course
@@ -45,6 +46,7 @@ class RegistryLine:
     no_recent_contact: bool
     new: bool
     status: str  # "no score yet", "last PHQ-9 3 weeks ago"
+    button: CaseButton | None = None  # the first a workflow offers (Request consultation)
 
     @property
     def ref(self) -> str:
@@ -98,10 +100,9 @@ def build_registry(
     """Rank `cases`; a handful of queries however many cases there are."""
     ids = [c.id for c in cases]
     urgent: dict[int, int] = defaultdict(int)
-    for workflow in deps.workflows:
-        for provider in workflow.urgent_items:
-            for case_id, count in provider(session, ids).items():
-                urgent[case_id] += int(count)
+    for provider in urgent_providers(deps):
+        for case_id, count in provider(session, ids).items():
+            urgent[case_id] += int(count)
     summaries = episode_summaries(session, cases=cases, now=now)
     contacts = repo.last_team_contact(session=session, case_ids=ids)
     lines = []
@@ -128,6 +129,14 @@ def build_registry(
             )
         )
     lines.sort(key=lambda line: line.rank)
+    # Buttons (Request consultation on a case not improving) only for the lines shown, as the
+    # digest does: each provider reads the case's own state.
+    providers = button_providers(deps)
+    by_id = {c.id: c for c in cases}
+    for index, line in enumerate(lines[:MAX_LINES]):
+        offered = first_button(providers, session, by_id[line.summary.case_id], now)
+        if offered is not None:
+            lines[index] = replace(line, button=offered)
     return lines
 
 
@@ -145,16 +154,18 @@ def registry_for(unit: Unit, *, everything: bool = False) -> Registry:
     return Registry(lines, everything)
 
 
-def caseload_section(unit: Unit) -> list[str]:
-    """App Home: My caseload, the registry of my open cases (mrkdwn, heading first)."""
+def caseload_section(unit: Unit) -> list[HomeLine]:
+    """App Home: My caseload, the registry of my open cases (heading first, then one line per
+    case with its button, as in `/registry`)."""
     lines = _lines(unit, everything=False)
     if not lines:
         return []
-    message = unit.deps.renderer.message(
-        "measures/registry", r=Registry(lines[:HOME_LINES], False), home=True
-    )
+    shown = lines[:HOME_LINES]
+    message = unit.deps.renderer.message("measures/registry", r=Registry(shown, False), home=True)
     unit.audit("registry.home_viewed", count=len(lines), cases=[line.summary.case_id for line in lines])
-    return [block["text"]["text"] for block in message["blocks"] if block.get("type") == "section"]
+    heading, *texts = [b["text"]["text"] for b in message["blocks"] if b.get("type") == "section"]
+    lined = zip(texts, shown, strict=True)
+    return [HomeLine(heading), *(HomeLine(text, line.button) for text, line in lined)]
 
 
 def _lines(unit: Unit, *, everything: bool) -> list[RegistryLine]:

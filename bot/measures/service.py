@@ -26,7 +26,8 @@ from bot.errors import BadInput, Conflict, NoAccess, NotAllowed
 from bot.ids import Action
 from bot.measures.commands import SCORE_USAGE
 from bot.measures.scales import SCALES, Course
-from bot.side_effects.service import team_of
+from bot.oncall.service import covering, urgent_recipients
+from bot.side_effects.service import is_prescriber, open_risk_line, team_of
 from bot.side_effects.settings import SideEffectSettings, deadlines
 from bot.slack import SlackUnavailable
 from bot.unit import Unit
@@ -373,16 +374,29 @@ def scores_section(unit: Unit, case: Case) -> list[str]:
 class AlertRecipients:
     users: list[str]
     prescribers: bool  # False: no prescriber on the team, these are the fallback
+    on_call: list[str] = field(default_factory=list)  # outside working hours: the person on call
+
+    @property
+    def everyone(self) -> list[str]:
+        return [*self.users, *self.on_call]
 
 
-def item9_recipients(unit: Unit, case: Case) -> AlertRecipients:
+def alert_item(alert: Item9Alert) -> str:
+    """The alert's name for on-call routing and cover grants (bot/oncall): `item9:<id>`."""
+    return f"item9:{alert.id}"
+
+
+def item9_recipients(unit: Unit, case: Case, alert: Item9Alert) -> AlertRecipients:
     """Who is alerted to a PHQ-9 item 9 of 1 or more: every prescriber on the team (or, when
-    there is none, the case managers or the case's creator, as for side effects). One
-    function, so on-call routing can replace it later."""
+    there is none, the case managers or the case's creator, as for side effects), and outside
+    working hours the person on call too (bot/oncall `urgent_recipients`, which gives them a
+    cover grant to acknowledge it, or tells the admin channel when nobody is on call). The one
+    place that chooses, for the alert and each step of its chase."""
     team = team_of(unit, case)
-    if team.prescribers:
-        return AlertRecipients(list(team.prescribers), True)
-    return AlertRecipients(team.fallback(), False)
+    users = list(team.prescribers) or team.fallback()
+    route = urgent_recipients(unit, case, item=alert_item(alert))
+    on_call = [u for u in route.on_call if u not in users]
+    return AlertRecipients(users, bool(team.prescribers), on_call)
 
 
 def _raise_item9_alert(unit: Unit, case: Case, score: Score) -> Item9Alert:
@@ -401,14 +415,17 @@ def _raise_item9_alert(unit: Unit, case: Case, score: Score) -> Item9Alert:
     )
     unit.session.add(alert)
     unit.session.flush()
-    recipients = item9_recipients(unit, case)
+    recipients = item9_recipients(unit, case, alert)
     for user_id in recipients.users:
         notify(unit, alert, case, user_id, "alert" if recipients.prescribers else "fallback")
+    for user_id in recipients.on_call:
+        notify(unit, alert, case, user_id, "on_call")
     unit.audit(
         "score.item9_alert",
         case_id=case.id,
         target=f"item9:{alert.id}",
-        recipients=len(recipients.users),
+        recipients=len(recipients.everyone),
+        on_call=len(recipients.on_call),
         to_prescribers=recipients.prescribers,
         ack_due=ack_due.isoformat(),
     )
@@ -422,6 +439,7 @@ def _raise_item9_alert(unit: Unit, case: Case, score: Score) -> Item9Alert:
             item9=alert.item9,
             taken_on=alert.taken_on.isoformat(),
             alerted=recipients.users,
+            on_call=recipients.on_call,
             to_prescribers=recipients.prescribers,
             safety=has_safety,
             action=Action,
@@ -440,6 +458,7 @@ def _alert_message(unit: Unit, alert: Item9Alert, case: Case, kind: str) -> dict
         a=alert,
         ref=case.ref,
         kind=kind,
+        prescribers=team_of(unit, case).prescribers,
         action=Action,
         deadline=deadlines(unit.deps.settings).describe(Severity.URGENT),
         add_prescriber=f"`/case add {case.ref} @someone prescriber`",
@@ -470,18 +489,15 @@ def _refresh_notices(unit: Unit, alert: Item9Alert, case: Case) -> None:
 
 
 def acknowledge_alert(unit: Unit, *, alert_id: int) -> Item9Alert:
-    """A prescriber on the team has seen the item 9 alert: the urgent clock stops."""
+    """A prescriber on the team (or the person on call it was routed to after hours, while
+    their shift lasts) has seen the item 9 alert: the urgent clock stops."""
     alert = repo.get_alert(session=unit.session, alert_id=alert_id, lock=True)
     if alert is None:
         raise NoAccess(reason="not_found")
-    try:
-        access = open_case(unit, alert.case_id)
-    except NoAccess as err:  # the same words as an alert that does not exist
-        raise NoAccess(reason=err.reason, case_id=alert.case_id) from None
-    require_role(access, Role.PRESCRIBER, "acknowledge PHQ-9 item 9 alerts")
+    case = _case_for_acknowledger(unit, alert)
     if alert.status != AlertStatus.OPEN:
         raise Conflict(
-            f"This item 9 alert on {access.case.ref} was already acknowledged by <@{alert.acknowledged_by}>.",
+            f"This item 9 alert on {case.ref} was already acknowledged by <@{alert.acknowledged_by}>.",
             case_id=alert.case_id,
         )
     alert.status = AlertStatus.ACKNOWLEDGED
@@ -494,14 +510,31 @@ def acknowledge_alert(unit: Unit, *, alert_id: int) -> Item9Alert:
         target=f"item9:{alert.id}",
         late=unit.now > alert.ack_due_at,
     )
-    _refresh_notices(unit, alert, access.case)
+    _refresh_notices(unit, alert, case)
     unit.post(
         channel=alert.entered_by,
-        message=_alert_message(unit, alert, access.case, "acknowledged"),
+        message=_alert_message(unit, alert, case, "acknowledged"),
         purpose="item9_acknowledged",
         case_id=alert.case_id,
     )
     return alert
+
+
+def _case_for_acknowledger(unit: Unit, alert: Item9Alert) -> Case:
+    """A prescriber on the team, or the person on call holding a cover grant for this alert
+    (bot/oncall `covering`, audited); anyone else is refused as before."""
+    if not is_prescriber(unit, alert.case_id) and covering(
+        unit, case_id=alert.case_id, item=alert_item(alert)
+    ):
+        case = cases_repo.get_case(session=unit.session, case_id=alert.case_id)
+        assert case is not None  # an alert's case is never deleted (foreign key)
+        return case
+    try:
+        access = open_case(unit, alert.case_id)
+    except NoAccess as err:  # the same words as an alert that does not exist
+        raise NoAccess(reason=err.reason, case_id=alert.case_id) from None
+    require_role(access, Role.PRESCRIBER, "acknowledge PHQ-9 item 9 alerts")
+    return access.case
 
 
 def alerts_waiting(unit: Unit) -> list[WaitingItem]:
@@ -526,3 +559,13 @@ def alerts_waiting(unit: Unit) -> list[WaitingItem]:
 def urgent_open_alerts(session: Session, case_ids: Sequence[int]) -> dict[int, int]:
     """Open item 9 alerts rank a case first in the digest and the registry."""
     return repo.open_alert_counts(session=session, case_ids=case_ids)
+
+
+def open_item9_risks(session: Session, case: Case) -> list[str]:
+    """What closing the case would leave behind (Workflow.open_risks): item 9 alerts nobody
+    has acknowledged yet. Ids and statuses only, worded like the
+    relays' open reports."""
+    return [
+        open_risk_line("PHQ-9 item 9 alert", alert.ref, acknowledged=False)
+        for alert in repo.open_alerts_for(session=session, case_ids=[case.id])
+    ]

@@ -3,7 +3,10 @@
 The alert's deadlines are the side-effect relay's urgent ones (CARETHREAD_SIDEEFFECT_DEADLINE_URGENT
 and CARETHREAD_SIDEEFFECT_ESCALATION_FRACTION): step 1, at the acknowledgement deadline, a
 reminder DM to the same people as the alert; step 2, after it, a DM to the case managers (or the
-case's creator) and a thread message mentioning the prescribers and case managers. Each due alert
+case's creator) and a thread message mentioning the prescribers and case managers. Outside working
+hours each step also reaches whoever is on call then (`service.item9_recipients`, through
+bot/oncall `urgent_recipients`; with nobody on call the admin channel is told), with the button
+to acknowledge it. Each due alert
 is claimed with storage.claims.lock_due and moved on in the same unit as its messages and audit
 events, so each step fires once across replicas and restarts; a late sweep fires both in order.
 """
@@ -42,12 +45,14 @@ def _advance(unit: Unit, alert: Item9Alert) -> int:
         if alert.escalation_step == EscalationStep.NONE:
             alert.escalation_step = EscalationStep.REMINDED
             alert.next_escalation_at = alert.escalate_at
-            recipients = service.item9_recipients(unit, case)
-            targets = recipients.users
-            for user_id in targets:  # without a prescriber: the fallback words, no button they cannot use
+            recipients = service.item9_recipients(unit, case, alert)
+            targets = recipients.everyone
+            for user_id in recipients.users:  # without a prescriber: the fallback words, no button
                 service.notify(
                     unit, alert, case, user_id, "reminder" if recipients.prescribers else "fallback"
                 )
+            for user_id in recipients.on_call:
+                service.notify(unit, alert, case, user_id, "on_call")
             action, due = "score.item9_reminded", alert.ack_due_at
         else:
             alert.escalation_step = EscalationStep.ESCALATED
@@ -55,6 +60,10 @@ def _advance(unit: Unit, alert: Item9Alert) -> int:
             targets = team.escalation_targets()
             for user_id in targets:
                 service.notify(unit, alert, case, user_id, "escalation")
+            on_call = [u for u in service.item9_recipients(unit, case, alert).on_call if u not in targets]
+            for user_id in on_call:  # after hours: whoever is on call now, able to acknowledge
+                service.notify(unit, alert, case, user_id, "on_call")
+            targets = [*targets, *on_call]
             post_in_thread(
                 unit,
                 case,

@@ -14,6 +14,7 @@ WORKFLOW = Workflow(
     home_items=(service.alerts_waiting,),
     home_sections=(registry.caseload_section,),
     urgent_items=(service.urgent_open_alerts,),
+    open_risks=(service.open_item9_risks,),
     on_case_created=(service.on_case_created,),
     on_case_reopened=(service.on_case_reopened,),
 )

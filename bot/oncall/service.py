@@ -1,8 +1,8 @@
 """The after-hours rota, and the one answer to "who must hear about this urgent item now".
 
 `urgent_recipients(unit, case, item=...)` is what every urgent item calls (urgent side
-effects and their escalation, high-risk safety records; item 9 alerts and urgent adherence
-reports when they land): the case's prescribers, plus, outside the clinic's working hours
+effects, high-risk safety records, PHQ-9 item 9 alerts and high-priority adherence reports,
+each at every step of its chase): the case's prescribers, plus, outside the clinic's working hours
 (`settings.clinic`, in the clinic's zone), whoever is on call. It writes a cover grant for
 the on-call person, so that the relay lets them read the item's messages and the item's
 workflow lets them acknowledge it while the shift lasts (`covering`, audited each time).
@@ -177,9 +177,10 @@ def _tell_admins(unit: Unit, case: Case, item: str) -> None:
 
 
 def item_ref(item: str) -> str:
-    """`side_effect:12` -> `SE-12`, `safety:3` -> `SR-3` (what people see)."""
+    """`side_effect:12` -> `SE-12`, `safety:3` -> `SR-3`, `item9:4` -> `A-4` (the item 9
+    alert's ref), `adherence:5` -> `AD-5` (what people see)."""
     kind, _, number = item.partition(":")
-    prefix = {"side_effect": "SE", "safety": "SR"}.get(kind, kind)
+    prefix = {"side_effect": "SE", "safety": "SR", "item9": "A", "adherence": "AD"}.get(kind, kind)
     return f"{prefix}-{number}"
 
 

@@ -3,9 +3,10 @@ walks them (urgent open items first, then cases not improving, overdue reviews, 
 cases), with counts and a link to each case thread.
 
 Other workflows feed the first criterion through the `urgent_items` they declare
-(bot/contributions.py): given a session and case ids, how many urgent items are open on
-each case. Their other open items (adherence reports) come through `digest_notes`: short
-phrases shown on a case's line, without changing its rank. Nothing here imports those workflows.
+(bot/contributions.py, asked through its `urgent_providers`): given a session and case ids, how
+many urgent items are open on each case. Their other open items (adherence reports) come
+through `digest_notes`: short phrases shown on a case's line, without changing its rank.
+Nothing here imports those workflows.
 """
 
 from __future__ import annotations
@@ -19,8 +20,16 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from bot.cases.service import thread_url
-from bot.contributions import CaseButton, CaseButtons, DigestNotes, UrgentItems
-from bot.deps import Deps
+from bot.contributions import (
+    CaseButton,
+    CaseButtons,
+    DigestNotes,
+    UrgentItems,
+    button_providers,
+    first_button,
+    note_providers,
+    urgent_providers,
+)
 from bot.errors import NotAllowed
 from bot.measures.service import episode_summaries, score_status
 from bot.reviews.settings import ReviewSettings
@@ -86,22 +95,6 @@ class Digest:
         return self.lines[:MAX_LINES]
 
 
-def urgent_providers(deps: Deps) -> list[UrgentItems]:
-    """Every workflow's count of urgent open items per case (urgent side effects, high or imminent
-    suicide risk)."""
-    return [provider for workflow in deps.workflows for provider in workflow.urgent_items]
-
-
-def note_providers(deps: Deps) -> list[DigestNotes]:
-    """Every workflow's other open items per case (adherence reports, for now)."""
-    return [provider for workflow in deps.workflows for provider in workflow.digest_notes]
-
-
-def button_providers(deps: Deps) -> list[CaseButtons]:
-    """Every workflow's buttons on a case (consults: Request consultation when not improving)."""
-    return [provider for workflow in deps.workflows for provider in workflow.case_buttons]
-
-
 def build_digest(
     session: Session,
     *,
@@ -153,7 +146,7 @@ def build_digest(
     # Buttons only for the lines shown: each provider reads the case's own state.
     by_id = {c.id: c for c in cases}
     for index, line in enumerate(lines[:MAX_LINES]):
-        offered = next((b for offer in buttons for b in offer(session, by_id[line.case_id], now)), None)
+        offered = first_button(buttons, session, by_id[line.case_id], now)
         if offered is not None:
             lines[index] = replace(line, button=offered)
     return Digest(lines)

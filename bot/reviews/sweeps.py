@@ -17,6 +17,7 @@ from datetime import datetime
 
 from bot.auditlog import Source
 from bot.cases.service import post_in_thread, thread_url
+from bot.contributions import button_providers, note_providers, urgent_providers
 from bot.deps import Deps
 from bot.errors import Conflict
 from bot.ids import Action
@@ -311,9 +312,9 @@ def _post_digests(unit: Unit, settings: ReviewSettings) -> int:
             cases=cases,
             now=unit.now,
             settings=settings,
-            urgent_items=caseload.urgent_providers(unit.deps),
-            digest_notes=caseload.note_providers(unit.deps),
-            buttons=caseload.button_providers(unit.deps),
+            urgent_items=urgent_providers(unit.deps),
+            digest_notes=note_providers(unit.deps),
+            buttons=button_providers(unit.deps),
             zone=unit.deps.settings.clinic.zone,
         )
         unit.post(

@@ -335,6 +335,20 @@ def waiting_for_me(unit: Unit) -> list[WaitingItem]:
     return items
 
 
+def open_risks(session: Session, case: Case) -> list[str]:
+    """What closing the case would leave behind (Workflow.open_risks): a current risk level of
+    high or imminent, whether or not its alert was acknowledged (closing ends the follow-up and
+    the chase). The level, the record's id and its state only; no plan text."""
+    record = repo.current_record(session=session, case_id=case.id)
+    if record is None or not record.urgent:
+        return []
+    state = f"acknowledged by <@{record.acknowledged_by}>" if record.acknowledged_by else "not acknowledged"
+    return [
+        f"• Current suicide risk *{escape_mrkdwn(LEVELS[record.risk_level])}* "
+        f"(safety record *{record.ref}*, follow-up {record.follow_up_date.isoformat()}): {state}"
+    ]
+
+
 def high_risk_cases(session: Session, case_ids: Sequence[int]) -> dict[int, int]:
     """The caseload digest: a case whose current risk is high or imminent ranks first."""
     levels = repo.current_levels(session=session, case_ids=case_ids)

@@ -14,4 +14,5 @@ WORKFLOW = Workflow(
     card_lines=(service.risk_line,),
     home_items=(service.waiting_for_me,),
     urgent_items=(service.high_risk_cases,),
+    open_risks=(service.open_risks,),
 )

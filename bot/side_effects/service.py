@@ -427,7 +427,7 @@ def _report_for_acknowledger(unit: Unit, report_id: int) -> tuple[SideEffectRepo
     report = repo.get_report(session=unit.session, report_id=report_id, lock=True)
     if report is None:
         raise NoAccess(reason="not_found")
-    if not _is_prescriber(unit, report.case_id) and covering(
+    if not is_prescriber(unit, report.case_id) and covering(
         unit, case_id=report.case_id, item=f"side_effect:{report.id}"
     ):
         return report, case_of(unit, report)
@@ -435,7 +435,8 @@ def _report_for_acknowledger(unit: Unit, report_id: int) -> tuple[SideEffectRepo
     return report, access.case
 
 
-def _is_prescriber(unit: Unit, case_id: int) -> bool:
+def is_prescriber(unit: Unit, case_id: int) -> bool:
+    """Is the actor a prescriber on the case's team? (Before trying an on-call cover grant.)"""
     member = case_repo.membership(session=unit.session, case_id=case_id, user_id=unit.actor.user_id)
     return member is not None and member.role == Role.PRESCRIBER
 
