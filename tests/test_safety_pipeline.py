@@ -45,7 +45,7 @@ def test_a_high_risk_record_is_saved_encrypted_and_alerts_prescribers_and_the_ow
     assert submit_safety(h, BOB, case_id, owner=BOB).status == 200
     [record] = h.rows(SafetyRecord)
     assert (record.risk_level, record.method, record.follow_up_owner) == ("high", "clinical", BOB)
-    assert "Vomited" not in record.plan_enc and "dog" not in record.plan_enc
+    assert "Vomited twice" not in record.plan_enc and "Walks with the dog" not in record.plan_enc
     assert record.ack_due_at == h.clock.now() + timedelta(minutes=15)  # the urgent side-effect clock
     assert record.next_escalation_at == record.ack_due_at
 
