@@ -10,13 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Index, Select, Text, UniqueConstraint, text
+from sqlalchemy import Index, Select, Text, UniqueConstraint, bindparam, insert, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.cases import Case, CaseMember, CaseStatus
 from storage.core import OutboxMessage
-from storage.types import utc_column
+from storage.types import table_of, utc_column
 
 
 class ReviewStatus(StrEnum):
@@ -292,3 +295,45 @@ def thread_roots(*, session: Session, cases: Sequence[Case]) -> dict[int, Outbox
         return {}
     rows = session.execute(select(OutboxMessage).where(col(OutboxMessage.id).in_(card_ids))).scalars()
     return {card_ids[row.id]: row for row in rows}
+
+
+def insert_open_reviews(*, session: Session, rows: Sequence[dict[str, Any]]) -> dict[int, int]:
+    """Open reviews (column values, status open) in one statement; returns case id → review id
+    for those inserted.
+
+    A case that already has an open review (another replica's sweep or `/review now` won the
+    race) is skipped by uq_reviews_one_open through ON CONFLICT DO NOTHING, instead of failing
+    the statement: no savepoint per review. On PostgreSQL the insert waits for a competing
+    uncommitted open review and then skips its case."""
+    if not rows:
+        return {}
+    table = table_of(Review)
+    dialect = session.get_bind().dialect.name
+    dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        dialect_insert(table)
+        .values([{**row, "status": ReviewStatus.OPEN} for row in rows])
+        .on_conflict_do_nothing()
+        .returning(table.c.case_id, table.c.id)
+    )
+    return {case_id: review_id for case_id, review_id in session.execute(statement)}
+
+
+def set_prompts(*, session: Session, prompts: dict[int, int]) -> None:
+    """review id → the outbox id of its prompt, for a batch of new reviews in one executemany."""
+    if prompts:
+        table = table_of(Review)
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("review_id"))
+            .values(prompt_outbox_id=bindparam("outbox_id")),
+            [{"review_id": review, "outbox_id": outbox} for review, outbox in prompts.items()],
+        )
+
+
+def add_nudges(*, session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Pending nudges (column values) in one executemany: a batch of reviews plans one per member."""
+    if rows:
+        session.execute(
+            insert(table_of(ReviewNudge)), [{**row, "status": NudgeStatus.PENDING} for row in rows]
+        )
