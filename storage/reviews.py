@@ -168,15 +168,19 @@ def due_schedules(*, now: datetime) -> Select:
     """Active schedules due by `now` on open cases, oldest first (uses ix_review_schedules_due).
 
     The open-case test is a subquery, so `FOR UPDATE` locks the schedule rows only, never
-    the case rows people are editing.
+    the case rows people are editing. A correlated EXISTS (one primary-key lookup per due
+    row), not `IN (open cases)`: SQLite built the list of every open case for each batch,
+    so the sweep grew with the total number of cases.
     """
-    open_cases = select(Case.id).where(Case.status == CaseStatus.OPEN)
+    case_open = (
+        select(Case.id).where(Case.id == ReviewSchedule.case_id, Case.status == CaseStatus.OPEN).exists()
+    )
     return (
         select(ReviewSchedule)
         .where(
             col(ReviewSchedule.active).is_(True),
             col(ReviewSchedule.next_due_at) <= now,
-            col(ReviewSchedule.case_id).in_(open_cases),
+            case_open,
         )
         .order_by(col(ReviewSchedule.next_due_at), col(ReviewSchedule.id))
     )
@@ -303,20 +307,17 @@ def insert_open_reviews(*, session: Session, rows: Sequence[dict[str, Any]]) -> 
 
     A case that already has an open review (another replica's sweep or `/review now` won the
     race) is skipped by uq_reviews_one_open through ON CONFLICT DO NOTHING, instead of failing
-    the statement: no savepoint per review. On PostgreSQL the insert waits for a competing
+    the statement: no savepoint per review. Sent as one executemany (SQLAlchemy batches it
+    into multi-row INSERTs), so the statement compiles once per process. On PostgreSQL the insert waits for a competing
     uncommitted open review and then skips its case."""
     if not rows:
         return {}
     table = table_of(Review)
     dialect = session.get_bind().dialect.name
     dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = (
-        dialect_insert(table)
-        .values([{**row, "status": ReviewStatus.OPEN} for row in rows])
-        .on_conflict_do_nothing()
-        .returning(table.c.case_id, table.c.id)
-    )
-    return {case_id: review_id for case_id, review_id in session.execute(statement)}
+    statement = dialect_insert(table).on_conflict_do_nothing().returning(table.c.case_id, table.c.id)
+    inserted = session.execute(statement, [{**row, "status": ReviewStatus.OPEN} for row in rows])
+    return {case_id: review_id for case_id, review_id in inserted}
 
 
 def set_prompts(*, session: Session, prompts: dict[int, int]) -> None:
