@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Index, Select, Text, UniqueConstraint, bindparam, insert, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.cases import Case, CaseMember, CaseStatus
@@ -186,6 +187,19 @@ def due_schedules(*, now: datetime) -> Select:
     )
 
 
+def move_schedules(*, session: Session, schedules: Sequence[ReviewSchedule], to: Sequence[datetime]) -> None:
+    """Each claimed schedule's next due time, in one executemany UPDATE rather than an ORM
+    flush of every row; the loaded objects are given the new value as already saved."""
+    table = table_of(ReviewSchedule)
+    if schedules:
+        session.execute(
+            update(table).where(table.c.id == bindparam("schedule_id")).values(next_due_at=bindparam("due")),
+            [{"schedule_id": s.id, "due": due} for s, due in zip(schedules, to, strict=True)],
+        )
+    for schedule, due in zip(schedules, to, strict=True):
+        set_committed_value(schedule, "next_due_at", due)
+
+
 # -- reviews -----------------------------------------------------------------------------------
 
 
@@ -307,9 +321,9 @@ def insert_open_reviews(*, session: Session, rows: Sequence[dict[str, Any]]) -> 
 
     A case that already has an open review (another replica's sweep or `/review now` won the
     race) is skipped by uq_reviews_one_open through ON CONFLICT DO NOTHING, instead of failing
-    the statement: no savepoint per review. Sent as one executemany (SQLAlchemy batches it
-    into multi-row INSERTs), so the statement compiles once per process. On PostgreSQL the insert waits for a competing
-    uncommitted open review and then skips its case."""
+    the statement: no savepoint per review. On PostgreSQL the insert waits for a competing
+    uncommitted open review and then skips its case. Sent as one executemany (SQLAlchemy
+    batches it into multi-row INSERTs), so the statement compiles once per process."""
     if not rows:
         return {}
     table = table_of(Review)

@@ -101,9 +101,10 @@ def _fire_batch(unit: Unit, schedules: list[ReviewSchedule], settings: ReviewSet
             unit.now,
             default_at=settings.default_at,
         )
-        schedule.next_due_at = following
-        unit.session.add(schedule)
         moved.append((case, due, following, missed))
+    repo.move_schedules(
+        session=unit.session, schedules=schedules, to=[following for _, _, following, _ in moved]
+    )
     opened = start_reviews(
         unit,
         [
