@@ -117,13 +117,15 @@ def _check_mrkdwn(name: str, node: Any) -> None:
     """Refuse a rendered document whose mrkdwn carries a stray `<` (see stray_markup)."""
     if isinstance(node, dict):
         text = node.get("text") if node.get("type") == "mrkdwn" else None
-        if isinstance(text, str) and (stray := stray_markup(text)):
+        if isinstance(text, str) and "<" in text and (stray := stray_markup(text)):
             raise TemplateError(f"{name}: a raw '<' in mrkdwn text (write &lt;): {stray[0]!r}")
         for value in node.values():
-            _check_mrkdwn(name, value)
+            if isinstance(value, dict | list):  # only containers can hold mrkdwn
+                _check_mrkdwn(name, value)
     elif isinstance(node, list):
         for value in node:
-            _check_mrkdwn(name, value)
+            if isinstance(value, dict | list):
+                _check_mrkdwn(name, value)
 
 
 _ESCAPED_MENTION = re.compile(r"&lt;([@#])([UWC][A-Z0-9]{2,30})&gt;")
@@ -267,13 +269,14 @@ MAX_SHAPES = 4096
 def _shape(node: Any, key: str | None = None) -> Hashable:
     """What Block Kit validation depends on: the structure, every value with its type,
     except free texts (_FREE_TEXT), which count by their length only."""
-    if isinstance(node, dict):
-        return (_DICT, *((k, _shape(v, k)) for k, v in node.items()))
-    if isinstance(node, list):
-        return (_LIST, *(_shape(v) for v in node))
-    if isinstance(node, str) and key in _FREE_TEXT:
+    kind = type(node)
+    if kind is dict:
+        return (_DICT, tuple([(k, _shape(v, k)) for k, v in node.items()]))
+    if kind is list:
+        return (_LIST, tuple([_shape(v) for v in node]))
+    if kind is str and key in _FREE_TEXT:
         return (_LENGTH, len(node))
-    return (type(node), node)
+    return (kind, node)
 
 
 def mrkdwn_chunks(value: Any, limit: int = 2800) -> list[str]:
