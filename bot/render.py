@@ -110,6 +110,8 @@ _OUR_TOKEN = re.compile(
 def stray_markup(text: str) -> list[str]:
     """Each `<` in mrkdwn text that does not open one of our well-formed tokens, in context."""
     bare = _OUR_TOKEN.sub("", text)
+    if "<" not in bare:  # the usual case: no walk over every character
+        return []
     return [bare[max(0, i - 20) : i + 20] for i, ch in enumerate(bare) if ch == "<"]
 
 
