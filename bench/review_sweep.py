@@ -78,6 +78,14 @@ def _seed(deps, total: int, due: int, chunk: int = 10_000) -> None:
             )
         if deps.engine.dialect.name == "postgresql":
             session.execute(text("ANALYZE"))
+    if deps.engine.dialect.name == "sqlite":
+        # The seeding's own writes, still in the WAL, are copied into the database file now,
+        # not by the first commit of the sweep being measured (0.15 s at 100,000 cases).
+        raw = deps.engine.raw_connection()  # outside a transaction, which a checkpoint needs
+        try:
+            raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            raw.close()
 
 
 def _one(total: int, due: int) -> list[object]:

@@ -18,7 +18,7 @@ from enum import StrEnum
 from json.encoder import encode_basestring as _json_string  # what json.dumps(ensure_ascii=False) uses
 from typing import Any
 
-from sqlalchemy import Row
+from sqlalchemy import Row, insert
 from sqlmodel import Session, select
 
 from storage.core import AuditEvent, AuditHead, event_tuples
@@ -73,61 +73,78 @@ def canonical_details(details: dict[str, Any]) -> str:
 
 
 def event_hash(key: bytes, event: EventRow) -> str:
-    content = {
-        "seq": event.seq,
-        "at": event.at.isoformat(timespec="microseconds"),
-        "team_id": event.team_id,
-        "actor": event.actor,
-        "action": event.action,
-        "case_id": event.case_id,
-        "target": event.target,
-        "outcome": event.outcome,
-        "source": event.source,
-        "correlation_id": event.correlation_id,
-        "details": event.details,
-        "prev_hash": event.prev_hash,
-    }
+    return _hash_of(
+        key,
+        seq=event.seq,
+        at=event.at,
+        team_id=event.team_id,
+        actor=event.actor,
+        action=event.action,
+        case_id=event.case_id,
+        target=event.target,
+        outcome=event.outcome,
+        source=event.source,
+        correlation_id=event.correlation_id,
+        details=event.details,
+        prev_hash=event.prev_hash,
+    )
+
+
+def _hash_of(key: bytes, *, at: datetime, **content: Any) -> str:
+    """The HMAC over an event's canonical content (every column but `hash`)."""
+    content["at"] = at.isoformat(timespec="microseconds")
     message = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def chain(key: bytes, events: Iterable[PendingEvent], *, after_seq: int, after_hash: str) -> list[AuditEvent]:
-    """The rows that continue the chain from (after_seq, after_hash): numbered and linked."""
+def _linked(
+    key: bytes, events: Iterable[PendingEvent], *, after_seq: int, after_hash: str
+) -> list[dict[str, Any]]:
+    """The column values of the events continuing the chain from (after_seq, after_hash),
+    numbered and hashed in order: each hash covers the one before it."""
     rows, seq, prev = [], after_seq, after_hash
     for item in events:
         seq += 1
-        row = AuditEvent(
-            seq=seq,
-            at=item.at,
-            team_id=item.team_id,
-            actor=item.actor,
-            action=item.action,
-            case_id=item.case_id,
-            target=item.target,
-            outcome=str(item.outcome),
-            source=str(item.source),
-            correlation_id=item.correlation_id,
-            details=canonical_details(item.details),
-            prev_hash=prev,
-            hash="",
-        )
-        row.hash = prev = event_hash(key, row)
+        row: dict[str, Any] = {
+            "seq": seq,
+            "at": item.at,
+            "team_id": item.team_id,
+            "actor": item.actor,
+            "action": item.action,
+            "case_id": item.case_id,
+            "target": item.target,
+            "outcome": str(item.outcome),
+            "source": str(item.source),
+            "correlation_id": item.correlation_id,
+            "details": canonical_details(item.details),
+            "prev_hash": prev,
+        }
+        row["hash"] = prev = _hash_of(key, **row)
         rows.append(row)
     return rows
 
 
-def append(session: Session, key: bytes, events: Iterable[PendingEvent]) -> list[AuditEvent]:
-    """Chain and insert events inside the caller's transaction (commit is the caller's)."""
+def chain(key: bytes, events: Iterable[PendingEvent], *, after_seq: int, after_hash: str) -> list[AuditEvent]:
+    """The rows that continue the chain from (after_seq, after_hash): numbered and linked."""
+    return [AuditEvent(**row) for row in _linked(key, events, after_seq=after_seq, after_hash=after_hash)]
+
+
+def append(session: Session, key: bytes, events: Iterable[PendingEvent]) -> int:
+    """Chain and insert events inside the caller's transaction (commit is the caller's);
+    returns how many were written.
+
+    One multi-row INSERT of plain column values, not one ORM object per event: a sweep's
+    unit records hundreds of events and building ORM objects cost more than hashing them."""
     pending = list(events)
     if not pending:
-        return []
+        return 0
     head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
-    written = chain(key, pending, after_seq=head.seq, after_hash=head.hash)
-    session.add_all(written)
-    head.seq, head.hash = written[-1].seq, written[-1].hash
+    written = _linked(key, pending, after_seq=head.seq, after_hash=head.hash)
+    session.execute(insert(table_of(AuditEvent)), written)
+    head.seq, head.hash = written[-1]["seq"], written[-1]["hash"]
     session.add(head)
     session.flush()
-    return written
+    return len(written)
 
 
 @dataclass(frozen=True)

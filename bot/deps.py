@@ -71,7 +71,7 @@ class Deps:
                 _open_unit.reset(token)
             auditlog.append(session, self.audit_key, unit.events)
         committed()
-        replies = [row.id for row in unit.queued if row.method == RESPONSE_URL]
+        replies = [row_id for row_id, method in unit.queued if method == RESPONSE_URL]
         if len(replies) < len(unit.queued):
             self.relay.kick()
         if replies:  # the person is waiting: send on this thread, no hand-over to the relay

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Hashable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,8 @@ _OUR_TOKEN = re.compile(
 def stray_markup(text: str) -> list[str]:
     """Each `<` in mrkdwn text that does not open one of our well-formed tokens, in context."""
     bare = _OUR_TOKEN.sub("", text)
+    if "<" not in bare:  # the usual case: no walk over every character
+        return []
     return [bare[max(0, i - 20) : i + 20] for i, ch in enumerate(bare) if ch == "<"]
 
 
@@ -116,13 +119,15 @@ def _check_mrkdwn(name: str, node: Any) -> None:
     """Refuse a rendered document whose mrkdwn carries a stray `<` (see stray_markup)."""
     if isinstance(node, dict):
         text = node.get("text") if node.get("type") == "mrkdwn" else None
-        if isinstance(text, str) and (stray := stray_markup(text)):
+        if isinstance(text, str) and "<" in text and (stray := stray_markup(text)):
             raise TemplateError(f"{name}: a raw '<' in mrkdwn text (write &lt;): {stray[0]!r}")
         for value in node.values():
-            _check_mrkdwn(name, value)
+            if isinstance(value, dict | list):  # only containers can hold mrkdwn
+                _check_mrkdwn(name, value)
     elif isinstance(node, list):
         for value in node:
-            _check_mrkdwn(name, value)
+            if isinstance(value, dict | list):
+                _check_mrkdwn(name, value)
 
 
 _ESCAPED_MENTION = re.compile(r"&lt;([@#])([UWC][A-Z0-9]{2,30})&gt;")
@@ -174,6 +179,7 @@ class Renderer:
             trusted=_trusted,
         )
         self.env.filters["chunks"] = mrkdwn_chunks
+        self._passed: set[Hashable] = set()  # _shape of blocks slack_sdk accepted unchanged
 
     def _render(self, name: str, context: dict[str, Any]) -> dict[str, Any]:
         text = self.env.get_template(name).render(**context)
@@ -198,10 +204,30 @@ class Renderer:
         blocks = doc.get("blocks", [])
         if len(blocks) > MAX_MESSAGE_BLOCKS:
             raise TemplateError(f"{name}: {len(blocks)} blocks, Slack allows {MAX_MESSAGE_BLOCKS}")
-        doc["blocks"] = [_validate_block(name, b) for b in blocks]
+        doc["blocks"] = [self._block(name, b) for b in blocks]
         _check_mrkdwn(name, {"type": "mrkdwn", "text": text})  # the notification line is mrkdwn too
         _check_mrkdwn(name, doc["blocks"])
         return doc
+
+    def _block(self, name: str, block: dict[str, Any]) -> dict[str, Any]:
+        """_validate_block, skipped for a block shaped like one that already passed unchanged.
+
+        slack_sdk's checks look at a block's structure, its ids and enumerated values, and the
+        lengths of its texts (section text, button value, url), never at what the texts say;
+        so a block equal to a validated one in all of those (its `_shape`) passes too. A sweep
+        posting hundreds of prompts from one template validates a handful of shapes, not each
+        prompt. Only blocks that slack_sdk returned exactly as given are remembered, so the
+        output is the same either way."""
+        shape = _shape(block)
+        if shape in self._passed:
+            _check_text_length(name, block)
+            return block
+        out = _validate_block(name, block)
+        if out == block:
+            if len(self._passed) >= MAX_SHAPES:
+                self._passed.clear()
+            self._passed.add(shape)
+        return out
 
     def view(self, name: str, /, **context: Any) -> dict[str, Any]:
         """A modal or Home tab, validated with slack_sdk's View model."""
@@ -226,10 +252,33 @@ def _validate_block(name: str, block: dict[str, Any]) -> dict[str, Any]:
         raise
     except Exception as exc:
         raise TemplateError(f"{name}: invalid block {block.get('type')!r}: {exc}") from exc
-    text = out.get("text")
+    _check_text_length(name, out)
+    return out
+
+
+def _check_text_length(name: str, block: dict[str, Any]) -> None:
+    text = block.get("text")
     if isinstance(text, dict) and len(text.get("text", "")) > MAX_TEXT:
         raise TemplateError(f"{name}: section text over {MAX_TEXT} characters")
-    return out
+
+
+# Keys whose string values slack_sdk checks only for length (and presence).
+_FREE_TEXT = frozenset({"text", "value", "url", "alt_text", "image_url"})
+_DICT, _LIST, _LENGTH = "dict", "list", "length"
+MAX_SHAPES = 4096
+
+
+def _shape(node: Any, key: str | None = None) -> Hashable:
+    """What Block Kit validation depends on: the structure, every value with its type,
+    except free texts (_FREE_TEXT), which count by their length only."""
+    kind = type(node)
+    if kind is dict:
+        return (_DICT, tuple([(k, _shape(v, k)) for k, v in node.items()]))
+    if kind is list:
+        return (_LIST, tuple([_shape(v) for v in node]))
+    if kind is str and key in _FREE_TEXT:
+        return (_LENGTH, len(node))
+    return (kind, node)
 
 
 def mrkdwn_chunks(value: Any, limit: int = 2800) -> list[str]:

@@ -9,16 +9,19 @@ woken to deliver at once.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.auditlog import APP_ACTOR, Outcome, PendingEvent, Source
 from bot.errors import Duplicate
 from storage.core import OutboxMessage, ProcessedRequest
+from storage.types import table_of
 
 if TYPE_CHECKING:
     from bot.deps import Deps
@@ -45,7 +48,7 @@ class Unit:
         self.actor = actor
         self.now: datetime = deps.clock.now()
         self.events: list[PendingEvent] = []
-        self.queued: list[OutboxMessage] = []
+        self.queued: list[tuple[int, str]] = []  # (outbox id, method) of every message queued
 
     @property
     def is_admin(self) -> bool:
@@ -98,10 +101,44 @@ class Unit:
     ) -> OutboxMessage:
         """Queue chat.postMessage; `thread_of` is the outbox id of the thread's root message.
         A message to a user id is a DM: that user is its reader, checked at send time."""
-        reader = channel if channel[:1] in ("U", "W") else None
         return self._queue(
-            "chat.postMessage", channel, message, purpose, case_id, thread_of, None, dedupe_key, reader
+            "chat.postMessage",
+            channel,
+            message,
+            purpose,
+            case_id,
+            thread_of,
+            None,
+            dedupe_key,
+            _dm_reader(channel),
         )
+
+    def post_all(self, posts: Sequence[Post]) -> list[int]:
+        """`post` for many messages at once; returns their outbox ids, in order.
+
+        One multi-row INSERT … RETURNING instead of an ORM object and a flush per message:
+        a sweep queues hundreds of prompts in one unit. Same rows as `post` writes."""
+        if not posts:
+            return []
+        table = table_of(OutboxMessage)
+        rows = [
+            self._values(
+                "chat.postMessage",
+                p.channel,
+                p.message,
+                p.purpose,
+                p.case_id,
+                p.thread_of,
+                None,
+                None,
+                _dm_reader(p.channel),
+            )
+            for p in posts
+        ]
+        statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        ids = [row_id for (row_id,) in self.session.execute(statement, rows)]
+        self.queued.extend((row_id, "chat.postMessage") for row_id in ids)
+        return ids
 
     def ephemeral(
         self,
@@ -175,22 +212,57 @@ class Unit:
         reader: str | None,
     ) -> OutboxMessage:
         row = OutboxMessage(
-            created_at=self.now,
-            method=method,
-            channel=channel,
-            payload_enc=self.deps.cipher.encrypt(json.dumps(message, separators=(",", ":"))),
-            purpose=purpose,
-            case_id=case_id,
-            thread_of=thread_of,
-            update_of=update_of,
-            dedupe_key=dedupe_key,
-            reader=reader,
-            next_attempt_at=self.now,
+            **self._values(
+                method, channel, message, purpose, case_id, thread_of, update_of, dedupe_key, reader
+            )
         )
         self.session.add(row)
         self.session.flush()  # assigns the id later messages thread under
-        self.queued.append(row)
+        self.queued.append((row.id, method))
         return row
+
+    def _values(
+        self,
+        method: str,
+        channel: str,
+        message: dict[str, Any],
+        purpose: str,
+        case_id: int | None,
+        thread_of: int | None,
+        update_of: int | None,
+        dedupe_key: str | None,
+        reader: str | None,
+    ) -> dict[str, Any]:
+        """The columns of a queued message; its payload is encrypted at rest."""
+        return {
+            "created_at": self.now,
+            "method": method,
+            "channel": channel,
+            "payload_enc": self.deps.cipher.encrypt(json.dumps(message, separators=(",", ":"))),
+            "purpose": purpose,
+            "case_id": case_id,
+            "thread_of": thread_of,
+            "update_of": update_of,
+            "dedupe_key": dedupe_key,
+            "reader": reader,
+            "next_attempt_at": self.now,
+        }
+
+
+@dataclass(frozen=True)
+class Post:
+    """One message for Unit.post_all (the arguments of Unit.post)."""
+
+    channel: str
+    message: dict[str, Any]
+    purpose: str
+    case_id: int | None = None
+    thread_of: int | None = None
+
+
+def _dm_reader(channel: str) -> str | None:
+    """A message to a user id is a DM: that user is its reader, checked at send time."""
+    return channel if channel[:1] in ("U", "W") else None
 
 
 def refusal_event(actor: Actor, at: datetime, action: str, outcome: Outcome, **details: Any) -> PendingEvent:

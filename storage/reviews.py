@@ -10,13 +10,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Index, Select, Text, UniqueConstraint, text
+from sqlalchemy import Index, Select, Text, UniqueConstraint, bindparam, insert, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.cases import Case, CaseMember, CaseStatus
 from storage.core import OutboxMessage
-from storage.types import utc_column
+from storage.types import table_of, utc_column
 
 
 class ReviewStatus(StrEnum):
@@ -165,18 +169,35 @@ def due_schedules(*, now: datetime) -> Select:
     """Active schedules due by `now` on open cases, oldest first (uses ix_review_schedules_due).
 
     The open-case test is a subquery, so `FOR UPDATE` locks the schedule rows only, never
-    the case rows people are editing.
+    the case rows people are editing. A correlated EXISTS (one primary-key lookup per due
+    row), not `IN (open cases)`: SQLite built the list of every open case for each batch,
+    so the sweep grew with the total number of cases.
     """
-    open_cases = select(Case.id).where(Case.status == CaseStatus.OPEN)
+    case_open = (
+        select(Case.id).where(Case.id == ReviewSchedule.case_id, Case.status == CaseStatus.OPEN).exists()
+    )
     return (
         select(ReviewSchedule)
         .where(
             col(ReviewSchedule.active).is_(True),
             col(ReviewSchedule.next_due_at) <= now,
-            col(ReviewSchedule.case_id).in_(open_cases),
+            case_open,
         )
         .order_by(col(ReviewSchedule.next_due_at), col(ReviewSchedule.id))
     )
+
+
+def move_schedules(*, session: Session, schedules: Sequence[ReviewSchedule], to: Sequence[datetime]) -> None:
+    """Each claimed schedule's next due time, in one executemany UPDATE rather than an ORM
+    flush of every row; the loaded objects are given the new value as already saved."""
+    table = table_of(ReviewSchedule)
+    if schedules:
+        session.execute(
+            update(table).where(table.c.id == bindparam("schedule_id")).values(next_due_at=bindparam("due")),
+            [{"schedule_id": s.id, "due": due} for s, due in zip(schedules, to, strict=True)],
+        )
+    for schedule, due in zip(schedules, to, strict=True):
+        set_committed_value(schedule, "next_due_at", due)
 
 
 # -- reviews -----------------------------------------------------------------------------------
@@ -292,3 +313,42 @@ def thread_roots(*, session: Session, cases: Sequence[Case]) -> dict[int, Outbox
         return {}
     rows = session.execute(select(OutboxMessage).where(col(OutboxMessage.id).in_(card_ids))).scalars()
     return {card_ids[row.id]: row for row in rows}
+
+
+def insert_open_reviews(*, session: Session, rows: Sequence[dict[str, Any]]) -> dict[int, int]:
+    """Open reviews (column values, status open) in one statement; returns case id → review id
+    for those inserted.
+
+    A case that already has an open review (another replica's sweep or `/review now` won the
+    race) is skipped by uq_reviews_one_open through ON CONFLICT DO NOTHING, instead of failing
+    the statement: no savepoint per review. On PostgreSQL the insert waits for a competing
+    uncommitted open review and then skips its case. Sent as one executemany (SQLAlchemy
+    batches it into multi-row INSERTs), so the statement compiles once per process."""
+    if not rows:
+        return {}
+    table = table_of(Review)
+    dialect = session.get_bind().dialect.name
+    dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = dialect_insert(table).on_conflict_do_nothing().returning(table.c.case_id, table.c.id)
+    inserted = session.execute(statement, [{**row, "status": ReviewStatus.OPEN} for row in rows])
+    return {case_id: review_id for case_id, review_id in inserted}
+
+
+def set_prompts(*, session: Session, prompts: dict[int, int]) -> None:
+    """review id → the outbox id of its prompt, for a batch of new reviews in one executemany."""
+    if prompts:
+        table = table_of(Review)
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("review_id"))
+            .values(prompt_outbox_id=bindparam("outbox_id")),
+            [{"review_id": review, "outbox_id": outbox} for review, outbox in prompts.items()],
+        )
+
+
+def add_nudges(*, session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Pending nudges (column values) in one executemany: a batch of reviews plans one per member."""
+    if rows:
+        session.execute(
+            insert(table_of(ReviewNudge)), [{**row, "status": NudgeStatus.PENDING} for row in rows]
+        )

@@ -13,10 +13,12 @@ from datetime import UTC, datetime, timedelta
 from slack_sdk import WebClient
 from sqlalchemy import func, select
 
+from bot import auditlog
 from bot.factory import create_app, deps_of
 from bot.reviews import service as review_service
 from bot.reviews.sweeps import fire_due_reviews, post_weekly_digest, send_due_nudges
 from bot.scheduler import run_sweep
+from storage.cases import Case
 from storage.core import OutboxMessage
 from storage.reviews import NudgeStatus, Review, ReviewNudge, ReviewSchedule
 from tests.reviews_helpers import (
@@ -25,7 +27,7 @@ from tests.reviews_helpers import (
     quick_case,
     review,
 )
-from tests.support import ALICE, care_team
+from tests.support import ALICE, BOB, care_team
 
 CASES = 12
 
@@ -206,3 +208,62 @@ def test_concurrent_first_lookups_of_a_user_do_not_collide(harness):
         *(lambda deps=deps: deps.gateway.user("U0NEW").tz for deps in [harness.deps, other] * 2)
     )
     assert results == ["America/New_York"] * 4
+
+
+def test_one_sweep_batch_opens_each_review_with_its_prompt_nudges_and_events_in_order(harness):
+    """The batch path (one statement per table for the whole batch) writes what one review
+    at a time wrote: each review linked to its own prompt, posted in its own case thread
+    with its own id on the buttons, one pending nudge per member, the schedules moved on,
+    and per case `review.started` then `review.fired`, in schedule order, on an intact
+    chain. A case whose last review is still open is told it is overdue instead."""
+    first, busy, last = [quick_case(harness, f"Case {n}") for n in range(3)]
+    with harness.deps.unit(actor(ALICE)) as unit:
+        review_service.start_now(unit, case_id=busy)
+    harness.settle()
+    harness.clock.advance(timedelta(days=15))
+    before = len(harness.audit_events())
+
+    assert fire_due_reviews(harness.deps) == 3
+    harness.settle()
+
+    now = harness.clock.now()
+    with harness.db() as session:
+        opened = {
+            r.case_id: r
+            for r in session.execute(select(Review).where(Review.trigger == "schedule")).scalars()
+        }
+        assert sorted(opened) == [first, last]
+        for case_id, row in opened.items():
+            prompt = session.get(OutboxMessage, row.prompt_outbox_id)
+            card = session.get(OutboxMessage, session.get(Case, case_id).card_outbox_id)
+            assert (prompt.purpose, prompt.case_id, prompt.thread_of) == ("review_prompt", case_id, card.id)
+            assert prompt.status == "sent"
+            message = json.loads(harness.deps.cipher.decrypt(prompt.payload_enc))
+            values = {e["value"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]}
+            assert values == {str(row.id)}  # its own id on its buttons
+            nudges = (
+                session.execute(select(ReviewNudge).where(ReviewNudge.review_id == row.id)).scalars().all()
+            )
+            assert sorted(n.user_id for n in nudges) == [ALICE, BOB]
+            assert {(n.case_id, n.status) for n in nudges} == {(case_id, NudgeStatus.PENDING)}
+            assert all(n.due_at > now for n in nudges)
+        schedules = session.execute(select(ReviewSchedule)).scalars().all()
+        assert all(s.next_due_at > now for s in schedules)
+        assert auditlog.verify(session, harness.deps.audit_key).ok
+
+    events = [
+        (e.action, e.case_id) for e in harness.audit_events()[before:] if e.action.startswith("review.")
+    ]
+    assert events == [
+        ("review.started", first),
+        ("review.fired", first),
+        ("review.due_while_open", busy),
+        ("review.started", last),
+        ("review.fired", last),
+    ]
+    assert sorted(p["text"] for p in prompts(harness)) == sorted(
+        f"Case review due on C-{c}" for c in (first, busy, last)
+    )  # `busy`'s own, from /review now, and the two the sweep opened
+    assert [p["text"] for p in harness.posts(starting="Case review on")] == [
+        f"Case review on C-{busy} still open, 15 days overdue"
+    ]

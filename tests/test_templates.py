@@ -197,3 +197,43 @@ def test_broken_templates_raise(tmp_path: Path):
         broken.message("messages/undefined")
     with pytest.raises(TemplateError, match="non-empty top-level text"):
         broken.message("messages/notext")
+
+
+def _shaped(tmp_path: Path) -> Renderer:
+    """A template whose blocks keep their shape while their texts change."""
+    (tmp_path / "m").mkdir(exist_ok=True)
+    (tmp_path / "m" / "shaped.json.j2").write_text(
+        '{"text": "x", "blocks": ['
+        '{"type": "header", "text": {"type": "plain_text", "text": "{{ title|plain }}"}},'
+        '{"type": "section", "text": {"type": "mrkdwn", "text": "{{ body|trusted }}"}},'
+        '{"type": "actions", "elements": [{"type": "button", "action_id": "a",'
+        ' "value": "{{ value|plain }}", "text": {"type": "plain_text", "text": "Go"}}]}]}'
+    )
+    return Renderer(tmp_path)
+
+
+def test_blocks_of_a_validated_shape_render_as_slack_sdk_gives_them(tmp_path: Path):
+    """The renderer validates a block shape once (bot/render.py Renderer._block); the blocks
+    it then passes without slack_sdk are the very ones slack_sdk returns."""
+    remembered = _shaped(tmp_path)
+    remembered.message("m/shaped", title="Case C-1", body="first", value="1")
+    for title, body, value in [("Case C-2", "other", "2"), ("Case C-10", "a longer body", "10")]:
+        out = remembered.message("m/shaped", title=title, body=body, value=value)
+        fresh = _shaped(tmp_path).message("m/shaped", title=title, body=body, value=value)
+        assert out == fresh
+        assert out["blocks"] == [Block.parse(b).to_dict() for b in out["blocks"]]
+
+
+def test_a_validated_shape_does_not_let_an_invalid_block_through(tmp_path: Path):
+    """Texts count by their length in a shape, so an over-long header or button value is
+    refused after a short one passed; and the mrkdwn check runs on every render."""
+    renderer = _shaped(tmp_path)
+    renderer.message("m/shaped", title="short", body="ab", value="1")
+    with pytest.raises(TemplateError, match="invalid block 'header'"):
+        renderer.message("m/shaped", title="x" * 151, body="ab", value="1")
+    with pytest.raises(TemplateError, match="invalid block 'actions'"):
+        renderer.message("m/shaped", title="short", body="ab", value="1" * 2001)
+    with pytest.raises(TemplateError, match="raw '<'"):
+        renderer.message("m/shaped", title="short", body="<b", value="1")  # same length as "ab"
+    with pytest.raises(TemplateError, match="invalid block 'section'"):
+        renderer.message("m/shaped", title="short", body="y" * 3001, value="1")

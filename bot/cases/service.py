@@ -19,7 +19,7 @@ from bot.errors import BadInput, Conflict, NotAllowed
 from bot.ids import BlockId
 from bot.inputs import FieldCheck
 from bot.slack import SlackUnavailable
-from bot.unit import Unit
+from bot.unit import Post, Unit
 from storage import cases as repo
 from storage.cases import Case, CaseMember, CaseStatus, Duty, Medication, MedicationKind, Role
 from storage.core import OutboxMessage
@@ -560,7 +560,19 @@ def show_responsibilities(unit: Unit, *, case_id: int) -> tuple[str, list[duties
 
 def post_in_thread(unit: Unit, case: Case, message: dict, *, purpose: str) -> OutboxMessage:
     """Queue a reply in the case thread (after the card, in order). For every workflow."""
+    post = thread_post(case, message, purpose=purpose)
     return unit.post(
+        channel=post.channel,
+        message=post.message,
+        purpose=post.purpose,
+        case_id=post.case_id,
+        thread_of=post.thread_of,
+    )
+
+
+def thread_post(case: Case, message: dict, *, purpose: str) -> Post:
+    """A reply in the case thread as a Post, for Unit.post_all (many case threads at once)."""
+    return Post(
         channel=case.home_channel,
         message=message,
         purpose=purpose,

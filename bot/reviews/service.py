@@ -15,10 +15,8 @@ from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from bot.access import CaseAccess, open_case
-from bot.cases.service import close_case, post_in_thread, thread_url
+from bot.cases.service import close_case, post_in_thread, thread_post, thread_url
 from bot.contributions import WaitingItem
 from bot.errors import BadInput, Conflict, NoAccess, NotAllowed
 from bot.ids import Action, BlockId
@@ -44,7 +42,6 @@ from storage.measures import Instrument, ScoreSource
 from storage.reviews import (
     NudgeStatus,
     Review,
-    ReviewNudge,
     ReviewSchedule,
     ReviewStatus,
     ReviewTrigger,
@@ -263,45 +260,116 @@ def start_review(
 ) -> Review:
     """Open a review: post its prompt in the case thread and plan one nudge per member.
 
-    `members`: the case's team when the caller read it already (the sweep reads a whole
-    batch's teams in one query)."""
-    settings = unit.deps.settings.section(ReviewSettings)
-    review = Review(
-        case_id=case.id,
-        trigger=trigger,
-        due_at=due_at,
-        started_at=unit.now,
-        started_by=unit.actor.user_id,
-    )
-    unit.session.add(review)
-    try:
-        unit.session.flush()
-    except IntegrityError:  # uq_reviews_one_open: another process opened one just now
-        raise Conflict(f"A review of {case.ref} is already open.", case_id=case.id) from None
+    `members`: the case's team when the caller read it already."""
     if members is None:
         members = cases_repo.members(session=unit.session, case_id=case.id)
-    team = [TeamMember(m.user_id, Role(m.role).display, False) for m in members]  # nobody answered yet
-    prompt = post_in_thread(unit, case, _prompt_message(unit, review, case, team), purpose="review_prompt")
-    review.prompt_outbox_id = prompt.id
-    unit.session.add(review)
-    for member in members:
-        unit.session.add(
-            ReviewNudge(
-                review_id=review.id,
-                case_id=case.id,
-                user_id=member.user_id,
-                due_at=unit.now + settings.nudge_after,
-            )
+    opened = start_reviews(unit, [Opening(case, due_at, members)], trigger=trigger)
+    if case.id not in opened:  # uq_reviews_one_open: another process opened one just now
+        raise Conflict(f"A review of {case.ref} is already open.", case_id=case.id)
+    audit_started(unit, opened[case.id])
+    review = repo.get_review(session=unit.session, review_id=opened[case.id].review_id)
+    assert review is not None  # inserted in this transaction
+    return review
+
+
+@dataclass(frozen=True)
+class Opening:
+    """A review to open: its case, due time and team."""
+
+    case: Case
+    due_at: datetime
+    members: Sequence[CaseMember]
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A review start_reviews opened, for its `review.started` event (audit_started)."""
+
+    case_id: int
+    review_id: int
+    trigger: ReviewTrigger
+    due_at: datetime
+    members: int
+
+
+@dataclass(frozen=True)
+class _NewReview:
+    """What a just-opened review's prompt shows: the fields _prompt_message reads from a
+    Review, without loading one."""
+
+    id: int
+    case_id: int
+    trigger: str
+    started_by: str
+    due_at: datetime
+    status: str = ReviewStatus.OPEN
+    decision: str | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+
+
+def start_reviews(unit: Unit, openings: Sequence[Opening], *, trigger: ReviewTrigger) -> dict[int, Opened]:
+    """Open reviews of many cases in one go (the sweep's batch; start_review for one):
+    returns case id → the review opened. A case left out already had an open review (another
+    process won the race): nothing is posted or planned for it.
+
+    Each statement covers the whole batch (the reviews, their prompts in the outbox, the
+    prompts' ids, the nudges); the caller records `review.started` (audit_started) in its
+    own order of events."""
+    settings = unit.deps.settings.section(ReviewSettings)
+    started = repo.insert_open_reviews(
+        session=unit.session,
+        rows=[
+            {
+                "case_id": o.case.id,
+                "trigger": trigger,
+                "due_at": o.due_at,
+                "started_at": unit.now,
+                "started_by": unit.actor.user_id,
+            }
+            for o in openings
+        ],
+    )
+    opening = [o for o in openings if o.case.id in started]
+    prompts = []
+    for o in opening:
+        team = [TeamMember(m.user_id, Role(m.role).display, False) for m in o.members]  # nobody answered yet
+        review = _NewReview(started[o.case.id], o.case.id, trigger, unit.actor.user_id, o.due_at)
+        prompts.append(
+            thread_post(o.case, _prompt_message(unit, review, o.case, team), purpose="review_prompt")
         )
+    outbox_ids = unit.post_all(prompts)
+    repo.set_prompts(
+        session=unit.session,
+        prompts={started[o.case.id]: outbox_id for o, outbox_id in zip(opening, outbox_ids, strict=True)},
+    )
+    repo.add_nudges(
+        session=unit.session,
+        rows=[
+            {
+                "review_id": started[o.case.id],
+                "case_id": o.case.id,
+                "user_id": member.user_id,
+                "due_at": unit.now + settings.nudge_after,
+            }
+            for o in opening
+            for member in o.members
+        ],
+    )
+    return {
+        o.case.id: Opened(o.case.id, started[o.case.id], trigger, o.due_at, len(o.members)) for o in opening
+    }
+
+
+def audit_started(unit: Unit, opened: Opened) -> None:
     unit.audit(
         "review.started",
-        case_id=case.id,
-        target=f"review:{review.id}",
-        trigger=str(trigger),
-        due_at=due_at.isoformat(),
-        members=len(members),
+        case_id=opened.case_id,
+        target=f"review:{opened.review_id}",
+        trigger=str(opened.trigger),
+        due_at=opened.due_at.isoformat(),
+        members=opened.members,
     )
-    return review
 
 
 # -- updates -----------------------------------------------------------------------------------
@@ -611,7 +679,7 @@ def _answers(unit: Unit, update: ReviewUpdate | None) -> dict[str, str]:
     return json.loads(unit.deps.cipher.decrypt(update.answers_enc))
 
 
-def _team(unit: Unit, review: Review) -> list[TeamMember]:
+def _team(unit: Unit, review: Review | _NewReview) -> list[TeamMember]:
     answered = {u.user_id for u in repo.updates_for(session=unit.session, review_id=review.id)}
     return [
         TeamMember(m.user_id, Role(m.role).display, m.user_id in answered)
@@ -620,7 +688,7 @@ def _team(unit: Unit, review: Review) -> list[TeamMember]:
 
 
 def _prompt_message(
-    unit: Unit, review: Review, case: Case, team: list[TeamMember] | None = None
+    unit: Unit, review: Review | _NewReview, case: Case, team: list[TeamMember] | None = None
 ) -> dict[str, Any]:
     return unit.deps.renderer.message(
         "reviews/review_prompt",

@@ -19,11 +19,10 @@ from bot.auditlog import Source
 from bot.cases.service import post_in_thread, thread_url
 from bot.contributions import button_providers, note_providers, urgent_providers
 from bot.deps import Deps
-from bot.errors import Conflict
 from bot.ids import Action
 from bot.reviews import caseload
 from bot.reviews.cadence import first_due, next_due_after
-from bot.reviews.service import cadence_of, start_review
+from bot.reviews.service import Opening, audit_started, cadence_of, start_reviews
 from bot.reviews.settings import ReviewSettings
 from bot.slack import SlackUnavailable
 from bot.unit import Actor, Unit
@@ -61,9 +60,7 @@ def fire_due_reviews(deps: Deps) -> int:
     while True:
         with deps.unit(_scheduler()) as unit:
             schedules = lock_due(unit.session, repo.due_schedules(now=unit.now), limit=BATCH)
-            batch = _Batch.read(unit, schedules)
-            for schedule in schedules:
-                _fire(unit, schedule, settings, batch)
+            _fire_batch(unit, schedules, settings, _Batch.read(unit, schedules))
         total += len(schedules)
         if len(schedules) < BATCH:
             return total
@@ -88,42 +85,53 @@ class _Batch:
         )
 
 
-def _fire(unit: Unit, schedule: ReviewSchedule, settings: ReviewSettings, batch: _Batch) -> None:
-    case = batch.cases.get(schedule.case_id)
-    due = schedule.next_due_at
-    assert case is not None and due is not None  # the due query guarantees both
-    following, missed = next_due_after(
-        cadence_of(schedule),
-        unit.deps.settings.clinic.zone_of(schedule.tz),
-        due,
-        unit.now,
-        default_at=settings.default_at,
+def _fire_batch(unit: Unit, schedules: list[ReviewSchedule], settings: ReviewSettings, batch: _Batch) -> None:
+    """Move each claimed schedule to its next due time and open its review, the whole batch
+    in a few statements (start_reviews); a case whose last review is still open (or that
+    `/review now` on another replica opened just now) is told it is overdue instead. Events
+    are recorded schedule by schedule, as if each had fired alone."""
+    moved = []
+    for schedule in schedules:
+        case = batch.cases.get(schedule.case_id)
+        due = schedule.next_due_at
+        assert case is not None and due is not None  # the due query guarantees both
+        following, missed = next_due_after(
+            cadence_of(schedule),
+            unit.deps.settings.clinic.zone_of(schedule.tz),
+            due,
+            unit.now,
+            default_at=settings.default_at,
+        )
+        moved.append((case, due, following, missed))
+    repo.move_schedules(
+        session=unit.session, schedules=schedules, to=[following for _, _, following, _ in moved]
     )
-    schedule.next_due_at = following
-    unit.session.add(schedule)
-    review = None
-    if case.id not in batch.open_reviews:
-        try:
-            with unit.session.begin_nested():  # `/review now` on another replica may win the race
-                review = start_review(
-                    unit, case, trigger=ReviewTrigger.SCHEDULE, due_at=due, members=batch.teams[case.id]
-                )
-        except Conflict:
-            review = None
-    if review is None:
-        # One open review at a time: the team is still on the last one. Instead of staying
-        # silent, the thread is told it is overdue and who has not answered; the schedule row
-        # claimed above moves on in this unit, so each due time bumps once.
-        _bump_open_review(unit, case, due=due, following=following)
-        return
-    unit.audit(
-        "review.fired",
-        case_id=case.id,
-        target=f"review:{review.id}",
-        due_at=due.isoformat(),
-        missed_periods=missed,
-        next_due_at=following.isoformat(),
+    opened = start_reviews(
+        unit,
+        [
+            Opening(case, due, batch.teams[case.id])
+            for case, due, _, _ in moved
+            if case.id not in batch.open_reviews
+        ],
+        trigger=ReviewTrigger.SCHEDULE,
     )
+    for case, due, following, missed in moved:
+        review = opened.get(case.id)
+        if review is None:
+            # One open review at a time: the team is still on the last one. Instead of staying
+            # silent, the thread is told it is overdue and who has not answered; the schedule
+            # row claimed above moves on in this unit, so each due time bumps once.
+            _bump_open_review(unit, case, due=due, following=following)
+            continue
+        audit_started(unit, review)
+        unit.audit(
+            "review.fired",
+            case_id=case.id,
+            target=f"review:{review.review_id}",
+            due_at=due.isoformat(),
+            missed_periods=missed,
+            next_due_at=following.isoformat(),
+        )
 
 
 def _bump_open_review(unit: Unit, case: Case, *, due: datetime, following: datetime) -> None:
