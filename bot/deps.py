@@ -71,7 +71,12 @@ class Deps:
                 _open_unit.reset(token)
             auditlog.append(session, self.audit_key, unit.events)
         committed()
-        replies = [row.id for row in unit.queued if row.method == RESPONSE_URL]
+        # Each reply was queued leased (Unit.respond): its lease is this thread's claim.
+        replies = {
+            row.id: row.lease_until
+            for row in unit.queued
+            if row.method == RESPONSE_URL and row.id is not None and row.lease_until is not None
+        }
         if len(replies) < len(unit.queued):
             self.relay.kick()
         if replies:  # the person is waiting: send on this thread, no hand-over to the relay
