@@ -1,10 +1,14 @@
 """The outbox relay: sends queued Slack messages, retries what failed, records every result.
 
 Rows are claimed with a lease (a conditional UPDATE; `FOR UPDATE SKIP LOCKED` on
-PostgreSQL) so several threads or replicas never send the same row at once. The HTTP call
-to Slack happens outside any database transaction. Delivery is at-least-once only in one
-narrow case: a process that dies after Slack accepted a message and before the result was
-committed sends it again when the lease expires; Slack offers no idempotency key to close it.
+PostgreSQL) so several threads or replicas never send the same row at once. A claim is
+known by the lease time it wrote (a later claim of the row can only follow an expired one,
+so it writes a later time): before sending, the sender renews the lease only if the row
+still carries its own (compare-and-set). A claim that ran out and was taken by another
+sender, in this process or another, sends nothing. The HTTP call to Slack happens outside
+any database transaction. Delivery is at-least-once only in one narrow case: a process that
+dies after Slack accepted a message and before the result was committed sends it again when
+the lease expires; Slack offers no idempotency key to close it.
 
 Each message's reader is checked at send time (`check`, bot/audience.py): a message about a
 case may be sent in its restricted form, edited to say its reader no longer follows the
@@ -25,8 +29,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.error import URLError
 
@@ -70,6 +75,15 @@ class Screen(Protocol):
     def screen(self, session: Any, row: OutboxMessage, args: dict[str, Any]) -> Any: ...
 
 
+@dataclass(eq=False)
+class _Claim:
+    """One sender's hold on one row: the lease time it wrote, its mark on the row (renewed
+    before the send). Compared by identity, so two threads' claims of a row stay apart."""
+
+    row_id: int
+    lease: datetime
+
+
 @dataclass(frozen=True)
 class _Result:
     kind: str  # "sent" | "retry" | "failed" | "gone" (a response_url that no longer works)
@@ -104,7 +118,7 @@ class Relay:
         self._busy = False
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self._held: set[int] = set()  # rows this process has leased and not yet finished
+        self._held: set[_Claim] = set()  # claims this process holds and has not finished
         self._held_lock = threading.Lock()
 
     # -- background worker: woken after each commit that queued messages -------------------
@@ -125,18 +139,26 @@ class Relay:
         return self.release_held()
 
     def release_held(self) -> int:
+        """Give up this process's claims; a row another sender claimed since is left alone."""
         with self._held_lock:
-            held, self._held = sorted(self._held), set()
+            held, self._held = sorted(self._held, key=lambda c: c.row_id), set()
         if not held:
             return 0
         try:
+            released = 0
             with session_scope(self.engine) as session:
-                result = session.exec(
-                    update(OutboxMessage)
-                    .where(col(OutboxMessage.id).in_(held), col(OutboxMessage.status) == OutboxStatus.PENDING)
-                    .values(lease_until=None)
-                )
-                return result.rowcount or 0
+                for claim in held:
+                    result = session.exec(
+                        update(OutboxMessage)
+                        .where(
+                            col(OutboxMessage.id) == claim.row_id,
+                            col(OutboxMessage.status) == OutboxStatus.PENDING,
+                            col(OutboxMessage.lease_until) == claim.lease,
+                        )
+                        .values(lease_until=None)
+                    )
+                    released += result.rowcount or 0
+            return released
         except Exception:
             log.exception("could not release outbox claims; their leases run out by themselves")
             return 0
@@ -192,29 +214,34 @@ class Relay:
         Rows that must wait for a message ahead of them are put back, not counted, so a
         caller looping "until nothing was attempted" stops instead of spinning on them.
         """
-        return self.deliver_claimed(self._claim(), until_stopped=until_stopped)
+        return self.deliver_claimed(self.claim(), until_stopped=until_stopped)
 
-    def deliver_claimed(self, row_ids: list[int], *, until_stopped: bool = False) -> int:
-        """Attempt rows this process holds the lease of: claimed by `deliver_due`, or queued
-        already leased (a reply to a waiting person, sent by the thread that committed it).
-        A failure is retried later like any message. Returns how many Slack calls were made."""
+    def deliver_claimed(self, claims: Mapping[int, datetime], *, until_stopped: bool = False) -> int:
+        """Attempt rows this process holds the lease of (row id -> the lease it wrote):
+        claimed by `claim`, or queued already leased (a reply to a waiting person, sent by
+        the thread that committed it). A row whose lease is no longer the one written is
+        skipped. A failure is retried later like any message. Returns how many Slack calls
+        were made."""
         attempted = 0
+        held = [_Claim(row_id, lease) for row_id, lease in sorted(claims.items())]
         with self._held_lock:
-            self._held.update(row_ids)
-        for row_id in row_ids:
+            self._held.update(held)
+        for claim in held:
             if until_stopped and self._stopping:
                 break  # the relay thread is stopping: stop() releases the rest
             try:
-                attempted += self._deliver(row_id)
+                attempted += self._deliver(claim)
             except Exception:
-                log.exception("delivering outbox message %s failed unexpectedly", row_id)
-                self._release(row_id, delay=timedelta(seconds=30), error="internal error")
+                log.exception("delivering outbox message %s failed unexpectedly", claim.row_id)
+                self._release(claim, delay=timedelta(seconds=30), error="internal error")
             finally:
                 with self._held_lock:
-                    self._held.discard(row_id)
+                    self._held.discard(claim)
         return attempted
 
-    def _claim(self) -> list[int]:
+    def claim(self) -> dict[int, datetime]:
+        """Lease what is due now, oldest first: row id -> the lease written, which
+        `deliver_claimed` checks is still the row's before sending."""
         now = self.clock.now()
         with session_scope(self.engine) as session:
             query = (
@@ -230,26 +257,45 @@ class Relay:
             if is_postgres(self.engine):
                 query = query.with_for_update(skip_locked=True)
             ids = list(session.execute(query).scalars())
+            lease = now + self.lease
             if ids:
                 session.execute(
-                    update(OutboxMessage)
-                    .where(col(OutboxMessage.id).in_(ids))
-                    .values(lease_until=now + self.lease)
+                    update(OutboxMessage).where(col(OutboxMessage.id).in_(ids)).values(lease_until=lease)
                 )
-        return ids
+        return dict.fromkeys(ids, lease)
 
-    def _deliver(self, row_id: int) -> int:
+    def _renew(self, session, claim: _Claim, now: datetime) -> bool:
+        """Renew the claim's lease for the send, only if the row is pending and still carries
+        the lease this claim wrote, unexpired (one conditional UPDATE, so on PostgreSQL a
+        concurrent claim waits for it or is seen by it). False when the claim ran out before
+        its turn came (a long batch, a busy database): another sender may hold the row now,
+        and sending could send it twice, so the row is left to whoever claims it."""
+        if claim.lease < now:
+            return False
+        renewed = now + self.lease
+        result = session.exec(
+            update(OutboxMessage)
+            .where(
+                col(OutboxMessage.id) == claim.row_id,
+                col(OutboxMessage.status) == OutboxStatus.PENDING,
+                col(OutboxMessage.lease_until) == claim.lease,
+            )
+            .values(lease_until=renewed)
+        )
+        if not result.rowcount:
+            return False
+        claim.lease = renewed
+        return True
+
+    def _deliver(self, claim: _Claim) -> int:
+        row_id = claim.row_id
         now = self.clock.now()
         with session_scope(self.engine) as session:
+            if not self._renew(session, claim, now):
+                return 0
             row = session.get(OutboxMessage, row_id)
-            if row is None or row.status != OutboxStatus.PENDING:
+            if row is None:
                 return 0
-            if row.lease_until is None or row.lease_until < now:
-                # Our claim ran out before its turn came (a long batch, a busy database):
-                # another sender may have claimed the row since, so sending now could send it
-                # twice. Leave it to be claimed again.
-                return 0
-            row.lease_until = now + self.lease  # renewed for the send, under the row's claim
             depends_on = row.update_of or row.thread_of
             parent = session.get(OutboxMessage, depends_on) if depends_on else None
             if parent is not None and parent.status == OutboxStatus.WITHHELD:
@@ -463,10 +509,10 @@ class Relay:
             ],
         )
 
-    def _release(self, row_id: int, *, delay: timedelta, error: str) -> None:
+    def _release(self, claim: _Claim, *, delay: timedelta, error: str) -> None:
         with session_scope(self.engine) as session:
-            row = session.get(OutboxMessage, row_id)
-            if row is not None and row.status == OutboxStatus.PENDING:
+            row = session.get(OutboxMessage, claim.row_id)
+            if row is not None and row.status == OutboxStatus.PENDING and row.lease_until == claim.lease:
                 row.lease_until, row.last_error = None, error
                 row.next_attempt_at = self.clock.now() + delay
 

@@ -22,7 +22,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, Settings
 from bot.contributions import Workflow
 from bot.crypto import KEY_CHECK_PLAINTEXT, Cipher, KeyMismatchError
-from bot.delivery import RESPONSE_URL, Relay
+from bot.delivery import Relay
 from bot.inbox import Inbox, finish_in
 from bot.render import Renderer
 from bot.slack import SlackGateway
@@ -71,7 +71,8 @@ class Deps:
                 _open_unit.reset(token)
             auditlog.append(session, self.audit_key, unit.events)
         committed()
-        replies = [row_id for row_id, method in unit.queued if method == RESPONSE_URL]
+        # Each reply was queued leased (Unit.respond): its lease is this thread's claim.
+        replies = dict(unit.leased)
         if len(replies) < len(unit.queued):
             self.relay.kick()
         if replies:  # the person is waiting: send on this thread, no hand-over to the relay

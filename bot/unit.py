@@ -49,6 +49,8 @@ class Unit:
         self.now: datetime = deps.clock.now()
         self.events: list[PendingEvent] = []
         self.queued: list[tuple[int, str]] = []  # (outbox id, method) of every message queued
+        # Replies this thread claimed when it queued them (respond): outbox id -> the lease it wrote.
+        self.leased: dict[int, datetime] = {}
 
     @property
     def is_admin(self) -> bool:
@@ -181,6 +183,8 @@ class Unit:
         # Claimed by this thread, which sends it right after the commit (bot/deps.py); if it
         # cannot, the relay takes it once the lease is over.
         row.lease_until = self.now + self.deps.relay.lease
+        assert row.id is not None  # _queue flushed it
+        self.leased[row.id] = row.lease_until
         return row
 
     def call(

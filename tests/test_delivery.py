@@ -8,6 +8,7 @@ from datetime import timedelta
 from slack_sdk import WebClient
 
 from bot.auditlog import Source
+from bot.delivery import Relay
 from bot.scheduler import run_sweep
 from bot.unit import Actor
 from storage.core import OutboxStatus, ProcessedRequest
@@ -91,6 +92,46 @@ def test_messages_queued_while_slack_is_unreachable_are_sent_after_a_restart(mak
         assert alive.outbox()[0].status == OutboxStatus.SENT
     finally:
         alive.close()
+
+
+def test_a_claim_that_ran_out_and_was_taken_by_another_sender_sends_nothing(harness):
+    """Two senders (replicas, or the relay thread and a sweep): A claims a row, its lease runs
+    out before the row's turn, B claims it. A must not send it too."""
+    harness.deps.relay.stop()  # no background delivery: the two senders below are the only ones
+    harness.slack.fail("chat.postMessage", status=500, error="internal_error", times=1)
+    harness.command(ALICE, "create Blue Heron", settle=False)
+    assert harness.deps.inbox.wait_idle(30)
+    first = harness.deps.relay
+    first.deliver_due()  # the 500: the card waits for its retry
+    card = harness.outbox()[0]
+    assert card.status == OutboxStatus.PENDING and not harness.posts()
+
+    harness.clock.advance(timedelta(minutes=5))
+    claims_a = first.claim()
+    assert card.id in claims_a
+    harness.clock.advance(first.lease + timedelta(seconds=1))  # A's turn comes too late
+    second = Relay(
+        engine=harness.deps.engine,
+        client=harness.deps.client,
+        cipher=harness.deps.cipher,
+        clock=harness.clock,
+        audit_key=harness.deps.audit_key,
+        check=first.check,
+    )
+    claims_b = second.claim()
+    assert card.id in claims_b  # B took it, with a lease still live when A gets to it
+
+    assert first.deliver_claimed(claims_a) == 0
+    assert not harness.posts()
+    assert harness.outbox()[0].lease_until == claims_b[card.id]  # B's claim left as it was
+    assert first.release_held() == 0  # and A's leaving does not free B's row
+
+    assert second.deliver_claimed(claims_b) == 1
+    assert len(harness.posts("C0CARE")) == 1
+    card = harness.outbox()[0]
+    assert card.status == OutboxStatus.SENT and card.attempts == 2
+    run_sweep(harness.deps)
+    assert len(harness.posts("C0CARE")) == 1
 
 
 def test_newer_card_update_supersedes_an_older_pending_one(harness):

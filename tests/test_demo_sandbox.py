@@ -60,19 +60,38 @@ def test_seed_sends_real_commands_and_ephemerals_show_only_to_their_person(sandb
         sandbox.message("U0OMAR", CARE, "let me in")
 
 
+def _case_on_file(box: Sandbox) -> str:
+    """The seeded case, seeding it when this test runs alone (`-k outage`): without it the
+    command below answers "no such case" and nothing is ever posted."""
+    if not _seen_by(box, "U0PRIYA", CARE, "Case C-1"):
+        assert box.seed()["case"] == "C-1"
+    return "C-1"
+
+
 def _lithium_notes(box: Sandbox) -> list[dict]:
+    """The medication-change thread note about lithium: a public bot reply in the case's
+    thread. Not the case card, whose "Who does what" names "Laboratory monitoring (lithium
+    levels, ...)" as soon as the card shows details, and not the command's own reply."""
     return [
-        m for m in box.state("U0PRIYA")["messages"] if m["channel"] == CARE and "lithium" in str(m["blocks"])
+        m
+        for m in box.state("U0PRIYA")["messages"]
+        if m["channel"] == CARE
+        and m["is_bot"]
+        and not m["ephemeral"]
+        and m["thread_ts"]
+        and m["text"].startswith("Medication change on case")
+        and "lithium" in str(m["blocks"])
     ]
 
 
 def test_an_outage_delays_messages_and_the_retries_deliver_each_once(sandbox):
+    case = _case_on_file(sandbox)
     sandbox.outage(500, 6)
     assert sandbox.state("U0PRIYA")["outage"]["status"] == 500
     reply = sandbox.run(
-        "U0PRIYA", CARE, "/case med C-1 add lithium 300 mg twice daily"
+        "U0PRIYA", CARE, f"/case med {case} add lithium 300 mg twice daily"
     )  # response_url still works
-    assert "C-1" in reply
+    assert f"Added a medication to {case}" in reply
     assert _lithium_notes(sandbox) == []  # the thread note waits for Slack to come back
     _wait(lambda: _lithium_notes(sandbox), timeout=40, what="the medication note after the outage")
     time.sleep(3)  # a duplicate would come with a later sweep
