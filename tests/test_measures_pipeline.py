@@ -292,7 +292,7 @@ def test_the_migration_turns_review_update_scores_into_dated_scores(harness):
     with h.engine.begin() as connection:
         config.attributes["connection"] = connection
         # Back to just before this migration (whatever precedes it in the chain), then up again.
-        before = ScriptDirectory.from_config(config).get_revision("0010_scores").down_revision
+        before = ScriptDirectory.from_config(config).get_revision("0014").down_revision
         command.downgrade(config, before)
     migrate.upgrade(h.engine)
     with h.db() as session:

@@ -3,7 +3,7 @@
 The escalation sweep reads open reports by (status, next_escalation_at); lists, /case show,
 the case card and the digest read a case's reports by (case_id, status). Both are indexed.
 
-Revision ID: 0010_adherence
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-11-28 13:16:02.200332
 """
@@ -16,7 +16,7 @@ from alembic import op
 
 import storage.types
 
-revision: str = "0010_adherence"
+revision: str = "0010"
 down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -6,8 +6,8 @@ episode it was given in, dated the day it was submitted (UTC). Where several mem
 for the same case on the same day, the latest is kept, as a second entry for a day now
 replaces the first; the number replaced is kept in `replaced`.
 
-Revision ID: 0010_scores
-Revises: 0009
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-11-28 13:30:00
 """
 
@@ -20,8 +20,8 @@ from alembic import op
 
 import storage.types
 
-revision: str = "0010_scores"
-down_revision: str | None = "0010_meds"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

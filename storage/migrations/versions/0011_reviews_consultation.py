@@ -1,7 +1,7 @@
 """relapse-prevention plan on reviews, psychiatric consultation and its minutes (issue 14)
 
-Revision ID: 0010_consult
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-11-28 13:14:59
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import storage.types
 
-revision: str = "0010_consult"
-down_revision: str | None = "0010_adherence"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

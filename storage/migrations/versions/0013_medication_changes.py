@@ -2,8 +2,8 @@
 each medication on a case's list; side-effect rechecks after a plan that changes a medication
 (issue 13)
 
-Revision ID: 0010_meds
-Revises: 0009
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-11-28 13:20:00
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 import storage.types
 
-revision: str = "0010_meds"
-down_revision: str | None = "0010_care"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

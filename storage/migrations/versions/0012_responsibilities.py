@@ -1,7 +1,7 @@
 """who does what on a case (split-treatment responsibilities), what a handoff carried (issue 15)
 
-Revision ID: 0010_care
-Revises: 0009
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-11-28 13:30:00
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import storage.types
 
-revision: str = "0010_care"
-down_revision: str | None = "0010_consult"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

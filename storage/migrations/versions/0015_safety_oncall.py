@@ -1,7 +1,7 @@
 """safety: suicide risk records and safety plans; oncall: the after-hours rota and cover grants
 
-Revision ID: 0010_safety
-Revises: 0009
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-11-28 13:16:30.751160
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import storage.types
 
-revision: str = "0010_safety"
-down_revision: str | None = "0010_scores"
+revision: str = "0015"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
