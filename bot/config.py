@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import time
+from datetime import time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Self, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -209,7 +209,9 @@ class ClinicSettings(EnvSettings):
     """The clinic's ONE time zone and its working hours and days, for every workflow: the
     zone of people Slack gives none for, of the weekly digest, and of the weekend that
     business-day deadlines skip; the hours and days in which people are nudged and reminded
-    (in their own zone) and that count as business days."""
+    (in their own zone) and that count as business days. Also how long a case is "new": the
+    weekly digest (reviews) and the caseload registry (measures) both flag new cases, and
+    they must agree, so the window is read here rather than from either workflow's section."""
 
     tz: ZoneName = Field("UTC", validation_alias=AliasChoices(CLINIC_TZ, *OLDER_TZ_NAMES))
     hours: Annotated[tuple[time, time], parsed(_hours)] = Field(
@@ -218,6 +220,7 @@ class ClinicSettings(EnvSettings):
     days: Annotated[frozenset[int], parsed(_days)] = Field(
         frozenset(range(5)), validation_alias="CARETHREAD_WORKING_DAYS"
     )
+    new_case_days: Annotated[int, whole(1, 365)] = Field(14, validation_alias="CARETHREAD_NEW_CASE_DAYS")
 
     @classmethod
     def from_env(cls, env: Mapping[str, Any]) -> Self:
@@ -234,6 +237,11 @@ class ClinicSettings(EnvSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.tz)
+
+    @property
+    def new_case_window(self) -> timedelta:
+        """A case (the digest) or episode of care (the registry) younger than this is new."""
+        return timedelta(days=self.new_case_days)
 
     @property
     def working_hours(self) -> clinic.WorkingHours:

@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltRequest
 
+from bot import forms
 from bot.adherence import service as adherence
 from bot.adherence.commands import (
     ADHERENCE_USAGE,
@@ -23,7 +24,7 @@ from bot.ids import Action, BlockId, Callback, Command
 from bot.inputs import Help
 from bot.side_effects.policy import SEVERITY_WORDS
 from bot.side_effects.settings import deadlines
-from handlers import actors, forms
+from handlers import actors
 from handlers.replies import dm, ephemeral, read_submission, replying, where_clicked
 from storage.side_effects import Severity
 

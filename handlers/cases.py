@@ -8,7 +8,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltRequest
 
-from bot import audience
+from bot import audience, forms
 from bot.auditlog import Outcome, Source
 from bot.cases import commands as parsing
 from bot.cases import consent, home
@@ -22,7 +22,7 @@ from bot.inputs import ROLE_HELP, FieldCheck, Help, clean_text, parse_id, parse_
 from bot.medications import service as medications
 from bot.medications.forms import form_view as medication_form
 from bot.unit import Actor
-from handlers import actors, forms
+from handlers import actors
 from handlers.replies import Reply, dm, ephemeral, read_submission, replying, where_clicked
 from storage.cases import ROLE_TITLES, Role
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltRequest, BoltResponse
 
+from bot import forms
 from bot.access import case_ref
 from bot.auditlog import Source
 from bot.consults import commands as parsing
@@ -21,7 +22,7 @@ from bot.ids import Action, BlockId, Callback, Command
 from bot.inputs import FieldCheck, Help, clean_text, parse_id, whole_number
 from bot.render import Renderer
 from bot.unit import Actor, Unit
-from handlers import actors, forms
+from handlers import actors
 from handlers.replies import dm, ephemeral, read_submission, replying, where_clicked
 
 STALE = "That consultation button is out of date. Open it again from the case thread."

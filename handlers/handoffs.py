@@ -11,6 +11,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltRequest, BoltResponse
 
+from bot import forms
 from bot.auditlog import Source
 from bot.deps import Deps
 from bot.errors import BadInput
@@ -30,7 +31,7 @@ from bot.ids import Action, BlockId, Callback, Command
 from bot.inputs import MAX_ID, ROLE_HELP, FieldCheck, Help, clean_text, parse_id, parse_role
 from bot.render import USER_ID
 from bot.unit import Actor
-from handlers import actors, forms
+from handlers import actors
 from handlers.replies import dm, ephemeral, read_submission, replying
 from storage.cases import Role
 from storage.handoffs import HandoffKind, Severity

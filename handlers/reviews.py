@@ -9,6 +9,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltRequest, BoltResponse
 
+from bot import forms
 from bot.auditlog import Source
 from bot.deps import Deps
 from bot.errors import BadInput
@@ -34,7 +35,7 @@ from bot.reviews.fields import (
     decision_options,
 )
 from bot.unit import Actor, Unit
-from handlers import actors, forms
+from handlers import actors
 from handlers.replies import dm, ephemeral, read_submission, replying, where_clicked
 
 

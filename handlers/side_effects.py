@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltRequest
 
+from bot import forms
 from bot.auditlog import Outcome, Source
 from bot.deps import Deps
 from bot.ids import Action, BlockId, Callback, Command
@@ -24,7 +25,7 @@ from bot.side_effects.commands import (
 from bot.side_effects.forms import plan_view, read_plan, read_report, report_view
 from bot.side_effects.policy import DEFAULT_DEADLINES, SEVERITY_WORDS
 from bot.side_effects.settings import deadlines
-from handlers import actors, forms
+from handlers import actors
 from handlers.replies import dm, ephemeral, read_submission, replying, where_clicked
 
 # The escalation sweep step registers itself when its module is imported (above).

@@ -126,7 +126,9 @@ def test_list_help_and_forms_render():
     line = ReportLine(
         "AD-7", "Stopped on their own", "High", HOSTILE, "open", "U0THERA", "2 h", True, 2, None
     )
-    _valid(renderer.message("adherence/adherence_list", case_ref="C-3", lines=[line] * 45))
+    listed = renderer.message("adherence/adherence_list", case_ref="C-3", lines=[line] * 45)
+    _valid(listed)
+    assert listed["blocks"][-1]["elements"][0]["text"] == "Showing 40 of 45: 5 more not shown."
     _valid(renderer.message("adherence/adherence_list", case_ref="C-3", lines=[]))
     _valid(
         renderer.message(

@@ -369,6 +369,25 @@ def test_registry_ranks_cases_like_a_systematic_case_review(harness):
     assert "`/registry all`" in h.last_reply_text()
 
 
+def test_registry_and_digest_call_a_case_new_by_the_same_setting(make_harness):
+    """The registry once used a fixed 14 days while the digest read CARETHREAD_NEW_CASE_DAYS,
+    so with the setting at 3 a five-day-old case was new in one and not in the other."""
+    h = make_harness(CARETHREAD_NEW_CASE_DAYS="3")
+    team = {ALICE: "prescriber", BOB: "therapist"}
+    older = care_team(h, team, label="Older")
+    h.clock.advance(timedelta(days=5))
+    fresh = care_team(h, team, label="Fresh")
+
+    h.command(ALICE, "", command=Command.REGISTRY)
+    lines = {line.split("*")[1]: line for line in h.last_reply_text().splitlines() if line.startswith("*C-")}
+    assert " · new · " in lines[f"C-{fresh}"]
+    assert " · new · " not in lines[f"C-{older}"]
+
+    digest = review(h, ALICE, "digest")
+    assert "*1* new" in digest
+    assert f"*C-{fresh}* · new case" in digest and f"*C-{older}* · new case" not in digest
+
+
 def test_app_home_shows_my_caseload(harness):
     h = harness
     ids = registry_caseload(h)

@@ -540,6 +540,25 @@ def test_list_show_and_home_show_open_reports(harness):
     assert h.audit_events(action="side_effect.listed")[0].outcome == "ok"
 
 
+def test_list_of_many_reports_shows_forty_and_counts_the_rest(harness):
+    """41 open reports: the list used to put them all in one section, over Slack's 3000
+    characters, and the command failed; now each has its own section and the rest are counted."""
+    h = harness
+    case_id = care_team(h, TEAM)
+    for _ in range(41):
+        submit_report(h, THERAPIST, case_id, other_medication="lithium", burden="1")
+    assert len(h.rows(SideEffectReport, case_id=case_id)) == 41
+
+    h.command(CM, f"list C-{case_id}", command="/sideeffect")
+    reply = h.last_reply()
+    assert reply["text"] == f"Open side-effect reports on C-{case_id}"
+    sections = [b for b in reply["blocks"] if b["type"] == "section"]
+    assert len(sections) == 41 and "(41)" in sections[0]["text"]["text"]
+    assert all(" Low · lithium · reported 0 min ago" in b["text"]["text"] for b in sections[1:])
+    assert reply["blocks"][-1]["elements"][0]["text"] == "Showing 40 of 41: 1 more not shown."
+    assert h.audit_events(action="side_effect.listed")[0].outcome == "ok"
+
+
 def test_help_and_bad_commands(harness):
     h = harness
     h.command(THERAPIST, "help", command="/sideeffect")

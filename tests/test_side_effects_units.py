@@ -369,9 +369,9 @@ def test_list_and_help_render():
         ),
     ]
     listed = Renderer().message("side_effects/side_effect_list", case_ref="C-12", lines=lines)
-    text = listed["blocks"][1]["text"]["text"]
-    assert "escalated" in text and "*SE-1* Urgent · sertraline · reported" in text
-    assert "<!channel>" not in text and "&lt;!channel&gt; lithium" in text
+    first, second = (b["text"]["text"] for b in listed["blocks"][1:])
+    assert "escalated" in first and "*SE-1* Urgent · sertraline · reported" in first
+    assert "<!channel>" not in second and "&lt;!channel&gt; lithium" in second
     assert "No open side-effect reports" in json.dumps(
         Renderer().message("side_effects/side_effect_list", case_ref="C-1", lines=[])
     )
@@ -381,6 +381,25 @@ def test_list_and_help_render():
         deadlines=[{"word": "Urgent", "span": "15 minutes"}],
     )
     assert "&lt;case&gt;" in json.dumps(help_message)
+
+
+def test_list_gives_each_report_its_own_section_and_counts_what_it_leaves_out():
+    """One section for all reports passed Slack's 3000-character section limit at about 40
+    reports, so the list failed exactly when a case had the most to show. Each report has its
+    own section now, and 40 of them (with the heading and the count) stay under 50 blocks."""
+    from bot.side_effects.service import ReportLine
+
+    lines = [
+        ReportLine(f"SE-{n}", "Moderate", "m" * 120, "open", "U0THERA", "3 d", True, 2, None)
+        for n in range(1, 46)
+    ]
+    listed = Renderer().message("side_effects/side_effect_list", case_ref="C-12", lines=lines)
+    heading, *reports, more = listed["blocks"]
+    assert "(45)" in heading["text"]["text"] and len(listed["blocks"]) == 42
+    assert [b["type"] for b in reports] == ["section"] * 40
+    assert all(b["text"]["text"].startswith(f"• *SE-{n}* Moderate") for n, b in enumerate(reports, 1))
+    assert "SE-41" not in json.dumps(listed)
+    assert more["elements"][0]["text"] == "Showing 40 of 45: 5 more not shown."
 
 
 def test_plan_view_renders():

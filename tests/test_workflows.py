@@ -56,3 +56,14 @@ def test_core_modules_do_not_import_workflow_packages():
         if re.search(r"^\s*(from|import) handlers\b", text, flags=re.M):
             offenders.append(f"{path.name} imports handlers")
     assert offenders == []
+
+
+def test_nothing_under_bot_imports_handlers():
+    """handlers -> bot, never back: workflow packages too (not only the core) read modal state
+    through bot/forms.py, so a listener module can change without touching a use-case."""
+    offenders = [
+        str(path.relative_to(BOT))
+        for path in sorted(BOT.rglob("*.py"))
+        if re.search(r"^\s*(from|import) handlers\b", path.read_text(), flags=re.M)
+    ]
+    assert offenders == []

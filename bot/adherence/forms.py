@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot import forms
 from bot.adherence.policy import KINDS, PLANS
 from bot.adherence.service import AdherenceCard, AdherenceForm, FormChoices
 from bot.deps import Deps
@@ -13,7 +14,6 @@ from bot.errors import BadInput
 from bot.ids import BlockId, Callback
 from bot.inputs import FieldCheck, clean_text, whole_number
 from bot.side_effects.forms import option
-from handlers import forms
 
 OTHER = "other"
 MAX_MEDICATION = 120

@@ -31,7 +31,6 @@ from storage.cases import Case
 
 NO_SCORE_AFTER = timedelta(weeks=4)
 NO_CONTACT_AFTER = timedelta(weeks=2)
-NEW_EPISODE_WITHIN = timedelta(days=14)  # as the digest's default CARETHREAD_NEW_CASE_DAYS
 MAX_LINES = 40
 HOME_LINES = 20
 
@@ -105,6 +104,7 @@ def build_registry(
             urgent[case_id] += int(count)
     summaries = episode_summaries(session, cases=cases, now=now)
     contacts = repo.last_team_contact(session=session, case_ids=ids)
+    new_within = deps.settings.clinic.new_case_window  # CARETHREAD_NEW_CASE_DAYS, as the digest
     lines = []
     for case in cases:
         summary = summaries[case.id]
@@ -124,7 +124,7 @@ def build_registry(
                     else in_episode >= NO_SCORE_AFTER
                 ),
                 no_recent_contact=now - contact >= NO_CONTACT_AFTER,
-                new=in_episode < NEW_EPISODE_WITHIN,
+                new=in_episode < new_within,
                 status=score_status(summary, today),
             )
         )

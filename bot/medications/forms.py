@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot import forms
 from bot.deps import Deps
 from bot.errors import BadInput
 from bot.ids import BlockId, Callback
 from bot.inputs import FieldCheck, clean_text, parse_id, whole_number
 from bot.medications.commands import MAX_MED_DETAIL, MAX_MED_NAME, read_detail, read_name
 from bot.medications.service import ChangeCard, ChangeForm, FormContext
-from handlers import forms
 from storage.cases import MEDICATION_KIND_TITLES, MedicationKind
 
 MAX_REASON = 300

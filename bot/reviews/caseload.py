@@ -15,11 +15,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
 from bot.cases.service import thread_url
+from bot.config import ClinicSettings
 from bot.contributions import (
     CaseButton,
     CaseButtons,
@@ -104,11 +104,13 @@ def build_digest(
     urgent_items: Sequence[UrgentItems] = (),
     digest_notes: Sequence[DigestNotes] = (),
     buttons: Sequence[CaseButtons] = (),
-    zone: ZoneInfo,
+    clinic: ClinicSettings,
 ) -> Digest:
-    """Rank `cases`; a handful of queries however many cases there are."""
+    """Rank `cases`; a handful of queries however many cases there are. `clinic` gives the
+    zone of "today" and the new-case window, which the registry reads from the same place."""
     ids = [c.id for c in cases]
-    today = now.astimezone(zone).date()
+    today = now.astimezone(clinic.zone).date()
+    new_within = clinic.new_case_window
     urgent: dict[int, int] = defaultdict(int)
     for provider in urgent_items:
         for case_id, count in provider(session, ids).items():
@@ -134,7 +136,7 @@ def build_digest(
                 urgent=urgent.get(case.id, 0),
                 not_improving=summary.not_improving,
                 overdue=review is not None and now - review.started_at >= settings.overdue_after,
-                new=now - case.created_at < settings.new_case_window,
+                new=now - case.created_at < new_within,
                 phq9=summary.phq9.trend if summary.phq9 else None,
                 scores=score_status(summary, today),
                 open_since=review.started_at if review else None,
@@ -171,7 +173,7 @@ def digest_for(unit: Unit, *, everything: bool = False) -> Digest:
         urgent_items=urgent_providers(unit.deps),
         digest_notes=note_providers(unit.deps),
         buttons=button_providers(unit.deps),
-        zone=unit.deps.settings.clinic.zone,
+        clinic=unit.deps.settings.clinic,
     )
     unit.audit(
         "review.digest_viewed",

@@ -76,7 +76,6 @@ class ReviewSettings(EnvSettings):
         48, validation_alias="CARETHREAD_REVIEW_NUDGE_HOURS"
     )
     overdue_days: Annotated[int, whole(1, 365)] = Field(7, validation_alias="CARETHREAD_REVIEW_OVERDUE_DAYS")
-    new_case_days: Annotated[int, whole(1, 365)] = Field(14, validation_alias="CARETHREAD_NEW_CASE_DAYS")
     digest_day: Annotated[int | None, parsed(_weekday_or_off)] = Field(
         0, validation_alias="CARETHREAD_DIGEST_DAY"
     )
@@ -94,10 +93,6 @@ class ReviewSettings(EnvSettings):
     def overdue_after(self) -> timedelta:
         """An open review older than this is overdue."""
         return timedelta(days=self.overdue_days)
-
-    @property
-    def new_case_window(self) -> timedelta:
-        return timedelta(days=self.new_case_days)
 
     @property
     def digest(self) -> DigestRule | None:

@@ -323,7 +323,7 @@ def _post_digests(unit: Unit, settings: ReviewSettings) -> int:
             urgent_items=urgent_providers(unit.deps),
             digest_notes=note_providers(unit.deps),
             buttons=button_providers(unit.deps),
-            zone=unit.deps.settings.clinic.zone,
+            clinic=unit.deps.settings.clinic,
         )
         unit.post(
             channel=channel,

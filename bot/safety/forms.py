@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from bot import forms
 from bot.deps import Deps
 from bot.errors import BadInput
 from bot.ids import BlockId, Callback
 from bot.inputs import FieldCheck, clean_text, parse_id
 from bot.safety.policy import LEVELS, MAX_FOLLOW_UP_DAYS, MAX_SECTION, METHODS, PLAN_SECTIONS
 from bot.safety.service import SafetyForm
-from handlers import forms
 
 PLAN_BLOCKS: dict[str, str] = {
     "warning_signs": BlockId.SAFETY_WARNING_SIGNS,

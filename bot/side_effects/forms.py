@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from bot import forms
 from bot.deps import Deps
 from bot.errors import BadInput
 from bot.ids import BlockId, Callback
@@ -29,7 +30,6 @@ from bot.side_effects.policy import (
 from bot.side_effects.recheck import OUTCOME_WORDS, Prefill
 from bot.side_effects.service import FormChoices, ReportCard, ReportForm
 from bot.side_effects.settings import SideEffectSettings
-from handlers import forms
 
 OTHER = "other"
 NOT_RED_FLAG = "confirmed"  # the value of the "None of these is a red flag" checkbox

@@ -1,4 +1,8 @@
-"""Reading values out of a submitted modal's state (Slack payload shape, nothing else)."""
+"""Reading values out of a submitted modal's state (Slack payload shape, nothing else).
+
+Core, not a listener helper: listeners and the workflows' own forms modules (which validate a
+submitted form into a use-case's input) both read modal state, and bot/ must not import
+handlers/ (docs/architecture.md, "Import direction"), so the one reader lives here."""
 
 from __future__ import annotations
 
