@@ -351,12 +351,20 @@ def test_the_person_on_call_acknowledges_an_urgent_report_from_app_home(harness)
     # The prescriber sees it once, as before (their own line, no on-call wording).
     assert "you are on call" not in json.dumps(home_of(h, P1))
 
+    published = len(h.slack.calls_to("views.publish"))
     h.action(ON_CALL, Action.SIDE_EFFECT_ACK, str(report.id), channel=None, view=home)
     acked = h.get(SideEffectReport, report.id)
     assert (acked.status, acked.acknowledged_by) == (ReportStatus.ACKNOWLEDGED, ON_CALL)
     assert [e.target for e in h.audit_events(action="oncall.cover_used")] == [f"side_effect:{report.id}"]
-    after = home_of(h, ON_CALL)
-    assert home_buttons(after) == [] and report.ref not in json.dumps(after)
+    # Home is drawn again at once: the Acknowledge button is not offered for what is done.
+    [refreshed] = h.slack.calls_to("views.publish")[published:]
+    assert refreshed.args["user_id"] == ON_CALL
+    assert home_buttons(refreshed.args["view"]) == [] and report.ref not in json.dumps(refreshed.args["view"])
+    assert report.ref not in json.dumps(home_of(h, ON_CALL))
+    # A click on a DM's button does not redraw Home.
+    published = len(h.slack.calls_to("views.publish"))
+    h.action(ON_CALL, Action.SIDE_EFFECT_ACK, str(report.id), channel="D0DAN")
+    assert len(h.slack.calls_to("views.publish")) == published
 
 
 def test_app_home_drops_a_covered_item_when_the_shift_ends(harness):
