@@ -420,3 +420,15 @@ def test_app_home_lists_every_kind_of_covered_urgent_item_with_acknowledge(harne
     assert h.get(AdherenceReport, adherence.id).status == AdherenceStatus.ACKNOWLEDGED
     assert h.get(SafetyRecord, record.id).acknowledged_by == ON_CALL
     assert home_buttons(home_of(h, ON_CALL)) == []
+
+
+def test_an_item_a_prescriber_acknowledged_leaves_the_on_call_home(harness):
+    h = harness
+    case_id = care_team(h, TEAM)
+    rota(h)
+    h.clock.set(MONDAY_NIGHT)
+    report = urgent_report(h, case_id)
+    h.action(P1, Action.SIDE_EFFECT_ACK, str(report.id), channel="D0P1")
+    assert h.get(SideEffectReport, report.id).acknowledged_by == P1
+    assert home_buttons(home_of(h, ON_CALL)) == []
+    assert h.audit_events(action="oncall.home_listed") == []
