@@ -13,6 +13,7 @@ from bot.ids import Action, BlockId, Callback, Command
 from bot.scheduler import run_sweep
 from devtools.slackreq import select_value, text_value
 from storage.adherence import AdherenceReport, AdherenceStatus
+from storage.cases import Case
 from storage.measures import AlertStatus, Item9Alert
 from storage.oncall import CoverGrant, OnCallShift
 from storage.safety import SafetyRecord
@@ -432,3 +433,18 @@ def test_an_item_a_prescriber_acknowledged_leaves_the_on_call_home(harness):
     assert h.get(SideEffectReport, report.id).acknowledged_by == P1
     assert home_buttons(home_of(h, ON_CALL)) == []
     assert h.audit_events(action="oncall.home_listed") == []
+
+
+def test_closing_the_case_takes_its_covered_items_off_the_on_call_home(harness):
+    h = harness
+    case_id = care_team(h, TEAM)
+    rota(h)
+    h.clock.set(MONDAY_NIGHT)
+    urgent_report(h, case_id)
+    assert len(home_buttons(home_of(h, ON_CALL))) == 1
+    h.command(P1, f"close C-{case_id}")
+    held = h.last_reply()
+    [close] = [e for b in held["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    h.action(P1, Action.CASE_CLOSE_CONFIRM, close["value"], response_url=f"{h.slack.url}respond/close")
+    assert h.get(Case, case_id).status == "closed"
+    assert home_buttons(home_of(h, ON_CALL)) == []
