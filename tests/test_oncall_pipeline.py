@@ -348,7 +348,7 @@ def test_the_person_on_call_acknowledges_an_urgent_report_from_app_home(harness)
     assert f"C-{case_id}" in text and "lithium" not in text
     assert home_buttons(home) == [(Action.SIDE_EFFECT_ACK, str(report.id))]
     [listed] = h.audit_events(action="oncall.home_listed")
-    assert json.loads(listed.details)["items"] == [f"side_effect:{report.id}"]
+    assert json.loads(listed.details)["covered"] == [f"side_effect:{report.id}"]
     # The prescriber sees it once, as before (their own line, no on-call wording).
     assert "you are on call" not in json.dumps(home_of(h, P1))
 

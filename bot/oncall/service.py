@@ -214,7 +214,8 @@ def covered_waiting(unit: Unit) -> list[WaitingItem]:
     One place for every kind: the grants are read here and each item's workflow says, for all
     its ids at once, which are still waiting (`Workflow.cover_items`). Items on a case where the
     user is a prescriber are left to that workflow's own Home line, so nothing is listed twice.
-    Listing them is audited (who saw which items off their own team)."""
+    Listing them is audited: how many lines were shown, and the covered items asked about
+    (`covered`, the grants' items; those already acknowledged are among them but not shown)."""
     grants = repo.grants_of_user(session=unit.session, user_id=unit.actor.user_id, at=unit.now)
     if not grants:
         return []
@@ -236,6 +237,6 @@ def covered_waiting(unit: Unit) -> list[WaitingItem]:
         item for kind, ids in by_kind.items() if kind in providers for item in providers[kind](unit, ids)
     ]
     if items:
-        asked = [f"{kind}:{n}" for kind, ids in by_kind.items() for n in ids]
-        unit.audit("oncall.home_listed", count=len(items), items=asked)
+        covered = [f"{kind}:{n}" for kind, ids in by_kind.items() for n in ids]
+        unit.audit("oncall.home_listed", count=len(items), covered=covered)
     return items
