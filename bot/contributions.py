@@ -37,6 +37,7 @@ class WaitingItem:
     text: str
     url: str | None = None
     sort_key: tuple[float, ...] = ()
+    button: CaseButton | None = None  # e.g. Acknowledge on an urgent item the on-call person covers
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,11 @@ ShowSection = Callable[["Unit", "Case"], list[str]]  # mrkdwn strings, escaped b
 # again when the case changes; a workflow whose lines change calls refresh_case.
 CardLines = Callable[["Unit", "Case"], list[str]]
 HomeItems = Callable[["Unit"], list[WaitingItem]]
+# The urgent items of one kind (`side_effect`, `safety`, `item9`, `adherence`: the prefix of a
+# cover grant's item, bot/oncall) that the on-call person holds grants for, by id: those still
+# waiting for acknowledgement, as App Home lines with their Acknowledge button. Ids and states
+# only. App Home asks each kind once with all its ids (bot/oncall `covered_waiting`).
+CoverItems = Callable[["Unit", Sequence[int]], list[WaitingItem]]
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,8 @@ class Workflow:
     open_risks: tuple[OpenRisks, ...] = ()
     readers: tuple[ReaderHook, ...] = ()  # the relay's send-time check asks these (bot/audience.py)
     case_buttons: tuple[CaseButtons, ...] = ()  # `/case show` and the caseload digest show these
+    # (item kind, provider): its urgent items still waiting, for the person on call covering them.
+    cover_items: tuple[tuple[str, CoverItems], ...] = ()
     # Its settings model (bot/<workflow>/settings.py): load_settings validates it at start-up
     # and nests it in the app's settings, read with `settings.section(<model>)`.
     settings: type[EnvSettings] | None = None
@@ -142,6 +150,11 @@ def note_providers(deps: Deps) -> list[DigestNotes]:
 def button_providers(deps: Deps) -> list[CaseButtons]:
     """Every workflow's buttons on a case (consults: Request consultation when not improving)."""
     return [provider for workflow in deps.workflows for provider in workflow.case_buttons]
+
+
+def cover_providers(deps: Deps) -> dict[str, CoverItems]:
+    """Every workflow's provider of covered urgent items, by item kind (bot/oncall App Home)."""
+    return {kind: provider for workflow in deps.workflows for kind, provider in workflow.cover_items}
 
 
 def first_button(

@@ -25,6 +25,7 @@ from bot.inputs import Help
 from bot.side_effects.policy import SEVERITY_WORDS
 from bot.side_effects.settings import deadlines
 from handlers import actors
+from handlers.home import refresh_if_clicked_on_home
 from handlers.replies import dm, ephemeral, read_submission, replying, where_clicked
 from storage.side_effects import Severity
 
@@ -101,6 +102,7 @@ def _acknowledge(deps: Deps, body: dict[str, Any]) -> None:
     reply = where_clicked(deps, body, actor.user_id)
     with replying(deps, actor, "button:adherence_ack", reply), deps.unit(actor) as unit:
         adherence.acknowledge(unit, report_id=parse_report_id(_action(body).get("value")))
+    refresh_if_clicked_on_home(deps, body, actor)
 
 
 def _open_plan(deps: Deps, body: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from slack_bolt import Ack, App, BoltRequest
 from bot import audience, forms
 from bot.auditlog import Outcome, Source
 from bot.cases import commands as parsing
-from bot.cases import consent, home
+from bot.cases import consent
 from bot.cases import service as cases
 from bot.cases.commands import CASE_USAGE
 from bot.cases.settings import case_settings
@@ -23,6 +23,7 @@ from bot.medications import service as medications
 from bot.medications.forms import form_view as medication_form
 from bot.unit import Actor
 from handlers import actors
+from handlers.home import publish_home
 from handlers.replies import Reply, dm, ephemeral, read_submission, replying, where_clicked
 from storage.cases import ROLE_TITLES, Role
 
@@ -436,13 +437,4 @@ def _read_create_form(view: dict[str, Any], creator: str) -> dict[str, Any]:
 def _home_opened(deps: Deps, body: dict[str, Any]) -> None:
     actor = actors.from_event(body, (body.get("event") or {}).get("user"), Source.HOME)
     with replying(deps, actor, "home:opened", lambda _message: None):
-        publish(deps, actor)
-
-
-def publish(deps: Deps, actor) -> None:
-    with deps.unit(actor) as unit:
-        data = home.home_for(unit)
-    view = deps.renderer.view(
-        "cases/home", cases=data.cases, waiting=data.waiting, sections=data.sections, now=deps.clock.now()
-    )
-    deps.gateway.publish_home(actor.user_id, view)
+        publish_home(deps, actor)

@@ -25,6 +25,7 @@ from bot.measures.commands import (
 )
 from bot.side_effects.settings import deadlines
 from handlers import actors
+from handlers.home import refresh_if_clicked_on_home
 from handlers.replies import ephemeral, replying, where_clicked
 from storage.side_effects import Severity
 
@@ -84,6 +85,7 @@ def _acknowledge(deps: Deps, body: dict[str, Any]) -> None:
     with replying(deps, actor, "button:score_item9_ack", reply), deps.unit(actor) as unit:
         alert_id = parse_id(action.get("value"), stale="That button no longer points at an alert.")
         service.acknowledge_alert(unit, alert_id=alert_id)
+    refresh_if_clicked_on_home(deps, body, actor)
 
 
 def _help(deps: Deps) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from bot.safety.forms import read_safety, safety_view
 from bot.side_effects.settings import deadlines
 from bot.unit import Actor
 from handlers import actors
+from handlers.home import refresh_if_clicked_on_home
 from handlers.replies import dm, ephemeral, read_submission, replying, where_clicked
 from storage.side_effects import Severity
 
@@ -111,3 +112,4 @@ def _acknowledge(deps: Deps, body: dict[str, Any]) -> None:
     with replying(deps, actor, "button:safety_ack", reply), deps.unit(actor) as unit:
         value = ((body.get("actions") or [{}])[0]).get("value")
         safety.acknowledge(unit, record_id=parse_id(value, stale="This button is out of date."))
+    refresh_if_clicked_on_home(deps, body, actor)

@@ -26,6 +26,7 @@ from bot.side_effects.forms import plan_view, read_plan, read_report, report_vie
 from bot.side_effects.policy import DEFAULT_DEADLINES, SEVERITY_WORDS
 from bot.side_effects.settings import deadlines
 from handlers import actors
+from handlers.home import refresh_if_clicked_on_home
 from handlers.replies import dm, ephemeral, read_submission, replying, where_clicked
 
 # The escalation sweep step registers itself when its module is imported (above).
@@ -144,6 +145,7 @@ def _acknowledge(deps: Deps, body: dict[str, Any]) -> None:
     reply = where_clicked(deps, body, actor.user_id)
     with replying(deps, actor, "button:side_effect_ack", reply), deps.unit(actor) as unit:
         side_effects.acknowledge(unit, report_id=parse_report_id(action.get("value")))
+    refresh_if_clicked_on_home(deps, body, actor)
 
 
 def _open_plan(deps: Deps, body: dict[str, Any]) -> None:

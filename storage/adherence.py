@@ -177,3 +177,17 @@ def recipients(
     if kinds:
         query = query.where(col(AdherenceRecipient.kind).in_(kinds))
     return list(session.execute(query.order_by(col(AdherenceRecipient.id))).scalars())
+
+
+def open_reports_by_ids(*, session: Session, report_ids: Sequence[int]) -> list[AdherenceReport]:
+    """Of these reports, those still waiting for acknowledgement: one query for the on-call
+    person's App Home (bot/oncall `covered_waiting`)."""
+    if not report_ids:
+        return []
+    return list(
+        session.execute(
+            select(AdherenceReport).where(
+                col(AdherenceReport.id).in_(report_ids), AdherenceReport.status == AdherenceStatus.OPEN
+            )
+        ).scalars()
+    )

@@ -282,3 +282,15 @@ def open_alerts_notified_to(*, session: Session, user_id: str) -> list[Item9Aler
             .order_by(col(Item9Alert.created_at))
         ).scalars()
     )
+
+
+def open_alerts_by_ids(*, session: Session, alert_ids: Sequence[int]) -> list[Item9Alert]:
+    """Of these item 9 alerts, those still open: one query for the on-call person's App Home
+    (bot/oncall `covered_waiting`)."""
+    if not alert_ids:
+        return []
+    return list(
+        session.execute(
+            select(Item9Alert).where(col(Item9Alert.id).in_(alert_ids), Item9Alert.status == AlertStatus.OPEN)
+        ).scalars()
+    )

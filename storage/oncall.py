@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import Index
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from storage.cases import Case, CaseStatus
 from storage.types import utc_column
 
 
@@ -101,3 +102,23 @@ def grants(
     if item is not None:
         query = query.where(CoverGrant.item == item)
     return list(session.execute(query.order_by(col(CoverGrant.id))).scalars())
+
+
+def grants_of_user(*, session: Session, user_id: str, at: datetime) -> list[CoverGrant]:
+    """Every cover grant the user holds at `at` (shift not removed) on an open case, oldest
+    first: what App Home lists for the person on call (bot/oncall `covered_waiting`)."""
+    return list(
+        session.execute(
+            select(CoverGrant)
+            .join(OnCallShift, col(OnCallShift.id) == col(CoverGrant.shift_id))
+            .join(Case, col(Case.id) == col(CoverGrant.case_id))
+            .where(
+                CoverGrant.user_id == user_id,
+                col(CoverGrant.created_at) <= at,
+                col(CoverGrant.until) > at,
+                col(OnCallShift.removed_at).is_(None),
+                Case.status == CaseStatus.OPEN,
+            )
+            .order_by(col(CoverGrant.id))
+        ).scalars()
+    )

@@ -213,3 +213,21 @@ def waiting_for(*, session: Session, user_id: str) -> list[tuple[SafetyRecord, C
         .order_by(col(SafetyRecord.id))
     ).all()
     return [(record, case) for record, case in rows]
+
+
+def unacknowledged_urgent_by_ids(*, session: Session, record_ids: Sequence[int]) -> list[SafetyRecord]:
+    """Of these safety records, the current urgent (high or imminent) ones nobody has
+    acknowledged (a superseded record cannot be acknowledged): one query for the on-call
+    person's App Home (bot/oncall `covered_waiting`)."""
+    if not record_ids:
+        return []
+    return list(
+        session.execute(
+            select(SafetyRecord).where(
+                col(SafetyRecord.id).in_(record_ids),
+                col(SafetyRecord.risk_level).in_(URGENT_LEVELS),
+                col(SafetyRecord.superseded_at).is_(None),
+                col(SafetyRecord.acknowledged_by).is_(None),
+            )
+        ).scalars()
+    )

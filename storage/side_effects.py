@@ -247,3 +247,17 @@ def rechecks_due(now: datetime) -> Select:
         .where(col(SideEffectRecheck.asked_at).is_(None), col(SideEffectRecheck.due_at) <= now)
         .order_by(col(SideEffectRecheck.due_at), col(SideEffectRecheck.id))
     )
+
+
+def open_reports_by_ids(*, session: Session, report_ids: Sequence[int]) -> list[SideEffectReport]:
+    """Of these reports, those still waiting for acknowledgement: one query for the on-call
+    person's App Home (bot/oncall `covered_waiting`)."""
+    if not report_ids:
+        return []
+    return list(
+        session.execute(
+            select(SideEffectReport).where(
+                col(SideEffectReport.id).in_(report_ids), SideEffectReport.status == ReportStatus.OPEN
+            )
+        ).scalars()
+    )

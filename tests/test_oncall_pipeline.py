@@ -13,6 +13,7 @@ from bot.ids import Action, BlockId, Callback, Command
 from bot.scheduler import run_sweep
 from devtools.slackreq import select_value, text_value
 from storage.adherence import AdherenceReport, AdherenceStatus
+from storage.cases import Case
 from storage.measures import AlertStatus, Item9Alert
 from storage.oncall import CoverGrant, OnCallShift
 from storage.safety import SafetyRecord
@@ -317,3 +318,133 @@ def test_a_high_priority_adherence_report_chased_at_night_reaches_the_person_on_
     assert len(h.posts(ON_CALL)) == 2  # the escalation too, while the first DM keeps its button
     h.action(ON_CALL, Action.ADHERENCE_ACK, str(report.id), channel="D0DAN")
     assert h.get(AdherenceReport, report.id).acknowledged_by == ON_CALL
+
+
+# -- App Home for the person on call ----------------------------------------------------------------
+
+
+def home_of(h, user: str) -> dict:
+    h.event({"type": "app_home_opened", "user": user, "tab": "home"})
+    return h.slack.calls_to("views.publish")[-1].args["view"]
+
+
+def home_buttons(view: dict) -> list[tuple[str, str]]:
+    return [
+        (b["accessory"]["action_id"], b["accessory"]["value"])
+        for b in view["blocks"]
+        if b.get("accessory", {}).get("type") == "button"
+    ]
+
+
+def test_the_person_on_call_acknowledges_an_urgent_report_from_app_home(harness):
+    h = harness
+    case_id = care_team(h, TEAM)
+    rota(h)
+    h.clock.set(MONDAY_NIGHT)
+    report = urgent_report(h, case_id)
+    home = home_of(h, ON_CALL)
+    text = json.dumps(home)
+    assert f"side-effect report {report.ref}: you are on call, waiting for your acknowledgement" in text
+    assert f"C-{case_id}" in text and "lithium" not in text
+    assert home_buttons(home) == [(Action.SIDE_EFFECT_ACK, str(report.id))]
+    [listed] = h.audit_events(action="oncall.home_listed")
+    assert json.loads(listed.details)["covered"] == [f"side_effect:{report.id}"]
+    # The prescriber sees it once, as before (their own line, no on-call wording).
+    assert "you are on call" not in json.dumps(home_of(h, P1))
+
+    published = len(h.slack.calls_to("views.publish"))
+    h.action(ON_CALL, Action.SIDE_EFFECT_ACK, str(report.id), channel=None, view=home)
+    acked = h.get(SideEffectReport, report.id)
+    assert (acked.status, acked.acknowledged_by) == (ReportStatus.ACKNOWLEDGED, ON_CALL)
+    assert [e.target for e in h.audit_events(action="oncall.cover_used")] == [f"side_effect:{report.id}"]
+    # Home is drawn again at once: the Acknowledge button is not offered for what is done.
+    [refreshed] = h.slack.calls_to("views.publish")[published:]
+    assert refreshed.args["user_id"] == ON_CALL
+    assert home_buttons(refreshed.args["view"]) == [] and report.ref not in json.dumps(refreshed.args["view"])
+    assert report.ref not in json.dumps(home_of(h, ON_CALL))
+    # A click on a DM's button does not redraw Home.
+    published = len(h.slack.calls_to("views.publish"))
+    h.action(ON_CALL, Action.SIDE_EFFECT_ACK, str(report.id), channel="D0DAN")
+    assert len(h.slack.calls_to("views.publish")) == published
+
+
+def test_app_home_drops_a_covered_item_when_the_shift_ends(harness):
+    h = harness
+    case_id = care_team(h, TEAM)
+    rota(h, "2026-11-23 17:00", "2026-11-23 21:00")
+    h.clock.set(MONDAY_NIGHT)
+    report = urgent_report(h, case_id)
+    assert home_buttons(home_of(h, ON_CALL)) == [(Action.SIDE_EFFECT_ACK, str(report.id))]
+    h.clock.set(datetime(2026, 11, 23, 21, 1, tzinfo=UTC))
+    assert report.ref not in json.dumps(home_of(h, ON_CALL))
+    assert h.get(SideEffectReport, report.id).status == ReportStatus.OPEN  # still the prescribers' to do
+    assert len(h.audit_events(action="oncall.home_listed")) == 1  # only the listing during the shift
+
+
+def test_a_removed_shift_takes_its_items_off_app_home(harness):
+    h = harness
+    case_id = care_team(h, TEAM)
+    rota(h)
+    h.clock.set(MONDAY_NIGHT)
+    report = urgent_report(h, case_id)
+    assert "Removed *OC-1*" in oncall(h, P1, "remove OC-1")
+    assert report.ref not in json.dumps(home_of(h, ON_CALL))
+
+
+def test_app_home_lists_every_kind_of_covered_urgent_item_with_acknowledge(harness):
+    h = harness
+    case_id = care_team(h, TEAM)
+    rota(h)
+    h.clock.set(MONDAY_NIGHT)
+    alert = item9(h, case_id)
+    adherence = stopped_lithium(h, case_id)
+    submit_safety(h, THERAPIST, case_id, owner=CM)
+    [record] = h.rows(SafetyRecord)
+    home = home_of(h, ON_CALL)
+    assert sorted(home_buttons(home)) == sorted(
+        [
+            (Action.SCORE_ITEM9_ACK, str(alert.id)),
+            (Action.ADHERENCE_ACK, str(adherence.id)),
+            (Action.SAFETY_ACK, str(record.id)),
+        ]
+    )
+    text = json.dumps(home)
+    assert f"PHQ-9 item 9 alert {alert.ref}: you are on call" in text
+    assert f"adherence report {adherence.ref}: you are on call" in text
+    assert f"Urgent safety alert {record.ref} (" in text
+    assert "lithium" not in text
+
+    h.action(ON_CALL, Action.SCORE_ITEM9_ACK, str(alert.id), channel=None, view=home)
+    h.action(ON_CALL, Action.ADHERENCE_ACK, str(adherence.id), channel=None, view=home)
+    h.action(ON_CALL, Action.SAFETY_ACK, str(record.id), channel=None, view=home)
+    assert h.get(Item9Alert, alert.id).acknowledged_by == ON_CALL
+    assert h.get(AdherenceReport, adherence.id).status == AdherenceStatus.ACKNOWLEDGED
+    assert h.get(SafetyRecord, record.id).acknowledged_by == ON_CALL
+    assert home_buttons(home_of(h, ON_CALL)) == []
+
+
+def test_an_item_a_prescriber_acknowledged_leaves_the_on_call_home(harness):
+    h = harness
+    case_id = care_team(h, TEAM)
+    rota(h)
+    h.clock.set(MONDAY_NIGHT)
+    report = urgent_report(h, case_id)
+    h.action(P1, Action.SIDE_EFFECT_ACK, str(report.id), channel="D0P1")
+    assert h.get(SideEffectReport, report.id).acknowledged_by == P1
+    assert home_buttons(home_of(h, ON_CALL)) == []
+    assert h.audit_events(action="oncall.home_listed") == []
+
+
+def test_closing_the_case_takes_its_covered_items_off_the_on_call_home(harness):
+    h = harness
+    case_id = care_team(h, TEAM)
+    rota(h)
+    h.clock.set(MONDAY_NIGHT)
+    urgent_report(h, case_id)
+    assert len(home_buttons(home_of(h, ON_CALL))) == 1
+    h.command(P1, f"close C-{case_id}")
+    held = h.last_reply()
+    [close] = [e for b in held["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    h.action(P1, Action.CASE_CLOSE_CONFIRM, close["value"], response_url=f"{h.slack.url}respond/close")
+    assert h.get(Case, case_id).status == "closed"
+    assert home_buttons(home_of(h, ON_CALL)) == []

@@ -28,7 +28,7 @@ from bot.access import CaseAccess, case_ref, open_case, require_role
 from bot.adherence.policy import KINDS, PLANS, is_high_risk, priority_of
 from bot.adherence.settings import AdherenceSettings
 from bot.cases.service import post_in_thread, refresh_case, thread_url
-from bot.contributions import TeamChange, WaitingItem
+from bot.contributions import CaseButton, TeamChange, WaitingItem
 from bot.errors import BadInput, Conflict, NoAccess
 from bot.ids import Action, BlockId
 from bot.oncall.service import covering, urgent_recipients
@@ -484,6 +484,25 @@ def waiting_for_me(unit: Unit) -> list[WaitingItem]:
             )
         )
     return items
+
+
+def covered_waiting(unit: Unit, report_ids: Sequence[int]) -> list[WaitingItem]:
+    """App Home for the person on call (Workflow.cover_items, asked by bot/oncall): the
+    covered reports still waiting for acknowledgement, with Acknowledge. Ids only."""
+    return [
+        WaitingItem(
+            case_ref=case_ref(report.case_id),
+            text=f"{SEVERITY_WORDS.get(report.priority or '', '')} adherence report {report.ref}: "
+            "you are on call, waiting for your acknowledgement",
+            sort_key=(
+                SEVERITY_RANK[report.priority or "moderate"],
+                (report.ack_due_at or report.created_at).timestamp(),
+                report.id,
+            ),
+            button=CaseButton("Acknowledge", Action.ADHERENCE_ACK, str(report.id)),
+        )
+        for report in repo.open_reports_by_ids(session=unit.session, report_ids=report_ids)
+    ]
 
 
 def is_overdue(unit: Unit, report: AdherenceReport) -> bool:

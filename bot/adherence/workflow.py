@@ -13,6 +13,7 @@ WORKFLOW = Workflow(
     sweep_steps=(("adherence_escalation", sweeps.escalate_due),),
     show_sections=(service.open_reports_section,),
     home_items=(service.waiting_for_me,),
+    cover_items=(("adherence", service.covered_waiting),),
     digest_notes=(service.digest_notes,),
     card_lines=(service.card_lines,),
     open_risks=(service.open_high_risks,),

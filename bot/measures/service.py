@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from bot.access import case_ref, open_case, require_role
 from bot.cases.service import post_in_thread
-from bot.contributions import WaitingItem
+from bot.contributions import CaseButton, WaitingItem
 from bot.errors import BadInput, Conflict, NoAccess, NotAllowed
 from bot.ids import Action
 from bot.measures.commands import SCORE_USAGE
@@ -553,6 +553,20 @@ def alerts_waiting(unit: Unit) -> list[WaitingItem]:
             )
         )
         and member.role == Role.PRESCRIBER  # who can acknowledge it
+    ]
+
+
+def covered_waiting(unit: Unit, alert_ids: Sequence[int]) -> list[WaitingItem]:
+    """App Home for the person on call (Workflow.cover_items, asked by bot/oncall): the
+    covered item 9 alerts still open, with Acknowledge. Ids only."""
+    return [
+        WaitingItem(
+            case_ref=case_ref(alert.case_id),
+            text=f"Urgent PHQ-9 item 9 alert {alert.ref}: you are on call, waiting for acknowledgement",
+            sort_key=(0, alert.created_at.timestamp(), alert.id),
+            button=CaseButton("Acknowledge", Action.SCORE_ITEM9_ACK, str(alert.id)),
+        )
+        for alert in repo.open_alerts_by_ids(session=unit.session, alert_ids=alert_ids)
     ]
 
 

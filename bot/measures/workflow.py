@@ -12,6 +12,7 @@ WORKFLOW = Workflow(
     sweep_steps=(("item9_alerts", sweeps.escalate_item9_alerts),),
     show_sections=(service.scores_section,),
     home_items=(service.alerts_waiting,),
+    cover_items=(("item9", service.covered_waiting),),
     home_sections=(registry.caseload_section,),
     urgent_items=(service.urgent_open_alerts,),
     open_risks=(service.open_item9_risks,),

@@ -20,6 +20,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from bot.contributions import WaitingItem, cover_providers
 from bot.errors import BadInput, Conflict, NotAllowed
 from bot.unit import Unit
 from storage import cases as case_repo
@@ -203,3 +204,39 @@ def cover_reader(session: Session, message: OutboxMessage) -> bool:
     return bool(
         repo.grants(session=session, case_id=message.case_id, user_id=message.reader, at=message.created_at)
     )
+
+
+def covered_waiting(unit: Unit) -> list[WaitingItem]:
+    """App Home for the person on call: the urgent items they were sent while covering and
+    still hold a grant for (shift not over or removed, case open), each still waiting for
+    acknowledgement, with its Acknowledge button.
+
+    One place for every kind: the grants are read here and each item's workflow says, for all
+    its ids at once, which are still waiting (`Workflow.cover_items`). Items on a case where the
+    user is a prescriber are left to that workflow's own Home line, so nothing is listed twice.
+    Listing them is audited: how many lines were shown, and the covered items asked about
+    (`covered`, the grants' items; those already acknowledged are among them but not shown)."""
+    grants = repo.grants_of_user(session=unit.session, user_id=unit.actor.user_id, at=unit.now)
+    if not grants:
+        return []
+    prescribing = {
+        case.id
+        for case, role in case_repo.cases_of_user(session=unit.session, user_id=unit.actor.user_id)
+        if role == Role.PRESCRIBER
+    }
+    by_kind: dict[str, list[int]] = {}
+    for grant in grants:
+        kind, _, number = grant.item.partition(":")
+        if grant.case_id in prescribing or not number.isdigit():
+            continue
+        ids = by_kind.setdefault(kind, [])
+        if int(number) not in ids:
+            ids.append(int(number))
+    providers = cover_providers(unit.deps)
+    items = [
+        item for kind, ids in by_kind.items() if kind in providers for item in providers[kind](unit, ids)
+    ]
+    if items:
+        covered = [f"{kind}:{n}" for kind, ids in by_kind.items() for n in ids]
+        unit.audit("oncall.home_listed", count=len(items), covered=covered)
+    return items

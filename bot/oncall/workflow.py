@@ -9,4 +9,5 @@ WORKFLOW = Workflow(
     name="oncall",
     listeners="handlers.oncall",
     readers=(service.cover_reader,),
+    home_items=(service.covered_waiting,),
 )

@@ -24,10 +24,10 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot.access import open_case
+from bot.access import case_ref, open_case
 from bot.cases.service import post_in_thread, refresh_case, thread_url
 from bot.clinic import local_moment
-from bot.contributions import WaitingItem
+from bot.contributions import CaseButton, WaitingItem
 from bot.errors import BadInput, Conflict, NoAccess, NotAllowed
 from bot.ids import Action, BlockId
 from bot.oncall.service import covering, urgent_recipients
@@ -333,6 +333,23 @@ def waiting_for_me(unit: Unit) -> list[WaitingItem]:
                 )
             )
     return items
+
+
+def covered_waiting(unit: Unit, record_ids: Sequence[int]) -> list[WaitingItem]:
+    """App Home for the person on call (Workflow.cover_items, asked by bot/oncall): covered
+    urgent alerts nobody has acknowledged, with Acknowledge. The follow-up owner already sees
+    theirs in `waiting_for_me`, so they are left out here. Ids and the level only."""
+    return [
+        WaitingItem(
+            case_ref=case_ref(record.case_id),
+            text=f"Urgent safety alert {record.ref} ({LEVELS[record.risk_level]} suicide risk): "
+            "you are on call, waiting for acknowledgement",
+            sort_key=(0, (record.ack_due_at or record.created_at).timestamp(), record.id),
+            button=CaseButton("Acknowledge", Action.SAFETY_ACK, str(record.id)),
+        )
+        for record in repo.unacknowledged_urgent_by_ids(session=unit.session, record_ids=record_ids)
+        if record.follow_up_owner != unit.actor.user_id
+    ]
 
 
 def open_risks(session: Session, case: Case) -> list[str]:

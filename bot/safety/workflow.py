@@ -13,6 +13,7 @@ WORKFLOW = Workflow(
     show_sections=(service.show_section,),
     card_lines=(service.risk_line,),
     home_items=(service.waiting_for_me,),
+    cover_items=(("safety", service.covered_waiting),),
     urgent_items=(service.high_risk_cases,),
     open_risks=(service.open_risks,),
 )

@@ -23,7 +23,7 @@ from sqlmodel import Session
 
 from bot.access import CaseAccess, case_ref, open_case, require_role
 from bot.cases.service import post_in_thread, thread_url
-from bot.contributions import TeamChange, WaitingItem
+from bot.contributions import CaseButton, TeamChange, WaitingItem
 from bot.errors import BadInput, Conflict, NoAccess
 from bot.ids import Action, BlockId
 from bot.oncall.service import covering, urgent_recipients
@@ -528,6 +528,25 @@ def waiting_for_me(unit: Unit) -> list[WaitingItem]:
                 url=thread_url(root),
                 # Numbers only (other workflows' items sort alongside): soonest due first.
                 sort_key=(SEVERITY_RANK[report.severity], report.ack_due_at.timestamp(), report.id),
+            )
+        )
+    return items
+
+
+def covered_waiting(unit: Unit, report_ids: Sequence[int]) -> list[WaitingItem]:
+    """App Home for the person on call (Workflow.cover_items, asked by bot/oncall): the
+    covered reports still waiting for acknowledgement, with Acknowledge. Ids only."""
+    items = []
+    for report in repo.open_reports_by_ids(session=unit.session, report_ids=report_ids):
+        delta = report.ack_due_at - unit.now
+        when = f"due in {age_text(delta)}" if delta > timedelta(0) else f"overdue by {age_text(-delta)}"
+        items.append(
+            WaitingItem(
+                case_ref=case_ref(report.case_id),
+                text=f"{SEVERITY_WORDS[report.severity]} side-effect report {report.ref}: you are on call, "
+                f"waiting for your acknowledgement, {when}",
+                sort_key=(SEVERITY_RANK[report.severity], report.ack_due_at.timestamp(), report.id),
+                button=CaseButton("Acknowledge", Action.SIDE_EFFECT_ACK, str(report.id)),
             )
         )
     return items
