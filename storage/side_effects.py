@@ -223,6 +223,20 @@ def recipients(
     return list(session.execute(query.order_by(col(SideEffectRecipient.id))).scalars())
 
 
+def recipient(
+    *, session: Session, report_id: int, user_id: str, kind: RecipientKind
+) -> SideEffectRecipient | None:
+    """The one row per (report, user, kind) the unique constraint allows: a reopened report's
+    second reminder reuses it rather than colliding with it."""
+    return session.execute(
+        select(SideEffectRecipient).where(
+            SideEffectRecipient.report_id == report_id,
+            SideEffectRecipient.user_id == user_id,
+            SideEffectRecipient.kind == kind,
+        )
+    ).scalar_one_or_none()
+
+
 def get_recheck(*, session: Session, recheck_id: int, lock: bool = False) -> SideEffectRecheck | None:
     query = select(SideEffectRecheck).where(SideEffectRecheck.id == recheck_id)
     if lock:

@@ -15,7 +15,7 @@ from bot.render import Renderer
 from bot.scheduler import run_sweep
 from devtools.slackreq import select_value, text_value
 from storage.core import OutboxMessage
-from storage.side_effects import ReportStatus, SideEffectRecheck, SideEffectReport
+from storage.side_effects import EscalationStep, ReportStatus, SideEffectRecheck, SideEffectReport
 from tests.side_effect_helpers import (
     MEDS,
     P1,
@@ -167,3 +167,49 @@ def test_the_recheck_message_renders_safely(step):
     dumped = json.dumps(message)
     assert "<!channel>" not in dumped and "quote" not in message["text"] and "C-12" in message["text"]
     assert "quote" not in message["restricted"]
+
+
+def test_a_reopened_report_is_reminded_again_and_other_cases_still_escalate(harness):
+    """Regression: the reopened report's second reminder reused the (report, user, kind) row
+    instead of colliding with it, which rolled back every sweep batch for every case."""
+    h = harness
+    care_team(h, TEAM, meds=MEDS)
+    view = open_form(h, THERAPIST, "C-1")
+    submit_report(h, THERAPIST, 1, medication=medication_value(view, "sertraline"), burden="4")
+    [report] = h.rows(SideEffectReport)
+    h.clock.advance(report.ack_due_at - h.clock.now() + timedelta(seconds=1))
+    run_sweep(h.deps)
+    h.settle()
+    assert len(h.posts(P1, starting="Reminder: ")) == 1
+    h.submit(
+        P1,
+        Callback.SIDE_EFFECT_PLAN,
+        {BlockId.SE_PLAN: select_value("switch"), BlockId.SE_PLAN_NOTE: text_value("switch it")},
+        private_metadata=str(report.id),
+    )
+    recheck, _ = _asked(h)
+    form = _recheck_form(h, recheck)
+    values = report_values(medication=medication_value(form, "sertraline"), burden="5")
+    values[BlockId.SE_RECHECK_OUTCOME] = select_value("worse")
+    h.submit(THERAPIST, Callback.SIDE_EFFECT_REPORT, values, private_metadata=form["private_metadata"])
+    reopened = h.get(SideEffectReport, report.id)
+    assert reopened.status == ReportStatus.OPEN
+
+    # Another case's urgent report, due after the reopened one.
+    other = care_team(h, TEAM, label="Grey Owl", channel="C0OTHER")
+    submit_report(h, THERAPIST, other, other_medication="lithium", red_flags=("3",))
+    urgent = next(r for r in h.rows(SideEffectReport) if r.case_id == other)
+    h.clock.advance(max(reopened.ack_due_at, urgent.ack_due_at) - h.clock.now() + timedelta(seconds=1))
+    run_sweep(h.deps)
+    h.settle()
+    # Not urgent: the reminder may wait for working hours; it fires when they open.
+    deferred = h.get(SideEffectReport, report.id).next_escalation_at
+    if deferred is not None and deferred > h.clock.now():
+        h.clock.advance(deferred - h.clock.now() + timedelta(seconds=1))
+    run_sweep(h.deps)
+    h.settle()
+    reminders = [m["text"] for m in h.posts(P1, starting="Reminder: ")]
+    assert reminders.count("Reminder: Side-effect report on C-1 (priority high)") == 1, reminders
+    assert f"Reminder: Urgent side-effect report on C-{other}" in reminders
+    assert h.get(SideEffectReport, report.id).escalation_step == EscalationStep.REMINDED
+    assert h.get(SideEffectReport, urgent.id).escalation_step != EscalationStep.NONE

@@ -703,11 +703,16 @@ def notify(
         purpose=f"side_effect_{recipient.value}",
         case_id=report.case_id,
     )
-    unit.session.add(
-        SideEffectRecipient(
+    # A reopened report repeats its steps: the existing row then points at the newest DM,
+    # which is the one later refreshes update (a second row would break the unique key).
+    row = repo.recipient(session=unit.session, report_id=report.id, user_id=user_id, kind=recipient)
+    if row is None:
+        row = SideEffectRecipient(
             report_id=report.id, user_id=user_id, kind=recipient, outbox_id=message.id, created_at=unit.now
         )
-    )
+    else:
+        row.outbox_id = message.id
+    unit.session.add(row)
     unit.audit(
         "side_effect.notified",
         case_id=report.case_id,
