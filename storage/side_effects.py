@@ -47,6 +47,7 @@ class RecipientKind(StrEnum):
     REMINDER = "reminder"  # step 1: a reminder DM to a prescriber (or the fallback)
     ESCALATION = "escalation"  # step 2: a DM to a case manager (or the creator)
     ON_CALL = "on_call"  # an urgent report outside working hours: the person on call (bot/oncall)
+    REOPENED = "reopened"  # a worse recheck reopened the report: a DM to a prescriber (or the fallback)
 
 
 class SideEffectReport(SQLModel, table=True):

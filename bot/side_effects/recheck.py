@@ -20,17 +20,21 @@ from bot.auditlog import Source
 from bot.cases.service import post_in_thread
 from bot.deps import Deps
 from bot.errors import Conflict, NoAccess, NotAllowed
+from bot.oncall.service import urgent_recipients
 from bot.side_effects import service as relay
 from bot.side_effects.policy import severity_of
 from bot.side_effects.settings import SideEffectSettings, deadlines
 from bot.unit import Actor, Unit
 from storage import cases as case_repo
 from storage import side_effects as repo
+from storage.cases import Case
 from storage.claims import lock_due
 from storage.side_effects import (
     EscalationStep,
     RecheckOutcome,
+    RecipientKind,
     ReportStatus,
+    Severity,
     SideEffectRecheck,
     SideEffectReport,
 )
@@ -161,16 +165,22 @@ def record(unit: Unit, *, recheck_id: int, form: relay.ReportForm, outcome: str)
         purpose="side_effect_recheck",
     )
     if reopened:
-        for user_id in card.prescribers or relay.team_of(unit, case).fallback():
-            unit.post(
-                channel=user_id,
-                message=relay.render(
-                    unit, "side_effect_recheck", card, recheck_id=recheck.id, step="reopened"
-                ),
-                purpose="side_effect_recheck_reopened",
-                case_id=report.case_id,
-            )
+        _tell_reopened(unit, report, case, card)
     return card
+
+
+def _tell_reopened(unit: Unit, report: SideEffectReport, case: Case, card: relay.ReportCard) -> None:
+    """The prescribers (or the fallback) hear of the reopen; an urgent one also reaches the
+    person on call after hours, as a new urgent report does. Through relay.notify, so the
+    DMs are remembered and later refreshes update their buttons."""
+    targets = card.prescribers or relay.team_of(unit, case).fallback()
+    for user_id in targets:
+        relay.notify(unit, report, card, user_id, RecipientKind.REOPENED)
+    if report.severity == Severity.URGENT:
+        route = urgent_recipients(unit, case, item=f"side_effect:{report.id}")
+        for user_id in route.on_call:
+            if user_id not in targets:
+                relay.notify(unit, report, card, user_id, RecipientKind.ON_CALL)
 
 
 def _reopen(unit: Unit, report: SideEffectReport, red_flags: list[str], burden: int) -> None:

@@ -64,6 +64,7 @@ DM_TEMPLATES: dict[RecipientKind, tuple[str, dict[str, str]]] = {
     RecipientKind.REMINDER: ("side_effect_dm", {"kind": "reminder"}),
     RecipientKind.ESCALATION: ("side_effect_escalation", {"audience": "dm"}),
     RecipientKind.ON_CALL: ("side_effect_dm", {"kind": "on_call"}),
+    RecipientKind.REOPENED: ("side_effect_recheck", {"step": "reopened"}),
 }
 # A red flag naming suicidality asks the reporter to complete `/safety` (a button in the receipt).
 SUICIDALITY = "suicid"
