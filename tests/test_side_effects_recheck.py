@@ -246,3 +246,15 @@ def test_an_urgent_reopen_at_night_reaches_the_person_on_call_and_its_dms_are_re
     assert action_ids(h.updates(h.get(OutboxMessage, row.outbox_id).result_ts)[-1]) == [
         Action.SIDE_EFFECT_PLAN
     ]
+
+
+def test_a_worse_recheck_with_severe_intensity_reopens_at_least_high(harness):
+    """The reopen applies the report's rule: FIBSER intensity 5-6 raises it to at least high."""
+    h = harness
+    report = _planned(h, plan="switch")
+    recheck, _ = _asked(h)
+    view = _recheck_form(h, recheck)
+    values = report_values(medication=medication_value(view, "sertraline"), burden="2", intensity="5")
+    values[BlockId.SE_RECHECK_OUTCOME] = select_value("worse")
+    h.submit(THERAPIST, Callback.SIDE_EFFECT_REPORT, values, private_metadata=view["private_metadata"])
+    assert h.get(SideEffectReport, report.id).severity == "high"

@@ -144,7 +144,7 @@ def record(unit: Unit, *, recheck_id: int, form: relay.ReportForm, outcome: str)
     red_flags = [settings.red_flags[i] for i in form.red_flags]
     reopened = outcome == RecheckOutcome.WORSE
     if reopened:
-        _reopen(unit, report, red_flags, form.burden)
+        _reopen(unit, report, red_flags, form)
     unit.session.flush()
     unit.audit(
         "side_effect.rechecked",
@@ -183,12 +183,13 @@ def _tell_reopened(unit: Unit, report: SideEffectReport, case: Case, card: relay
                 relay.notify(unit, report, card, user_id, RecipientKind.ON_CALL)
 
 
-def _reopen(unit: Unit, report: SideEffectReport, red_flags: list[str], burden: int) -> None:
+def _reopen(unit: Unit, report: SideEffectReport, red_flags: list[str], form: relay.ReportForm) -> None:
     """Worse: the loop opens again, on the clocks the new answers call for."""
     if red_flags:
         known = json.loads(unit.deps.cipher.decrypt(report.red_flags_enc))
         report.red_flags_enc = unit.deps.cipher.encrypt(json.dumps(list(dict.fromkeys(known + red_flags))))
-    report.severity = severity_of(red_flags=red_flags, burden=burden)
+    # The same rule as a new report (service.submit): a severe intensity is at least high.
+    report.severity = severity_of(red_flags=red_flags, burden=form.burden, intensity=form.intensity)
     rules = deadlines(unit.deps.settings)
     report.status = ReportStatus.OPEN
     report.ack_due_at = rules.ack_due(report.severity, unit.now)
