@@ -325,6 +325,20 @@ def test_acknowledged_report_is_not_chased(harness):
     assert not h.posts(P1, starting="Reminder: ")
 
 
+def test_a_closed_cases_report_is_not_chased(harness):
+    h = harness
+    case_id = care_team(h, TEAM)
+    submit(h, THERAPIST, case_id, kind="missing_doses", other="sertraline")
+    [saved] = h.rows(AdherenceReport)
+    h.command(P1, f"close C-{case_id}")  # a moderate concern does not hold a close
+    assert h.get(Case, case_id).status == "closed"
+    h.clock.advance(timedelta(days=7))
+    assert sweep(h)["adherence_escalation"] == 0
+    assert not h.posts(P1, starting="Reminder: ")
+    assert h.get(AdherenceReport, saved.id).next_escalation_at is None
+    assert len(h.audit_events(action="adherence.chase_stopped")) == 1
+
+
 def test_no_prescriber_goes_to_the_case_manager(harness):
     h = harness
     case_id = care_team(h, {THERAPIST: "therapist", CM: "case-manager"})

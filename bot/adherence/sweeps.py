@@ -29,6 +29,7 @@ from bot.side_effects.service import team_of
 from bot.unit import Actor, Unit
 from storage import adherence as repo
 from storage.adherence import AdherenceRecipientKind, AdherenceReport, AdherenceStatus
+from storage.cases import CaseStatus
 from storage.claims import lock_due
 from storage.side_effects import EscalationStep
 
@@ -49,6 +50,17 @@ def escalate_due(deps: Deps) -> int:
 
 def advance(unit: Unit, report: AdherenceReport) -> int:
     """Fire the steps that are due for one report and leave it not due (or finished)."""
+    if relay.case_of(unit, report).status != CaseStatus.OPEN:
+        # A closed case's reports are not chased, as bot/safety/sweeps.py does; the skip is on record.
+        report.next_escalation_at = None
+        unit.session.add(report)
+        unit.audit(
+            "adherence.chase_stopped",
+            case_id=report.case_id,
+            target=f"adherence:{report.id}",
+            reason="case_closed",
+        )
+        return 0
     steps = 0
     while (
         report.status == AdherenceStatus.OPEN

@@ -21,6 +21,7 @@ from bot.side_effects.service import team_of
 from bot.unit import Actor, Unit
 from storage import cases as cases_repo
 from storage import measures as repo
+from storage.cases import CaseStatus
 from storage.claims import lock_due
 from storage.measures import EscalationStep, Item9Alert
 
@@ -39,6 +40,15 @@ def escalate_item9_alerts(deps: Deps) -> int:
 def _advance(unit: Unit, alert: Item9Alert) -> int:
     case = cases_repo.get_case(session=unit.session, case_id=alert.case_id)
     assert case is not None  # an alert's case is never deleted (foreign key)
+    if case.status != CaseStatus.OPEN:
+        # A closed case's alerts are not chased (closing it is where open risk is reviewed),
+        # as bot/safety/sweeps.py does for safety records; the skip is on record.
+        alert.next_escalation_at = None
+        unit.session.add(alert)
+        unit.audit(
+            "score.item9_chase_stopped", case_id=case.id, target=f"item9:{alert.id}", reason="case_closed"
+        )
+        return 0
     steps = 0
     while alert.next_escalation_at is not None and alert.next_escalation_at <= unit.now:
         team = team_of(unit, case)
