@@ -14,6 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import select
 
 from bot.ids import Action, Callback, Command
+from bot.measures import sweeps as measures_sweeps
 from bot.scheduler import run_sweep
 from storage import migrate
 from storage.cases import Case
@@ -252,6 +253,20 @@ def test_closing_with_an_open_item9_alert_asks_for_confirmation(harness):
     h.action(ALICE, Action.SCORE_ITEM9_ACK, str(alert.id), channel=ALICE)
     h.command(ALICE, f"close C-{case_id} moved away")  # acknowledged: nothing left behind
     assert h.get(Case, case_id).status == "closed" and f"Closed C-{case_id}" in h.last_reply_text()
+
+
+def test_one_sweep_chases_every_due_alert_batch_after_batch(harness, monkeypatch):
+    """More due alerts than one batch: the sweep claims the next batch instead of stopping."""
+    monkeypatch.setattr(measures_sweeps, "BATCH", 1)  # two alerts, one per batch
+    h = harness
+    cases = [care_team(h, label="One"), care_team(h, label="Two", channel="C0TWO")]
+    for case_id in cases:
+        score(h, BOB, f"C-{case_id} phq9 22 item9 3")
+    h.clock.advance(timedelta(minutes=15))
+    assert sweep(h)["item9_alerts"] == 2
+    assert [m["text"] for m in h.dms(ALICE) if m["text"].startswith("Reminder: urgent alert")] == [
+        f"Reminder: urgent alert on C-{case_id}" for case_id in cases
+    ]
 
 
 def test_a_closed_cases_item9_alert_is_not_chased(harness):

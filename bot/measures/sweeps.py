@@ -25,16 +25,21 @@ from storage.cases import CaseStatus
 from storage.claims import lock_due
 from storage.measures import EscalationStep, Item9Alert
 
+BATCH = 100
+
 
 def escalate_item9_alerts(deps: Deps) -> int:
     """Sweep step: chase unacknowledged item 9 alerts on the urgent clock, as urgent side
     effects are chased: a reminder to the prescribers at the deadline, then the case
     managers (or the creator) and the thread. Each step claimed once (lock_due)."""
     fired = 0
-    with deps.unit(Actor.app(Source.SCHEDULER)) as unit:
-        for alert in lock_due(unit.session, repo.due_alerts(unit.now)):
-            fired += _advance(unit, alert)
-    return fired
+    while True:  # batch after batch, each its own unit, until a short one (as the other sweeps)
+        with deps.unit(Actor.app(Source.SCHEDULER)) as unit:
+            due = lock_due(unit.session, repo.due_alerts(unit.now), limit=BATCH)
+            for alert in due:
+                fired += _advance(unit, alert)
+        if len(due) < BATCH:
+            return fired
 
 
 def _advance(unit: Unit, alert: Item9Alert) -> int:
