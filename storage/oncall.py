@@ -40,7 +40,11 @@ class CoverGrant(SQLModel, table=True):
     shift `shift_id`: they may read about that case and act on that item until `until`."""
 
     __tablename__ = "oncall_cover_grants"
-    __table_args__ = (Index("ix_oncall_cover_grants_case_user", "case_id", "user_id"),)
+    __table_args__ = (
+        Index("ix_oncall_cover_grants_case_user", "case_id", "user_id"),
+        # grants_of_user (App Home of the person on call) reads by user and live grants.
+        Index("ix_oncall_cover_grants_user_until", "user_id", "until"),
+    )
 
     id: int = Field(default=None, primary_key=True)  # assigned on flush; typed as the int every reader gets
     case_id: int = Field(foreign_key="cases.id")

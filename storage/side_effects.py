@@ -47,6 +47,7 @@ class RecipientKind(StrEnum):
     REMINDER = "reminder"  # step 1: a reminder DM to a prescriber (or the fallback)
     ESCALATION = "escalation"  # step 2: a DM to a case manager (or the creator)
     ON_CALL = "on_call"  # an urgent report outside working hours: the person on call (bot/oncall)
+    REOPENED = "reopened"  # a worse recheck reopened the report: a DM to a prescriber (or the fallback)
 
 
 class SideEffectReport(SQLModel, table=True):
@@ -221,6 +222,20 @@ def recipients(
     if kinds:
         query = query.where(col(SideEffectRecipient.kind).in_(kinds))
     return list(session.execute(query.order_by(col(SideEffectRecipient.id))).scalars())
+
+
+def recipient(
+    *, session: Session, report_id: int, user_id: str, kind: RecipientKind
+) -> SideEffectRecipient | None:
+    """The one row per (report, user, kind) the unique constraint allows: a reopened report's
+    second reminder reuses it rather than colliding with it."""
+    return session.execute(
+        select(SideEffectRecipient).where(
+            SideEffectRecipient.report_id == report_id,
+            SideEffectRecipient.user_id == user_id,
+            SideEffectRecipient.kind == kind,
+        )
+    ).scalar_one_or_none()
 
 
 def get_recheck(*, session: Session, recheck_id: int, lock: bool = False) -> SideEffectRecheck | None:

@@ -325,6 +325,42 @@ def test_acknowledged_report_is_not_chased(harness):
     assert not h.posts(P1, starting="Reminder: ")
 
 
+def test_a_closed_cases_report_is_not_chased(harness):
+    h = harness
+    case_id = care_team(h, TEAM)
+    submit(h, THERAPIST, case_id, kind="missing_doses", other="sertraline")
+    [saved] = h.rows(AdherenceReport)
+    h.command(P1, f"close C-{case_id}")  # a moderate concern does not hold a close
+    assert h.get(Case, case_id).status == "closed"
+    h.clock.advance(timedelta(days=7))
+    assert sweep(h)["adherence_escalation"] == 0
+    assert not h.posts(P1, starting="Reminder: ")
+    assert h.get(AdherenceReport, saved.id).next_escalation_at is None
+    assert len(h.audit_events(action="adherence.chase_stopped")) == 1
+
+
+def test_a_moderate_reports_reminder_waits_for_working_hours(harness):
+    """Missing doses (moderate) due at night: the reminder waits for the clinic's next opening,
+    as a non-urgent side-effect report's does (clinic zone UTC, 09-17 Mon-Fri)."""
+    h = harness
+    case_id = care_team(h, TEAM)
+    submit(h, THERAPIST, case_id, kind="missing_doses", other="sertraline")
+    [saved] = h.rows(AdherenceReport)
+    assert saved.priority == "moderate"
+    due = saved.ack_due_at
+    night = datetime(due.year, due.month, due.day, 22, 0, tzinfo=UTC)
+    h.clock.set(night if night >= due else night + timedelta(days=1))
+    assert sweep(h)["adherence_escalation"] == 0
+    assert not h.posts(P1, starting="Reminder: ")
+    deferred = h.get(AdherenceReport, saved.id)
+    assert deferred.next_escalation_at > h.clock.now() and deferred.next_escalation_at.hour == 9
+    assert deferred.escalation_step == EscalationStep.NONE
+    assert len(h.audit_events(action="adherence.step_deferred")) == 1
+    h.clock.set(deferred.next_escalation_at)
+    assert sweep(h)["adherence_escalation"] == 1
+    assert len(h.posts(P1, starting="Reminder: ")) == 1
+
+
 def test_no_prescriber_goes_to_the_case_manager(harness):
     h = harness
     case_id = care_team(h, {THERAPIST: "therapist", CM: "case-manager"})

@@ -14,6 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import select
 
 from bot.ids import Action, Callback, Command
+from bot.measures import sweeps as measures_sweeps
 from bot.scheduler import run_sweep
 from storage import migrate
 from storage.cases import Case
@@ -252,6 +253,39 @@ def test_closing_with_an_open_item9_alert_asks_for_confirmation(harness):
     h.action(ALICE, Action.SCORE_ITEM9_ACK, str(alert.id), channel=ALICE)
     h.command(ALICE, f"close C-{case_id} moved away")  # acknowledged: nothing left behind
     assert h.get(Case, case_id).status == "closed" and f"Closed C-{case_id}" in h.last_reply_text()
+
+
+def test_one_sweep_chases_every_due_alert_batch_after_batch(harness, monkeypatch):
+    """More due alerts than one batch: the sweep claims the next batch instead of stopping."""
+    monkeypatch.setattr(measures_sweeps, "BATCH", 1)  # two alerts, one per batch
+    h = harness
+    cases = [care_team(h, label="One"), care_team(h, label="Two", channel="C0TWO")]
+    for case_id in cases:
+        score(h, BOB, f"C-{case_id} phq9 22 item9 3")
+    h.clock.advance(timedelta(minutes=15))
+    assert sweep(h)["item9_alerts"] == 2
+    assert [m["text"] for m in h.dms(ALICE) if m["text"].startswith("Reminder: urgent alert")] == [
+        f"Reminder: urgent alert on C-{case_id}" for case_id in cases
+    ]
+
+
+def test_a_closed_cases_item9_alert_is_not_chased(harness):
+    h = harness
+    case_id = care_team(h)
+    score(h, BOB, f"C-{case_id} phq9 22 item9 3")
+    h.command(ALICE, f"close C-{case_id} moved away")
+    [close] = [e for b in h.last_reply()["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    h.action(ALICE, Action.CASE_CLOSE_CONFIRM, close["value"], response_url=f"{h.slack.url}respond/close")
+    assert h.get(Case, case_id).status == "closed"
+    dms_before = len(h.dms(ALICE))
+    h.clock.advance(timedelta(minutes=30))
+    assert sweep(h)["item9_alerts"] == 0
+    assert len(h.dms(ALICE)) == dms_before
+    [alert] = h.rows(Item9Alert, case_id=case_id)
+    assert alert.next_escalation_at is None
+    assert [e.action for e in h.audit_events(case_id=case_id) if e.action == "score.item9_chase_stopped"] == [
+        "score.item9_chase_stopped"
+    ]
 
 
 # -- the review update form -------------------------------------------------------------------------

@@ -108,6 +108,11 @@ def test_change_is_noted_told_seen_and_reminded_once(harness):
         if json.loads(e.details)["change"] == change.id
     ]
     assert sorted(reminded_events) == [f"user:{MANAGER}", f"user:{PHARMACIST}"]
+    # Seen clicked after the reminder: the reminder loses its button too, not only the first DM.
+    h.action(MANAGER, Action.MED_SEEN, str(change.id), channel="D0CASEM")
+    [manager] = h.rows(ChangeRecipient, change_id=change.id, user_id=MANAGER)
+    assert action_ids(h.updates(_ts(h, manager.reminder_outbox_id))[-1]) == []
+    assert action_ids(h.updates(_ts(h, manager.outbox_id))[-1]) == []
     with h.db() as session:
         assert auditlog.verify(session, h.deps.audit_key).ok
     assert not any("sertraline" in e.details for e in h.audit_events())  # no clinical text in audit

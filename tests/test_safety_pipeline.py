@@ -175,6 +175,29 @@ def test_the_follow_up_reminds_the_owner_in_working_hours_then_tells_the_case_ma
     assert sweep(h)["safety_follow_ups"] == 0
 
 
+def test_a_follow_up_reminder_due_during_downtime_waits_for_the_owners_working_hours(harness):
+    """The sweep comes back at night after the reminder was due: it waits for the owner's next
+    opening instead of reminding at night."""
+    from zoneinfo import ZoneInfo
+
+    h = harness
+    case_id = care_team(h)
+    submit_safety(h, ALICE, case_id, level="moderate", owner=BOB, follow_up="2026-11-25")
+    [record] = h.rows(SafetyRecord)
+    with h.db() as session:
+        person = session.get(SlackUser, BOB)
+        zone = ZoneInfo(person.tz if person else "UTC")
+    h.clock.set(datetime(2026, 11, 25, 22, 0, tzinfo=zone).astimezone(UTC))  # down all day
+    assert sweep(h)["safety_follow_ups"] == 0
+    assert not h.posts(BOB, starting="Safety follow-up due")
+    thursday_nine = datetime(2026, 11, 26, 9, 0, tzinfo=zone).astimezone(UTC)
+    assert h.get(SafetyRecord, record.id).follow_up_due_at == thursday_nine
+    assert ("safety.follow_up_deferred", "ok") in h.audit_actions(case_id=case_id)
+    h.clock.set(thursday_nine)
+    sweep(h)
+    assert len(h.posts(BOB, starting="Safety follow-up due")) == 1
+
+
 def test_a_reassessment_completes_the_follow_up_and_replaces_the_level(harness):
     h = harness
     case_id = care_team(h)

@@ -5,7 +5,7 @@ the answer on the report and in the thread; worse reopens the report for the pre
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from slack_sdk.models.blocks import Block
@@ -15,7 +15,13 @@ from bot.render import Renderer
 from bot.scheduler import run_sweep
 from devtools.slackreq import select_value, text_value
 from storage.core import OutboxMessage
-from storage.side_effects import ReportStatus, SideEffectRecheck, SideEffectReport
+from storage.side_effects import (
+    EscalationStep,
+    ReportStatus,
+    SideEffectRecheck,
+    SideEffectRecipient,
+    SideEffectReport,
+)
 from tests.side_effect_helpers import (
     MEDS,
     P1,
@@ -167,3 +173,88 @@ def test_the_recheck_message_renders_safely(step):
     dumped = json.dumps(message)
     assert "<!channel>" not in dumped and "quote" not in message["text"] and "C-12" in message["text"]
     assert "quote" not in message["restricted"]
+
+
+def test_a_reopened_report_is_reminded_again_and_other_cases_still_escalate(harness):
+    """Regression: the reopened report's second reminder reused the (report, user, kind) row
+    instead of colliding with it, which rolled back every sweep batch for every case."""
+    h = harness
+    care_team(h, TEAM, meds=MEDS)
+    view = open_form(h, THERAPIST, "C-1")
+    submit_report(h, THERAPIST, 1, medication=medication_value(view, "sertraline"), burden="4")
+    [report] = h.rows(SideEffectReport)
+    h.clock.advance(report.ack_due_at - h.clock.now() + timedelta(seconds=1))
+    run_sweep(h.deps)
+    h.settle()
+    assert len(h.posts(P1, starting="Reminder: ")) == 1
+    h.submit(
+        P1,
+        Callback.SIDE_EFFECT_PLAN,
+        {BlockId.SE_PLAN: select_value("switch"), BlockId.SE_PLAN_NOTE: text_value("switch it")},
+        private_metadata=str(report.id),
+    )
+    recheck, _ = _asked(h)
+    form = _recheck_form(h, recheck)
+    values = report_values(medication=medication_value(form, "sertraline"), burden="5")
+    values[BlockId.SE_RECHECK_OUTCOME] = select_value("worse")
+    h.submit(THERAPIST, Callback.SIDE_EFFECT_REPORT, values, private_metadata=form["private_metadata"])
+    reopened = h.get(SideEffectReport, report.id)
+    assert reopened.status == ReportStatus.OPEN
+
+    # Another case's urgent report, due after the reopened one.
+    other = care_team(h, TEAM, label="Grey Owl", channel="C0OTHER")
+    submit_report(h, THERAPIST, other, other_medication="lithium", red_flags=("3",))
+    urgent = next(r for r in h.rows(SideEffectReport) if r.case_id == other)
+    h.clock.advance(max(reopened.ack_due_at, urgent.ack_due_at) - h.clock.now() + timedelta(seconds=1))
+    run_sweep(h.deps)
+    h.settle()
+    # Not urgent: the reminder may wait for working hours; it fires when they open.
+    deferred = h.get(SideEffectReport, report.id).next_escalation_at
+    if deferred is not None and deferred > h.clock.now():
+        h.clock.advance(deferred - h.clock.now() + timedelta(seconds=1))
+    run_sweep(h.deps)
+    h.settle()
+    reminders = [m["text"] for m in h.posts(P1, starting="Reminder: ")]
+    assert reminders.count("Reminder: Side-effect report on C-1 (priority high)") == 1, reminders
+    assert f"Reminder: Urgent side-effect report on C-{other}" in reminders
+    assert h.get(SideEffectReport, report.id).escalation_step == EscalationStep.REMINDED
+    assert h.get(SideEffectReport, urgent.id).escalation_step != EscalationStep.NONE
+
+
+def test_an_urgent_reopen_at_night_reaches_the_person_on_call_and_its_dms_are_refreshed(harness):
+    h = harness
+    report = _planned(h, plan="switch")
+    recheck, _ = _asked(h)
+    h.command(P1, "<@U0DAN|dan> from 2026-12-07 17:00 to 2026-12-08 09:00", command="/oncall")
+    h.clock.set(datetime(2026, 12, 7, 20, 0, tzinfo=UTC))  # Monday night; clinic hours 09-17 UTC
+    view = _recheck_form(h, recheck)
+    values = report_values(medication=medication_value(view, "sertraline"), burden="5", red_flags=("3",))
+    values[BlockId.SE_RECHECK_OUTCOME] = select_value("worse")
+    h.submit(THERAPIST, Callback.SIDE_EFFECT_REPORT, values, private_metadata=view["private_metadata"])
+    reopened = h.get(SideEffectReport, report.id)
+    assert reopened.status == ReportStatus.OPEN and reopened.severity == "urgent"
+    [on_call] = h.dms("U0DAN")
+    assert on_call["text"] == "Urgent side-effect report on C-1" and "sertraline" not in on_call["text"]
+    kinds = {(r.user_id, r.kind) for r in h.rows(SideEffectRecipient)}
+    assert ("U0DAN", "on_call") in kinds and (P1, "reopened") in kinds
+    [told] = [m for m in h.dms(P1) if m["text"] == "Side-effect report SE-1 on C-1 reopened"]
+    assert action_ids(told) == [Action.SIDE_EFFECT_ACK, Action.SIDE_EFFECT_PLAN]
+    # Acknowledged by the person on call: the prescriber's reopened DM loses Acknowledge.
+    h.action("U0DAN", Action.SIDE_EFFECT_ACK, str(report.id), channel="D0DAN")
+    assert h.get(SideEffectReport, report.id).status == ReportStatus.ACKNOWLEDGED
+    [row] = [r for r in h.rows(SideEffectRecipient) if (r.user_id, r.kind) == (P1, "reopened")]
+    assert action_ids(h.updates(h.get(OutboxMessage, row.outbox_id).result_ts)[-1]) == [
+        Action.SIDE_EFFECT_PLAN
+    ]
+
+
+def test_a_worse_recheck_with_severe_intensity_reopens_at_least_high(harness):
+    """The reopen applies the report's rule: FIBSER intensity 5-6 raises it to at least high."""
+    h = harness
+    report = _planned(h, plan="switch")
+    recheck, _ = _asked(h)
+    view = _recheck_form(h, recheck)
+    values = report_values(medication=medication_value(view, "sertraline"), burden="2", intensity="5")
+    values[BlockId.SE_RECHECK_OUTCOME] = select_value("worse")
+    h.submit(THERAPIST, Callback.SIDE_EFFECT_REPORT, values, private_metadata=view["private_metadata"])
+    assert h.get(SideEffectReport, report.id).severity == "high"

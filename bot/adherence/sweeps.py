@@ -11,6 +11,8 @@ fires the next step and moves the report on, so each step fires once across repl
 Outside working hours each step of a high-priority report also reaches whoever is on call then
 (`prescribers_for`, through bot/oncall `urgent_recipients`; with nobody on call the admin channel
 is told): a first DM with Acknowledge to someone not yet told, else the step's own DM.
+A moderate report's steps wait for the clinic's working hours (`bot/side_effects/sweeps.py
+wait_for_working_hours`, `adherence.step_deferred`); a closed case's reports are not chased.
 
 A sweep that runs late fires every step whose time has passed, once each, in order (the
 side-effect relay's reasoning: the report is overdue by then, and waiting longer only delays
@@ -26,11 +28,13 @@ from bot.auditlog import Source
 from bot.cases.service import post_in_thread
 from bot.deps import Deps
 from bot.side_effects.service import team_of
+from bot.side_effects.sweeps import wait_for_working_hours
 from bot.unit import Actor, Unit
 from storage import adherence as repo
 from storage.adherence import AdherenceRecipientKind, AdherenceReport, AdherenceStatus
+from storage.cases import CaseStatus
 from storage.claims import lock_due
-from storage.side_effects import EscalationStep
+from storage.side_effects import EscalationStep, Severity
 
 BATCH = 100
 
@@ -49,12 +53,33 @@ def escalate_due(deps: Deps) -> int:
 
 def advance(unit: Unit, report: AdherenceReport) -> int:
     """Fire the steps that are due for one report and leave it not due (or finished)."""
+    if relay.case_of(unit, report).status != CaseStatus.OPEN:
+        # A closed case's reports are not chased, as bot/safety/sweeps.py does; the skip is on record.
+        report.next_escalation_at = None
+        unit.session.add(report)
+        unit.audit(
+            "adherence.chase_stopped",
+            case_id=report.case_id,
+            target=f"adherence:{report.id}",
+            reason="case_closed",
+        )
+        return 0
     steps = 0
     while (
         report.status == AdherenceStatus.OPEN
         and report.next_escalation_at is not None
         and report.next_escalation_at <= unit.now
     ):
+        # A moderate concern's steps wait for working hours, as side effects' non-urgent ones do;
+        # a high-priority one's never wait (after hours it also reaches the person on call).
+        if wait_for_working_hours(
+            unit,
+            report,
+            urgent=report.priority == Severity.HIGH,
+            action="adherence.step_deferred",
+            target=f"adherence:{report.id}",
+        ):
+            break
         if report.escalation_step == EscalationStep.NONE:
             _remind(unit, report)
         elif report.escalation_step == EscalationStep.REMINDED:

@@ -21,8 +21,11 @@ from bot.side_effects.service import team_of
 from bot.unit import Actor, Unit
 from storage import cases as cases_repo
 from storage import measures as repo
+from storage.cases import CaseStatus
 from storage.claims import lock_due
 from storage.measures import EscalationStep, Item9Alert
+
+BATCH = 100
 
 
 def escalate_item9_alerts(deps: Deps) -> int:
@@ -30,15 +33,27 @@ def escalate_item9_alerts(deps: Deps) -> int:
     effects are chased: a reminder to the prescribers at the deadline, then the case
     managers (or the creator) and the thread. Each step claimed once (lock_due)."""
     fired = 0
-    with deps.unit(Actor.app(Source.SCHEDULER)) as unit:
-        for alert in lock_due(unit.session, repo.due_alerts(unit.now)):
-            fired += _advance(unit, alert)
-    return fired
+    while True:  # batch after batch, each its own unit, until a short one (as the other sweeps)
+        with deps.unit(Actor.app(Source.SCHEDULER)) as unit:
+            due = lock_due(unit.session, repo.due_alerts(unit.now), limit=BATCH)
+            for alert in due:
+                fired += _advance(unit, alert)
+        if len(due) < BATCH:
+            return fired
 
 
 def _advance(unit: Unit, alert: Item9Alert) -> int:
     case = cases_repo.get_case(session=unit.session, case_id=alert.case_id)
     assert case is not None  # an alert's case is never deleted (foreign key)
+    if case.status != CaseStatus.OPEN:
+        # A closed case's alerts are not chased (closing it is where open risk is reviewed),
+        # as bot/safety/sweeps.py does for safety records; the skip is on record.
+        alert.next_escalation_at = None
+        unit.session.add(alert)
+        unit.audit(
+            "score.item9_chase_stopped", case_id=case.id, target=f"item9:{alert.id}", reason="case_closed"
+        )
+        return 0
     steps = 0
     while alert.next_escalation_at is not None and alert.next_escalation_at <= unit.now:
         team = team_of(unit, case)

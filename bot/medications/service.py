@@ -464,8 +464,9 @@ def render(unit: Unit, name: str, card: ChangeCard, **extra: Any) -> dict[str, A
 
 
 def refresh(unit: Unit, change: MedicationChange, card: ChangeCard) -> None:
-    """Update in place the thread note and every DM about the change (so a clicked Seen
-    turns into "seen", and the pharmacist's buttons go once answered)."""
+    """Update in place the thread note and every DM about the change, reminders included
+    (so a clicked Seen turns into "seen" everywhere, and the pharmacist's buttons go once
+    answered)."""
     if change.note_outbox_id is not None:
         unit.update(
             of=change.note_outbox_id,
@@ -482,6 +483,15 @@ def refresh(unit: Unit, change: MedicationChange, card: ChangeCard) -> None:
             purpose="medication_change_dm",
             case_id=change.case_id,
         )
+        if recipient.reminder_outbox_id is not None:  # the reminder carries Seen too
+            unit.update(
+                of=recipient.reminder_outbox_id,
+                message=render(
+                    unit, "med_change_dm", card, role=recipient.role, reminder=True, seen_at=recipient.seen_at
+                ),
+                purpose="medication_change_reminder",
+                case_id=change.case_id,
+            )
 
 
 # -- history --------------------------------------------------------------------------------------

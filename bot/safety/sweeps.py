@@ -111,6 +111,19 @@ def _advance_follow_up(unit: Unit, record: SafetyRecord) -> int:
     if record.superseded_at is not None or _closed(case):
         record.follow_up_due_at = None
         return 0
+    if record.follow_up_step == FollowUpStep.NONE:
+        # At fire time, not only when scheduled: a sweep late after downtime must not remind
+        # at night. The owner's next working-hours opening, as medication reminders do.
+        opens = safety.follow_up_remind_at(unit, record.follow_up_owner, record.follow_up_date)
+        if opens > unit.now:
+            record.follow_up_due_at = opens
+            unit.audit(
+                "safety.follow_up_deferred",
+                case_id=record.case_id,
+                target=f"safety:{record.id}",
+                until=opens.isoformat(),
+            )
+            return 0
     card = safety.build_card(unit, record, case)
     if record.follow_up_step == FollowUpStep.NONE:
         record.follow_up_step = FollowUpStep.REMINDED

@@ -20,17 +20,21 @@ from bot.auditlog import Source
 from bot.cases.service import post_in_thread
 from bot.deps import Deps
 from bot.errors import Conflict, NoAccess, NotAllowed
+from bot.oncall.service import urgent_recipients
 from bot.side_effects import service as relay
 from bot.side_effects.policy import severity_of
 from bot.side_effects.settings import SideEffectSettings, deadlines
 from bot.unit import Actor, Unit
 from storage import cases as case_repo
 from storage import side_effects as repo
+from storage.cases import Case
 from storage.claims import lock_due
 from storage.side_effects import (
     EscalationStep,
     RecheckOutcome,
+    RecipientKind,
     ReportStatus,
+    Severity,
     SideEffectRecheck,
     SideEffectReport,
 )
@@ -140,7 +144,7 @@ def record(unit: Unit, *, recheck_id: int, form: relay.ReportForm, outcome: str)
     red_flags = [settings.red_flags[i] for i in form.red_flags]
     reopened = outcome == RecheckOutcome.WORSE
     if reopened:
-        _reopen(unit, report, red_flags, form.burden)
+        _reopen(unit, report, red_flags, form)
     unit.session.flush()
     unit.audit(
         "side_effect.rechecked",
@@ -161,24 +165,31 @@ def record(unit: Unit, *, recheck_id: int, form: relay.ReportForm, outcome: str)
         purpose="side_effect_recheck",
     )
     if reopened:
-        for user_id in card.prescribers or relay.team_of(unit, case).fallback():
-            unit.post(
-                channel=user_id,
-                message=relay.render(
-                    unit, "side_effect_recheck", card, recheck_id=recheck.id, step="reopened"
-                ),
-                purpose="side_effect_recheck_reopened",
-                case_id=report.case_id,
-            )
+        _tell_reopened(unit, report, case, card)
     return card
 
 
-def _reopen(unit: Unit, report: SideEffectReport, red_flags: list[str], burden: int) -> None:
+def _tell_reopened(unit: Unit, report: SideEffectReport, case: Case, card: relay.ReportCard) -> None:
+    """The prescribers (or the fallback) hear of the reopen; an urgent one also reaches the
+    person on call after hours, as a new urgent report does. Through relay.notify, so the
+    DMs are remembered and later refreshes update their buttons."""
+    targets = card.prescribers or relay.team_of(unit, case).fallback()
+    for user_id in targets:
+        relay.notify(unit, report, card, user_id, RecipientKind.REOPENED)
+    if report.severity == Severity.URGENT:
+        route = urgent_recipients(unit, case, item=f"side_effect:{report.id}")
+        for user_id in route.on_call:
+            if user_id not in targets:
+                relay.notify(unit, report, card, user_id, RecipientKind.ON_CALL)
+
+
+def _reopen(unit: Unit, report: SideEffectReport, red_flags: list[str], form: relay.ReportForm) -> None:
     """Worse: the loop opens again, on the clocks the new answers call for."""
     if red_flags:
         known = json.loads(unit.deps.cipher.decrypt(report.red_flags_enc))
         report.red_flags_enc = unit.deps.cipher.encrypt(json.dumps(list(dict.fromkeys(known + red_flags))))
-    report.severity = severity_of(red_flags=red_flags, burden=burden)
+    # The same rule as a new report (service.submit): a severe intensity is at least high.
+    report.severity = severity_of(red_flags=red_flags, burden=form.burden, intensity=form.intensity)
     rules = deadlines(unit.deps.settings)
     report.status = ReportStatus.OPEN
     report.ack_due_at = rules.ack_due(report.severity, unit.now)

@@ -64,6 +64,7 @@ DM_TEMPLATES: dict[RecipientKind, tuple[str, dict[str, str]]] = {
     RecipientKind.REMINDER: ("side_effect_dm", {"kind": "reminder"}),
     RecipientKind.ESCALATION: ("side_effect_escalation", {"audience": "dm"}),
     RecipientKind.ON_CALL: ("side_effect_dm", {"kind": "on_call"}),
+    RecipientKind.REOPENED: ("side_effect_recheck", {"step": "reopened"}),
 }
 # A red flag naming suicidality asks the reporter to complete `/safety` (a button in the receipt).
 SUICIDALITY = "suicid"
@@ -703,11 +704,16 @@ def notify(
         purpose=f"side_effect_{recipient.value}",
         case_id=report.case_id,
     )
-    unit.session.add(
-        SideEffectRecipient(
+    # A reopened report repeats its steps: the existing row then points at the newest DM,
+    # which is the one later refreshes update (a second row would break the unique key).
+    row = repo.recipient(session=unit.session, report_id=report.id, user_id=user_id, kind=recipient)
+    if row is None:
+        row = SideEffectRecipient(
             report_id=report.id, user_id=user_id, kind=recipient, outbox_id=message.id, created_at=unit.now
         )
-    )
+    else:
+        row.outbox_id = message.id
+    unit.session.add(row)
     unit.audit(
         "side_effect.notified",
         case_id=report.case_id,

@@ -28,7 +28,7 @@ would leave an urgent report with nobody told. A second sweep finds nothing due.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from bot.auditlog import Source
 from bot.cases.service import post_in_thread
@@ -63,7 +63,13 @@ def advance(unit: Unit, report: SideEffectReport) -> int:
         and report.next_escalation_at is not None
         and report.next_escalation_at <= unit.now
     ):
-        if _wait_for_working_hours(unit, report):
+        if wait_for_working_hours(
+            unit,
+            report,
+            urgent=report.severity == Severity.URGENT,
+            action="side_effect.step_deferred",
+            target=f"side_effect:{report.id}",
+        ):
             break
         if report.escalation_step == EscalationStep.NONE:
             _remind(unit, report)
@@ -83,24 +89,39 @@ def advance(unit: Unit, report: SideEffectReport) -> int:
     return steps
 
 
-def _wait_for_working_hours(unit: Unit, report: SideEffectReport) -> bool:
-    """A non-urgent report's reminder and escalation wait for the clinic's working hours (its
-    zone and days); an urgent one's never wait. Returns True when the step was moved."""
-    if report.severity == Severity.URGENT:
+class Chased(Protocol):
+    """A report chased on these clocks (side effects, adherence): what the deferral moves."""
+
+    id: int
+    case_id: int
+    escalation_step: int
+    next_escalation_at: datetime | None
+    escalate_at: Any  # a datetime (optional on adherence reports)
+
+
+def wait_for_working_hours(unit: Unit, item: Chased, *, urgent: bool, action: str, target: str) -> bool:
+    """A non-urgent item's reminder and escalation wait for the clinic's working hours (its
+    zone and days); an urgent one's never wait. Returns True when the step was moved. Shared
+    with bot/adherence/sweeps.py so both relays defer by one rule."""
+    if urgent:
         return False
     clinic = unit.deps.settings.clinic
     opens = clinic.working_hours.next_open(unit.now, clinic.zone)
     if opens <= unit.now:
         return False
-    if report.escalation_step == EscalationStep.NONE and report.next_escalation_at is not None:
+    if (
+        item.escalation_step == EscalationStep.NONE
+        and item.next_escalation_at is not None
+        and item.escalate_at is not None
+    ):
         # The escalation keeps its distance from the deferred reminder, which gets its chance.
-        report.escalate_at += opens - report.next_escalation_at
-    report.next_escalation_at = opens
+        item.escalate_at += opens - item.next_escalation_at
+    item.next_escalation_at = opens
     unit.audit(
-        "side_effect.step_deferred",
-        case_id=report.case_id,
-        target=f"side_effect:{report.id}",
-        step=report.escalation_step + 1,
+        action,
+        case_id=item.case_id,
+        target=target,
+        step=item.escalation_step + 1,
         until=opens.isoformat(),
     )
     return True
