@@ -113,8 +113,12 @@ def test_bad_scores_are_refused_with_every_problem_and_change_nothing(harness):
     assert "2026-11-30 is in the future (today is 2026-11-23 where you are)." in reply
     reply = score(h, BOB, f"C-{case_id} phq9 10 on 2026-11-01")
     assert f"before this episode of care began (C-{case_id} was created on 2026-11-23)" in reply
+    reply = score(h, BOB, f"C-{case_id} phq9 2 item9 3")
+    assert "Item 9 (3) cannot be more than the PHQ-9 total (2)" in reply
     assert scores(h, case_id) == []
-    assert [o for _, o in h.audit_actions(action="command:/score")] == ["bad_input"] * 3
+    with h.db() as session:
+        assert session.execute(select(Item9Alert)).scalars().all() == []
+    assert [o for _, o in h.audit_actions(action="command:/score")] == ["bad_input"] * 4
     assert h.posts(CHANNEL, starting="Score recorded") == []
 
 

@@ -251,6 +251,13 @@ def record_score(
         raise BadInput(f"The {scale.name} total is from 0 to {scale.maximum}.", usage=SCORE_USAGE[instrument])
     if item9 is not None and instrument != Instrument.PHQ9:
         raise BadInput("Item 9 belongs to the PHQ-9 only.", usage=SCORE_USAGE[instrument])
+    if item9 is not None and item9 > value:
+        # Item 9 is one of the nine items summed into the total, so it can never exceed it.
+        raise BadInput(
+            f"Item 9 ({item9}) cannot be more than the PHQ-9 total ({value}): item 9 is part of the total. "
+            "Check both numbers and enter them again.",
+            usage=SCORE_USAGE[instrument],
+        )
     today = person_today(unit)
     day = taken_on or today
     episode = _episode_for(unit, case)
