@@ -146,3 +146,13 @@ def test_the_crisis_text_and_the_registry_cite_and_escape():
     assert "Bands: PHQ-9 0\u20134 minimal" in listed
     section = reply_text(renderer.message("measures/score_section", **CASES["measures/score_section"]))
     assert ":warning: *not improving* (8+ weeks, PHQ-9 ≥ 10 and under a 50 % drop)" in section
+
+
+def test_a_long_crisis_text_is_clipped_not_refused():
+    """CARETHREAD_CRISIS_TEXT is the clinic's to write: a long one must not fail the render and
+    so roll back the score that triggered the prompt."""
+    long = dict(CASES["measures/item9_prompt"], crisis_text="Call the crisis line. " * 400)
+    prompt = renderer.message("measures/item9_prompt", **long)
+    for block in prompt["blocks"]:
+        assert Block.parse(block).to_dict() == block
+    assert "Call the crisis line." in reply_text(prompt)
