@@ -9,13 +9,14 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 
-from bot.ids import Action, Callback
+from bot.ids import Action, BlockId, Callback
 from bot.safety.service import high_risk_cases
 from bot.scheduler import run_sweep
+from devtools.slackreq import text_value
 from storage.cases import Case
 from storage.core import SlackUser
 from storage.safety import RiskLevel, SafetyRecord
-from tests.safety_helpers import open_safety_form, submit_safety
+from tests.safety_helpers import open_safety_form, safety_values, submit_safety
 from tests.side_effect_helpers import action_ids, submit_report
 from tests.support import ALICE, BOB, CAROL, CHANNEL, MALLORY, care_team, reply_text
 
@@ -72,6 +73,31 @@ def test_a_high_risk_record_is_saved_encrypted_and_alerts_prescribers_and_the_ow
     assert "<!channel>" not in shown and "&lt;!channel&gt;" in shown
     with h.db() as session:
         assert high_risk_cases(session, [case_id]) == {case_id: 1}
+
+
+def test_case_show_keeps_every_section_of_a_full_safety_plan(harness):
+    """Six sections at the form's limit are far more than one block holds: each section is its
+    own block, so the last ones are not silently cut from /case show."""
+    h = harness
+    case_id = care_team(h)
+    values = safety_values(owner=BOB)
+    for n, block in enumerate(
+        (
+            BlockId.SAFETY_WARNING_SIGNS,
+            BlockId.SAFETY_COPING,
+            BlockId.SAFETY_DISTRACTION,
+            BlockId.SAFETY_HELP,
+            BlockId.SAFETY_PROFESSIONALS,
+            BlockId.SAFETY_ENVIRONMENT,
+        )
+    ):
+        values[block] = text_value("plan words " * 90 + f"END{n}")
+    assert h.submit(BOB, Callback.SAFETY_FORM, values, private_metadata=str(case_id)).status == 200
+    h.command(BOB, f"show C-{case_id}")
+    shown = h.last_reply_text()
+    assert "Suicide risk" in shown and "Safety plan" in shown
+    assert all(f"END{n}" in shown for n in range(6))
+    assert "…" not in shown
 
 
 def test_imminent_risk_shows_the_recorder_the_crisis_instructions_at_once(harness):

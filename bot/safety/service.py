@@ -304,7 +304,11 @@ def show_section(unit: Unit, case: Case) -> list[str]:
     plan = _plan(unit, record)
     parts = [f"• *{escape_mrkdwn(p.heading)}*: {escape_mrkdwn(p.text)}" for p in plan if p.text]
     unit.audit("safety.viewed", case_id=case.id, target=f"safety:{record.id}")
-    return [line[0] + ("\n*Safety plan*\n" + "\n".join(parts) if parts else "\n_No safety plan written._")]
+    if not parts:
+        return [line[0] + "\n_No safety plan written._"]
+    # One string per plan section: case_show clips each string to one block's limit, and six
+    # sections of up to MAX_SECTION characters together would lose the last ones silently.
+    return [line[0], "*Safety plan*\n" + parts[0], *parts[1:]]
 
 
 def waiting_for_me(unit: Unit) -> list[WaitingItem]:
