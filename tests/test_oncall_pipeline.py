@@ -320,6 +320,27 @@ def test_a_high_priority_adherence_report_chased_at_night_reaches_the_person_on_
     assert h.get(AdherenceReport, report.id).acknowledged_by == ON_CALL
 
 
+def test_the_person_on_call_is_reminded_without_the_record_plan_button(harness):
+    """Plans stay with the prescribers: the on-call person's reminder (and every refresh of it)
+    offers Acknowledge only, never Record plan, which would be refused."""
+    h = harness
+    case_id = care_team(h, TEAM)
+    rota(h)
+    h.clock.set(MONDAY_NIGHT)
+    report = stopped_lithium(h, case_id)
+    h.clock.set(report.ack_due_at + timedelta(minutes=1))
+    run_sweep(h.deps)
+    h.settle()
+    first, reminder = h.posts(ON_CALL)
+    refreshed = [u for u in h.updates() if u["channel"] == "D" + ON_CALL[1:]]  # the stand-in's DM id
+    assert refreshed  # the sweep updated the on-call person's DMs in place too
+    for dm in (first, reminder, *refreshed):
+        buttons = [e["action_id"] for b in dm["blocks"] if b["type"] == "actions" for e in b["elements"]]
+        assert buttons == [Action.ADHERENCE_ACK]
+        assert "You are a prescriber" not in reply_text(dm)
+    assert len(h.posts(P1, starting="Reminder")) == 1  # the prescriber's reminder keeps both
+
+
 # -- App Home for the person on call ----------------------------------------------------------------
 
 
