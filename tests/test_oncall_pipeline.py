@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.ids import Action, BlockId, Callback, Command
 from bot.scheduler import run_sweep
+from bot.unit import Actor
 from devtools.slackreq import select_value, text_value
 from storage.adherence import AdherenceReport, AdherenceStatus
 from storage.cases import Case
@@ -219,6 +220,30 @@ def test_at_night_an_item9_alert_reaches_the_person_on_call_who_may_acknowledge_
     assert (acked.status, acked.acknowledged_by) == (AlertStatus.ACKNOWLEDGED, ON_CALL)
     assert [e.target for e in h.audit_events(action="oncall.cover_used")] == [f"item9:{alert.id}"]
     assert h.posts(THERAPIST)[-1]["text"] == f"Urgent alert acknowledged on C-{case_id}"
+
+
+def test_a_message_queued_in_the_shift_but_sent_after_it_is_withheld(harness):
+    """Each message re-checks its reader when it is sent: a cover grant valid when the DM was
+    queued no longer lets the person on call read it once their shift has ended."""
+    h = harness
+    case_id = care_team(h, TEAM)
+    rota(h, "2026-11-23 17:00", "2026-11-23 21:00")
+    h.clock.set(MONDAY_NIGHT)
+    item9(h, case_id)
+    assert len(h.posts(ON_CALL)) == 1 and h.rows(CoverGrant)
+    h.clock.set(datetime(2026, 11, 23, 20, 59, tzinfo=UTC))
+    with h.deps.unit(Actor.app()) as unit:
+        unit.post(
+            channel=ON_CALL,
+            message={"text": f"Case C-{case_id}", "blocks": []},
+            purpose="test",
+            case_id=case_id,
+        )
+        h.clock.set(datetime(2026, 11, 23, 21, 1, tzinfo=UTC))  # the shift ends before the relay sends
+    h.settle()
+    assert len(h.posts(ON_CALL)) == 1
+    [event] = h.audit_events(action="message.withheld")
+    assert json.loads(event.details)["reader"] == ON_CALL
 
 
 def test_in_working_hours_an_item9_alert_does_not_reach_the_person_on_call(harness):
