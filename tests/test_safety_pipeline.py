@@ -208,16 +208,21 @@ def test_a_reassessment_completes_the_follow_up_and_replaces_the_level(harness):
     submit_safety(h, BOB, case_id, level="low", owner=BOB, follow_up="2026-12-01")
     first, second = h.rows(SafetyRecord)
     assert first.superseded_at is not None and first.follow_up_due_at is None
-    assert first.next_escalation_at is None  # the old alert stops chasing
+    # A later record does not acknowledge the urgent alert: it stays open and chased.
+    assert first.next_escalation_at == first.ack_due_at and first.acknowledged_by is None
     [old_alert] = [r for r in h.outbox(channel=ALICE) if r.purpose == "safety_alert"]
     replaced = h.updates(old_alert.result_ts)[-1]
-    assert action_ids(replaced) == [] and "A newer assessment replaced this one" in reply_text(replaced)
-    h.action(ALICE, Action.SAFETY_ACK, str(first.id), channel="D0ALICE")
-    assert h.get(SafetyRecord, first.id).acknowledged_by is None
-    assert h.audit_actions(actor=ALICE)[-1] == ("button:safety_ack", "conflict")
+    assert action_ids(replaced) == [Action.SAFETY_ACK]
+    assert "A newer assessment replaced this one" in reply_text(replaced)
     assert second.risk_level == RiskLevel.LOW
     with h.db() as session:
         assert high_risk_cases(session, [case_id]) == {}
+    h.clock.advance(timedelta(minutes=15))
+    assert sweep(h)["safety_alerts"] == 1
+    [reminder] = alerts(h, ALICE, "Reminder: urgent safety alert")
+    assert action_ids(reminder) == [Action.SAFETY_ACK]
+    h.action(ALICE, Action.SAFETY_ACK, str(first.id), channel="D0ALICE")
+    assert h.get(SafetyRecord, first.id).acknowledged_by == ALICE
     h.clock.set(datetime(2026, 11, 25, 12, 0, tzinfo=UTC))
     assert sweep(h)["safety_follow_ups"] == 0 and sweep(h)["safety_alerts"] == 0
 

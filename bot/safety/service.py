@@ -123,7 +123,7 @@ def record(unit: Unit, form: SafetyForm) -> SafetyCard:
     previous = repo.current_record(session=unit.session, case_id=case.id, lock=True)
     if previous is not None:
         _supersede(unit, previous)
-        if previous.urgent:  # its alerts lose their Acknowledge button and say why
+        if previous.urgent:  # its alerts say why; an unacknowledged one keeps its button
             refresh_messages(unit, previous, build_card(unit, previous, case))
 
     record = SafetyRecord(
@@ -184,11 +184,11 @@ def record(unit: Unit, form: SafetyForm) -> SafetyCard:
 
 
 def _supersede(unit: Unit, previous: SafetyRecord) -> None:
-    """A newer assessment replaces the current one: its follow-up was done (a reassessment),
-    and an alert nobody acknowledged stops chasing (the new record carries its own)."""
+    """A newer assessment replaces the current one: its follow-up was done (a reassessment).
+    An urgent alert nobody acknowledged stays open and chased (its next_escalation_at kept):
+    a later record, even a low one, is not an acknowledgement that someone saw the urgent one."""
     previous.superseded_at = unit.now
     previous.follow_up_due_at = None
-    previous.next_escalation_at = None
     unit.session.add(previous)
     unit.audit("safety.superseded", case_id=previous.case_id, target=f"safety:{previous.id}")
 
@@ -223,12 +223,6 @@ def acknowledge(unit: Unit, *, record_id: int) -> SafetyCard:
     if not record.urgent:
         raise Conflict(
             f"Safety record {record.ref} is not an urgent alert. Nothing was changed.", case_id=case.id
-        )
-    if record.superseded_at is not None:
-        raise Conflict(
-            f"Safety record {record.ref} on {case.ref} was replaced by a newer assessment; "
-            f"`/case show {case.ref}` shows the current one. Nothing was changed.",
-            case_id=case.id,
         )
     if record.acknowledged_by is not None:
         raise Conflict(
@@ -326,7 +320,7 @@ def waiting_for_me(unit: Unit) -> list[WaitingItem]:
                     sort_key=(0, (record.ack_due_at or record.created_at).timestamp(), record.id),
                 )
             )
-        if record.follow_up_owner == unit.actor.user_id:
+        if record.follow_up_owner == unit.actor.user_id and record.superseded_at is None:
             due = local_moment(record.follow_up_date, time(0), unit.deps.settings.clinic.zone)
             items.append(
                 WaitingItem(
