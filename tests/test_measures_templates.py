@@ -11,7 +11,7 @@ from slack_sdk.models.blocks import Block
 from bot.ids import Action
 from bot.measures.registry import Registry, RegistryLine
 from bot.measures.scales import GAD7, PHQ9, Course
-from bot.measures.service import EpisodeSummary, Recorded
+from bot.measures.service import AlertRecipients, EpisodeSummary, Recorded
 from bot.render import Renderer
 from storage.measures import AlertStatus, Item9Alert
 from tests.support import reply_text
@@ -75,10 +75,12 @@ CASES = {
         item9=1,
         replaced=True,
         summary=course([18, 15]).summary(),
-        alerted=True,
+        alert=AlertRecipients(["U0ALICE"], True, ["U0DAN"]),
     ),
     "measures/score_recorded": dict(
-        r=Recorded("C-7", course([18, 15]), 15, date(2026, 11, 23), 1, 16, ALERT)
+        r=Recorded(
+            "C-7", course([18, 15]), 15, date(2026, 11, 23), 1, 16, ALERT, AlertRecipients(["U0CAROL"], False)
+        )
     ),
     "measures/score_list": dict(s=SUMMARY, courses=list(SUMMARY.courses.values())),
     "measures/score_section": dict(s=SUMMARY, courses=list(SUMMARY.courses.values())),
