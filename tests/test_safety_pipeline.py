@@ -329,6 +329,13 @@ def test_with_no_prescriber_a_high_risk_alert_also_reaches_the_case_managers(har
     assert len(alerts(h, CAROL)) == 1 and len(alerts(h, BOB)) == 1
     [receipt] = h.posts(BOB, starting="Your safety record")
     assert "no prescriber" in reply_text(receipt)
+    # The case manager is told why it came to them, with no on-call banner and no Acknowledge
+    # button they could not use (as item 9's and adherence's fallback DMs).
+    [for_cm] = alerts(h, CAROL)
+    assert "you are on call" not in reply_text(for_cm) and action_ids(for_cm) == []
+    assert "no prescriber on this care team" in reply_text(for_cm)
+    [for_owner] = alerts(h, BOB)  # the follow-up owner may acknowledge
+    assert action_ids(for_owner) == [Action.SAFETY_ACK] and "you are on call" not in reply_text(for_owner)
 
 
 def test_high_or_imminent_risk_lists_its_case_first_in_case_list(harness):

@@ -30,7 +30,7 @@ from bot.clinic import local_moment
 from bot.contributions import CaseButton, WaitingItem
 from bot.errors import BadInput, Conflict, NoAccess, NotAllowed
 from bot.ids import Action, BlockId
-from bot.oncall.service import covering, urgent_recipients
+from bot.oncall.service import covering, holds_cover, urgent_recipients
 from bot.render import escape_mrkdwn
 from bot.safety.policy import LEVELS, METHODS, PLAN_SECTIONS
 from bot.side_effects.settings import SideEffectSettings, deadlines
@@ -425,7 +425,7 @@ def notify(unit: Unit, record: SafetyRecord, card: SafetyCard, user_id: str, kin
     """A DM about the record, remembered (so it can be updated in place) and audited."""
     message = unit.post(
         channel=user_id,
-        message=render(unit, "safety_alert", card, kind=kind.value, reader=user_id),
+        message=_alert_dm(unit, record, card, kind.value, user_id),
         purpose=f"safety_{kind.value}",
         case_id=record.case_id,
     )
@@ -437,6 +437,14 @@ def notify(unit: Unit, record: SafetyRecord, card: SafetyCard, user_id: str, kin
     unit.audit(
         "safety.notified", case_id=record.case_id, target=f"user:{user_id}", record=record.id, kind=kind.value
     )
+
+
+def _alert_dm(unit: Unit, record: SafetyRecord, card: SafetyCard, kind: str, reader: str) -> dict[str, Any]:
+    """One DM about the record, worded for its reader: the on-call banner only for someone who
+    really holds cover for it (a grant from urgent_recipients' route.on_call), so a case manager
+    alerted for want of a prescriber gets the fallback wording and no button they cannot use."""
+    on_call = holds_cover(unit, case_id=record.case_id, user_id=reader, item=f"safety:{record.id}")
+    return render(unit, "safety_alert", card, kind=kind, reader=reader, on_call=on_call)
 
 
 def refresh_messages(unit: Unit, record: SafetyRecord, card: SafetyCard) -> None:
@@ -451,7 +459,7 @@ def refresh_messages(unit: Unit, record: SafetyRecord, card: SafetyCard) -> None
     for recipient in repo.recipients(session=unit.session, record_id=record.id):
         unit.update(
             of=recipient.outbox_id,
-            message=render(unit, "safety_alert", card, kind=recipient.kind, reader=recipient.user_id),
+            message=_alert_dm(unit, record, card, recipient.kind, recipient.user_id),
             purpose=f"safety_{recipient.kind}",
             case_id=record.case_id,
         )
