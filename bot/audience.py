@@ -23,7 +23,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session
@@ -113,15 +113,21 @@ def audience_of(session: Session, case: Case, admins: frozenset[str]) -> Audienc
 
 
 def may_read(
-    session: Session, message: OutboxMessage, admins: frozenset[str], hooks: Sequence[ReaderHook] = ()
+    session: Session,
+    message: OutboxMessage,
+    admins: frozenset[str],
+    hooks: Sequence[ReaderHook] = (),
+    *,
+    now: datetime,
 ) -> bool:
-    """May the message's reader read it now: an admin, on the team, or let in by a workflow."""
+    """May the message's reader read it now (the relay's clock at send time, not when the
+    message was queued): an admin, on the team, or let in by a workflow."""
     user_id, case_id = message.reader, message.case_id
     if user_id is None or case_id is None or user_id in admins:
         return True
     if case_repo.membership(session=session, case_id=case_id, user_id=user_id) is not None:
         return True
-    return any(hook(session, message) for hook in hooks)
+    return any(hook(session, message, now) for hook in hooks)
 
 
 # -- knowing the channel ------------------------------------------------------------------------
@@ -382,7 +388,7 @@ class ReaderCheck:
         self.admins = admins
         self.hooks = tuple(hooks)
 
-    def screen(self, session: Session, row: OutboxMessage, args: dict[str, Any]) -> Verdict:
+    def screen(self, session: Session, row: OutboxMessage, args: dict[str, Any], *, now: datetime) -> Verdict:
         line = args.pop("restricted", None)  # a template's ids-and-status line, never sent as is
         if row.case_id is None or row.method.startswith("conversations."):
             return Verdict(args)  # not a message (a channel invite, kick, archive): nothing to read
@@ -390,7 +396,7 @@ class ReaderCheck:
         if case is None:
             return Verdict(args)
         if row.reader is not None:
-            if may_read(session, row, self.admins, self.hooks):
+            if may_read(session, row, self.admins, self.hooks, now=now):
                 return Verdict(args)
             if row.update_of is None or repo.was_unfollowed(session=session, root_id=row.update_of):
                 return Verdict(None, "withheld")

@@ -88,7 +88,7 @@ OpenRisks = Callable[[Session, "Case"], list[str]]
 TeamHook = Callable[["Unit", "Case", "TeamChange"], None]
 # May this message's reader read it though not on the case's team (e.g. a pending handoff's
 # receiver)? Given the outbox row (case_id, reader, purpose, created_at).
-ReaderHook = Callable[[Session, "OutboxMessage"], bool]
+ReaderHook = Callable[[Session, "OutboxMessage", datetime], bool]  # datetime: the relay's now
 # The buttons a workflow offers on an open case now (the case's state decides, e.g. not improving).
 CaseButtons = Callable[[Session, "Case", datetime], list[CaseButton]]
 

@@ -70,9 +70,10 @@ RESPONSE_URL_LIFETIME = timedelta(minutes=30)  # Slack's; after that the reply g
 
 
 class Screen(Protocol):
-    """The send-time reader check: returns what to send, or None args to withhold it."""
+    """The send-time reader check: returns what to send, or None args to withhold it. `now` is
+    the relay's clock as it sends, so grants are judged then, not when the row was queued."""
 
-    def screen(self, session: Any, row: OutboxMessage, args: dict[str, Any]) -> Any: ...
+    def screen(self, session: Any, row: OutboxMessage, args: dict[str, Any], *, now: datetime) -> Any: ...
 
 
 @dataclass(eq=False)
@@ -351,7 +352,7 @@ class Relay:
         if self.check is None:
             args.pop("restricted", None)  # a template's restricted line is never sent as a field
             return args
-        verdict = self.check.screen(session, row, args)
+        verdict = self.check.screen(session, row, args, now=self.clock.now())
         if verdict.args is None:
             self._withhold(session, row)
             return None

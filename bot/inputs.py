@@ -76,12 +76,21 @@ def shown(token: str, limit: int = 20) -> str:
     return token if len(token) <= limit else token[:limit] + "…"
 
 
+MIN_YEAR = 2000
+MAX_YEAR = 2100
+
+
 def parse_month(token: str, *, usage: str) -> tuple[int, int]:
     """A calendar month written YYYY-MM (billing periods: `/consult minutes`, `/registry
     minutes`) as (year, month)."""
     match = _MONTH.match(token.strip())
-    if match is None or not 1 <= int(match[2]) <= 12 or int(match[1]) < 2000:
+    if match is None or not 1 <= int(match[2]) <= 12:
         raise BadInput(f"`{shown(token)}` is not a month written YYYY-MM, e.g. 2026-11.", usage=usage)
+    if not MIN_YEAR <= int(match[1]) <= MAX_YEAR:
+        # Bounded so the month's end (January of the next year) is always a real date.
+        raise BadInput(
+            f"`{shown(token)}` is outside the years CareThread keeps {MIN_YEAR} to {MAX_YEAR}.", usage=usage
+        )
     return int(match[1]), int(match[2])
 
 

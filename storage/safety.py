@@ -190,8 +190,9 @@ def was_told(*, session: Session, record_id: int, user_id: str) -> bool:
 
 
 def waiting_for(*, session: Session, user_id: str) -> list[tuple[SafetyRecord, Case]]:
-    """Current records on open cases that wait for `user_id`: an unacknowledged urgent alert
-    on a case where they are a prescriber or the follow-up owner, or a follow-up they own."""
+    """Records on open cases that wait for `user_id`: an unacknowledged urgent alert (current
+    or superseded) on a case where they are a prescriber or the follow-up owner, or the current
+    record's follow-up they own."""
     prescriber_on = select(CaseMember.case_id).where(
         CaseMember.user_id == user_id, CaseMember.role == Role.PRESCRIBER
     )
@@ -200,11 +201,13 @@ def waiting_for(*, session: Session, user_id: str) -> list[tuple[SafetyRecord, C
         .join(Case, col(Case.id) == col(SafetyRecord.case_id))
         .where(
             Case.status == CaseStatus.OPEN,
-            col(SafetyRecord.superseded_at).is_(None),
             or_(
-                col(SafetyRecord.follow_up_owner) == user_id,
-                and_(
-                    col(SafetyRecord.case_id).in_(prescriber_on),
+                and_(col(SafetyRecord.superseded_at).is_(None), col(SafetyRecord.follow_up_owner) == user_id),
+                and_(  # an urgent alert stays waiting until acknowledged, even once superseded
+                    or_(
+                        col(SafetyRecord.case_id).in_(prescriber_on),
+                        col(SafetyRecord.follow_up_owner) == user_id,
+                    ),
                     col(SafetyRecord.risk_level).in_(URGENT_LEVELS),
                     col(SafetyRecord.acknowledged_by).is_(None),
                 ),
@@ -217,7 +220,7 @@ def waiting_for(*, session: Session, user_id: str) -> list[tuple[SafetyRecord, C
 
 def unacknowledged_urgent_by_ids(*, session: Session, record_ids: Sequence[int]) -> list[SafetyRecord]:
     """Of these safety records, the current urgent (high or imminent) ones nobody has
-    acknowledged (a superseded record cannot be acknowledged): one query for the on-call
+    acknowledged (superseded or not: a later record does not acknowledge it): one query for the on-call
     person's App Home (bot/oncall `covered_waiting`)."""
     if not record_ids:
         return []
@@ -226,7 +229,6 @@ def unacknowledged_urgent_by_ids(*, session: Session, record_ids: Sequence[int])
             select(SafetyRecord).where(
                 col(SafetyRecord.id).in_(record_ids),
                 col(SafetyRecord.risk_level).in_(URGENT_LEVELS),
-                col(SafetyRecord.superseded_at).is_(None),
                 col(SafetyRecord.acknowledged_by).is_(None),
             )
         ).scalars()

@@ -302,6 +302,8 @@ def test_minutes_are_logged_per_case_and_totalled_per_month(harness):
         harness, MALLORY, f"minutes {today:%Y-%m}"
     )  # not on those teams
     assert "not a month" in consult(harness, DAN, "minutes 2026-13")
+    assert "outside the years" in consult(harness, DAN, "minutes 9999-12")
+    assert "outside the years" in consult(harness, DAN, "minutes 1999-12")
     event = harness.audit_events(action="consult.minutes_report")[0]
     assert json.loads(event.details)["minutes"] == 85
 

@@ -114,8 +114,12 @@ def test_bad_scores_are_refused_with_every_problem_and_change_nothing(harness):
     assert "2026-11-30 is in the future (today is 2026-11-23 where you are)." in reply
     reply = score(h, BOB, f"C-{case_id} phq9 10 on 2026-11-01")
     assert f"before this episode of care began (C-{case_id} was created on 2026-11-23)" in reply
+    reply = score(h, BOB, f"C-{case_id} phq9 2 item9 3")
+    assert "Item 9 (3) cannot be more than the PHQ-9 total (2)" in reply
     assert scores(h, case_id) == []
-    assert [o for _, o in h.audit_actions(action="command:/score")] == ["bad_input"] * 3
+    with h.db() as session:
+        assert session.execute(select(Item9Alert)).scalars().all() == []
+    assert [o for _, o in h.audit_actions(action="command:/score")] == ["bad_input"] * 4
     assert h.posts(CHANNEL, starting="Score recorded") == []
 
 
@@ -163,7 +167,7 @@ def test_item9_alerts_every_prescriber_and_asks_for_a_safety_assessment(harness)
     team = {ALICE: "prescriber", BOB: "therapist", CAROL: "case-manager", "U0PAT": "prescriber"}
     case_id = care_team(h, team)
     reply = score(h, BOB, f"C-{case_id} phq9 12 item9 2")
-    assert "item 9: 2/3" in reply and "the prescribers have been alerted" in reply
+    assert "item 9: 2/3" in reply and "Alerted now: <@U0ALICE>, <@U0PAT> (the team's prescribers)" in reply
     [alert] = h.rows(Item9Alert, case_id=case_id)
     assert alert.status == AlertStatus.OPEN and alert.item9 == 2
     assert alert.ack_due_at == h.clock.now() + timedelta(minutes=15)  # the urgent side-effect clock
@@ -182,7 +186,7 @@ def test_item9_alerts_every_prescriber_and_asks_for_a_safety_assessment(harness)
     assert "988" in reply_text(prompt)  # the clinic's crisis text
     score(h, BOB, f"C-{case_id} phq9 13 item9 2")  # the same day's PHQ-9 corrected: no second page
     assert len(h.rows(Item9Alert, case_id=case_id)) == 1 and len(h.dms(ALICE)) == 1
-    assert "Item 9 of 1 or more: every prescriber on the team has been alerted" in reply_text(
+    assert "Item 9 of 1 or more. Alerted now: <@U0ALICE>, <@U0PAT> (the team's prescribers)." in reply_text(
         h.posts(CHANNEL, starting="Score recorded")[0]
     )
 
@@ -475,6 +479,11 @@ def test_item9_without_a_prescriber_goes_to_the_case_managers_and_a_late_sweep_f
     assert dm["text"] == f"Urgent alert on C-{case_id}: please acknowledge"
     assert "there is no prescriber on its care team" in reply_text(dm) and actions_of(dm) == []
     assert "There is no prescriber on the team; alerted instead: <@U0CAROL>" in reply_text(h.dms(BOB)[-1])
+    # The thread and the recorder's reply say the same, never "every prescriber has been alerted".
+    [posted] = h.posts(CHANNEL, starting="Score recorded")
+    for said in (reply_text(posted), reply_text(h.last_reply())):
+        assert "There is no prescriber on the team; alerted instead: <@U0CAROL>" in said
+        assert "prescriber on the team has been alerted" not in said and "prescribers have been" not in said
     h.clock.advance(timedelta(hours=2))  # the app was down past both steps
     assert sweep(h)["item9_alerts"] == 2 and sweep(h)["item9_alerts"] == 0
     assert all(actions_of(m) == [] for m in h.dms(CAROL))  # nobody there can acknowledge

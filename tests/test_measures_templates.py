@@ -11,7 +11,7 @@ from slack_sdk.models.blocks import Block
 from bot.ids import Action
 from bot.measures.registry import Registry, RegistryLine
 from bot.measures.scales import GAD7, PHQ9, Course
-from bot.measures.service import EpisodeSummary, Recorded
+from bot.measures.service import AlertRecipients, EpisodeSummary, Recorded
 from bot.render import Renderer
 from storage.measures import AlertStatus, Item9Alert
 from tests.support import reply_text
@@ -75,10 +75,12 @@ CASES = {
         item9=1,
         replaced=True,
         summary=course([18, 15]).summary(),
-        alerted=True,
+        alert=AlertRecipients(["U0ALICE"], True, ["U0DAN"]),
     ),
     "measures/score_recorded": dict(
-        r=Recorded("C-7", course([18, 15]), 15, date(2026, 11, 23), 1, 16, ALERT)
+        r=Recorded(
+            "C-7", course([18, 15]), 15, date(2026, 11, 23), 1, 16, ALERT, AlertRecipients(["U0CAROL"], False)
+        )
     ),
     "measures/score_list": dict(s=SUMMARY, courses=list(SUMMARY.courses.values())),
     "measures/score_section": dict(s=SUMMARY, courses=list(SUMMARY.courses.values())),
@@ -146,3 +148,13 @@ def test_the_crisis_text_and_the_registry_cite_and_escape():
     assert "Bands: PHQ-9 0\u20134 minimal" in listed
     section = reply_text(renderer.message("measures/score_section", **CASES["measures/score_section"]))
     assert ":warning: *not improving* (8+ weeks, PHQ-9 ≥ 10 and under a 50 % drop)" in section
+
+
+def test_a_long_crisis_text_is_clipped_not_refused():
+    """CARETHREAD_CRISIS_TEXT is the clinic's to write: a long one must not fail the render and
+    so roll back the score that triggered the prompt."""
+    long = dict(CASES["measures/item9_prompt"], crisis_text="Call the crisis line. " * 400)
+    prompt = renderer.message("measures/item9_prompt", **long)
+    for block in prompt["blocks"]:
+        assert Block.parse(block).to_dict() == block
+    assert "Call the crisis line." in reply_text(prompt)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.ids import Action, BlockId, Callback, Command
 from bot.scheduler import run_sweep
+from bot.unit import Actor
 from devtools.slackreq import select_value, text_value
 from storage.adherence import AdherenceReport, AdherenceStatus
 from storage.cases import Case
@@ -221,6 +222,30 @@ def test_at_night_an_item9_alert_reaches_the_person_on_call_who_may_acknowledge_
     assert h.posts(THERAPIST)[-1]["text"] == f"Urgent alert acknowledged on C-{case_id}"
 
 
+def test_a_message_queued_in_the_shift_but_sent_after_it_is_withheld(harness):
+    """Each message re-checks its reader when it is sent: a cover grant valid when the DM was
+    queued no longer lets the person on call read it once their shift has ended."""
+    h = harness
+    case_id = care_team(h, TEAM)
+    rota(h, "2026-11-23 17:00", "2026-11-23 21:00")
+    h.clock.set(MONDAY_NIGHT)
+    item9(h, case_id)
+    assert len(h.posts(ON_CALL)) == 1 and h.rows(CoverGrant)
+    h.clock.set(datetime(2026, 11, 23, 20, 59, tzinfo=UTC))
+    with h.deps.unit(Actor.app()) as unit:
+        unit.post(
+            channel=ON_CALL,
+            message={"text": f"Case C-{case_id}", "blocks": []},
+            purpose="test",
+            case_id=case_id,
+        )
+        h.clock.set(datetime(2026, 11, 23, 21, 1, tzinfo=UTC))  # the shift ends before the relay sends
+    h.settle()
+    assert len(h.posts(ON_CALL)) == 1
+    [event] = h.audit_events(action="message.withheld")
+    assert json.loads(event.details)["reader"] == ON_CALL
+
+
 def test_in_working_hours_an_item9_alert_does_not_reach_the_person_on_call(harness):
     h = harness
     case_id = care_team(h, TEAM)
@@ -318,6 +343,27 @@ def test_a_high_priority_adherence_report_chased_at_night_reaches_the_person_on_
     assert len(h.posts(ON_CALL)) == 2  # the escalation too, while the first DM keeps its button
     h.action(ON_CALL, Action.ADHERENCE_ACK, str(report.id), channel="D0DAN")
     assert h.get(AdherenceReport, report.id).acknowledged_by == ON_CALL
+
+
+def test_the_person_on_call_is_reminded_without_the_record_plan_button(harness):
+    """Plans stay with the prescribers: the on-call person's reminder (and every refresh of it)
+    offers Acknowledge only, never Record plan, which would be refused."""
+    h = harness
+    case_id = care_team(h, TEAM)
+    rota(h)
+    h.clock.set(MONDAY_NIGHT)
+    report = stopped_lithium(h, case_id)
+    h.clock.set(report.ack_due_at + timedelta(minutes=1))
+    run_sweep(h.deps)
+    h.settle()
+    first, reminder = h.posts(ON_CALL)
+    refreshed = [u for u in h.updates() if u["channel"] == "D" + ON_CALL[1:]]  # the stand-in's DM id
+    assert refreshed  # the sweep updated the on-call person's DMs in place too
+    for dm in (first, reminder, *refreshed):
+        buttons = [e["action_id"] for b in dm["blocks"] if b["type"] == "actions" for e in b["elements"]]
+        assert buttons == [Action.ADHERENCE_ACK]
+        assert "You are a prescriber" not in reply_text(dm)
+    assert len(h.posts(P1, starting="Reminder")) == 1  # the prescriber's reminder keeps both
 
 
 # -- App Home for the person on call ----------------------------------------------------------------

@@ -55,6 +55,8 @@ def test_the_other_forms(text, expected):
         ("<@U0DAN> 2026-11-28 18:00 2026-11-29 08:00", "`from` a date"),
         ("<@U0DAN> from 28/11/2026 18:00 to 2026-11-29 08:00", "not a date"),
         ("<@U0DAN> from 2026-02-30 18:00 to 2026-03-02 08:00", "not a date"),
+        ("<@U0DAN> from 9999-12-31 18:00 to 9999-12-31 20:00", "outside the years"),
+        ("<@U0DAN> from 0001-01-01 01:00 to 0001-01-01 02:00", "outside the years"),
         ("<@U0DAN> from 2026-11-28 25:00 to 2026-11-29 08:00", "not a time"),
         ("<@U0DAN> from 2026-11-29 08:00 to 2026-11-28 18:00", "end after it starts"),
         ("<@U0DAN> from 2026-11-01 08:00 to 2026-12-15 08:00", "at most 31 days"),
@@ -93,3 +95,12 @@ def test_after_hours_is_the_clinics_working_hours_in_its_zone():
 def test_item_refs_are_what_people_see():
     assert item_ref("side_effect:12") == "SE-12" and item_ref("safety:3") == "SR-3"
     assert item_ref("item9:4") == "A-4" and item_ref("adherence:5") == "AD-5"
+
+
+def test_edge_dates_west_of_utc_are_refused_not_overflowed():
+    """9999-12-31 evening in New York is past datetime.max in UTC: refused, never an OverflowError."""
+    with pytest.raises(BadInput) as err:
+        parse_oncall_command(
+            "<@U0DAN> from 9999-12-31 18:00 to 9999-12-31 23:00", zone=ZoneInfo("America/New_York")
+        )
+    assert "outside the years" in err.value.message

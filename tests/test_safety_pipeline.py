@@ -9,13 +9,14 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 
-from bot.ids import Action, Callback
+from bot.ids import Action, BlockId, Callback
 from bot.safety.service import high_risk_cases
 from bot.scheduler import run_sweep
+from devtools.slackreq import text_value
 from storage.cases import Case
 from storage.core import SlackUser
 from storage.safety import RiskLevel, SafetyRecord
-from tests.safety_helpers import open_safety_form, submit_safety
+from tests.safety_helpers import open_safety_form, safety_values, submit_safety
 from tests.side_effect_helpers import action_ids, submit_report
 from tests.support import ALICE, BOB, CAROL, CHANNEL, MALLORY, care_team, reply_text
 
@@ -72,6 +73,31 @@ def test_a_high_risk_record_is_saved_encrypted_and_alerts_prescribers_and_the_ow
     assert "<!channel>" not in shown and "&lt;!channel&gt;" in shown
     with h.db() as session:
         assert high_risk_cases(session, [case_id]) == {case_id: 1}
+
+
+def test_case_show_keeps_every_section_of_a_full_safety_plan(harness):
+    """Six sections at the form's limit are far more than one block holds: each section is its
+    own block, so the last ones are not silently cut from /case show."""
+    h = harness
+    case_id = care_team(h)
+    values = safety_values(owner=BOB)
+    for n, block in enumerate(
+        (
+            BlockId.SAFETY_WARNING_SIGNS,
+            BlockId.SAFETY_COPING,
+            BlockId.SAFETY_DISTRACTION,
+            BlockId.SAFETY_HELP,
+            BlockId.SAFETY_PROFESSIONALS,
+            BlockId.SAFETY_ENVIRONMENT,
+        )
+    ):
+        values[block] = text_value("plan words " * 90 + f"END{n}")
+    assert h.submit(BOB, Callback.SAFETY_FORM, values, private_metadata=str(case_id)).status == 200
+    h.command(BOB, f"show C-{case_id}")
+    shown = h.last_reply_text()
+    assert "Suicide risk" in shown and "Safety plan" in shown
+    assert all(f"END{n}" in shown for n in range(6))
+    assert "…" not in shown
 
 
 def test_imminent_risk_shows_the_recorder_the_crisis_instructions_at_once(harness):
@@ -205,16 +231,21 @@ def test_a_reassessment_completes_the_follow_up_and_replaces_the_level(harness):
     submit_safety(h, BOB, case_id, level="low", owner=BOB, follow_up="2026-12-01")
     first, second = h.rows(SafetyRecord)
     assert first.superseded_at is not None and first.follow_up_due_at is None
-    assert first.next_escalation_at is None  # the old alert stops chasing
+    # A later record does not acknowledge the urgent alert: it stays open and chased.
+    assert first.next_escalation_at == first.ack_due_at and first.acknowledged_by is None
     [old_alert] = [r for r in h.outbox(channel=ALICE) if r.purpose == "safety_alert"]
     replaced = h.updates(old_alert.result_ts)[-1]
-    assert action_ids(replaced) == [] and "A newer assessment replaced this one" in reply_text(replaced)
-    h.action(ALICE, Action.SAFETY_ACK, str(first.id), channel="D0ALICE")
-    assert h.get(SafetyRecord, first.id).acknowledged_by is None
-    assert h.audit_actions(actor=ALICE)[-1] == ("button:safety_ack", "conflict")
+    assert action_ids(replaced) == [Action.SAFETY_ACK]
+    assert "A newer assessment replaced this one" in reply_text(replaced)
     assert second.risk_level == RiskLevel.LOW
     with h.db() as session:
         assert high_risk_cases(session, [case_id]) == {}
+    h.clock.advance(timedelta(minutes=15))
+    assert sweep(h)["safety_alerts"] == 1
+    [reminder] = alerts(h, ALICE, "Reminder: urgent safety alert")
+    assert action_ids(reminder) == [Action.SAFETY_ACK]
+    h.action(ALICE, Action.SAFETY_ACK, str(first.id), channel="D0ALICE")
+    assert h.get(SafetyRecord, first.id).acknowledged_by == ALICE
     h.clock.set(datetime(2026, 11, 25, 12, 0, tzinfo=UTC))
     assert sweep(h)["safety_follow_ups"] == 0 and sweep(h)["safety_alerts"] == 0
 
@@ -321,6 +352,13 @@ def test_with_no_prescriber_a_high_risk_alert_also_reaches_the_case_managers(har
     assert len(alerts(h, CAROL)) == 1 and len(alerts(h, BOB)) == 1
     [receipt] = h.posts(BOB, starting="Your safety record")
     assert "no prescriber" in reply_text(receipt)
+    # The case manager is told why it came to them, with no on-call banner and no Acknowledge
+    # button they could not use (as item 9's and adherence's fallback DMs).
+    [for_cm] = alerts(h, CAROL)
+    assert "you are on call" not in reply_text(for_cm) and action_ids(for_cm) == []
+    assert "no prescriber on this care team" in reply_text(for_cm)
+    [for_owner] = alerts(h, BOB)  # the follow-up owner may acknowledge
+    assert action_ids(for_owner) == [Action.SAFETY_ACK] and "you are on call" not in reply_text(for_owner)
 
 
 def test_high_or_imminent_risk_lists_its_case_first_in_case_list(harness):

@@ -64,7 +64,9 @@ def buttons(message: dict) -> list[str]:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_safety_alert_every_kind(kind):
-    message = valid(renderer.message("safety/safety_alert", r=CARD, action=Action, kind=kind, reader="U0A"))
+    message = valid(
+        renderer.message("safety/safety_alert", r=CARD, action=Action, kind=kind, reader="U0A", on_call=False)
+    )
     assert "C-7" in message["text"]
     assert "High" not in message["text"] and "Fox" not in message["text"] and "suicid" not in message["text"]
     assert buttons(message) == ([Action.SAFETY_ACK] if kind in ("alert", "reminder") else [])
@@ -75,6 +77,7 @@ def test_safety_alert_every_kind(kind):
             action=Action,
             kind=kind,
             reader="U0B",
+            on_call=False,
         )
     )
     assert buttons(acked) == []
@@ -152,7 +155,16 @@ def test_oncall_templates():
 
 
 def test_the_person_on_call_is_told_why_the_alert_came_to_them():
-    on_call = renderer.message("safety/safety_alert", r=CARD, action=Action, kind="alert", reader="U0DAN")
-    assert "you are on call" in json.dumps(on_call)
-    prescriber = renderer.message("safety/safety_alert", r=CARD, action=Action, kind="alert", reader="U0A")
+    on_call = renderer.message(
+        "safety/safety_alert", r=CARD, action=Action, kind="alert", reader="U0DAN", on_call=True
+    )
+    assert "you are on call" in json.dumps(on_call) and buttons(on_call) == [Action.SAFETY_ACK]
+    prescriber = renderer.message(
+        "safety/safety_alert", r=CARD, action=Action, kind="alert", reader="U0A", on_call=False
+    )
     assert "you are on call" not in json.dumps(prescriber)
+    # Neither prescriber, owner nor on call (a case manager): no banner, no button to be refused.
+    manager = renderer.message(
+        "safety/safety_alert", r=CARD, action=Action, kind="alert", reader="U0CM", on_call=False
+    )
+    assert "you are on call" not in json.dumps(manager) and buttons(manager) == []

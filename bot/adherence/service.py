@@ -587,7 +587,7 @@ def notify(
     unit: Unit, report: AdherenceReport, card: AdherenceCard, user_id: str, kind: AdherenceRecipientKind
 ) -> None:
     """A DM about the report, remembered (so it can be updated in place) and audited."""
-    template, extra = DM_TEMPLATES[kind]
+    template, extra = _dm_template(unit, report, kind, user_id)
     message = unit.post(
         channel=user_id,
         message=render(unit, template, card, **extra),
@@ -608,6 +608,22 @@ def notify(
     )
 
 
+def _dm_template(
+    unit: Unit, report: AdherenceReport, kind: AdherenceRecipientKind, user_id: str
+) -> tuple[str, dict[str, str]]:
+    """The template of one DM. A reminder to the person on call (who holds the on-call DM) is
+    worded as the on-call DM: they may acknowledge under cover, but plans stay with the
+    prescribers, so the prescriber's reminder (with Record plan) is not theirs."""
+    if kind == AdherenceRecipientKind.REMINDER and any(
+        r.user_id == user_id
+        for r in repo.recipients(
+            session=unit.session, report_id=report.id, kinds=(AdherenceRecipientKind.ON_CALL,)
+        )
+    ):
+        kind = AdherenceRecipientKind.ON_CALL
+    return DM_TEMPLATES[kind]
+
+
 def refresh_messages(unit: Unit, report: AdherenceReport, card: AdherenceCard) -> None:
     """Update in place the thread summary, every DM about the report (so no stale button
     invites a click) and the reporter's receipt."""
@@ -619,7 +635,9 @@ def refresh_messages(unit: Unit, report: AdherenceReport, card: AdherenceCard) -
             case_id=report.case_id,
         )
     for recipient in repo.recipients(session=unit.session, report_id=report.id):
-        template, extra = DM_TEMPLATES[AdherenceRecipientKind(recipient.kind)]
+        template, extra = _dm_template(
+            unit, report, AdherenceRecipientKind(recipient.kind), recipient.user_id
+        )
         unit.update(
             of=recipient.outbox_id,
             message=render(unit, template, card, **extra),

@@ -371,7 +371,7 @@ def consults_waiting(unit: Unit) -> list[WaitingItem]:
     return items
 
 
-def consult_reader(session: Session, message: OutboxMessage) -> bool:
+def consult_reader(session: Session, message: OutboxMessage, now: datetime) -> bool:
     """The relay's send-time check (Workflow.readers): a configured consultant who is not on the
     team may read the consultation messages of the cases they were asked about."""
     if message.case_id is None or message.reader is None or not message.purpose.startswith("consult:"):

@@ -581,7 +581,7 @@ def list_mine(unit: Unit) -> Listing:
     return listing
 
 
-def handoff_reader(session: Session, message: OutboxMessage) -> bool:
+def handoff_reader(session: Session, message: OutboxMessage, now: datetime) -> bool:
     """Who may read a handoff message though not on the team (the relay's send-time check asks,
     Workflow.readers): the receiver of a pending handoff (its request, the I-PASS note), and
     either party of a handoff about the message that tells them how it ended (queued in the

@@ -211,6 +211,7 @@ class Recorded:
     item9: int | None
     previous_value: int | None  # the score this one replaced (same instrument, same day)
     alert: Item9Alert | None
+    recipients: AlertRecipients | None = None  # who the alert reached, so the reply says so truly
 
 
 def person_today(unit: Unit) -> date:
@@ -251,6 +252,13 @@ def record_score(
         raise BadInput(f"The {scale.name} total is from 0 to {scale.maximum}.", usage=SCORE_USAGE[instrument])
     if item9 is not None and instrument != Instrument.PHQ9:
         raise BadInput("Item 9 belongs to the PHQ-9 only.", usage=SCORE_USAGE[instrument])
+    if item9 is not None and item9 > value:
+        # Item 9 is one of the nine items summed into the total, so it can never exceed it.
+        raise BadInput(
+            f"Item 9 ({item9}) cannot be more than the PHQ-9 total ({value}): item 9 is part of the total. "
+            "Check both numbers and enter them again.",
+            usage=SCORE_USAGE[instrument],
+        )
     today = person_today(unit)
     day = taken_on or today
     episode = _episode_for(unit, case)
@@ -308,11 +316,12 @@ def record_score(
     # A correction of the same day's PHQ-9 alerts again only if item 9 went up (a revised review
     # update or a retyped command must not page the prescribers twice for the same answer).
     already = previous[2] if previous and previous[2] is not None else 0
-    alert = (
+    raised = (
         _raise_item9_alert(unit, case, score)
         if item9 is not None and item9 >= 1 and item9 > already
         else None
     )
+    alert, recipients = raised if raised else (None, None)
     if source != ScoreSource.REVIEW:  # a review update posts its own scores in the thread
         post_in_thread(
             unit,
@@ -328,7 +337,7 @@ def record_score(
                 item9=item9,
                 replaced=previous is not None,
                 summary=course.summary(),
-                alerted=alert is not None,
+                alert=recipients,
             ),
             purpose="score_posted",
         )
@@ -340,6 +349,7 @@ def record_score(
         item9=item9,
         previous_value=previous[0] if previous else None,
         alert=alert,
+        recipients=recipients,
     )
 
 
@@ -399,7 +409,7 @@ def item9_recipients(unit: Unit, case: Case, alert: Item9Alert) -> AlertRecipien
     return AlertRecipients(users, bool(team.prescribers), on_call)
 
 
-def _raise_item9_alert(unit: Unit, case: Case, score: Score) -> Item9Alert:
+def _raise_item9_alert(unit: Unit, case: Case, score: Score) -> tuple[Item9Alert, AlertRecipients]:
     rules = deadlines(unit.deps.settings)
     ack_due = rules.ack_due(Severity.URGENT, unit.now)
     alert = Item9Alert(
@@ -449,7 +459,7 @@ def _raise_item9_alert(unit: Unit, case: Case, score: Score) -> Item9Alert:
         case_id=case.id,
     )
     unit.audit("score.safety_prompted", case_id=case.id, target=f"item9:{alert.id}", workflow=has_safety)
-    return alert
+    return alert, recipients
 
 
 def _alert_message(unit: Unit, alert: Item9Alert, case: Case, kind: str) -> dict[str, Any]:

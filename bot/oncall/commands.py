@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from bot.clinic import local_moment
 from bot.errors import BadInput
-from bot.inputs import Help, bounded_command, parse_clock_time, parse_mention, shown
+from bot.inputs import MAX_YEAR, MIN_YEAR, Help, bounded_command, parse_clock_time, parse_mention, shown
 
 ONCALL_USAGE = {
     "add": "`/oncall @person from <YYYY-MM-DD HH:MM> to <YYYY-MM-DD HH:MM>` (the clinic's time zone)",
@@ -98,5 +98,10 @@ def _moment(day: str, at: str, zone: ZoneInfo, usage: str) -> datetime:
     if parsed is None:
         raise BadInput(
             f"`{shown(day)}` is not a date. Write dates as `YYYY-MM-DD`, e.g. `2026-11-28`.", usage=usage
+        )
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        # Bounded so converting an edge date (9999-12-31) between zones cannot overflow.
+        raise BadInput(
+            f"`{shown(day)}` is outside the years CareThread keeps {MIN_YEAR} to {MAX_YEAR}.", usage=usage
         )
     return local_moment(parsed, parse_clock_time(at, usage=usage), zone).astimezone(UTC)

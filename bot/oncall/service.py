@@ -196,14 +196,19 @@ def covering(unit: Unit, *, case_id: int, item: str) -> bool:
     return bool(found)
 
 
-def cover_reader(session: Session, message: OutboxMessage) -> bool:
+def holds_cover(unit: Unit, *, case_id: int, user_id: str, item: str) -> bool:
+    """Does `user_id` hold a cover grant for `item` now (sent it as the person on call, shift
+    not over)? For wording a DM to its reader; unlike `covering`, not a use of the grant."""
+    return bool(repo.grants(session=unit.session, case_id=case_id, user_id=user_id, at=unit.now, item=item))
+
+
+def cover_reader(session: Session, message: OutboxMessage, now: datetime) -> bool:
     """The relay's send-time check (Workflow.readers): the person on call may read messages
-    about a case they were sent an urgent item on, while the shift lasts."""
+    about a case they were sent an urgent item on, while the shift lasts. Checked at `now`, the
+    relay's clock when it sends: a message queued in the shift but sent after it is withheld."""
     if message.case_id is None or message.reader is None:
         return False
-    return bool(
-        repo.grants(session=session, case_id=message.case_id, user_id=message.reader, at=message.created_at)
-    )
+    return bool(repo.grants(session=session, case_id=message.case_id, user_id=message.reader, at=now))
 
 
 def covered_waiting(unit: Unit) -> list[WaitingItem]:

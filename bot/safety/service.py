@@ -30,7 +30,7 @@ from bot.clinic import local_moment
 from bot.contributions import CaseButton, WaitingItem
 from bot.errors import BadInput, Conflict, NoAccess, NotAllowed
 from bot.ids import Action, BlockId
-from bot.oncall.service import covering, urgent_recipients
+from bot.oncall.service import covering, holds_cover, urgent_recipients
 from bot.render import escape_mrkdwn
 from bot.safety.policy import LEVELS, METHODS, PLAN_SECTIONS
 from bot.side_effects.settings import SideEffectSettings, deadlines
@@ -123,7 +123,7 @@ def record(unit: Unit, form: SafetyForm) -> SafetyCard:
     previous = repo.current_record(session=unit.session, case_id=case.id, lock=True)
     if previous is not None:
         _supersede(unit, previous)
-        if previous.urgent:  # its alerts lose their Acknowledge button and say why
+        if previous.urgent:  # its alerts say why; an unacknowledged one keeps its button
             refresh_messages(unit, previous, build_card(unit, previous, case))
 
     record = SafetyRecord(
@@ -184,11 +184,11 @@ def record(unit: Unit, form: SafetyForm) -> SafetyCard:
 
 
 def _supersede(unit: Unit, previous: SafetyRecord) -> None:
-    """A newer assessment replaces the current one: its follow-up was done (a reassessment),
-    and an alert nobody acknowledged stops chasing (the new record carries its own)."""
+    """A newer assessment replaces the current one: its follow-up was done (a reassessment).
+    An urgent alert nobody acknowledged stays open and chased (its next_escalation_at kept):
+    a later record, even a low one, is not an acknowledgement that someone saw the urgent one."""
     previous.superseded_at = unit.now
     previous.follow_up_due_at = None
-    previous.next_escalation_at = None
     unit.session.add(previous)
     unit.audit("safety.superseded", case_id=previous.case_id, target=f"safety:{previous.id}")
 
@@ -223,12 +223,6 @@ def acknowledge(unit: Unit, *, record_id: int) -> SafetyCard:
     if not record.urgent:
         raise Conflict(
             f"Safety record {record.ref} is not an urgent alert. Nothing was changed.", case_id=case.id
-        )
-    if record.superseded_at is not None:
-        raise Conflict(
-            f"Safety record {record.ref} on {case.ref} was replaced by a newer assessment; "
-            f"`/case show {case.ref}` shows the current one. Nothing was changed.",
-            case_id=case.id,
         )
     if record.acknowledged_by is not None:
         raise Conflict(
@@ -304,7 +298,11 @@ def show_section(unit: Unit, case: Case) -> list[str]:
     plan = _plan(unit, record)
     parts = [f"• *{escape_mrkdwn(p.heading)}*: {escape_mrkdwn(p.text)}" for p in plan if p.text]
     unit.audit("safety.viewed", case_id=case.id, target=f"safety:{record.id}")
-    return [line[0] + ("\n*Safety plan*\n" + "\n".join(parts) if parts else "\n_No safety plan written._")]
+    if not parts:
+        return [line[0] + "\n_No safety plan written._"]
+    # One string per plan section: case_show clips each string to one block's limit, and six
+    # sections of up to MAX_SECTION characters together would lose the last ones silently.
+    return [line[0], "*Safety plan*\n" + parts[0], *parts[1:]]
 
 
 def waiting_for_me(unit: Unit) -> list[WaitingItem]:
@@ -322,7 +320,7 @@ def waiting_for_me(unit: Unit) -> list[WaitingItem]:
                     sort_key=(0, (record.ack_due_at or record.created_at).timestamp(), record.id),
                 )
             )
-        if record.follow_up_owner == unit.actor.user_id:
+        if record.follow_up_owner == unit.actor.user_id and record.superseded_at is None:
             due = local_moment(record.follow_up_date, time(0), unit.deps.settings.clinic.zone)
             items.append(
                 WaitingItem(
@@ -427,7 +425,7 @@ def notify(unit: Unit, record: SafetyRecord, card: SafetyCard, user_id: str, kin
     """A DM about the record, remembered (so it can be updated in place) and audited."""
     message = unit.post(
         channel=user_id,
-        message=render(unit, "safety_alert", card, kind=kind.value, reader=user_id),
+        message=_alert_dm(unit, record, card, kind.value, user_id),
         purpose=f"safety_{kind.value}",
         case_id=record.case_id,
     )
@@ -439,6 +437,14 @@ def notify(unit: Unit, record: SafetyRecord, card: SafetyCard, user_id: str, kin
     unit.audit(
         "safety.notified", case_id=record.case_id, target=f"user:{user_id}", record=record.id, kind=kind.value
     )
+
+
+def _alert_dm(unit: Unit, record: SafetyRecord, card: SafetyCard, kind: str, reader: str) -> dict[str, Any]:
+    """One DM about the record, worded for its reader: the on-call banner only for someone who
+    really holds cover for it (a grant from urgent_recipients' route.on_call), so a case manager
+    alerted for want of a prescriber gets the fallback wording and no button they cannot use."""
+    on_call = holds_cover(unit, case_id=record.case_id, user_id=reader, item=f"safety:{record.id}")
+    return render(unit, "safety_alert", card, kind=kind, reader=reader, on_call=on_call)
 
 
 def refresh_messages(unit: Unit, record: SafetyRecord, card: SafetyCard) -> None:
@@ -453,7 +459,7 @@ def refresh_messages(unit: Unit, record: SafetyRecord, card: SafetyCard) -> None
     for recipient in repo.recipients(session=unit.session, record_id=record.id):
         unit.update(
             of=recipient.outbox_id,
-            message=render(unit, "safety_alert", card, kind=recipient.kind, reader=recipient.user_id),
+            message=_alert_dm(unit, record, card, recipient.kind, recipient.user_id),
             purpose=f"safety_{recipient.kind}",
             case_id=record.case_id,
         )

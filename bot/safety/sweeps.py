@@ -9,8 +9,9 @@ and moving each on in the same unit as its messages and audit events (so each fi
 - `follow_ups`: on the follow-up date, at the start of the owner's working hours, the owner
   is reminded (a non-urgent reminder waits for working hours); when the next working day
   opens with no reassessment recorded, the case managers are told it is overdue.
-A superseded record (a newer one was recorded), or one on a closed case, has no due times
-left once the sweep meets it.
+A superseded record (a newer one was recorded) has no follow-up left, but its urgent alert is
+chased until acknowledged (a later record does not acknowledge it); a record on a closed case
+has no due times left once the sweep meets it.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def _advance_alert(unit: Unit, record: SafetyRecord) -> int:
     steps = 0
     while record.next_escalation_at is not None and record.next_escalation_at <= unit.now:
         case = safety.case_of(unit, record)
-        if record.acknowledged_by is not None or record.superseded_at is not None or _closed(case):
+        if record.acknowledged_by is not None or _closed(case):  # superseded: still chased
             record.next_escalation_at = None
         elif record.escalation_step == AlertStep.NONE:
             _remind(unit, record, case)
