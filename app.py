@@ -10,6 +10,7 @@ import logging
 import sys
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.doorbell import Doorbell
 
 log = logging.getLogger("carethread")
 
@@ -54,6 +55,7 @@ def startup_line(settings: Settings) -> str:
         ""
         if settings.socket_mode
         else f"{settings.web_workers} web worker(s) x {settings.web_threads} threads, "
+        f"{settings.work_processes} work process(es) x "
     )
     return (
         f"CareThread starting: {mode} · Slack API {settings.slack_api_url} · database {database} · "
@@ -106,14 +108,15 @@ def _preflight(settings: Settings) -> None:
     deps_of(app).engine.dispose()
 
 
-def start_background(app):
-    """The inbox workers, the outbox relay thread and the sweep scheduler, once per serving
-    process. Returns what stops them (see `stop_background`)."""
+def start_background(app, doorbell: Doorbell | None = None):
+    """The inbox workers, the outbox relay thread and the sweep scheduler: in the work
+    process (HTTP mode, woken by `doorbell`) or beside Socket Mode. Returns what stops them
+    (see `stop_background`)."""
     from bot.factory import deps_of
     from bot.scheduler import start_scheduler
 
     deps = deps_of(app)
-    deps.inbox.start(deps)
+    deps.inbox.start(deps, doorbell=doorbell)
     deps.relay.start()
     return start_scheduler(deps)
 
@@ -129,7 +132,7 @@ def stop_background(app, scheduler) -> None:
     inbox_released = deps.inbox.stop()
     outbox_released = deps.relay.stop()
     log.info(
-        "CareThread worker stopped; released %s request(s) and %s message(s) for other replicas",
+        "CareThread work process stopped; released %s request(s) and %s message(s) for other replicas",
         inbox_released,
         outbox_released,
     )
@@ -150,33 +153,60 @@ def _serve_socket_mode(settings: Settings) -> int:
 
 
 def _serve_http(settings: Settings) -> int:
+    """gunicorn's web workers save and acknowledge; work processes do the work
+    (bot/processes.py), woken through one doorbell made here, before the forks."""
+    from bot.doorbell import Doorbell
+    from bot.processes import supervise
     from bot.serve import serve_http
 
-    running: list = []  # this worker's app and scheduler (each gunicorn worker has its own copy)
+    doorbell = Doorbell()
 
     def build():
-        # Runs in each worker after the fork: its own engine, inbox workers, relay and scheduler.
-        from bot.factory import create_app
+        # Runs in each web worker after gunicorn's fork: its own engine; no workers, relay
+        # or scheduler: what it saves, the work process does.
+        from bot.factory import create_app, deps_of
         from bot.web import wsgi_app
 
         app = create_app(settings)
-        running.append((app, start_background(app)))
-        log.debug("CareThread worker ready on %s:%s", settings.host, settings.port)
+        deps = deps_of(app)
+        deps.inbox.hand_over(doorbell)
+        deps.relay.hand_over(doorbell)
         return wsgi_app(app)
 
-    def on_exit() -> None:
-        for app, scheduler in running:
-            stop_background(app, scheduler)
+    def web() -> int:
+        serve_http(
+            host=settings.host,
+            port=settings.port,
+            workers=settings.web_workers,
+            threads=settings.web_threads,
+            build=build,
+            access_log=settings.access_log,
+        )
+        return 0
 
-    serve_http(
-        host=settings.host,
-        port=settings.port,
-        on_exit=on_exit,
-        workers=settings.web_workers,
-        threads=settings.web_threads,
-        build=build,
-        access_log=settings.access_log,
-    )
+    def work(number: int) -> int:
+        return _work_process(settings, doorbell, number)
+
+    return supervise(web=web, work=work, work_processes=settings.work_processes)
+
+
+def _work_process(settings: Settings, doorbell: Doorbell, number: int) -> int:
+    """One work process: inbox workers, relay and sweeps until SIGTERM, then whatever it
+    holds is finished or released (stop_background)."""
+    import signal
+    import threading
+
+    from bot.factory import create_app
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    app = create_app(settings)
+    scheduler = start_background(app, doorbell)
+    log.debug("CareThread work process %s ready", number)
+    while not stop.wait(1.0):
+        pass
+    stop_background(app, scheduler)
     return 0
 
 

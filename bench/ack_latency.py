@@ -57,7 +57,7 @@ def _seed(tmp: Path, slack: StandInSlack, env: dict[str, str]) -> None:
     """One case with the benchmark user on its team, so `/case show C-1` does real work."""
     from bench.common import deps_for
 
-    deps, engine = deps_for(tmp, slack)
+    deps, engine = deps_for(tmp, slack, DATABASE_URL=env["DATABASE_URL"])
     with deps.unit(Actor(USER, "T0CLINIC", Source.CLI)) as unit:
         cases.create_case(unit, label="Bench Case", role=Role.PRESCRIBER, channel="C0BENCH")
     engine.dispose()

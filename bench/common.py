@@ -44,14 +44,15 @@ def settings_for(tmp: Path, slack: StandInSlack, **env: str) -> Settings:
         "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_API_URL": slack.api_url,
         "CARETHREAD_DATA_DIR": str(tmp / "data"),
-        "DATABASE_URL": bench_database_url(tmp),
     }
     base.update(env)
+    if "DATABASE_URL" not in base:  # a new one (on PostgreSQL, a new schema) unless given
+        base["DATABASE_URL"] = bench_database_url(tmp)
     return load_settings(base, dotenv_path=tmp / "none.env", workflows=WORKFLOWS)
 
 
-def deps_for(tmp: Path, slack: StandInSlack, clock: Clock | None = None) -> tuple[Deps, Engine]:
-    settings = settings_for(tmp, slack)
+def deps_for(tmp: Path, slack: StandInSlack, clock: Clock | None = None, **env: str) -> tuple[Deps, Engine]:
+    settings = settings_for(tmp, slack, **env)
     engine = make_engine(settings.database_url)
     client = WebClient(token=settings.bot_token, base_url=settings.slack_api_url, timeout=10)
     return build_deps(settings, client=client, engine=engine, clock=clock), engine

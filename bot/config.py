@@ -274,6 +274,8 @@ class Settings(EnvSettings):
     sweep_seconds: Annotated[int, whole(1, 86400)] = Field(60, validation_alias="CARETHREAD_SWEEP_SECONDS")
     web_workers: Annotated[int, whole(1, 64)] = Field(1, validation_alias="WEB_WORKERS")
     web_threads: Annotated[int, whole(1, 256)] = Field(8, validation_alias="WEB_THREADS")
+    # HTTP mode: processes doing the work apart from the web server (bot/processes.py).
+    work_processes: Annotated[int, whole(1, 16)] = Field(1, validation_alias="WORK_PROCESSES")
     work_threads: Annotated[int, whole(1, 64)] = Field(4, validation_alias="CARETHREAD_WORK_THREADS")
     access_log: Annotated[bool, parsed(_on_off)] = Field(True, validation_alias="CARETHREAD_ACCESS_LOG")
     # At most this many requests wait in a process's local queue (backpressure, bot/inbox.py).

@@ -46,6 +46,7 @@ from bot import auditlog
 from bot.auditlog import APP_ACTOR, Outcome, PendingEvent, Source
 from bot.clock import Clock
 from bot.crypto import Cipher
+from bot.doorbell import Doorbell
 from storage.core import OutboxMessage, OutboxStatus
 from storage.db import is_postgres, session_scope
 
@@ -121,6 +122,7 @@ class Relay:
         self._thread: threading.Thread | None = None
         self._held: set[_Claim] = set()  # claims this process holds and has not finished
         self._held_lock = threading.Lock()
+        self._remote: Doorbell | None = None  # a web process: the work process sends
 
     # -- background worker: woken after each commit that queued messages -------------------
 
@@ -164,7 +166,15 @@ class Relay:
             log.exception("could not release outbox claims; their leases run out by themselves")
             return 0
 
+    def hand_over(self, doorbell: Doorbell) -> None:
+        """This process sends nothing itself (a web process, bot/processes.py): a commit that
+        queued messages rings the work process, whose relay sends them."""
+        self._remote = doorbell
+
     def kick(self) -> None:
+        if self._remote is not None:
+            self._remote.ring()
+            return
         with self._idle:
             self._busy = True
         self._wake.set()

@@ -2,8 +2,12 @@
 
 Listeners run in the request (Bolt's `process_before_response=True`) and do one thing:
 `Inbox.accept` writes the request as received (encrypted, with a hash of its signature) and
-acknowledges. A small pool of worker threads per process then looks up the processing
-function registered under the row's listener key and runs it with the stored body. The
+acknowledges. A small pool of worker threads then looks up the processing function
+registered under the row's listener key and runs it with the stored body. In HTTP mode the
+workers run in a work process of their own (bot/processes.py): the web process that saved a
+request rings the doorbell (bot/doorbell.py) and the work process claims it from the
+database. In Socket Mode and in tests they run in the same process and take each request
+from an in-memory queue. The
 first unit that commits during that work marks the row done in its own transaction
 (`finish_in`), so the state change and "this request is handled" are one commit: a worker
 killed before it is claimed again after its lease, one killed after it is not run twice.
@@ -14,8 +18,11 @@ killed before it is claimed again after its lease, one killed after it is not ru
   request is not acknowledged as accepted: nothing acknowledged is lost.
 - Backpressure: each process keeps at most `queue_limit` requests in its local queue.
   Beyond that the request is still saved, unleased, and the person is told the reply may
-  be late; whichever process has room claims it from the database.
-- Forms first: a request that opens a modal (its trigger_id lasts 3 s) jumps the queue.
+  be late; whichever process has room claims it from the database. A web process, which
+  cannot see the work process's queue, counts the requests still pending instead (at most
+  every BEHIND_CHECK_SECONDS).
+- Forms first: a request that opens a modal (its trigger_id lasts 3 s) jumps the queue, and
+  is saved `urgent` so that a work process claims it before older requests.
 - Shutdown: `stop()` finishes the rows being worked on and releases every lease this
   process holds, so another replica takes them at once.
 """
@@ -48,6 +55,7 @@ from sqlmodel import Session
 from bot.auditlog import Outcome, Source
 from bot.clock import Clock
 from bot.crypto import Cipher
+from bot.doorbell import Doorbell
 from bot.errors import Duplicate
 from bot.unit import Actor
 from storage import inbox as rows
@@ -68,6 +76,11 @@ POLL_SECONDS = 2.0  # idle workers look for unclaimed rows (other replicas', ret
 MAX_RETRY_SECONDS = 300
 MAX_ATTEMPTS = 50
 KEEP_DONE = timedelta(hours=1)  # long past the five minutes in which a replay could come back
+BEHIND_CHECK_SECONDS = 0.5  # a web process recounts the pending requests at most this often
+CLAIM_PER_WORKER = 4  # a work process claims a few rows at a time, so urgent ones wait little
+
+# A Core insert compiled once: building the statement per request cost as much as the insert.
+_INSERT = insert(InboxRequest)
 
 _processing: ContextVar[_Processing | None] = ContextVar("carethread_inbox_row", default=None)
 
@@ -171,6 +184,11 @@ class Inbox:
         self._running = False
         self._threads: list[threading.Thread] = []
         self._deps: Deps | None = None
+        # A web process (bot/processes.py): requests are worked on by the work process(es),
+        # which this bell wakes; `_behind` is the last count of what they have still to do.
+        self._remote: Doorbell | None = None
+        self._behind = False
+        self._behind_checked = float("-inf")
 
     # -- registry: filled by each handlers module's register() --------------------------------
 
@@ -208,6 +226,7 @@ class Inbox:
         # Plain values and a Core insert, not a model instance and the ORM: this is on every
         # ack's path, and building a validated SQLModel object cost as much as the insert.
         row = {
+            "urgent": urgent,
             "received_at": now,
             "kind": str(kind),
             "listener": key,
@@ -221,7 +240,7 @@ class Inbox:
         }
         try:
             with self.engine.begin() as connection:
-                inserted = connection.execute(insert(InboxRequest).values(**row)).inserted_primary_key
+                inserted = connection.execute(_INSERT, row).inserted_primary_key
                 row_id = inserted[0] if inserted is not None else None
         except IntegrityError:
             if kind == InboxKind.EVENT and request.headers.get("x-slack-retry-num"):
@@ -238,10 +257,15 @@ class Inbox:
             self._push(row_id, urgent)
             ack()
             return None
-        with self._cond:
-            self._backlog = True
-            self._cond.notify_all()
-        if kind == InboxKind.COMMAND:
+        if self._remote is not None:
+            self._remote.ring()
+            late = self._far_behind()
+        else:
+            with self._cond:
+                self._backlog = True
+                self._cond.notify_all()
+            late = True
+        if late and kind == InboxKind.COMMAND:
             ack(text=SAVED_LATE, response_type="ephemeral")
         else:
             ack()
@@ -259,10 +283,30 @@ class Inbox:
             log.error("could not audit a replayed request: %s", _reason(exc))
         return BoltResponse(status=401, body="")
 
+    def hand_over(self, doorbell: Doorbell) -> None:
+        """This process only saves requests (a web process): the work process(es) waiting on
+        `doorbell` do the work."""
+        self._remote = doorbell
+
+    def _far_behind(self) -> bool:
+        """Whether more requests are pending than a work queue holds, recounted at most every
+        BEHIND_CHECK_SECONDS (one indexed count, off the path of most acks)."""
+        now = time.monotonic()
+        if now - self._behind_checked >= BEHIND_CHECK_SECONDS:
+            self._behind_checked = now
+            try:
+                with snapshot_scope(self.engine) as session:
+                    self._behind = rows.pending_count(session) > self.queue_limit
+            except SQLAlchemyError as exc:  # saved all the same; only the wording is at stake
+                log.error("inbox: could not count pending requests: %s", _reason(exc))
+        return self._behind
+
     # -- workers ------------------------------------------------------------------------------
 
-    def start(self, deps: Deps) -> None:
-        """Start the workers; they first work off whatever is pending (a restart, a crash)."""
+    def start(self, deps: Deps, *, doorbell: Doorbell | None = None) -> None:
+        """Start the workers; they first work off whatever is pending (a restart, a crash).
+        With `doorbell` (a work process), a ring means new rows, or new outbox messages, were
+        saved by a web process: claim them now instead of at the next poll."""
         self._deps = deps
         with self._cond:
             if self._running:
@@ -272,6 +316,20 @@ class Inbox:
             thread = threading.Thread(target=self._work, name=f"inbox-{n}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        if doorbell is not None:
+            thread = threading.Thread(
+                target=self._answer, args=(doorbell, deps), name="inbox-bell", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def _answer(self, doorbell: Doorbell, deps: Deps) -> None:
+        while self._running:
+            if doorbell.wait(0.5):  # short, so that stop() is not kept waiting
+                with self._cond:
+                    self._backlog = True
+                    self._cond.notify_all()
+                deps.relay.kick()
 
     def bind(self, deps: Deps) -> None:
         """Know the app's parts without starting workers (the replay audit needs them)."""
@@ -347,7 +405,7 @@ class Inbox:
         room = 0
         try:
             with self._cond:
-                room = max(1, self.queue_limit - len(self._queue))
+                room = max(1, min(self.queue_limit - len(self._queue), CLAIM_PER_WORKER * self.workers))
             now = self.clock.now()
             with session_scope(self.engine) as session:
                 claimed = rows.claim(session, owner=self.owner, now=now, until=now + self.lease, limit=room)
@@ -355,7 +413,7 @@ class Inbox:
             log.error("inbox: could not claim pending requests: %s", _reason(exc))
         finally:
             with self._cond:
-                for row_id in claimed:
+                for row_id in claimed:  # claimed urgent first: their order is kept
                     heapq.heappush(self._queue, _Item(1, next(self._seq), row_id))
                 self._backlog = len(claimed) >= room  # a full batch: there may be more
                 self._refilling = False

@@ -33,25 +33,18 @@ def serve_http(
     build: Callable[[], WSGIApp],
     host: str = "0.0.0.0",
     access_log: bool = True,
-    on_exit: Callable[[], None] | None = None,
 ) -> None:
     """Run gunicorn until stopped. `build` runs in each worker after the fork, so every
-    worker gets its own database pool, relay thread and scheduler; `on_exit` runs in each
-    worker when it stops (SIGTERM: after the requests in flight have been answered)."""
-
-    def worker_exit(_server: Any, _worker: Any) -> None:
-        if on_exit is not None:
-            on_exit()
+    worker gets its own database pool. On SIGTERM the requests in flight are answered."""
 
     class Server(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("worker_exit", worker_exit)
             self.cfg.set("workers", workers)
             self.cfg.set("threads", threads)
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("timeout", 30)
-            self.cfg.set("graceful_timeout", 25)  # requests in flight, then releasing claims (app.py)
+            self.cfg.set("graceful_timeout", 25)  # the requests in flight
             self.cfg.set("keepalive", 5)
             self.cfg.set("loglevel", "warning")  # app.py logs the one start-up line
             if access_log:

@@ -7,8 +7,11 @@ writers serialize at the start instead of deadlocking when both try to upgrade a
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,7 +33,8 @@ def make_engine(url: str, *, echo: bool = False, connect_args: dict | None = Non
             hide_parameters=True,  # errors and logs never quote values (they can be clinical)
             connect_args={"check_same_thread": False, "timeout": 30, **(connect_args or {})},
         )
-        _configure_sqlite(engine)
+        on_disk = bool(parsed.database) and parsed.database != ":memory:"
+        _configure_sqlite(engine, Path(f"{parsed.database}.writer-lock") if on_disk else None)
         return engine
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
@@ -58,16 +62,26 @@ class _WriterTurn:
     the last one is done, first come first served (so a burst of acks cannot starve the
     relay, whose leases would then run out). Re-entrant per thread (a thread that opens a
     second write transaction meets SQLite's own lock, as before), and bounded: after
-    WAIT_SECONDS a writer proceeds and SQLite decides. Writers in other processes still meet
-    through SQLite's lock."""
+    WAIT_SECONDS a writer proceeds and SQLite decides.
+
+    Across processes (the web server's acks and the work process's units, bot/processes.py)
+    the thread whose turn it is also takes an exclusive lock on a file beside the database
+    (`lock_path`), which the kernel hands on when it is let go: without it, an ack waited in
+    the busy handler behind the work process's transactions, up to 130 ms at one client.
+    Waiting for that lock polls every POLL_SECONDS at most, and is bounded the same way."""
 
     WAIT_SECONDS = 30.0
+    POLL_SECONDS = 0.001
 
-    def __init__(self) -> None:
+    def __init__(self, lock_path: Path | None = None) -> None:
         self._mutex = threading.Lock()
         self._waiting: deque[tuple[int, threading.Lock]] = deque()
         self._owner: int | None = None
         self._depth = 0
+        self._lock_path = lock_path
+        self._lock_fd: int | None = None
+        self._lock_pid = 0  # the process that opened it: a forked child opens its own
+        self._locked = False
 
     def take(self) -> bool:
         me = threading.get_ident()
@@ -77,24 +91,50 @@ class _WriterTurn:
                 return True
             if self._owner is None and not self._waiting:
                 self._owner, self._depth = me, 1
+                self._lock_file()
                 return True
             handed = threading.Lock()
             handed.acquire()
             entry = (me, handed)
             self._waiting.append(entry)
         if handed.acquire(timeout=self.WAIT_SECONDS):
+            self._lock_file()
             return True
         with self._mutex:
             if entry in self._waiting:  # still queued: give up the turn, SQLite decides
                 self._waiting.remove(entry)
                 return False
+        self._lock_file()
         return True  # handed over just as the wait ran out
+
+    def _lock_file(self) -> None:
+        """The other processes' turn, taken by the thread whose turn it is in this one."""
+        if self._lock_path is None:
+            return
+        if self._lock_fd is None or self._lock_pid != os.getpid():
+            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._lock_pid = os.getpid()
+        deadline = time.monotonic() + self.WAIT_SECONDS
+        pause = self.POLL_SECONDS / 10
+        while True:
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._locked = True
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:  # SQLite's own lock decides
+                    return
+                time.sleep(pause)
+                pause = min(pause * 2, self.POLL_SECONDS)
 
     def give_back(self) -> None:
         with self._mutex:
             self._depth -= 1
             if self._depth > 0:
                 return
+            if self._locked and self._lock_fd is not None:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                self._locked = False
             if self._waiting:
                 self._owner, handed = self._waiting.popleft()
                 self._depth = 1
@@ -106,8 +146,8 @@ class _WriterTurn:
 _TURN = "carethread_writer_turn"  # set on a pooled connection while it holds the turn
 
 
-def _configure_sqlite(engine: Engine) -> None:
-    turn = _WriterTurn()
+def _configure_sqlite(engine: Engine, lock_path: Path | None) -> None:
+    turn = _WriterTurn(lock_path)
 
     def give_back(info: dict) -> None:
         if info.pop(_TURN, False):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, Text, delete, or_, update
+from sqlalchemy import Index, Text, delete, false, func, or_, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.claims import lock_due
@@ -50,13 +50,16 @@ class InboxRequest(SQLModel, table=True):
     owner: str | None = Field(default=None, max_length=100)  # the process holding the lease
     lease_until: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     attempts: int = Field(default=0)
+    # Opens a modal: its trigger_id lasts 3 s, so it is claimed before older requests.
+    urgent: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     done_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True, index=True))
     last_error: str | None = Field(default=None, max_length=200)
 
 
 def claim(session: Session, *, owner: str, now: datetime, until: datetime, limit: int) -> list[int]:
     """Lease up to `limit` pending rows nobody holds (or whose holder's lease ran out),
-    oldest first. `FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite serializes writers."""
+    urgent ones (they open a form) first, then oldest first. `FOR UPDATE SKIP LOCKED` on
+    PostgreSQL; SQLite serializes writers."""
     ids = lock_due(
         session,
         select(InboxRequest.id)
@@ -64,7 +67,7 @@ def claim(session: Session, *, owner: str, now: datetime, until: datetime, limit
             InboxRequest.status == InboxStatus.PENDING,
             or_(col(InboxRequest.lease_until).is_(None), col(InboxRequest.lease_until) < now),
         )
-        .order_by(col(InboxRequest.id)),
+        .order_by(col(InboxRequest.urgent).desc(), col(InboxRequest.id)),
         limit=limit,
     )
     if ids:
@@ -72,6 +75,12 @@ def claim(session: Session, *, owner: str, now: datetime, until: datetime, limit
             update(InboxRequest).where(col(InboxRequest.id).in_(ids)).values(owner=owner, lease_until=until)
         )
     return ids
+
+
+def pending_count(session: Session) -> int:
+    """Requests saved and not yet done (held or not): how far behind the work is."""
+    query = select(func.count()).select_from(InboxRequest).where(InboxRequest.status == InboxStatus.PENDING)
+    return session.exec(query).one()
 
 
 def mark_done(session: Session, *, row_id: int, now: datetime) -> bool:

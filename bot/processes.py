@@ -1,0 +1,116 @@
+"""HTTP mode's processes: a web server that only acknowledges, and work processes that work.
+
+The web server (gunicorn: WEB_WORKERS processes of WEB_THREADS threads) checks each request,
+saves it to the inbox and answers Slack. WORK_PROCESSES work processes run the inbox
+workers, the outbox relay and the scheduled sweeps; a web process rings the doorbell
+(bot/doorbell.py) when it has saved a request. Kept apart, an acknowledgement never waits
+for Python's GIL behind another request's work: in one process, the ack's own 0.6 ms of CPU
+became a 17 ms median at one client (README, Performance).
+
+This process supervises them. It forks them (the app is already imported and checked by
+then), restarts a work process that dies, after a pause so a crash loop does not spin, and
+on SIGTERM or SIGINT passes the signal on and waits for every child: gunicorn answers the
+requests in flight, each work process finishes what it holds and releases its claims. When
+the web server exits, everything stops. Each child asks the kernel for SIGTERM should this
+process die (Linux), so a supervisor killed outright leaves nothing running on its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from types import FrameType
+
+log = logging.getLogger(__name__)
+
+RESTART_PAUSE_SECONDS = 1.0
+WEB = "web"
+PR_SET_PDEATHSIG = 1
+
+
+def supervise(*, web: Callable[[], int], work: Callable[[int], int], work_processes: int) -> int:
+    """Run `web` and `work_processes` copies of `work` (given their number) in child
+    processes until the web server exits or a signal stops them all. Returns the web
+    server's exit code (0 after SIGTERM)."""
+    children: dict[int, str | int] = {}
+    stopping = False
+    supervisor = os.getpid()
+
+    def spawn(role: str | int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into the supervisor's loop
+            os._exit(_run_child(supervisor, lambda: web() if role == WEB else work(int(role))))
+        children[pid] = role
+
+    def stop_all(signum: int, _frame: FrameType | None = None) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, stop_all) for sig in (signal.SIGTERM, signal.SIGINT)}
+    exit_code = 0
+    try:
+        for n in range(work_processes):
+            spawn(n)
+        spawn(WEB)
+        while children:
+            try:
+                pid, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+            role = children.pop(pid, None)
+            if role is None:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            if stopping:
+                continue
+            if role == WEB:
+                log.error("the web server exited (%s); stopping the work process(es)", code)
+                exit_code = code
+                stop_all(signal.SIGTERM)
+                continue
+            log.error("work process %s exited (%s); starting it again", role, code)
+            time.sleep(RESTART_PAUSE_SECONDS)
+            if not stopping:
+                spawn(role)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return exit_code
+
+
+def _run_child(supervisor: int, main: Callable[[], int]) -> int:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
+    _die_with(supervisor)
+    try:
+        return main()
+    except SystemExit as exc:  # gunicorn ends with sys.exit
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:
+        log.exception("a CareThread process failed")
+        return 1
+    finally:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+
+def _die_with(supervisor: int) -> None:
+    """SIGTERM to this child when the supervisor dies (Linux's PR_SET_PDEATHSIG); elsewhere
+    nothing. Checked once more afterwards: the supervisor may have died before the call."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        except (OSError, AttributeError):
+            log.warning("could not ask to be stopped with the supervisor")
+    if os.getppid() != supervisor:
+        os._exit(0)
