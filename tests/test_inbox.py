@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import pytest
 
 from bot.delivery import RESPONSE_URL
+from bot.doorbell import Doorbell
 from bot.ids import Callback
 from bot.inbox import NOT_SAVED, SAVED_LATE
 from bot.scheduler import run_sweep
@@ -428,3 +429,30 @@ def _shown(slack) -> list:
         for c in slack.calls_to("response_url")
         if "Blue Heron" in reply_text(c.args) and "created" not in reply_text(c.args)
     ]
+
+
+def test_a_web_process_saves_rings_and_leaves_the_work_to_the_work_process(make_harness, slack, monkeypatch):
+    """HTTP mode's web server (bot/processes.py): it saves and acknowledges, rings the
+    doorbell, and tells the person the reply may be late only once more requests are pending
+    than a work queue holds; the work process, woken by the ring, does them all."""
+    monkeypatch.setattr("bot.inbox.BEHIND_CHECK_SECONDS", 0.0)  # count at every request here
+    h = make_harness(CARETHREAD_INBOX_QUEUE="2")
+    bell = Doorbell()
+    try:
+        h.command(ALICE, "create Blue Heron")
+        h.deps.inbox.stop()  # from here on this process is a web process
+        h.deps.inbox.hand_over(bell)
+        answers = [h.command(ALICE, "show C-1", settle=False) for _ in range(4)]
+        texts = [a.body and json.loads(a.body)["text"] for a in answers]
+        assert texts == ["", "", SAVED_LATE, SAVED_LATE]  # 1, 2, then 3 and 4 pending
+        assert [r.owner for r in h.rows(InboxRequest, status=InboxStatus.PENDING)] == [None] * 4
+        assert bell.wait(0) is True
+        bell.ring()
+        h.deps.inbox.start(h.deps, doorbell=bell)  # the work process
+        assert h.deps.inbox.wait_idle(10)
+        h.settle()
+        assert [r.status for r in h.rows(InboxRequest)] == [InboxStatus.DONE] * 5
+        assert len(h.audit_events(action="case.viewed")) == 4
+    finally:
+        h.close()
+        bell.close()

@@ -42,3 +42,33 @@ def test_a_case_survives_an_app_restart(make_harness):
             assert session.get(Case, 2) is not None
     finally:
         second.close()
+
+
+def test_sqlite_writers_in_two_processes_take_turns_on_the_lock_file(tmp_path):
+    """The web server's acks and the work process's units write the same SQLite file: the
+    turn is held across processes too (storage/db.py), so neither waits in SQLite's busy
+    handler. The child holds the turn; the parent's turn begins only after it gave it back."""
+    import os
+    import time
+
+    from storage.db import _WriterTurn
+
+    lock, done = tmp_path / "db.writer-lock", tmp_path / "child-done"
+    ready_read, ready_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        turn = _WriterTurn(lock)
+        turn.take()
+        os.write(ready_write, b"!")
+        time.sleep(0.3)
+        done.write_text("written while holding the turn")
+        turn.give_back()
+        os._exit(0)
+    os.read(ready_read, 1)  # the child holds the turn now
+    turn = _WriterTurn(lock)
+    assert turn.take()
+    try:
+        assert done.exists()
+    finally:
+        turn.give_back()
+        os.waitpid(pid, 0)
