@@ -7,6 +7,7 @@ GET /healthz). Settings come from the environment and .env; see README.md.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from bot.config import ConfigError, Settings, load_settings
@@ -201,6 +202,9 @@ def _work_process(settings: Settings, doorbell: Doorbell, number: int) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    niceness = int(os.environ.get("CARETHREAD_WORK_NICE", "0"))
+    if niceness:
+        os.nice(niceness)
     app = create_app(settings)
     scheduler = start_background(app, doorbell)
     log.debug("CareThread work process %s ready", number)
