@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Row, insert
 from sqlmodel import Session, select
 
-from storage.core import AuditEvent, AuditHead, event_tuples
+from storage.core import AuditEvent, AuditHead, event_batches
 from storage.types import table_of
 
 GENESIS_HASH = "0" * 64
@@ -214,23 +214,17 @@ def verify(session: Session, key: bytes) -> VerifyResult:
     return verify_range(session, key, head=head)
 
 
-def _stored_at(value: Any) -> str:
-    """`at` exactly as event_hash writes it, from the stored value: SQLite keeps naive UTC
-    text ('2026-11-23 09:00:00.000000'), PostgreSQL gives a naive UTC datetime."""
-    if isinstance(value, str):
-        return value.replace(" ", "T", 1) + "+00:00"
-    return value.isoformat(timespec="microseconds") + "+00:00"
-
-
 def _canonical(row: tuple[Any, ...]) -> bytes:
     """event_hash's message built from a stored row (storage.core.EVENT_COLUMNS order) without
     a dict or json.dumps: the same bytes (keys sorted, no spaces, ensure_ascii=False, strings
     through the encoder json.dumps uses), several times faster. Nullable: team_id, case_id,
-    target, correlation_id."""
+    target, correlation_id. `at` exactly as event_hash writes it, from the stored value: SQLite
+    keeps naive UTC text ('2026-11-23 09:00:00.000000'), PostgreSQL gives a naive UTC datetime."""
     seq, at, team_id, actor, action, case_id, target, outcome, source, correlation_id, details, prev, _ = row
     q = _json_string
+    at = at.replace(" ", "T", 1) if isinstance(at, str) else at.isoformat(timespec="microseconds")
     return (
-        f'{{"action":{q(action)},"actor":{q(actor)},"at":"{_stored_at(at)}",'
+        f'{{"action":{q(action)},"actor":{q(actor)},"at":"{at}+00:00",'
         f'"case_id":{"null" if case_id is None else int(case_id)},'
         f'"correlation_id":{"null" if correlation_id is None else q(correlation_id)},'
         f'"details":{q(details)},"outcome":{q(outcome)},"prev_hash":{q(prev)},"seq":{int(seq)},'
@@ -269,26 +263,36 @@ def verify_range(
     head: AuditHead | None = None,
 ) -> VerifyResult:
     """verify_rows over the events after `after` (to `upto`), fast: plain driver rows
-    (storage.core.event_tuples), the canonical message built directly, and the HMAC key
+    (storage.core.event_batches), the canonical message built directly, and the HMAC key
     schedule computed once (KeyedSha256). The first row whose fast hash disagrees
     is handed, with everything after it, to the exact verify_rows, so a stored value the fast
     path reads differently can cost time but never change the result."""
-    keyed = KeyedSha256(key)
-    expected_seq, checked = after + 1, 0
-    for row in event_tuples(session=session, after=after, upto=upto):
-        seq = row[0]
-        if seq != expected_seq:
-            return VerifyResult(
-                False, checked, min(seq, expected_seq), f"expected seq {expected_seq}, found {seq}"
-            )
-        if row[11] != prev_hash:
-            return VerifyResult(False, checked, seq, "previous-hash link broken")
-        if not hmac.compare_digest(keyed.hexdigest(_canonical(row)), row[12]):
-            rest = verify_rows(
-                key, iter_events(session, after=seq - 1, upto=upto), head, start_seq=seq, prev_hash=prev_hash
-            )
-            return replace(rest, checked=checked + rest.checked)
-        prev_hash, expected_seq, checked = row[12], seq + 1, checked + 1
+    hexdigest, canonical, same = KeyedSha256(key).hexdigest, _canonical, hmac.compare_digest
+    expected_seq = after + 1  # the rows checked so far: expected_seq - after - 1
+    for rows in event_batches(session=session, after=after, upto=upto):
+        for row in rows:
+            seq = row[0]
+            if seq != expected_seq:
+                return VerifyResult(
+                    False,
+                    expected_seq - after - 1,
+                    min(seq, expected_seq),
+                    f"expected seq {expected_seq}, found {seq}",
+                )
+            if row[11] != prev_hash:
+                return VerifyResult(False, seq - after - 1, seq, "previous-hash link broken")
+            if not same(hexdigest(canonical(row)), row[12]):
+                rest = verify_rows(
+                    key,
+                    iter_events(session, after=seq - 1, upto=upto),
+                    head,
+                    start_seq=seq,
+                    prev_hash=prev_hash,
+                )
+                return replace(rest, checked=seq - after - 1 + rest.checked)
+            prev_hash = row[12]
+            expected_seq = seq + 1
+    checked = expected_seq - after - 1
     if head is None:
         return VerifyResult(True, checked)
     at_end = verify_rows(key, (), head, start_seq=expected_seq, prev_hash=prev_hash)  # the head check

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Index, Text, delete, text
+from sqlalchemy import Index, Text, delete
 from sqlmodel import Field, Session, SQLModel, col
 
 from storage.types import utc_column
@@ -153,14 +153,38 @@ def event_tuples(
     (EVENT_COLUMNS order; `at` is the stored value: text on SQLite, a naive UTC datetime on
     PostgreSQL). No ORM and no type processing: the full verification reads a million rows,
     and converting each cost more than hashing it."""
-    sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM audit_events WHERE seq > :after"
-    if upto is not None:
-        sql += " AND seq <= :upto"
-    query = text(sql + " ORDER BY seq LIMIT :batch")
-    last = after
-    while True:
-        rows = session.execute(query, {"after": last, "upto": upto, "batch": batch}).all()
-        if not rows:
-            return
-        yield from (tuple(row) for row in rows)
-        last = rows[-1][0]
+    for rows in event_batches(session=session, after=after, upto=upto, batch=batch):
+        yield from rows
+
+
+# The DBAPI's placeholder for a positional parameter, by paramstyle (PEP 249): sqlite3 has
+# qmark, psycopg pyformat (which takes %s too).
+_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def event_batches(
+    *, session: Session, after: int = 0, upto: int | None = None, batch: int = 20_000
+) -> Iterator[list[tuple[Any, ...]]]:
+    """event_tuples, a batch (a list of plain tuples) at a time, read through the DBAPI cursor
+    of the session's own connection, so in the session's transaction and snapshot. The driver's
+    tuples are used as they are: wrapping each row in a SQLAlchemy Row, then copying it to a
+    tuple, cost as much as reading it."""
+    connection = session.connection()
+    mark = _PLACEHOLDERS[connection.dialect.paramstyle]
+    sql = (
+        f"SELECT {', '.join(EVENT_COLUMNS)} FROM audit_events WHERE seq > {mark}"
+        + ("" if upto is None else f" AND seq <= {mark}")
+        + f" ORDER BY seq LIMIT {mark}"
+    )
+    cursor = connection.connection.cursor()
+    try:
+        last = after
+        while True:
+            cursor.execute(sql, (last, batch) if upto is None else (last, upto, batch))
+            rows = list(cursor.fetchall())
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
+    finally:
+        cursor.close()

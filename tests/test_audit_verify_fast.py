@@ -7,13 +7,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import multiprocessing
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 
 from bot import auditlog
-from bot.audit.verify import verify_in_parallel
+from bot.audit.verify import start_method, verify_in_parallel
 from bot.auditlog import KeyedSha256, Outcome, PendingEvent, Source
 from storage import migrate
 from storage.core import AuditEvent, AuditHead, event_tuples
@@ -23,6 +25,8 @@ from tests.test_audit_chain import tamper
 KEY = b"test-audit-key-0123456789"
 T0 = datetime(2026, 11, 23, 9, 30, 15, 123456, tzinfo=UTC)
 URLS: dict[object, str] = {}
+# How the verifying processes start: both ways must report the same.
+METHODS = [m for m in ("fork", "spawn") if m in multiprocessing.get_all_start_methods()]
 
 
 def _odd_events(n: int) -> list[PendingEvent]:
@@ -87,8 +91,9 @@ def _both(engine, **parallel) -> tuple[auditlog.VerifyResult, auditlog.VerifyRes
     return slow, split
 
 
-def test_an_intact_chain_verifies_in_one_and_in_several_processes(chain):
-    slow, split = _both(chain, workers=3)
+@pytest.mark.parametrize("method", METHODS)
+def test_an_intact_chain_verifies_in_one_and_in_several_processes(chain, method):
+    slow, split = _both(chain, workers=3, method=method)
     assert slow.ok and slow.checked == 40
     assert split == slow
 
@@ -103,9 +108,10 @@ def test_an_intact_chain_verifies_in_one_and_in_several_processes(chain):
         ("UPDATE audit_events SET details = '{\"n\": 2}' WHERE seq = 1", 1),
     ],
 )
-def test_tampering_is_found_at_the_same_seq_by_every_path(chain, statement, first_bad):
+@pytest.mark.parametrize("method", METHODS)
+def test_tampering_is_found_at_the_same_seq_by_every_path(chain, statement, first_bad, method):
     tamper(chain, statement)
-    slow, split = _both(chain, workers=3)  # ranges 1-13, 14-26, 27-40
+    slow, split = _both(chain, workers=3, method=method)  # ranges 1-13, 14-26, 27-40
     assert not slow.ok and slow.first_bad_seq == first_bad
     assert (split.ok, split.first_bad_seq) == (False, first_bad)
 
@@ -118,6 +124,32 @@ def test_a_row_beyond_the_head_is_found_by_the_split_walk(chain):
     slow, split = _both(chain, workers=2)
     assert (slow.ok, slow.first_bad_seq) == (split.ok, split.first_bad_seq) == (False, 40)
     assert split.problem == slow.problem == "chain ends at 40, head says 39"
+
+
+def test_processes_are_forked_only_from_a_process_with_one_thread():
+    """Forking copies every lock as it is, including one another thread holds at that moment:
+    with a second thread running, the verifying processes are spawned instead."""
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert start_method() == "spawn"
+    finally:
+        release.set()
+        other.join()
+    if threading.active_count() == 1 and "fork" in METHODS:
+        assert start_method() == "fork"
+
+
+def test_a_forked_verifier_leaves_the_parents_connection_usable(chain):
+    """The forked processes open their own connections and close none of the parent's: the
+    snapshot the parent verified in still reads afterwards."""
+    if "fork" not in METHODS:
+        pytest.skip("no fork on this platform")
+    with snapshot_scope(chain) as session:
+        assert verify_in_parallel(URLS[chain], KEY, session, workers=2, method="fork").ok
+        assert session.execute(text("SELECT count(*) FROM audit_events")).scalar() == 40
+        assert auditlog.verify(session, KEY).ok
 
 
 def test_a_stored_time_the_fast_path_reads_differently_falls_back_to_the_exact_check(chain):

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import hmac
 import logging
+import multiprocessing
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from multiprocessing import get_context
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, func, select
@@ -88,13 +89,29 @@ def verify_full(deps: Deps, *, workers: int | None = None) -> VerifyResult:
         return result
 
 
-def verify_in_parallel(url: str, key: bytes, session: Session, *, workers: int | None = None) -> VerifyResult:
+def start_method() -> str:
+    """How verify_in_parallel starts its processes: "fork" where the platform has it and this
+    process runs one thread, else "spawn". A spawned process imports the app again (about a
+    second, as long as verifying a few hundred thousand events); a forked one starts in
+    milliseconds. Forking a process with other threads can copy a lock one of them holds, so
+    then it spawns. A forked process never touches the connections it inherits: it opens its
+    own engine (`_verify_part`) and leaves through os._exit, which closes nothing of the
+    parent's."""
+    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
+        return "fork"
+    return "spawn"
+
+
+def verify_in_parallel(
+    url: str, key: bytes, session: Session, *, workers: int | None = None, method: str | None = None
+) -> VerifyResult:
     """auditlog.verify, with the chain cut into `workers` ranges verified by as many processes
     (default: one per core once the chain has PARALLEL_FROM events; below that, starting
     processes costs more than it saves). `session` is the caller's snapshot: it fixes the head,
     and each range ends at or below it, so rows appended meanwhile are never read. A range
     starts from the stored hash of the row before it, which the range before verifies, so
-    the links across ranges are checked too. Reports what the one-process walk reports."""
+    the links across ranges are checked too. Reports what the one-process walk reports.
+    `method`: the processes' start method (default: `start_method()`)."""
     head = session.get(AuditHead, 1)
     if head is None:
         return VerifyResult(False, 0, 1, "the chain head is missing")
@@ -103,7 +120,8 @@ def verify_in_parallel(url: str, key: bytes, session: Session, *, workers: int |
     if count == 1:
         return auditlog.verify_range(session, key, head=head)
     bounds = [(head.seq * i // count, head.seq * (i + 1) // count) for i in range(count)]
-    with ProcessPoolExecutor(count, mp_context=get_context("spawn")) as pool:
+    context = multiprocessing.get_context(method or start_method())
+    with ProcessPoolExecutor(count, mp_context=context) as pool:
         parts = list(pool.map(_verify_part, [url] * count, [key] * count, *zip(*bounds, strict=True)))
     checked = 0
     for (after, upto), part in zip(bounds, parts, strict=True):
