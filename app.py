@@ -202,9 +202,8 @@ def _work_process(settings: Settings, doorbell: Doorbell, number: int) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    niceness = int(os.environ.get("CARETHREAD_WORK_NICE", "0"))
-    if niceness:
-        os.nice(niceness)
+    if settings.work_niceness:
+        os.nice(settings.work_niceness)  # acks first (bot/processes.py); raising it needs no privilege
     app = create_app(settings)
     scheduler = start_background(app, doorbell)
     log.debug("CareThread work process %s ready", number)

@@ -111,7 +111,7 @@ def run(
     slack = StandInSlack().serve()
     tmp = temp_dir()
     env = app_env(
-        keep=("CARETHREAD_WORK_THREADS", "CARETHREAD_WORK_NICE"),
+        keep=("CARETHREAD_WORK_THREADS", "CARETHREAD_WORK_NICENESS"),
         SLACK_BOT_TOKEN="xoxb-bench",
         SLACK_SIGNING_SECRET=SECRET,
         SLACK_API_URL=slack.api_url,

@@ -276,6 +276,9 @@ class Settings(EnvSettings):
     web_threads: Annotated[int, whole(1, 256)] = Field(8, validation_alias="WEB_THREADS")
     # HTTP mode: processes doing the work apart from the web server (bot/processes.py).
     work_processes: Annotated[int, whole(1, 16)] = Field(1, validation_alias="WORK_PROCESSES")
+    # How much lower the work processes' CPU priority is than the web server's (nice(2)): under
+    # load an ack (Slack's 3 s) goes first, the work it saved a moment later. 0: the same.
+    work_niceness: Annotated[int, whole(0, 19)] = Field(10, validation_alias="CARETHREAD_WORK_NICENESS")
     work_threads: Annotated[int, whole(1, 64)] = Field(4, validation_alias="CARETHREAD_WORK_THREADS")
     access_log: Annotated[bool, parsed(_on_off)] = Field(True, validation_alias="CARETHREAD_ACCESS_LOG")
     # At most this many requests wait in a process's local queue (backpressure, bot/inbox.py).

@@ -48,6 +48,10 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().split(") ")[1].split()[16])
+
+
 def _wait(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -122,6 +126,7 @@ def test_a_work_process_that_dies_is_started_again_and_the_work_goes_on(tmp_path
         web = [pid for pid in _children(process.pid) if _children(pid)]
         [worker] = _work_processes(process.pid)
         assert len(web) == 1  # gunicorn's master, with its web worker(s)
+        assert _nice(worker) == _nice(web[0]) + 10  # CARETHREAD_WORK_NICENESS: acks go first
         _create_case(port, slack, "Blue Heron")
         _wait(lambda: _done(engine) == 1, 20, "the first request")
         os.kill(worker, signal.SIGKILL)
