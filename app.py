@@ -197,7 +197,8 @@ def _work_process(settings: Settings, doorbell: Doorbell, number: int) -> int:
     import signal
     import threading
 
-    from bot.factory import create_app
+    from bot.factory import create_app, deps_of
+    from storage.db import defer_writes
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -205,6 +206,7 @@ def _work_process(settings: Settings, doorbell: Doorbell, number: int) -> int:
     if settings.work_niceness:
         os.nice(settings.work_niceness)  # acks first (bot/processes.py); raising it needs no privilege
     app = create_app(settings)
+    defer_writes(deps_of(app).engine)  # on SQLite, a waiting ack writes first
     scheduler = start_background(app, doorbell)
     log.debug("CareThread work process %s ready", number)
     while not stop.wait(1.0):

@@ -47,9 +47,8 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, BoltRequest, BoltResponse
 from slack_bolt.request.internals import parse_body
-from sqlalchemy import insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from bot.auditlog import Outcome, Source
@@ -57,6 +56,7 @@ from bot.clock import Clock
 from bot.crypto import Cipher
 from bot.doorbell import Doorbell
 from bot.errors import Duplicate
+from bot.group_insert import GroupInsert, Replayed
 from bot.unit import Actor
 from storage import inbox as rows
 from storage.db import session_scope, snapshot_scope
@@ -78,9 +78,6 @@ MAX_ATTEMPTS = 50
 KEEP_DONE = timedelta(hours=1)  # long past the five minutes in which a replay could come back
 BEHIND_CHECK_SECONDS = 0.5  # a web process recounts the pending requests at most this often
 CLAIM_PER_WORKER = 4  # a work process claims a few rows at a time, so urgent ones wait little
-
-# A Core insert compiled once: building the statement per request cost as much as the insert.
-_INSERT = insert(InboxRequest)
 
 _processing: ContextVar[_Processing | None] = ContextVar("carethread_inbox_row", default=None)
 
@@ -167,6 +164,7 @@ class Inbox:
         queue_limit: int = 200,
     ) -> None:
         self.engine = engine
+        self._saver = GroupInsert(engine)
         self.cipher = cipher
         self.clock = clock
         self.workers = workers
@@ -239,10 +237,8 @@ class Inbox:
             "attempts": 0,
         }
         try:
-            with self.engine.begin() as connection:
-                inserted = connection.execute(_INSERT, row).inserted_primary_key
-                row_id = inserted[0] if inserted is not None else None
-        except IntegrityError:
+            row_id = self._saver.save(row)  # with whatever other acks wait: one transaction
+        except Replayed:
             if kind == InboxKind.EVENT and request.headers.get("x-slack-retry-num"):
                 # Slack's own retry, re-sent within the same second (so signed alike): the
                 # delivery is already in the inbox and acts once.
@@ -252,7 +248,6 @@ class Inbox:
         except SQLAlchemyError as exc:
             log.error("could not save a %s request (%s) to the inbox: %s", kind, key, _reason(exc))
             return _not_saved(kind, body, ack, request)
-        assert row_id is not None
         if local:
             self._push(row_id, urgent)
             ack()

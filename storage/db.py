@@ -13,9 +13,10 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
@@ -68,10 +69,17 @@ class _WriterTurn:
     the thread whose turn it is also takes an exclusive lock on a file beside the database
     (`lock_path`), which the kernel hands on when it is let go: without it, an ack waited in
     the busy handler behind the work process's transactions, up to 130 ms at one client.
-    Waiting for that lock polls every POLL_SECONDS at most, and is bounded the same way."""
+    Waiting for that lock polls every POLL_SECONDS at most, and is bounded the same way.
+
+    The work process's writers defer (`defer_writes`): while a web process waits for the lock
+    (it holds a shared lock on a second file, `want_path`, meanwhile), a deferring writer waits
+    up to DEFER_SECONDS before it takes the lock again. Otherwise the work process, running
+    one transaction after another, took the lock back each time before a waiting ack noticed
+    it was free, and acks waited through several of its transactions."""
 
     WAIT_SECONDS = 30.0
     POLL_SECONDS = 0.001
+    DEFER_SECONDS = 0.05
 
     def __init__(self, lock_path: Path | None = None) -> None:
         self._mutex = threading.Lock()
@@ -79,9 +87,12 @@ class _WriterTurn:
         self._owner: int | None = None
         self._depth = 0
         self._lock_path = lock_path
+        self._want_path = lock_path.with_name(lock_path.name + "-want") if lock_path else None
         self._lock_fd: int | None = None
-        self._lock_pid = 0  # the process that opened it: a forked child opens its own
+        self._want_fd: int | None = None
+        self._lock_pid = 0  # the process that opened them: a forked child opens its own
         self._locked = False
+        self.defers = False
 
     def take(self) -> bool:
         me = threading.get_ident()
@@ -89,14 +100,17 @@ class _WriterTurn:
             if self._owner == me:
                 self._depth += 1
                 return True
-            if self._owner is None and not self._waiting:
+            first = self._owner is None and not self._waiting
+            if first:
                 self._owner, self._depth = me, 1
-                self._lock_file()
-                return True
-            handed = threading.Lock()
-            handed.acquire()
-            entry = (me, handed)
-            self._waiting.append(entry)
+            else:
+                handed = threading.Lock()
+                handed.acquire()
+                entry = (me, handed)
+                self._waiting.append(entry)
+        if first:  # the other processes' turn is taken outside the mutex: it may take a while
+            self._lock_file()
+            return True
         if handed.acquire(timeout=self.WAIT_SECONDS):
             self._lock_file()
             return True
@@ -109,23 +123,26 @@ class _WriterTurn:
 
     def _lock_file(self) -> None:
         """The other processes' turn, taken by the thread whose turn it is in this one."""
-        if self._lock_path is None:
+        if self._lock_path is None or self._want_path is None:
             return
-        if self._lock_fd is None or self._lock_pid != os.getpid():
+        if self._lock_fd is None or self._want_fd is None or self._lock_pid != os.getpid():
             self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._want_fd = os.open(self._want_path, os.O_RDWR | os.O_CREAT, 0o600)
             self._lock_pid = os.getpid()
-        deadline = time.monotonic() + self.WAIT_SECONDS
-        pause = self.POLL_SECONDS / 10
-        while True:
-            try:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                self._locked = True
-                return
-            except BlockingIOError:
-                if time.monotonic() >= deadline:  # SQLite's own lock decides
-                    return
-                time.sleep(pause)
-                pause = min(pause * 2, self.POLL_SECONDS)
+        if self.defers:  # a web process waiting for the lock goes first
+            _poll(lambda: _flock(self._want_fd, fcntl.LOCK_EX), self.DEFER_SECONDS, self.POLL_SECONDS)
+            fcntl.flock(self._want_fd, fcntl.LOCK_UN)
+        if _flock(self._lock_fd, fcntl.LOCK_EX):
+            self._locked = True
+            return
+        waiting = not self.defers and _flock(self._want_fd, fcntl.LOCK_SH)
+        try:
+            self._locked = _poll(
+                lambda: _flock(self._lock_fd, fcntl.LOCK_EX), self.WAIT_SECONDS, self.POLL_SECONDS
+            )  # not taken in WAIT_SECONDS: SQLite's own lock decides
+        finally:
+            if waiting:
+                fcntl.flock(self._want_fd, fcntl.LOCK_UN)
 
     def give_back(self) -> None:
         with self._mutex:
@@ -143,11 +160,45 @@ class _WriterTurn:
                 self._owner, self._depth = None, 0
 
 
+def _flock(fd: int | None, operation: int) -> bool:
+    """Take a lock without blocking; whether it was taken."""
+    try:
+        fcntl.flock(fd, operation | fcntl.LOCK_NB)  # type: ignore[arg-type]
+        return True
+    except BlockingIOError:
+        return False
+
+
+def _poll(attempt: Callable[[], bool], seconds: float, every: float) -> bool:
+    """Try `attempt` until it succeeds or `seconds` pass, pausing up to `every` between tries."""
+    deadline = time.monotonic() + seconds
+    pause = every / 10
+    while not attempt():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(pause)
+        pause = min(pause * 2, every)
+    return True
+
+
+_TURNS: WeakKeyDictionary[Engine, _WriterTurn] = WeakKeyDictionary()
+
+
+def defer_writes(engine: Engine) -> None:
+    """This process's writers let a waiting web process write first (SQLite, between the
+    web server and the work process, bot/processes.py); nothing on PostgreSQL, whose writers
+    do not take turns."""
+    turn = _TURNS.get(engine)
+    if turn is not None:
+        turn.defers = True
+
+
 _TURN = "carethread_writer_turn"  # set on a pooled connection while it holds the turn
 
 
 def _configure_sqlite(engine: Engine, lock_path: Path | None) -> None:
     turn = _WriterTurn(lock_path)
+    _TURNS[engine] = turn
 
     def give_back(info: dict) -> None:
         if info.pop(_TURN, False):

@@ -14,10 +14,13 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Index, Text, delete, false, func, or_, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.dml import Insert
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.claims import lock_due
-from storage.types import utc_column
+from storage.types import table_of, utc_column
 
 
 class InboxStatus(StrEnum):
@@ -75,6 +78,14 @@ def claim(session: Session, *, owner: str, now: datetime, until: datetime, limit
             update(InboxRequest).where(col(InboxRequest.id).in_(ids)).values(owner=owner, lease_until=until)
         )
     return ids
+
+
+def insert_unless_seen(dialect: str) -> Insert:
+    """One inbox row, `INSERT … ON CONFLICT DO NOTHING RETURNING id`: no id back means its
+    signature hash was already saved (a replay), without failing the transaction."""
+    table = table_of(InboxRequest)
+    dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return dialect_insert(table).on_conflict_do_nothing().returning(table.c.id)
 
 
 def pending_count(session: Session) -> int:

@@ -72,3 +72,42 @@ def test_sqlite_writers_in_two_processes_take_turns_on_the_lock_file(tmp_path):
     finally:
         turn.give_back()
         os.waitpid(pid, 0)
+
+
+def test_a_waiting_web_writer_goes_before_the_work_process_next_transaction(tmp_path):
+    """The work process writes one transaction after another and defers (`defer_writes`):
+    an ack waiting for the lock gets it after at most about one of them, instead of losing
+    every race to the process that just let go."""
+    import os
+    import time
+
+    from storage.db import _WriterTurn
+
+    lock, turns = tmp_path / "db.writer-lock", tmp_path / "turns"
+    ready_read, ready_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the work process: back-to-back transactions for a second
+        turn = _WriterTurn(lock)
+        turn.defers = True
+        started, told = time.monotonic(), False
+        with turns.open("a") as log:
+            while time.monotonic() - started < 1.0:
+                turn.take()
+                log.write("t\n")
+                log.flush()
+                if not told:
+                    os.write(ready_write, b"!")
+                    told = True
+                time.sleep(0.005)
+                turn.give_back()
+        os._exit(0)
+    os.read(ready_read, 1)  # it is in its first transaction
+    before = len(turns.read_text().splitlines())
+    turn = _WriterTurn(lock)
+    assert turn.take()
+    try:
+        waited_through = len(turns.read_text().splitlines()) - before
+    finally:
+        turn.give_back()
+        os.waitpid(pid, 0)
+    assert waited_through <= 3, waited_through  # without deferring: all of the second's ~150

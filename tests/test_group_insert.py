@@ -1,0 +1,93 @@
+"""Group commit for the inbox (bot/group_insert.py): acks arriving together share one
+transaction, and each still gets its own row's outcome."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import event, func, select
+
+from bot.group_insert import GroupInsert, Replayed
+from storage.db import session_scope
+from storage.inbox import InboxRequest
+from storage.migrate import upgrade
+
+NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+
+
+def _row(n: int, signature: str | None = None) -> dict:
+    return {
+        "urgent": False,
+        "received_at": NOW,
+        "kind": "command",
+        "listener": "cases.command",
+        "content_type": "application/x-www-form-urlencoded",
+        "body_enc": f"body-{n}",
+        "signature_hash": signature if signature is not None else f"sig-{n}",
+        "status": "pending",
+        "owner": None,
+        "lease_until": None,
+        "attempts": 0,
+    }
+
+
+def _together(saver: GroupInsert, rows: list[dict]) -> list[object]:
+    """Save every row from its own thread, released at once; each thread's outcome."""
+    outcomes: list[object] = [None] * len(rows)
+    start = threading.Barrier(len(rows))
+
+    def one(i: int) -> None:
+        start.wait()
+        try:
+            outcomes[i] = saver.save(rows[i])
+        except Exception as exc:
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(rows))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return outcomes
+
+
+def test_rows_saved_together_share_transactions_and_each_gets_its_own_id(migrated):
+    commits = []
+    event.listen(migrated, "commit", lambda _conn: commits.append(1))
+    outcomes = _together(GroupInsert(migrated), [_row(n) for n in range(40)])
+    assert all(isinstance(o, int) for o in outcomes) and len(set(outcomes)) == 40
+    with session_scope(migrated) as session:
+        stored = dict(session.execute(select(InboxRequest.id, InboxRequest.body_enc)).all())
+    assert {stored[o] for o in outcomes} == {f"body-{n}" for n in range(40)}  # each its own row
+    assert [stored[o] for o in outcomes] == [f"body-{n}" for n in range(40)]
+    assert len(commits) < 40  # some shared a transaction
+
+
+def test_a_replay_among_them_is_refused_alone(migrated):
+    saver = GroupInsert(migrated)
+    first = saver.save(_row(0, "seen"))
+    outcomes = _together(saver, [_row(1), _row(2, "seen"), _row(3), _row(4, "seen")])
+    assert isinstance(outcomes[0], int) and isinstance(outcomes[2], int)
+    assert isinstance(outcomes[1], Replayed) and isinstance(outcomes[3], Replayed)
+    with session_scope(migrated) as session:
+        assert session.execute(select(func.count()).select_from(InboxRequest)).scalar_one() == 3
+        assert session.get(InboxRequest, first).body_enc == "body-0"  # type: ignore[union-attr]
+
+
+def test_a_database_error_fails_the_whole_batch_and_saves_none_of_it(migrated):
+    saver = GroupInsert(migrated)
+    broken = _row(1)
+    broken["kind"] = None  # NOT NULL: the batch's transaction fails
+    outcomes = _together(saver, [broken])
+    assert isinstance(outcomes[0], Exception) and not isinstance(outcomes[0], Replayed)
+    with session_scope(migrated) as session:
+        assert session.execute(select(func.count()).select_from(InboxRequest)).scalar_one() == 0
+    assert isinstance(saver.save(_row(2)), int)  # the next request is saved as usual
+
+
+@pytest.fixture
+def migrated(engine):
+    upgrade(engine)
+    return engine
