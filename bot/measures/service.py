@@ -169,7 +169,11 @@ def episode_summary(session: Session, *, case: Case, now: datetime) -> EpisodeSu
 def course_lines(session: Session, *, case: Case, now: datetime) -> list[str]:
     """One line per instrument scored this episode, citing its scale ("PHQ-9 4/27 minimal ·
     18 → 4 · …"): what a discharge summary and a consultation show of the score course."""
-    summary = episode_summary(session, case=case, now=now)
+    return summary_lines(episode_summary(session, case=case, now=now))
+
+
+def summary_lines(summary: EpisodeSummary) -> list[str]:
+    """`course_lines` of a summary already in hand."""
     return [course.summary() for key in SCALES if (course := summary.courses.get(key)) is not None]
 
 
