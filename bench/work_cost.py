@@ -8,8 +8,8 @@ delivers whatever they queued. The stand-in Slack runs in its own process, so it
 not counted; "cpu ms" is this process's CPU per request, "wall ms" includes waiting for
 the stand-in's answers. Statements and transactions are counted per request.
 
-`python -m bench.work_cost [N] [--profile]` prints the table (and a cProfile of the
-`/case show` round with --profile); `BENCH_ONLY=work python -m bench` runs it with the rest.
+`python -m bench.work_cost [N] [--profile]` prints the table (and a cProfile of each
+round with --profile); `BENCH_ONLY=work python -m bench` runs it with the rest.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ def run(requests: int = 500, profile: bool = False) -> str:
                     while deps.relay.deliver_due():
                         pass
             before = _calls(port)[outcome]
-            profiler = cProfile.Profile() if profile and command == "/case" else None
+            profiler = cProfile.Profile() if profile else None
             counts.statements = counts.transactions = 0
             counts.on = True
             cpu, wall = time.process_time(), time.perf_counter()
@@ -168,7 +168,7 @@ def run(requests: int = 500, profile: bool = False) -> str:
                 pass
             if profiler:
                 profiler.disable()
-                profiles.append(profiler)
+                profiles.append((command, profiler))
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             counts.on = False
             reached = _calls(port)[outcome] - before
@@ -194,12 +194,13 @@ def run(requests: int = 500, profile: bool = False) -> str:
         ["request", "n", "cpu ms", "wall ms", "done/s", "statements", "transactions"],
         rows,
     )
-    for profiler in profiles:
+    for command, profiler in profiles:
+        path = tmp / f"work_cost_{command.strip('/')}.prof"
         stats = pstats.Stats(profiler, stream=sys.stdout)
-        stats.dump_stats(tmp / "work_cost.prof")
+        stats.dump_stats(path)
         stats.sort_stats("cumulative").print_stats(60)
         stats.sort_stats("tottime").print_stats(40)
-        result += f"\n(profile of the /case show round: {tmp / 'work_cost.prof'})"
+        result += f"\n(profile of the {command} round: {path})"
     return result
 
 
