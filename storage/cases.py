@@ -272,16 +272,17 @@ def count_members(*, session: Session, case_ids: Sequence[int]) -> dict[int, int
 
 
 def medications(*, session: Session, case_id: int, active_only: bool = True) -> list[Medication]:
-    """Read once per transaction until it writes (storage/reads.py): `/case show` lists them
-    and so does its medication history section."""
+    """The case's medications, active ones only unless asked. Every one (a case has a
+    handful) is read once per transaction until it writes (storage/reads.py) and the active
+    ones are picked from them: `/case show` lists the active ones and its medication history
+    section all of them."""
 
     def load() -> list[Medication]:
         query = select(Medication).where(Medication.case_id == case_id)
-        if active_only:
-            query = query.where(col(Medication.active).is_(True))
         return list(session.execute(query.order_by(col(Medication.added_at), col(Medication.id))).scalars())
 
-    return list(remembered(session, ("medications", case_id, active_only), load))
+    every = remembered(session, ("medications", case_id), load)
+    return [m for m in every if m.active] if active_only else list(every)
 
 
 def thread_root(*, session: Session, case: Case) -> OutboxMessage | None:
