@@ -2,7 +2,8 @@
 
 Run on a quiet machine: the numbers are only comparable within one run. Set
 BENCH_DATABASE_URL to measure on PostgreSQL instead of a SQLite file; BENCH_ONLY to a
-comma-separated subset (ack, sweep, audit, delivery); BENCH_AUDIT_EVENTS to resize the chain.
+comma-separated subset (ack, sweep, audit, delivery, work); BENCH_AUDIT_EVENTS to resize the chain,
+BENCH_WORK_REQUESTS the worker-cost rounds.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import platform
 import sys
 import time
 
-from bench import ack_latency, audit_chain, delivery, review_sweep
+from bench import ack_latency, audit_chain, delivery, review_sweep, work_cost
 
 BENCHMARKS = {
     "ack": lambda: ack_latency.run(),
     "sweep": lambda: review_sweep.run(),
     "audit": lambda: audit_chain.run(int(os.environ.get("BENCH_AUDIT_EVENTS", "1000000"))),
     "delivery": lambda: delivery.run(),
+    "work": lambda: work_cost.run(int(os.environ.get("BENCH_WORK_REQUESTS", "500"))),
 }
 
 

@@ -30,7 +30,10 @@ def open_case(unit: Unit, case_id: int, *, lock: bool = False, require_open: boo
     case = repo.get_case(session=unit.session, case_id=case_id, lock=lock)
     if case is None:
         raise _no_access(case_id, "not_found")
-    member = repo.membership(session=unit.session, case_id=case_id, user_id=unit.actor.user_id)
+    # Found in the whole team rather than by a query of its own: the team is remembered for
+    # the rest of the transaction (storage/reads.py), and what follows mostly reads it too.
+    me = unit.actor.user_id
+    member = next((m for m in repo.members(session=unit.session, case_id=case_id) if m.user_id == me), None)
     if member is None and not unit.is_admin:
         raise _no_access(case_id, "not_on_team")
     if require_open and case.status != CaseStatus.OPEN:

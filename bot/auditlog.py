@@ -18,7 +18,7 @@ from enum import StrEnum
 from json.encoder import encode_basestring as _json_string  # what json.dumps(ensure_ascii=False) uses
 from typing import Any
 
-from sqlalchemy import Row, insert
+from sqlalchemy import Row, bindparam, insert, update
 from sqlmodel import Session, select
 
 from storage.core import AuditEvent, AuditHead, event_batches
@@ -134,17 +134,26 @@ def append(session: Session, key: bytes, events: Iterable[PendingEvent]) -> int:
     returns how many were written.
 
     One multi-row INSERT of plain column values, not one ORM object per event: a sweep's
-    unit records hundreds of events and building ORM objects cost more than hashing them."""
+    unit records hundreds of events and building ORM objects cost more than hashing them.
+    The head is read and moved on with Core statements too (every unit appends, so an ORM
+    load and flush of it cost every request); the caller's own changes are flushed first,
+    as the ORM's autoflush did, so they still precede the head's lock."""
     pending = list(events)
     if not pending:
         return 0
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
-    written = _linked(key, pending, after_seq=head.seq, after_hash=head.hash)
-    session.execute(insert(table_of(AuditEvent)), written)
-    head.seq, head.hash = written[-1]["seq"], written[-1]["hash"]
-    session.add(head)
     session.flush()
+    seq, prev = session.execute(_HEAD_FOR_UPDATE).one()
+    written = _linked(key, pending, after_seq=seq, after_hash=prev)
+    session.execute(insert(table_of(AuditEvent)), written)
+    session.execute(_MOVE_HEAD, {"new_seq": written[-1]["seq"], "new_hash": written[-1]["hash"]})
     return len(written)
+
+
+_HEADS = table_of(AuditHead)
+_HEAD_FOR_UPDATE = select(_HEADS.c.seq, _HEADS.c.hash).where(_HEADS.c.id == 1).with_for_update()
+_MOVE_HEAD = (
+    update(_HEADS).where(_HEADS.c.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
 
 
 @dataclass(frozen=True)

@@ -275,16 +275,17 @@ class Relay:
                 )
         return dict.fromkeys(ids, lease)
 
-    def _renew(self, session, claim: _Claim, now: datetime) -> bool:
+    def _renew(self, session, claim: _Claim, now: datetime) -> OutboxMessage | None:
         """Renew the claim's lease for the send, only if the row is pending and still carries
         the lease this claim wrote, unexpired (one conditional UPDATE, so on PostgreSQL a
-        concurrent claim waits for it or is seen by it). False when the claim ran out before
+        concurrent claim waits for it or is seen by it). None when the claim ran out before
         its turn came (a long batch, a busy database): another sender may hold the row now,
-        and sending could send it twice, so the row is left to whoever claims it."""
+        and sending could send it twice, so the row is left to whoever claims it. Otherwise
+        the row, read by the same statement (UPDATE … RETURNING: no SELECT of it after)."""
         if claim.lease < now:
-            return False
+            return None
         renewed = now + self.lease
-        result = session.exec(
+        row = session.execute(
             update(OutboxMessage)
             .where(
                 col(OutboxMessage.id) == claim.row_id,
@@ -292,19 +293,17 @@ class Relay:
                 col(OutboxMessage.lease_until) == claim.lease,
             )
             .values(lease_until=renewed)
-        )
-        if not result.rowcount:
-            return False
+            .returning(OutboxMessage)
+        ).scalar_one_or_none()
+        if row is None:
+            return None
         claim.lease = renewed
-        return True
+        return row
 
     def _deliver(self, claim: _Claim) -> int:
-        row_id = claim.row_id
         now = self.clock.now()
         with session_scope(self.engine) as session:
-            if not self._renew(session, claim, now):
-                return 0
-            row = session.get(OutboxMessage, row_id)
+            row = self._renew(session, claim, now)
             if row is None:
                 return 0
             depends_on = row.update_of or row.thread_of
@@ -344,9 +343,10 @@ class Relay:
         result = self._respond(args) if method == RESPONSE_URL else self._call(method, args)
 
         with session_scope(self.engine) as session:
-            row = session.get(OutboxMessage, row_id)
-            if row is None:  # rows are never deleted; nothing to record against if it were
-                return 1
+            # The row as the renewal read it (loaded, not expired at that commit): while the
+            # lease is ours no other sender changes it, so it is recorded against without
+            # being read again; the UPDATE writes only the columns the result changes.
+            session.add(row)
             if result.kind == "gone":
                 self._reply_by_dm(session, row, result.error or "gone")
             else:

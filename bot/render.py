@@ -230,14 +230,26 @@ class Renderer:
         return out
 
     def view(self, name: str, /, **context: Any) -> dict[str, Any]:
-        """A modal or Home tab, validated with slack_sdk's View model."""
+        """A modal or Home tab, validated with slack_sdk's View model.
+
+        Like `_block`, a view shaped like one that slack_sdk already returned unchanged is
+        not parsed again (the View model's own checks are lengths too): building the model
+        of a form cost more than everything else in opening it."""
         doc = self._render(f"{name}.json.j2", context)
         if len(doc.get("blocks", [])) > MAX_VIEW_BLOCKS:
             raise TemplateError(f"{name}: more than {MAX_VIEW_BLOCKS} blocks")
-        try:
-            view = View(**doc).to_dict()
-        except Exception as exc:
-            raise TemplateError(f"{name}: invalid view: {exc}") from exc
+        shape = (_VIEW, _shape(doc))
+        if shape in self._passed:
+            view = doc
+        else:
+            try:
+                view = View(**doc).to_dict()
+            except Exception as exc:
+                raise TemplateError(f"{name}: invalid view: {exc}") from exc
+            if view == doc:
+                if len(self._passed) >= MAX_SHAPES:
+                    self._passed.clear()
+                self._passed.add(shape)
         _check_mrkdwn(name, view)
         return view
 
@@ -262,9 +274,10 @@ def _check_text_length(name: str, block: dict[str, Any]) -> None:
         raise TemplateError(f"{name}: section text over {MAX_TEXT} characters")
 
 
-# Keys whose string values slack_sdk checks only for length (and presence).
-_FREE_TEXT = frozenset({"text", "value", "url", "alt_text", "image_url"})
-_DICT, _LIST, _LENGTH = "dict", "list", "length"
+# Keys whose string values slack_sdk checks only for length (and presence); a view's
+# private_metadata (the case or record it is about) too.
+_FREE_TEXT = frozenset({"text", "value", "url", "alt_text", "image_url", "private_metadata"})
+_DICT, _LIST, _LENGTH, _VIEW = "dict", "list", "length", "view"
 MAX_SHAPES = 4096
 
 

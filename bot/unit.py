@@ -179,12 +179,13 @@ class Unit:
         (seen by `user` only; by DM to `user` once the URL has expired, bot/delivery.py)."""
         reply = {**message, "response_type": "ephemeral", "replace_original": replace_original}
         payload = {"url": url, "user": user, "message": reply}
-        row = self._queue("response_url", "", payload, purpose, case_id, None, None, None, user)
         # Claimed by this thread, which sends it right after the commit (bot/deps.py); if it
-        # cannot, the relay takes it once the lease is over.
-        row.lease_until = self.now + self.deps.relay.lease
+        # cannot, the relay takes it once the lease is over. The lease goes in with the
+        # INSERT: set after the flush, it cost an UPDATE of the row at commit.
+        lease = self.now + self.deps.relay.lease
+        row = self._queue("response_url", "", payload, purpose, case_id, None, None, None, user, lease)
         assert row.id is not None  # _queue flushed it
-        self.leased[row.id] = row.lease_until
+        self.leased[row.id] = lease
         return row
 
     def call(
@@ -214,11 +215,13 @@ class Unit:
         update_of: int | None,
         dedupe_key: str | None,
         reader: str | None,
+        lease_until: datetime | None = None,
     ) -> OutboxMessage:
         row = OutboxMessage(
             **self._values(
                 method, channel, message, purpose, case_id, thread_of, update_of, dedupe_key, reader
-            )
+            ),
+            lease_until=lease_until,
         )
         self.session.add(row)
         self.session.flush()  # assigns the id later messages thread under

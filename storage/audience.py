@@ -16,7 +16,8 @@ from sqlalchemy import Text, delete, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from storage.cases import Case, CaseMember, CaseStatus
+from storage import cases as cases_repo
+from storage.cases import Case, CaseStatus
 from storage.core import OutboxMessage, OutboxStatus
 from storage.types import utc_column
 
@@ -117,7 +118,8 @@ def human_members(*, session: Session, channel_id: str) -> list[str]:
 
 
 def team_ids(*, session: Session, case_id: int) -> set[str]:
-    return set(session.execute(select(CaseMember.user_id).where(CaseMember.case_id == case_id)).scalars())
+    """From the team as `cases.members` remembers it for the transaction (storage/reads.py)."""
+    return {m.user_id for m in cases_repo.members(session=session, case_id=case_id)}
 
 
 def cases_in(*, session: Session, channel_id: str) -> list[Case]:

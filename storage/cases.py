@@ -10,6 +10,7 @@ from sqlalchemy import Index, Text, UniqueConstraint, func
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.core import OutboxMessage
+from storage.reads import remembered
 from storage.types import utc_column
 
 
@@ -196,13 +197,19 @@ def get_case(*, session: Session, case_id: int, lock: bool = False) -> Case | No
 
 
 def members(*, session: Session, case_id: int) -> list[CaseMember]:
-    return list(
-        session.execute(
-            select(CaseMember)
-            .where(CaseMember.case_id == case_id)
-            .order_by(col(CaseMember.added_at), col(CaseMember.id))
-        ).scalars()
-    )
+    """The team, read once per transaction until it writes (storage/reads.py): the card,
+    `/case show`, the responsibilities and several workflows each ask for it."""
+
+    def load() -> list[CaseMember]:
+        return list(
+            session.execute(
+                select(CaseMember)
+                .where(CaseMember.case_id == case_id)
+                .order_by(col(CaseMember.added_at), col(CaseMember.id))
+            ).scalars()
+        )
+
+    return list(remembered(session, ("case_members", case_id), load))
 
 
 def members_of(*, session: Session, case_ids: Sequence[int]) -> dict[int, list[CaseMember]]:
@@ -265,10 +272,17 @@ def count_members(*, session: Session, case_ids: Sequence[int]) -> dict[int, int
 
 
 def medications(*, session: Session, case_id: int, active_only: bool = True) -> list[Medication]:
-    query = select(Medication).where(Medication.case_id == case_id)
-    if active_only:
-        query = query.where(col(Medication.active).is_(True))
-    return list(session.execute(query.order_by(col(Medication.added_at), col(Medication.id))).scalars())
+    """The case's medications, active ones only unless asked. Every one (a case has a
+    handful) is read once per transaction until it writes (storage/reads.py) and the active
+    ones are picked from them: `/case show` lists the active ones and its medication history
+    section all of them."""
+
+    def load() -> list[Medication]:
+        query = select(Medication).where(Medication.case_id == case_id)
+        return list(session.execute(query.order_by(col(Medication.added_at), col(Medication.id))).scalars())
+
+    every = remembered(session, ("medications", case_id), load)
+    return [m for m in every if m.active] if active_only else list(every)
 
 
 def thread_root(*, session: Session, case: Case) -> OutboxMessage | None:

@@ -237,3 +237,39 @@ def test_a_validated_shape_does_not_let_an_invalid_block_through(tmp_path: Path)
         renderer.message("m/shaped", title="short", body="<b", value="1")  # same length as "ab"
     with pytest.raises(TemplateError, match="invalid block 'section'"):
         renderer.message("m/shaped", title="short", body="y" * 3001, value="1")
+
+
+def _shaped_view(tmp_path: Path) -> Renderer:
+    """A modal whose shape stays while its title, metadata and option texts change."""
+    (tmp_path / "v").mkdir(exist_ok=True)
+    (tmp_path / "v" / "shaped.json.j2").write_text(
+        '{"type": "modal", "callback_id": "cb", "private_metadata": "{{ meta|plain }}",'
+        ' "title": {"type": "plain_text", "text": "{{ title|plain }}"},'
+        ' "submit": {"type": "plain_text", "text": "Save"},'
+        ' "blocks": [{"type": "input", "block_id": "b", "label": {"type": "plain_text", "text": "Pick"},'
+        ' "element": {"type": "static_select", "action_id": "a", "options": [{"text":'
+        ' {"type": "plain_text", "text": "{{ option|plain }}"}, "value": "{{ value|plain }}"}]}},'
+        ' {"type": "section", "text": {"type": "mrkdwn", "text": "{{ body|trusted }}"}}]}'
+    )
+    return Renderer(tmp_path)
+
+
+def test_views_of_a_validated_shape_render_as_slack_sdk_gives_them(tmp_path: Path):
+    """A view shape is validated once too (Renderer.view); later views of that shape are
+    exactly what slack_sdk's View model returns, and an invalid one is still refused."""
+    remembered = _shaped_view(tmp_path)
+    remembered.view("v/shaped", meta="1", title="Report", option="Sertraline", value="1", body="ab")
+    for meta, title, option in [("2", "Plan", "Lithium"), ("12", "Side effect", "Quetiapine XR")]:
+        args = {"meta": meta, "title": title, "option": option, "value": meta, "body": "ab"}
+        out = remembered.view("v/shaped", **args)
+        assert out == _shaped_view(tmp_path).view("v/shaped", **args)
+        assert out == View(**out).to_dict()
+    ok = {"meta": "1", "title": "Report", "option": "Sertraline", "value": "1", "body": "ab"}
+    with pytest.raises(TemplateError, match="invalid view"):
+        remembered.view("v/shaped", **{**ok, "title": "x" * 25})
+    with pytest.raises(TemplateError, match="invalid view"):
+        remembered.view("v/shaped", **{**ok, "meta": "m" * 3001})
+    with pytest.raises(TemplateError, match="invalid view"):
+        remembered.view("v/shaped", **{**ok, "body": "y" * 3001})
+    with pytest.raises(TemplateError, match="raw '<'"):
+        remembered.view("v/shaped", **{**ok, "body": "<b"})

@@ -335,7 +335,7 @@ def consult_buttons(session: Session, case: Case, now: datetime) -> list[CaseBut
     """**Request consultation** on an open case that is not improving and has no open one."""
     if case.status != CaseStatus.OPEN or repo.open_consult(session=session, case_id=case.id) is not None:
         return []
-    if not _context(session, case, now).not_improving:
+    if not measures.episode_summary(session, case=case, now=now).not_improving:
         return []
     return [CaseButton("Request consultation", Action.CONSULT_REQUEST.value, str(case.id))]
 
@@ -578,9 +578,8 @@ def _prescribers(unit: Unit, case: Case) -> list[str]:
 
 
 def _context(session: Session, case: Case, now: datetime) -> Context:
-    summary = measures.episode_summary(session, case=case, now=now)
-    scores = measures.course_lines(session, case=case, now=now)
-    return Context(scores, summary.weeks, summary.not_improving_scales)
+    summary = measures.episode_summary(session, case=case, now=now)  # one summary: two queries
+    return Context(measures.summary_lines(summary), summary.weeks, summary.not_improving_scales)
 
 
 def _view(unit: Unit, consult: Consult, case: Case) -> ConsultView:

@@ -44,6 +44,7 @@ from storage.measures import (
     Score,
     ScoreSource,
 )
+from storage.reads import remembered
 from storage.side_effects import Severity
 
 SAFETY_WORKFLOW = "safety"  # bot/safety, when the deployment has it
@@ -162,14 +163,24 @@ def episode_summaries(session: Session, *, cases: Sequence[Case], now: datetime)
 
 
 def episode_summary(session: Session, *, case: Case, now: datetime) -> EpisodeSummary:
-    """One case's current episode (for /case show, a discharge summary, a consultation)."""
-    return episode_summaries(session, cases=[case], now=now)[case.id]
+    """One case's current episode (for /case show, a discharge summary, a consultation);
+    computed once per transaction until it writes (storage/reads.py): `/case show` asks for
+    its scores section and for its consultation button."""
+    return remembered(
+        session,
+        ("episode_summary", case.id, now),
+        lambda: episode_summaries(session, cases=[case], now=now)[case.id],
+    )
 
 
 def course_lines(session: Session, *, case: Case, now: datetime) -> list[str]:
     """One line per instrument scored this episode, citing its scale ("PHQ-9 4/27 minimal ·
     18 → 4 · …"): what a discharge summary and a consultation show of the score course."""
-    summary = episode_summary(session, case=case, now=now)
+    return summary_lines(episode_summary(session, case=case, now=now))
+
+
+def summary_lines(summary: EpisodeSummary) -> list[str]:
+    """`course_lines` of a summary already in hand."""
     return [course.summary() for key in SCALES if (course := summary.courses.get(key)) is not None]
 
 

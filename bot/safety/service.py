@@ -270,7 +270,10 @@ def _case_for_acknowledger(unit: Unit, record: SafetyRecord) -> Case:
 def risk_line(unit: Unit, case: Case) -> list[str]:
     """The case card (and `/case show`): the current risk level, how it was assessed, when,
     and the follow-up. Nothing when none is recorded."""
-    record = repo.current_record(session=unit.session, case_id=case.id)
+    return _risk_line(case, repo.current_record(session=unit.session, case_id=case.id))
+
+
+def _risk_line(case: Case, record: SafetyRecord | None) -> list[str]:
     if record is None:
         return []
     siren = ":rotating_light: " if record.urgent else ""
@@ -291,8 +294,8 @@ def risk_line(unit: Unit, case: Case) -> list[str]:
 
 def show_section(unit: Unit, case: Case) -> list[str]:
     """`/case show`: the risk line and the plan's sections (the reader is on the team)."""
-    line = risk_line(unit, case)
-    record = repo.current_record(session=unit.session, case_id=case.id)
+    record = repo.current_record(session=unit.session, case_id=case.id)  # read once for both
+    line = _risk_line(case, record)
     if record is None:
         return []
     plan = _plan(unit, record)
