@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
+import time
+import urllib.request
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,10 +23,12 @@ from bot.config import Settings, load_settings
 from bot.deps import Deps
 from bot.factory import build_deps
 from bot.workflows import WORKFLOWS
+from devtools.process import free_port
 from devtools.standin import StandInSlack
 from storage.db import make_engine
 
 SECRET = "bench-signing-secret"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def bench_database_url(tmp: Path) -> str:
@@ -38,7 +45,49 @@ def bench_database_url(tmp: Path) -> str:
     return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
 
 
-def settings_for(tmp: Path, slack: StandInSlack, **env: str) -> Settings:
+class RemoteStandIn:
+    """The stand-in Slack in a process of its own (`python -m devtools.standin`): serving
+    Slack's side then takes neither the load generator's GIL nor, through it, the time the
+    benchmark measures. Counted through its `/calls/count`."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.api_url = self.url + "api/"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "devtools.standin", "--port", str(self.port)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.count("auth.test")
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.close()
+                    raise RuntimeError("the stand-in Slack did not start") from None
+                time.sleep(0.1)
+
+    def count(self, method: str) -> int:
+        with urllib.request.urlopen(f"{self.url}calls/count?method={method}", timeout=30) as response:
+            return int(json.load(response)["count"])
+
+    def wait_for(self, method: str, count: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.count(method) < count:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"expected {count} call(s) to {method}, got {self.count(method)}")
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def settings_for(tmp: Path, slack: StandInSlack | RemoteStandIn, **env: str) -> Settings:
     base = {
         "SLACK_BOT_TOKEN": "xoxb-bench",
         "SLACK_SIGNING_SECRET": SECRET,
@@ -51,7 +100,9 @@ def settings_for(tmp: Path, slack: StandInSlack, **env: str) -> Settings:
     return load_settings(base, dotenv_path=tmp / "none.env", workflows=WORKFLOWS)
 
 
-def deps_for(tmp: Path, slack: StandInSlack, clock: Clock | None = None, **env: str) -> tuple[Deps, Engine]:
+def deps_for(
+    tmp: Path, slack: StandInSlack | RemoteStandIn, clock: Clock | None = None, **env: str
+) -> tuple[Deps, Engine]:
     settings = settings_for(tmp, slack, **env)
     engine = make_engine(settings.database_url)
     client = WebClient(token=settings.bot_token, base_url=settings.slack_api_url, timeout=10)

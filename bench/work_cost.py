@@ -16,21 +16,17 @@ from __future__ import annotations
 
 import cProfile
 import io
-import json
 import logging
 import pstats
-import subprocess
 import sys
 import time
-import urllib.request
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from slack_sdk import WebClient
 from sqlalchemy import event
 
-from bench.common import SECRET, bench_database_url, table, temp_dir
+from bench.common import SECRET, RemoteStandIn, bench_database_url, table, temp_dir
 from bot.auditlog import Source
 from bot.cases import service as cases
 from bot.config import load_settings
@@ -39,7 +35,6 @@ from bot.unit import Actor
 from bot.web import wsgi_app
 from bot.workflows import WORKFLOWS
 from devtools import slackreq
-from devtools.process import free_port
 from storage.cases import Role
 from storage.db import make_engine
 
@@ -66,29 +61,6 @@ class _Counts:
         self.transactions += self.on
 
 
-def _standin(port: int) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devtools.standin", "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            _calls(port)
-            return process
-        except OSError:
-            time.sleep(0.1)
-    process.terminate()
-    raise RuntimeError("the stand-in Slack did not start")
-
-
-def _calls(port: int) -> Counter[str]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/calls", timeout=30) as response:
-        return Counter(call["method"] for call in json.load(response))
-
-
 def _post(wsgi: Any, request: slackreq.SignedRequest) -> int:
     raw = request.body.encode()
     environ: dict[str, Any] = {
@@ -113,10 +85,9 @@ def _post(wsgi: Any, request: slackreq.SignedRequest) -> int:
 
 def run(requests: int = 500, profile: bool = False) -> str:
     logging.getLogger().setLevel(logging.WARNING)
-    port = free_port()
-    slack = _standin(port)
+    slack = RemoteStandIn()
     tmp = temp_dir()
-    url = f"http://127.0.0.1:{port}/"
+    url = slack.url
     settings = load_settings(
         {
             "SLACK_BOT_TOKEN": "xoxb-bench",
@@ -156,7 +127,7 @@ def run(requests: int = 500, profile: bool = False) -> str:
                     deps.inbox.process_pending(deps)
                     while deps.relay.deliver_due():
                         pass
-            before = _calls(port)[outcome]
+            before = slack.count(outcome)
             profiler = cProfile.Profile() if profile else None
             counts.statements = counts.transactions = 0
             counts.on = True
@@ -171,7 +142,7 @@ def run(requests: int = 500, profile: bool = False) -> str:
                 profiles.append((command, profiler))
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             counts.on = False
-            reached = _calls(port)[outcome] - before
+            reached = slack.count(outcome) - before
             if done != requests or reached != requests:
                 raise RuntimeError(f"{command}: processed {done}, {reached} {outcome} of {requests}")
             rows.append(
@@ -186,8 +157,7 @@ def run(requests: int = 500, profile: bool = False) -> str:
                 ]
             )
     finally:
-        slack.terminate()
-        slack.wait(timeout=10)
+        slack.close()
         engine.dispose()
     result = table(
         "Worker cost per request, stored inbox row to the reply at Slack (one thread)",

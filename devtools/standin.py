@@ -213,7 +213,12 @@ class StandInSlack:
                 pass
 
             def do_GET(self) -> None:
-                if self.path.startswith("/calls"):
+                parsed = urlparse(self.path)
+                if parsed.path == "/calls/count":  # how many calls to ?method= (a benchmark's poll)
+                    method = parse_qs(parsed.query).get("method", [""])[0]
+                    count = sum(1 for c in list(standin.calls) if c.method == method)
+                    self._send(200, json.dumps({"count": count}).encode(), "application/json")
+                elif self.path.startswith("/calls"):
                     body = json.dumps([{"method": c.method, "args": c.args} for c in standin.calls], indent=1)
                     self._send(200, body.encode(), "application/json")
                 else:
