@@ -22,7 +22,7 @@ killed before it is claimed again after its lease, one killed after it is not ru
   cannot see the work process's queue, counts the requests still pending instead (at most
   every BEHIND_CHECK_SECONDS).
 - Forms first: a request that opens a modal (its trigger_id lasts 3 s) jumps the queue, and
-  is saved `urgent` so that a work process claims it before older requests.
+  is saved with priority FORM_FIRST so that a work process claims it before older requests.
 - Shutdown: `stop()` finishes the rows being worked on and releases every lease this
   process holds, so another replica takes them at once.
 """
@@ -60,7 +60,7 @@ from bot.group_insert import GroupInsert, Replayed
 from bot.unit import Actor
 from storage import inbox as rows
 from storage.db import session_scope, snapshot_scope
-from storage.inbox import InboxKind, InboxRequest, InboxStatus
+from storage.inbox import FORM_FIRST, NORMAL, InboxKind, InboxRequest, InboxStatus
 
 if TYPE_CHECKING:
     from bot.deps import Deps
@@ -77,7 +77,7 @@ MAX_RETRY_SECONDS = 300
 MAX_ATTEMPTS = 50
 KEEP_DONE = timedelta(hours=1)  # long past the five minutes in which a replay could come back
 BEHIND_CHECK_SECONDS = 0.5  # a web process recounts the pending requests at most this often
-CLAIM_PER_WORKER = 4  # a work process claims a few rows at a time, so urgent ones wait little
+CLAIM_PER_WORKER = 4  # a work process claims a few rows at a time, so forms wait little
 
 _processing: ContextVar[_Processing | None] = ContextVar("carethread_inbox_row", default=None)
 
@@ -224,7 +224,7 @@ class Inbox:
         # Plain values and a Core insert, not a model instance and the ORM: this is on every
         # ack's path, and building a validated SQLModel object cost as much as the insert.
         row = {
-            "urgent": urgent,
+            "priority": FORM_FIRST if urgent else NORMAL,
             "received_at": now,
             "kind": str(kind),
             "listener": key,
@@ -408,7 +408,7 @@ class Inbox:
             log.error("inbox: could not claim pending requests: %s", _reason(exc))
         finally:
             with self._cond:
-                for row_id in claimed:  # claimed urgent first: their order is kept
+                for row_id in claimed:  # claimed forms first: their order is kept
                     heapq.heappush(self._queue, _Item(1, next(self._seq), row_id))
                 self._backlog = len(claimed) >= room  # a full batch: there may be more
                 self._refilling = False

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, Text, delete, false, func, or_, update
+from sqlalchemy import Index, SmallInteger, Text, delete, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.dml import Insert
@@ -29,6 +29,9 @@ class InboxStatus(StrEnum):
     FAILED = "failed"  # could not be read back (key or body); logged, never retried
 
 
+FORM_FIRST, NORMAL = 0, 1  # InboxRequest.priority: lower is claimed first
+
+
 class InboxKind(StrEnum):
     COMMAND = "command"
     ACTION = "action"
@@ -39,7 +42,9 @@ class InboxKind(StrEnum):
 
 class InboxRequest(SQLModel, table=True):
     __tablename__ = "inbox"
-    __table_args__ = (Index("ix_inbox_claimable", "status", "lease_until", "id"),)
+    # The claim's order: pending rows are read in it and the first unleased ones taken, so a
+    # claim costs what it takes (plus the rows this process already holds), not the backlog.
+    __table_args__ = (Index("ix_inbox_claim_order", "status", "priority", "id"),)
 
     id: int = Field(default=None, primary_key=True)  # assigned on flush; typed as the int every reader gets
     received_at: datetime = Field(sa_column=utc_column())
@@ -53,15 +58,15 @@ class InboxRequest(SQLModel, table=True):
     owner: str | None = Field(default=None, max_length=100)  # the process holding the lease
     lease_until: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     attempts: int = Field(default=0)
-    # Opens a modal: its trigger_id lasts 3 s, so it is claimed before older requests.
-    urgent: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # FORM_FIRST when it opens a modal (its trigger_id lasts 3 s): claimed before older rows.
+    priority: int = Field(default=NORMAL, sa_type=SmallInteger, sa_column_kwargs={"server_default": "1"})
     done_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True, index=True))
     last_error: str | None = Field(default=None, max_length=200)
 
 
 def claim(session: Session, *, owner: str, now: datetime, until: datetime, limit: int) -> list[int]:
     """Lease up to `limit` pending rows nobody holds (or whose holder's lease ran out),
-    urgent ones (they open a form) first, then oldest first. `FOR UPDATE SKIP LOCKED` on
+    those that open a form first, then oldest first. `FOR UPDATE SKIP LOCKED` on
     PostgreSQL; SQLite serializes writers."""
     ids = lock_due(
         session,
@@ -70,7 +75,7 @@ def claim(session: Session, *, owner: str, now: datetime, until: datetime, limit
             InboxRequest.status == InboxStatus.PENDING,
             or_(col(InboxRequest.lease_until).is_(None), col(InboxRequest.lease_until) < now),
         )
-        .order_by(col(InboxRequest.urgent).desc(), col(InboxRequest.id)),
+        .order_by(col(InboxRequest.status), col(InboxRequest.priority), col(InboxRequest.id)),
         limit=limit,
     )
     if ids:

@@ -19,7 +19,7 @@ NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
 def _row(n: int, signature: str | None = None) -> dict:
     return {
-        "urgent": False,
+        "priority": 1,
         "received_at": NOW,
         "kind": "command",
         "listener": "cases.command",

@@ -20,7 +20,7 @@ from bot.doorbell import Doorbell
 from devtools import slackreq
 from devtools.process import app_env, free_port, wait_healthy
 from storage.db import make_engine, session_scope
-from storage.inbox import InboxRequest, InboxStatus, claim
+from storage.inbox import FORM_FIRST, NORMAL, InboxRequest, InboxStatus, claim
 from storage.migrate import upgrade
 from tests.support import SECRET
 
@@ -206,10 +206,8 @@ def test_requests_that_open_a_form_are_claimed_before_older_ones(tmp_path):
     upgrade(engine)
     now = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
     with session_scope(engine) as session:
-        for n, urgent in enumerate((False, False, True, False, True)):
-            session.add(
-                InboxRequest(received_at=now, kind="command", listener=f"k{n}", urgent=urgent, body_enc="x")
-            )
+        for n, priority in enumerate((NORMAL, NORMAL, FORM_FIRST, NORMAL, FORM_FIRST)):
+            session.add(InboxRequest(received_at=now, kind="c", listener=f"k{n}", priority=priority))
     with session_scope(engine) as session:
         ids = claim(session, owner="w", now=now, until=now, limit=3)
         listeners = [session.get(InboxRequest, i).listener for i in ids]  # type: ignore[union-attr]
