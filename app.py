@@ -157,7 +157,7 @@ def _serve_http(settings: Settings) -> int:
     """gunicorn's web workers save and acknowledge; work processes do the work
     (bot/processes.py), woken through one doorbell made here, before the forks."""
     from bot.doorbell import Doorbell
-    from bot.processes import supervise
+    from bot.processes import settle_heap, supervise
     from bot.serve import serve_http
 
     doorbell = Doorbell()
@@ -167,12 +167,16 @@ def _serve_http(settings: Settings) -> int:
         # or scheduler: what it saves, the work process does.
         from bot.factory import create_app, deps_of
         from bot.web import wsgi_app
+        from storage.db import never_checkpoint
 
         app = create_app(settings)
         deps = deps_of(app)
         deps.inbox.hand_over(doorbell)
         deps.relay.hand_over(doorbell)
-        return wsgi_app(app)
+        never_checkpoint(deps.engine)  # on SQLite, the work process's commits do
+        application = wsgi_app(app)
+        settle_heap()
+        return application
 
     def web() -> int:
         serve_http(
@@ -198,6 +202,7 @@ def _work_process(settings: Settings, doorbell: Doorbell, number: int) -> int:
     import threading
 
     from bot.factory import create_app, deps_of
+    from bot.processes import settle_heap
     from storage.db import defer_writes
 
     stop = threading.Event()
@@ -207,6 +212,7 @@ def _work_process(settings: Settings, doorbell: Doorbell, number: int) -> int:
         os.nice(settings.work_niceness)  # acks first (bot/processes.py); raising it needs no privilege
     app = create_app(settings)
     defer_writes(deps_of(app).engine)  # on SQLite, a waiting ack writes first
+    settle_heap()
     scheduler = start_background(app, doorbell)
     log.debug("CareThread work process %s ready", number)
     while not stop.wait(1.0):

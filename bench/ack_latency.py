@@ -64,25 +64,34 @@ def _seed(tmp: Path, slack: RemoteStandIn, env: dict[str, str]) -> None:
 
 
 def _drive(port: int, commands: list[tuple[str, str]], clients: int, total: int, slack_url: str):
+    """Each client sends its requests one after another on its own keep-alive connection.
+    The requests are signed before the clock starts, as Slack signs them on its side: the
+    signing is not the app's time, and done meanwhile it took the clients' CPU and GIL."""
     latencies: list[float] = []
     lock = threading.Lock()
     per_client = max(1, total // clients)
-
-    def client(index: int) -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        mine = []
-        for n in range(per_client):
-            command, text = commands[(index + n) % len(commands)]
-            signed = slackreq.slash_command(
+    prepared = [
+        [
+            slackreq.slash_command(
                 SECRET,
-                command=command,
-                text=text,
+                command=commands[(index + n) % len(commands)][0],
+                text=commands[(index + n) % len(commands)][1],
                 user=USER,
                 channel="C0BENCH",
                 response_url=f"{slack_url}respond/bench",
             )
+            for n in range(per_client)
+        ]
+        for index in range(clients)
+    ]
+
+    def client(index: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine = []
+        for signed in prepared[index]:
+            body = signed.body.encode()
             started = time.perf_counter()
-            connection.request("POST", "/slack/events", body=signed.body, headers=signed.headers)
+            connection.request("POST", "/slack/events", body=body, headers=signed.headers)
             response = connection.getresponse()
             response.read()
             mine.append(time.perf_counter() - started)

@@ -93,6 +93,7 @@ class _WriterTurn:
         self._lock_pid = 0  # the process that opened them: a forked child opens its own
         self._locked = False
         self.defers = False
+        self.checkpoints = True  # this process's commits copy the WAL back into the database
 
     def take(self) -> bool:
         me = threading.get_ident()
@@ -184,6 +185,17 @@ def _poll(attempt: Callable[[], bool], seconds: float, every: float) -> bool:
 _TURNS: WeakKeyDictionary[Engine, _WriterTurn] = WeakKeyDictionary()
 
 
+def never_checkpoint(engine: Engine) -> None:
+    """This process only saves requests (the web server, bot/processes.py): its commits never
+    run SQLite's WAL checkpoint, which copies the log back into the database and syncs it, so
+    no acknowledgement waits for one; the work process's commits checkpoint as before. New
+    connections only: call it before the process's first request. Nothing on PostgreSQL."""
+    turn = _TURNS.get(engine)
+    if turn is not None:
+        turn.checkpoints = False
+        engine.dispose()  # connections made so far (migrations, checks) checkpoint: let them go
+
+
 def defer_writes(engine: Engine) -> None:
     """This process's writers let a waiting web process write first (SQLite, between the
     web server and the work process, bot/processes.py); nothing on PostgreSQL, whose writers
@@ -212,6 +224,8 @@ def _configure_sqlite(engine: Engine, lock_path: Path | None) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if not turn.checkpoints:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine, "begin")
