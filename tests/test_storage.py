@@ -111,3 +111,25 @@ def test_a_waiting_web_writer_goes_before_the_work_process_next_transaction(tmp_
         turn.give_back()
         os.waitpid(pid, 0)
     assert waited_through <= 3, waited_through  # without deferring: all of the second's ~150
+
+
+def test_a_web_process_connection_never_checkpoints_and_a_work_process_one_does(tmp_path):
+    """An ack never pays for copying SQLite's log back into the database (storage/db.py
+    `never_checkpoint`): only the work process's commits checkpoint."""
+    from storage.db import make_engine, never_checkpoint
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    web, work = make_engine(url), make_engine(url)
+    try:
+        with work.connect() as connection:  # made before, as the app's start-up does
+            assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+        with web.connect() as connection:
+            pass
+        never_checkpoint(web)
+        with web.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+        with work.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+    finally:
+        web.dispose()
+        work.dispose()
