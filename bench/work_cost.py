@@ -15,7 +15,6 @@ round with --profile); `BENCH_ONLY=work python -m bench` runs it with the rest.
 from __future__ import annotations
 
 import cProfile
-import io
 import logging
 import pstats
 import sys
@@ -62,22 +61,7 @@ class _Counts:
 
 
 def _post(wsgi: Any, request: slackreq.SignedRequest) -> int:
-    raw = request.body.encode()
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": "/slack/events",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "localhost",
-        "SERVER_PORT": "3000",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(raw),
-        "CONTENT_LENGTH": str(len(raw)),
-        "CONTENT_TYPE": request.headers["Content-Type"],
-    }
-    for name, value in request.headers.items():
-        if name != "Content-Type":
-            environ["HTTP_" + name.upper().replace("-", "_")] = value
+    environ = slackreq.wsgi_environ("POST", "/slack/events", request.body.encode(), request.headers)
     status: list[int] = []
     b"".join(wsgi(environ, lambda s, _h, _e=None: status.append(int(s.split()[0]))))
     return status[0]

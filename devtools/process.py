@@ -6,8 +6,14 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class NotHealthy(RuntimeError):
@@ -48,3 +54,33 @@ def wait_healthy(port: int, process: subprocess.Popen | None = None, timeout: fl
                 raise NotHealthy(f"process exited with {process.returncode}: {stderr}") from None
             time.sleep(0.2)
     raise NotHealthy(f"nothing healthy on port {port} after {timeout:.0f} s")
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_app(env: dict[str, str]) -> subprocess.Popen:
+    """`python app.py` with `env` (PORT in it), in a process group of its own so a test can
+    signal the supervisor and every process under it; returns once /healthz answers."""
+    process = subprocess.Popen(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    wait_healthy(int(env["PORT"]), process)
+    return process
+
+
+def wait_until(condition: Callable[[], T], timeout: float, what: str) -> T:
+    """Poll `condition` until it returns something true (returned), or fail saying `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -6,7 +6,6 @@ Import from here (`from tests.support import ...`); tests/conftest.py only holds
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import uuid
@@ -80,24 +79,7 @@ class Harness:
     # -- HTTP ---------------------------------------------------------------------------------
 
     def http(self, method: str, path: str, body: str = "", headers: dict[str, str] | None = None) -> Response:
-        raw = body.encode()
-        environ: dict[str, Any] = {
-            "REQUEST_METHOD": method,
-            "PATH_INFO": path,
-            "QUERY_STRING": "",
-            "SERVER_NAME": "localhost",
-            "SERVER_PORT": "3000",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "wsgi.url_scheme": "http",
-            "wsgi.input": io.BytesIO(raw),
-            "CONTENT_LENGTH": str(len(raw)),
-        }
-        for name, value in (headers or {}).items():
-            key = name.upper().replace("-", "_")
-            if key == "CONTENT_TYPE":
-                environ["CONTENT_TYPE"] = value
-            else:
-                environ[f"HTTP_{key}"] = value
+        environ = slackreq.wsgi_environ(method, path, body.encode(), headers or {})
         captured: dict[str, Any] = {}
 
         def start_response(status: str, response_headers: list[tuple[str, str]], exc_info=None):

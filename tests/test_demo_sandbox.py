@@ -12,6 +12,7 @@ import pytest
 from devtools.demo.clock import DemoClock
 from devtools.demo.sandbox import DemoError, Sandbox
 from devtools.demo.workspace import Workspace
+from devtools.process import wait_until
 from devtools.standin import BOT_USER
 
 CARE = "C0CARE"
@@ -30,13 +31,7 @@ def sandbox(tmp_path_factory) -> Iterator[Sandbox]:
 
 
 def _wait(condition, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_until(condition, timeout, what)  # this file's default timeout
 
 
 def _seen_by(box: Sandbox, user: str, channel: str, text: str) -> list[dict]:

@@ -32,20 +32,7 @@ from tests.support import ALICE, SECRET, Harness, care_team, make_settings, repl
 def _raw(h: Harness, body: bytes, headers: dict[str, str], *, length: str | None = None) -> int:
     """POST raw bytes to the Slack endpoint; `length` overrides Content-Length ("" = none,
     as with a chunked upload)."""
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": "/slack/events",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "localhost",
-        "SERVER_PORT": "3000",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(body),
-        "CONTENT_LENGTH": str(len(body)) if length is None else length,
-    }
-    for name, value in headers.items():
-        key = name.upper().replace("-", "_")
-        environ["CONTENT_TYPE" if key == "CONTENT_TYPE" else f"HTTP_{key}"] = value
+    environ = slackreq.wsgi_environ("POST", "/slack/events", body, headers, length=length)
     status: dict[str, int] = {}
 
     def start_response(line: str, _headers: list, exc_info: Any = None) -> None:

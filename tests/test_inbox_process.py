@@ -9,7 +9,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -22,7 +21,7 @@ from sqlalchemy import func, select
 
 from bot.ids import Callback
 from devtools import slackreq
-from devtools.process import app_env, free_port, wait_healthy
+from devtools.process import app_env, free_port, start_app, wait_until
 from storage.core import OutboxMessage, OutboxStatus
 from storage.db import session_scope
 from storage.inbox import InboxRequest, InboxStatus
@@ -50,17 +49,7 @@ def _env(tmp_path, slack, url: str, **extra: str) -> dict[str, str]:
 
 
 def _start(env: dict[str, str], port: int) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [sys.executable, "app.py"],
-        cwd=ROOT,
-        env={**env, "PORT": str(port)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # gunicorn's master and workers in one group, killed together
-    )
-    wait_healthy(port, process)
-    return process
+    return start_app({**env, "PORT": str(port)})  # supervisor, web server and work process: one group
 
 
 def _post(port: int, request: slackreq.SignedRequest) -> tuple[int, str]:
@@ -69,15 +58,6 @@ def _post(port: int, request: slackreq.SignedRequest) -> tuple[int, str]:
     )
     with urllib.request.urlopen(http_request, timeout=10) as response:
         return response.status, response.read().decode()
-
-
-def _wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _count(engine, query) -> int:
@@ -90,6 +70,10 @@ def _pending_inbox(engine) -> int:
         engine,
         select(func.count()).select_from(InboxRequest).where(InboxRequest.status == InboxStatus.PENDING),
     )
+
+
+def _all_done(engine) -> bool:
+    return _pending_inbox(engine) == 0 and _pending_outbox(engine) == 0
 
 
 def _pending_outbox(engine) -> int:
@@ -108,7 +92,7 @@ def _seed_case(port: int, slack, engine) -> int:
             SECRET, command="/case", text=text, user=user, response_url=slack.url + "respond/seed"
         )
         assert _post(port, request)[0] == 200
-    _wait(lambda: _pending_inbox(engine) == 0 and _pending_outbox(engine) == 0, 30, "the case")
+    wait_until(lambda: _all_done(engine), 30, "the case")
     return 1
 
 
@@ -181,7 +165,7 @@ def test_sigkill_right_after_acking_a_burst_loses_nothing(tmp_path, slack, db_ur
 
     process = _start(env, port)
     try:
-        _wait(lambda: _pending_inbox(engine) == 0 and _pending_outbox(engine) == 0, 60, "the restart's work")
+        wait_until(lambda: _all_done(engine), 60, "the restart's work")
         time.sleep(1.5)  # anything processed or sent twice would show now
     finally:
         process.terminate()
@@ -251,7 +235,7 @@ def test_sigterm_releases_every_claim_so_another_process_takes_them_at_once(
 
     process = _start(env, port)
     try:
-        _wait(lambda: _pending_inbox(engine) == 0 and _pending_outbox(engine) == 0, 60, "the other process")
+        wait_until(lambda: _all_done(engine), 60, "the other process")
     finally:
         process.terminate()
         process.wait(timeout=30)

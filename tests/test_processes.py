@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from datetime import UTC, datetime
@@ -18,7 +17,7 @@ from sqlalchemy import func, select, text
 
 from bot.doorbell import Doorbell
 from devtools import slackreq
-from devtools.process import app_env, free_port, wait_healthy
+from devtools.process import app_env, free_port, start_app, wait_until
 from storage.db import make_engine, session_scope
 from storage.inbox import FORM_FIRST, NORMAL, InboxRequest, InboxStatus, claim
 from storage.migrate import upgrade
@@ -52,15 +51,6 @@ def _nice(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().split(") ")[1].split()[16])
 
 
-def _wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _start(tmp_path, slack, url: str) -> tuple[subprocess.Popen, int]:
     port = free_port()
     env = app_env(
@@ -72,17 +62,7 @@ def _start(tmp_path, slack, url: str) -> tuple[subprocess.Popen, int]:
         CARETHREAD_DATA_DIR=str(tmp_path),
         CARETHREAD_ACCESS_LOG="0",
     )
-    process = subprocess.Popen(
-        [sys.executable, "app.py"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    wait_healthy(port, process)
-    return process, port
+    return start_app(env), port
 
 
 def _create_case(port: int, slack, label: str) -> None:
@@ -128,11 +108,11 @@ def test_a_work_process_that_dies_is_started_again_and_the_work_goes_on(tmp_path
         assert len(web) == 1  # gunicorn's master, with its web worker(s)
         assert _nice(worker) == _nice(web[0]) + 10  # CARETHREAD_WORK_NICENESS: acks go first
         _create_case(port, slack, "Blue Heron")
-        _wait(lambda: _done(engine) == 1, 20, "the first request")
+        wait_until(lambda: _done(engine) == 1, 20, "the first request")
         os.kill(worker, signal.SIGKILL)
-        _wait(lambda: not _alive(worker), 10, "the work process to die")
+        wait_until(lambda: not _alive(worker), 10, "the work process to die")
         _create_case(port, slack, "Grey Heron")  # saved while no work process runs
-        _wait(lambda: _done(engine) == 2, 30, "the restarted work process")
+        wait_until(lambda: _done(engine) == 2, 30, "the restarted work process")
         assert _work_processes(process.pid) and worker not in _work_processes(process.pid)
         with session_scope(engine) as session:
             labels = session.execute(text("SELECT count(*) FROM cases")).scalar_one()
@@ -153,7 +133,7 @@ def test_sigterm_to_the_supervisor_stops_every_process(tmp_path, slack, db_url_a
     stderr = _stop(process)
     assert process.returncode == 0, stderr[-2000:]
     for pid in children + grandchildren:
-        _wait(lambda pid=pid: not _alive(pid), 10, f"process {pid} to stop")
+        wait_until(lambda pid=pid: not _alive(pid), 10, f"process {pid} to stop")
     assert "work process stopped; released" in stderr
 
 
@@ -165,7 +145,7 @@ def test_a_supervisor_killed_outright_leaves_nothing_running(tmp_path, slack):
         os.kill(process.pid, signal.SIGKILL)  # the supervisor alone, not its group
         process.wait(timeout=10)
         for pid in children + grandchildren:
-            _wait(lambda pid=pid: not _alive(pid), 30, f"process {pid} to stop with its supervisor")
+            wait_until(lambda pid=pid: not _alive(pid), 30, f"process {pid} to stop with its supervisor")
     finally:
         if any(_alive(pid) for pid in children + grandchildren):
             os.killpg(process.pid, signal.SIGKILL)
