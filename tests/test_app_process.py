@@ -12,7 +12,7 @@ from pathlib import Path
 from app import startup_line
 from bot.config import load_settings
 from devtools import slackreq
-from devtools.process import app_env, free_port, wait_healthy
+from devtools.process import app_env, free_port, start_app
 from tests.support import SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,17 +52,9 @@ def test_http_mode_serves_health_and_commands(tmp_path, slack, db_url_and_engine
         CARETHREAD_DATA_DIR=str(tmp_path),
         CARETHREAD_SWEEP_SECONDS="1",
     )
-    process = subprocess.Popen(
-        [sys.executable, "app.py"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_app(env)
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_healthy(port, process, timeout=30)
         signed = slackreq.slash_command(
             SECRET,
             command="/case",
