@@ -24,13 +24,17 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from types import FrameType
 
 log = logging.getLogger(__name__)
 
-RESTART_PAUSE_SECONDS = 1.0
+RESTART_PAUSE_SECONDS = 1.0  # doubled for each quick failure in a row (say, the database is down)
+MAX_RESTART_PAUSE_SECONDS = 30.0
+RAN_LONG_ENOUGH_SECONDS = 60.0  # a process that ran this long died of something new: pause afresh
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
 WEB = "web"
 PR_SET_PDEATHSIG = 1
 
@@ -40,23 +44,32 @@ def supervise(*, web: Callable[[], int], work: Callable[[int], int], work_proces
     processes until the web server exits or a signal stops them all. Returns the web
     server's exit code (0 after SIGTERM)."""
     children: dict[int, str | int] = {}
+    started: dict[str | int, float] = {}
+    pauses: dict[str | int, float] = {}
     stopping = False
+    stopped = threading.Event()  # wakes a restart's pause at once
     supervisor = os.getpid()
 
     def spawn(role: str | int) -> None:
-        pid = os.fork()
-        if pid == 0:  # the child: never returns into the supervisor's loop
-            os._exit(_run_child(supervisor, lambda: web() if role == WEB else work(int(role))))
-        children[pid] = role
+        # A SIGTERM between the fork and the bookkeeping would miss the new child: held till then.
+        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+        try:
+            pid = os.fork()
+            if pid == 0:  # the child: never returns into the supervisor's loop
+                os._exit(_run_child(supervisor, lambda: web() if role == WEB else work(int(role))))
+            children[pid], started[role] = role, time.monotonic()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
 
     def stop_all(signum: int, _frame: FrameType | None = None) -> None:
         nonlocal stopping
         stopping = True
+        stopped.set()
         for pid in list(children):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
-    previous = {sig: signal.signal(sig, stop_all) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, stop_all) for sig in SIGNALS}
     exit_code = 0
     try:
         for n in range(work_processes):
@@ -78,8 +91,15 @@ def supervise(*, web: Callable[[], int], work: Callable[[int], int], work_proces
                 exit_code = code
                 stop_all(signal.SIGTERM)
                 continue
-            log.error("work process %s exited (%s); starting it again", role, code)
-            time.sleep(RESTART_PAUSE_SECONDS)
+            ran = time.monotonic() - started[role]
+            pause = (
+                RESTART_PAUSE_SECONDS
+                if ran >= RAN_LONG_ENOUGH_SECONDS
+                else min(pauses.get(role, RESTART_PAUSE_SECONDS / 2) * 2, MAX_RESTART_PAUSE_SECONDS)
+            )
+            pauses[role] = pause
+            log.error("work process %s exited (%s); starting it again in %.0f s", role, code, pause)
+            stopped.wait(pause)
             if not stopping:
                 spawn(role)
     finally:
@@ -99,8 +119,9 @@ def settle_heap() -> None:
 
 
 def _run_child(supervisor: int, main: Callable[[], int]) -> int:
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)  # held in the fork: now they stop it
     _die_with(supervisor)
     try:
         return main()
