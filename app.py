@@ -12,6 +12,7 @@ import sys
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.doorbell import Doorbell
+from bot.processes import Heartbeat
 
 log = logging.getLogger("carethread")
 
@@ -161,6 +162,7 @@ def _serve_http(settings: Settings) -> int:
     from bot.serve import serve_http
 
     doorbell = Doorbell()
+    heartbeat = Heartbeat(settings.data_dir / "work-heartbeat")
 
     def build():
         # Runs in each web worker after gunicorn's fork: its own engine; no workers, relay
@@ -174,7 +176,7 @@ def _serve_http(settings: Settings) -> int:
         deps.inbox.hand_over(doorbell)
         deps.relay.hand_over(doorbell)
         never_checkpoint(deps.engine)  # on SQLite, the work process's commits do
-        application = wsgi_app(app)
+        application = wsgi_app(app, work_alive=heartbeat.fresh)
         settle_heap()
         return application
 
@@ -190,12 +192,12 @@ def _serve_http(settings: Settings) -> int:
         return 0
 
     def work(number: int) -> int:
-        return _work_process(settings, doorbell, number)
+        return _work_process(settings, doorbell, heartbeat, number)
 
     return supervise(web=web, work=work, work_processes=settings.work_processes)
 
 
-def _work_process(settings: Settings, doorbell: Doorbell, number: int) -> int:
+def _work_process(settings: Settings, doorbell: Doorbell, heartbeat: Heartbeat, number: int) -> int:
     """One work process: inbox workers, relay and sweeps until SIGTERM, then whatever it
     holds is finished or released (stop_background)."""
     import signal
@@ -214,6 +216,7 @@ def _work_process(settings: Settings, doorbell: Doorbell, number: int) -> int:
     defer_writes(deps_of(app).engine)  # on SQLite, a waiting ack writes first
     settle_heap()
     scheduler = start_background(app, doorbell)
+    heartbeat.keep_beating(stop)
     log.debug("CareThread work process %s ready", number)
     while not stop.wait(1.0):
         pass

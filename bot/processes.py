@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,42 @@ def supervise(*, web: Callable[[], int], work: Callable[[int], int], work_proces
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return exit_code
+
+
+class Heartbeat:
+    """A file in the data directory that the work processes touch every HEARTBEAT_SECONDS.
+
+    The web server's /healthz answers 503 once it is older than STALE_SECONDS: a replica whose
+    web server acknowledges requests that no work process takes (one that keeps dying at
+    start) must look unhealthy to the load balancer and the orchestrator, not healthy."""
+
+    HEARTBEAT_SECONDS = 5.0
+    STALE_SECONDS = 30.0
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def beat(self) -> None:
+        try:
+            self.path.touch()
+        except OSError:
+            log.exception("could not touch the work process heartbeat %s", self.path)
+
+    def keep_beating(self, stop: threading.Event) -> threading.Thread:
+        def run() -> None:
+            while not stop.wait(self.HEARTBEAT_SECONDS):
+                self.beat()
+
+        self.beat()
+        thread = threading.Thread(target=run, name="heartbeat", daemon=True)
+        thread.start()
+        return thread
+
+    def fresh(self) -> bool:
+        try:
+            return time.time() - self.path.stat().st_mtime < self.STALE_SECONDS
+        except OSError:
+            return False
 
 
 def settle_heap() -> None:

@@ -31,7 +31,9 @@ MAX_BODY_BYTES = 1024 * 1024  # Slack's payloads are far smaller
 WSGIApp = Callable[[dict[str, Any], Callable], Iterable[bytes]]
 
 
-def wsgi_app(app: App) -> WSGIApp:
+def wsgi_app(app: App, *, work_alive: Callable[[], bool] | None = None) -> WSGIApp:
+    """`work_alive`: whether a work process is running (HTTP mode, bot/processes.py); the
+    health check fails without one, since requests would be saved and never worked on."""
     slack = SlackRequestHandler(app, path=SLACK_PATH)
     deps = deps_of(app)
     engine = deps.engine
@@ -46,6 +48,9 @@ def wsgi_app(app: App) -> WSGIApp:
             except Exception:
                 log.error("health check: database unreachable")
                 return _answer(start_response, "503 Service Unavailable", b"database unavailable\n")
+            if work_alive is not None and not work_alive():
+                log.error("health check: no work process is running (its heartbeat is stale)")
+                return _answer(start_response, "503 Service Unavailable", b"work process not running\n")
             return _answer(start_response, "200 OK", b"ok\n")
         if path == SLACK_PATH and environ.get("REQUEST_METHOD") == "POST":
             refusal = _check(environ, secret)

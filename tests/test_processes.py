@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from bot.doorbell import Doorbell
+from bot.processes import Heartbeat
 from devtools import slackreq
 from devtools.process import app_env, free_port, start_app, wait_until
 from storage.db import make_engine, session_scope
@@ -193,3 +195,30 @@ def test_requests_that_open_a_form_are_claimed_before_older_ones(tmp_path):
         listeners = [session.get(InboxRequest, i).listener for i in ids]  # type: ignore[union-attr]
     assert listeners == ["k2", "k4", "k0"]
     engine.dispose()
+
+
+def _health(port: int) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+def test_the_health_check_fails_while_no_work_process_runs(tmp_path, slack):
+    """Requests saved that no work process takes: the load balancer must see it."""
+    process, port = _start(tmp_path, slack, f"sqlite:///{tmp_path / 'carethread.db'}")
+    [worker] = _work_processes(process.pid)
+    heartbeat = tmp_path / "work-heartbeat"
+    try:
+        assert _health(port) == (200, b"ok\n")
+        os.kill(worker, signal.SIGSTOP)  # alive, but doing nothing
+        long_ago = time.time() - Heartbeat.STALE_SECONDS - 5
+        os.utime(heartbeat, (long_ago, long_ago))  # as if it had been stopped for a while
+        assert _health(port) == (503, b"work process not running\n")
+        os.kill(worker, signal.SIGCONT)
+        wait_until(lambda: _health(port)[0] == 200, Heartbeat.HEARTBEAT_SECONDS + 10, "a fresh heartbeat")
+    finally:
+        os.kill(worker, signal.SIGCONT)
+        stderr = _stop(process)
+    assert "no work process is running" in stderr
