@@ -14,6 +14,7 @@ import sys
 import time
 
 from bench import ack_latency, audit_chain, delivery, review_sweep, work_cost
+from bench.common import drop_schemas
 
 BENCHMARKS = {
     "ack": lambda: ack_latency.run(),
@@ -40,10 +41,13 @@ def main() -> int:
         f"Python {platform.python_version()},"
         f" database {os.environ.get('BENCH_DATABASE_URL') or 'SQLite (temporary file)'}"
     )
-    for name in chosen:
-        started = time.monotonic()
-        print(BENCHMARKS[name](), flush=True)
-        print(f"({name}: {time.monotonic() - started:.0f} s)", flush=True)
+    try:
+        for name in chosen:
+            started = time.monotonic()
+            print(BENCHMARKS[name](), flush=True)
+            print(f"({name}: {time.monotonic() - started:.0f} s)", flush=True)
+    finally:
+        drop_schemas()
     return 0
 
 

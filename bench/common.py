@@ -42,7 +42,27 @@ def bench_database_url(tmp: Path) -> str:
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     admin.dispose()
+    _SCHEMAS.append(schema)
     return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+
+
+_SCHEMAS: list[str] = []  # made by this run, dropped at its end (drop_schemas)
+
+
+def drop_schemas() -> None:
+    """The PostgreSQL schemas this run made (a million audit events each, some of them), so
+    runs do not pile up in BENCH_DATABASE_URL's database."""
+    url = os.environ.get("BENCH_DATABASE_URL")
+    if not url or not _SCHEMAS:
+        return
+    admin = make_engine(url)
+    try:
+        with admin.begin() as connection:
+            for schema in _SCHEMAS:
+                connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    finally:
+        admin.dispose()
+    _SCHEMAS.clear()
 
 
 class RemoteStandIn:
