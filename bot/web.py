@@ -23,6 +23,7 @@ from slack_bolt.request.internals import parse_body
 from sqlalchemy import text
 
 from bot.factory import deps_of
+from storage.db import snapshot_scope
 
 log = logging.getLogger(__name__)
 SLACK_PATH = "/slack/events"
@@ -43,8 +44,10 @@ def wsgi_app(app: App, *, work_alive: Callable[[], bool] | None = None) -> WSGIA
         path = environ.get("PATH_INFO", "")
         if path == HEALTH_PATH and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
             try:
-                with engine.connect() as connection:
-                    connection.execute(text("SELECT 1"))
+                # A read: on SQLite it must not wait for the write lock a busy (or stopped)
+                # writer holds, or the check would hang instead of answering.
+                with snapshot_scope(engine) as session:
+                    session.execute(text("SELECT 1"))
             except Exception:
                 log.error("health check: database unreachable")
                 return _answer(start_response, "503 Service Unavailable", b"database unavailable\n")

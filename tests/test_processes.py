@@ -206,19 +206,25 @@ def _health(port: int) -> tuple[int, bytes]:
 
 
 def test_the_health_check_fails_while_no_work_process_runs(tmp_path, slack):
-    """Requests saved that no work process takes: the load balancer must see it."""
-    process, port = _start(tmp_path, slack, f"sqlite:///{tmp_path / 'carethread.db'}")
+    """Requests saved that no work process takes: the load balancer must see it, and the
+    check answers even while a stuck writer holds SQLite's write lock."""
+    url = f"sqlite:///{tmp_path / 'carethread.db'}"
+    process, port = _start(tmp_path, slack, url)
     [worker] = _work_processes(process.pid)
     heartbeat = tmp_path / "work-heartbeat"
+    engine = make_engine(url)
     try:
         assert _health(port) == (200, b"ok\n")
-        os.kill(worker, signal.SIGSTOP)  # alive, but doing nothing
-        long_ago = time.time() - Heartbeat.STALE_SECONDS - 5
-        os.utime(heartbeat, (long_ago, long_ago))  # as if it had been stopped for a while
-        assert _health(port) == (503, b"work process not running\n")
+        with engine.begin() as connection:  # a writer that holds the lock meanwhile
+            connection.exec_driver_sql("SELECT 1")
+            os.kill(worker, signal.SIGSTOP)  # alive, but doing nothing
+            long_ago = time.time() - Heartbeat.STALE_SECONDS - 5
+            os.utime(heartbeat, (long_ago, long_ago))  # as if it had been stopped for a while
+            assert _health(port) == (503, b"work process not running\n")
         os.kill(worker, signal.SIGCONT)
         wait_until(lambda: _health(port)[0] == 200, Heartbeat.HEARTBEAT_SECONDS + 10, "a fresh heartbeat")
     finally:
         os.kill(worker, signal.SIGCONT)
+        engine.dispose()
         stderr = _stop(process)
     assert "no work process is running" in stderr
