@@ -89,6 +89,7 @@ def test_a_waiting_web_writer_goes_before_the_work_process_next_transaction(tmp_
     if pid == 0:  # the work process: back-to-back transactions for a second
         turn = _WriterTurn(lock)
         turn.defers = True
+        turn.DEFER_SECONDS = 5.0  # longer than any scheduling delay of a loaded CI machine
         started, told = time.monotonic(), False
         with turns.open("a") as log:
             while time.monotonic() - started < 1.0:
