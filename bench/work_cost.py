@@ -41,7 +41,13 @@ ROOT = Path(__file__).resolve().parent.parent
 USER = "U0BENCH"
 CHANNEL = "C0BENCH"
 # The request, and what Slack sees once its work is done (bench/ack_latency.py's RESULT_CALL).
-ROUNDS = (("/case", "show C-1", "response_url"), ("/sideeffect", "C-1", "views.open"))
+# `/case help` reads nothing and answers fixed text: its cost is the durable path's own
+# (inbox claim, dispatch, reply through the outbox and relay, request marked done).
+ROUNDS = (
+    ("/case", "show C-1", "response_url"),
+    ("/case", "help", "response_url"),
+    ("/sideeffect", "C-1", "views.open"),
+)
 
 
 class _Counts:
