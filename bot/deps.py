@@ -29,7 +29,7 @@ from bot.slack import SlackGateway
 from bot.unit import Actor, Unit, refusal_event
 from storage import migrate
 from storage.core import AppMeta
-from storage.db import make_engine, session_scope
+from storage.db import make_engine, session_scope, snapshot_scope
 
 log = logging.getLogger(__name__)
 _open_unit: ContextVar[Unit | None] = ContextVar("carethread_open_unit", default=None)
@@ -56,20 +56,31 @@ class Deps:
     workflows: tuple[Workflow, ...] = ()  # bot/workflows.py, handed in by the factory
 
     @contextmanager
-    def unit(self, actor: Actor) -> Iterator[Unit]:
+    def unit(self, actor: Actor, *, reads_only: bool = False) -> Iterator[Unit]:
         """One transaction for one use-case; wakes the relay if it queued messages.
 
-        Inside an inbox worker, the first unit also marks the request done, in the same
-        commit as the state it changed (bot/inbox.py), so a request acts once."""
-        with session_scope(self.engine) as session:
-            unit = Unit(self, session, actor)
-            committed = finish_in(session, unit.now)
-            token = _open_unit.set(unit)
-            try:
-                yield unit
-            finally:
-                _open_unit.reset(token)
-            auditlog.append(session, self.audit_key, unit.events)
+        Inside an inbox worker, the unit also marks the request done, in the same commit as
+        the state it changed (bot/inbox.py), so a request acts once.
+
+        `reads_only`: a view, which changes nothing but its audit events and replies. It
+        reads in a snapshot (no write lock held meanwhile) and writes those, with the done
+        mark, in a short transaction after (bot/unit.py `Unit`)."""
+        if reads_only:
+            with snapshot_scope(self.engine) as snapshot:
+                unit = Unit(self, snapshot, actor, reads_only=True)
+                with self._opened(unit):
+                    yield unit
+            with session_scope(self.engine) as session:
+                committed = finish_in(session, unit.now)
+                unit.write_deferred(session)
+                auditlog.append(session, self.audit_key, unit.events)
+        else:
+            with session_scope(self.engine) as session:
+                unit = Unit(self, session, actor)
+                committed = finish_in(session, unit.now)
+                with self._opened(unit):
+                    yield unit
+                auditlog.append(session, self.audit_key, unit.events)
         committed()
         # Each reply was queued leased (Unit.respond): its lease is this thread's claim.
         replies = dict(unit.leased)
@@ -77,6 +88,15 @@ class Deps:
             self.relay.kick()
         if replies:  # the person is waiting: send on this thread, no hand-over to the relay
             self.relay.deliver_claimed(replies)
+
+    @staticmethod
+    @contextmanager
+    def _opened(unit: Unit) -> Iterator[None]:
+        token = _open_unit.set(unit)
+        try:
+            yield
+        finally:
+            _open_unit.reset(token)
 
     def record(self, actor: Actor, action: str, outcome: Outcome, **details: Any) -> None:
         """A standalone audit event, for what left no state behind (a refusal, bad input)."""

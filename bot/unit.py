@@ -42,15 +42,26 @@ class Actor:
 
 
 class Unit:
-    def __init__(self, deps: Deps, session: Session, actor: Actor) -> None:
+    """A use-case's transaction (bot/deps.py `Deps.unit`).
+
+    A reads-only unit (a view: `/case show`, help) reads in a snapshot that holds no write
+    lock; its audit events and its messages are kept here and written after the reads, in a
+    short transaction of their own (`write_deferred`). On SQLite, where one writer at a time
+    is allowed, a view that held the write lock through its reads (10 ms for `/case show`)
+    kept every acknowledgement waiting behind it. It may queue replies and plain messages,
+    not threaded ones or updates (they need an outbox id at once), and changes nothing else."""
+
+    def __init__(self, deps: Deps, session: Session, actor: Actor, *, reads_only: bool = False) -> None:
         self.deps = deps
         self.session = session
         self.actor = actor
+        self.reads_only = reads_only
         self.now: datetime = deps.clock.now()
         self.events: list[PendingEvent] = []
         self.queued: list[tuple[int, str]] = []  # (outbox id, method) of every message queued
         # Replies this thread claimed when it queued them (respond): outbox id -> the lease it wrote.
         self.leased: dict[int, datetime] = {}
+        self._deferred: list[OutboxMessage] = []  # a reads-only unit's messages, not yet written
 
     @property
     def is_admin(self) -> bool:
@@ -61,6 +72,7 @@ class Unit:
 
         Called first in the unit, so the claim commits (or not) together with the work.
         """
+        self._must_write("once")
         self.session.add(ProcessedRequest(key=key[:191], created_at=self.now))
         try:
             self.session.flush()
@@ -122,6 +134,7 @@ class Unit:
         a sweep queues hundreds of prompts in one unit. Same rows as `post` writes."""
         if not posts:
             return []
+        self._must_write("post_all")
         table = table_of(OutboxMessage)
         rows = [
             self._values(
@@ -184,8 +197,8 @@ class Unit:
         # INSERT: set after the flush, it cost an UPDATE of the row at commit.
         lease = self.now + self.deps.relay.lease
         row = self._queue("response_url", "", payload, purpose, case_id, None, None, None, user, lease)
-        assert row.id is not None  # _queue flushed it
-        self.leased[row.id] = lease
+        if row.id is not None:  # else a reads-only unit's: leased when written (write_deferred)
+            self.leased[row.id] = lease
         return row
 
     def call(
@@ -223,10 +236,33 @@ class Unit:
             ),
             lease_until=lease_until,
         )
+        if self.reads_only:
+            if thread_of is not None or update_of is not None:
+                self._must_write(method)  # they name an outbox id, which this unit has not written
+            self._deferred.append(row)
+            return row
         self.session.add(row)
         self.session.flush()  # assigns the id later messages thread under
         self.queued.append((row.id, method))
         return row
+
+    def write_deferred(self, session: Session) -> None:
+        """Write a reads-only unit's messages in `session`, the short transaction after its
+        reads: queued and, for replies, leased to this thread, as `_queue` and `respond` do."""
+        if not self._deferred:
+            return
+        session.add_all(self._deferred)
+        session.flush()
+        for row in self._deferred:
+            assert row.id is not None  # the flush assigned it
+            self.queued.append((row.id, row.method))
+            if row.lease_until is not None:  # only replies are queued leased (respond)
+                self.leased[row.id] = row.lease_until
+        self._deferred.clear()
+
+    def _must_write(self, what: str) -> None:
+        if self.reads_only:
+            raise RuntimeError(f"{what} needs a unit that writes; this one only reads (Deps.unit reads_only)")
 
     def _values(
         self,

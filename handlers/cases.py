@@ -261,11 +261,16 @@ def _form_date(check: FieldCheck, view: dict[str, Any], block: str, what: str) -
         return None
 
 
+# `/case` commands that only read (and audit that they did): their units read in a snapshot.
+VIEWS = (parsing.ShowCase, parsing.ListCases, parsing.ShowDuties, parsing.ShowConsent)
+
+
 def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, reply: Reply) -> None:
     render = deps.renderer.message
     if isinstance(command, Help):
-        deps.record(actor, "help.viewed", Outcome.OK, command=str(Command.CASE))
-        reply(render("cases/help", case_usage=list(CASE_USAGE.values()), roles=ROLE_HELP))
+        with deps.unit(actor, reads_only=True) as unit:
+            unit.audit("help.viewed", command=str(Command.CASE))
+            reply(render("cases/help", case_usage=list(CASE_USAGE.values()), roles=ROLE_HELP))
         return
     if isinstance(command, parsing.RecordConsent):
         with deps.unit(actor) as unit:
@@ -286,7 +291,7 @@ def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, 
         deps.gateway.open_view(body["trigger_id"], form)
         deps.record(actor, "case.create_form_opened", Outcome.OK)
         return
-    with deps.unit(actor) as unit:
+    with deps.unit(actor, reads_only=isinstance(command, VIEWS)) as unit:
         match command:
             case parsing.CreateCase(label=str(label), role=role, own_channel=own):  # None: form above
                 created = cases.create_case(

@@ -272,6 +272,16 @@ def _configure_sqlite(engine: Engine, lock_path: Path | None) -> None:
 
 
 _READ_ONLY = "carethread_read_only"
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+class ReadOnlyWrite(RuntimeError):
+    """A statement that writes, run in a read-only snapshot (snapshot_scope): a bug."""
+
+
+def _refuse_writes(_conn, _cursor, statement: str, *_args) -> None:
+    if statement.lstrip()[:7].upper().startswith(_WRITES):
+        raise ReadOnlyWrite(f"a read-only snapshot cannot run {statement.split(None, 1)[0]}")
 
 
 def is_postgres(engine: Engine) -> bool:
@@ -297,7 +307,8 @@ def snapshot_scope(engine: Engine) -> Iterator[Session]:
     For long reads that must not be torn by concurrent commits (verifying the audit chain
     while requests append to it, exporting a timeline): REPEATABLE READ READ ONLY on
     PostgreSQL; a deferred BEGIN on SQLite, which in WAL mode neither blocks nor waits for
-    writers. Never commits anything.
+    writers. Never commits anything, and refuses to write (ReadOnlyWrite): on SQLite a write
+    here would otherwise be rolled back without a word when the snapshot ends.
     """
     options: dict = {_READ_ONLY: True}
     if is_postgres(engine):
@@ -306,6 +317,7 @@ def snapshot_scope(engine: Engine) -> Iterator[Session]:
         engine.connect().execution_options(**options) as connection,
         Session(bind=connection, expire_on_commit=False) as session,
     ):
+        event.listen(connection, "before_cursor_execute", _refuse_writes)
         try:
             yield session
         finally:
