@@ -76,6 +76,11 @@ def _warn_if_unanchored(settings: Settings) -> None:
             "CARETHREAD_AUDIT_ANCHOR_DIR is not set: the audit chain is anchored only in its own "
             "database, so deleting its newest events would go unnoticed (docs/audit.md, Anchoring)."
         )
+    elif not settings.admin_channel:
+        log.warning(
+            "CARETHREAD_ADMIN_CHANNEL is not set: the audit anchor's daily checkpoint is not posted "
+            "to Slack, so the anchor file is its only copy (docs/audit.md, Anchoring)."
+        )
 
 
 def _check_port(settings: Settings) -> None:

@@ -231,3 +231,27 @@ def test_removing_the_verifiers_progress_does_not_silence_it(anchored, how):
         head = session.get(AuditHead, 1).seq
     again = _verify_periodically(h)
     assert (again.status, again.checked) == ("ok", head)  # the whole chain, from seq 1
+
+
+@pytest.mark.parametrize(
+    ("env", "warned"),
+    [
+        ({}, "CARETHREAD_AUDIT_ANCHOR_DIR is not set"),
+        ({"CARETHREAD_AUDIT_ANCHOR_DIR": "anchor"}, "CARETHREAD_ADMIN_CHANNEL is not set"),
+        ({"CARETHREAD_AUDIT_ANCHOR_DIR": "anchor", "CARETHREAD_ADMIN_CHANNEL": "C0ADMIN"}, None),
+    ],
+)
+def test_the_app_says_at_start_what_the_anchor_lacks(tmp_path, caplog, env, warned):
+    """No anchor: a removed tail verifies. An anchor without an admin channel: its daily
+    checkpoint has no second copy in Slack."""
+    import app
+
+    if "CARETHREAD_AUDIT_ANCHOR_DIR" in env:
+        env = {**env, "CARETHREAD_AUDIT_ANCHOR_DIR": str(tmp_path / env["CARETHREAD_AUDIT_ANCHOR_DIR"])}
+    with caplog.at_level("WARNING"):
+        app._warn_if_unanchored(make_settings(tmp_path, **env))
+    said = " ".join(r.getMessage() for r in caplog.records)
+    if warned is None:
+        assert "is not set" not in said
+    else:
+        assert warned in said
