@@ -12,6 +12,7 @@ import sys
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.doorbell import Doorbell
+from bot.logsafe import NoExceptionText
 from bot.processes import Heartbeat
 
 log = logging.getLogger("carethread")
@@ -19,6 +20,8 @@ log = logging.getLogger("carethread")
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # every logger's tracebacks, without messages
+        handler.addFilter(NoExceptionText())
     logging.getLogger("alembic").setLevel(logging.WARNING)
     from bot.workflows import WORKFLOWS
 

@@ -19,6 +19,7 @@ from bot.delivery import RESPONSE_URL
 from bot.doorbell import Doorbell
 from bot.ids import Callback
 from bot.inbox import NOT_SAVED, SAVED_LATE
+from bot.logsafe import NoExceptionText
 from bot.scheduler import run_sweep
 from devtools import slackreq
 from storage.cases import Case
@@ -336,6 +337,33 @@ class _Unreadable(io.BytesIO):
 
     def read(self, *args: Any) -> bytes:
         raise ValueError(self.error)
+
+
+def test_tracebacks_keep_their_types_and_frames_but_not_their_messages(harness, caplog):
+    """An exception's message can quote what a request carried: Bolt's error handlers put it
+    in their line, and every traceback ends with it. Our own line (the ref) is kept."""
+    clinical = "clozapine " + "300 mg"
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)  # as app.py's on the root logger
+    handler.addFilter(NoExceptionText())
+    ours = logging.getLogger("tests.edge")
+    ours.addHandler(handler)
+    try:
+        try:
+            raise KeyError(clinical)
+        except KeyError as exc:
+            raise ValueError(clinical) from exc
+    except ValueError as error:
+        ours.exception("unhandled error in %s (ref %s)", "cases.command", "ab12cd34")
+        logging.getLogger("slack_bolt").exception(f"Failed to run listener function (error: {error})")
+    finally:
+        ours.removeHandler(handler)
+    for text in (stream.getvalue(), caplog.text):
+        assert "clozapine" not in text
+        assert "Traceback (most recent call last)" in text and "test_inbox.py" in text
+        assert "KeyError (message not logged)" in text and "ValueError (message not logged)" in text
+    assert "unhandled error in cases.command (ref ab12cd34)" in stream.getvalue()
+    assert "Failed to run listener function (error message not logged)" in caplog.text
 
 
 # -- PostgreSQL refusing connections ---------------------------------------------------------
