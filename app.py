@@ -55,7 +55,9 @@ def startup_line(settings: Settings) -> str:
         database = make_url(settings.database_url).render_as_string(hide_password=True)
     except Exception:  # an unparsable URL already failed preflight; never echo it raw
         database = "(unreadable DATABASE_URL)"
-    mode = "Socket Mode" if settings.socket_mode else f"HTTP on {settings.host}:{settings.port}"
+    from bot.serve import bind_address
+
+    mode = "Socket Mode" if settings.socket_mode else f"HTTP on {bind_address(settings.host, settings.port)}"
     web = (
         ""
         if settings.socket_mode

@@ -17,6 +17,11 @@ from bot.logsafe import drop_exception_text
 WSGIApp = Callable[[dict[str, Any], Callable], Any]
 
 
+def bind_address(host: str, port: int) -> str:
+    """gunicorn's `bind` for HOST and PORT: an IPv6 address in brackets ([::1]:3000)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 class NoRequestBytes(logging.Filter):
     """gunicorn logs a request it could not parse as "Invalid request from ip=...: <error>",
     and the error quotes the bytes it choked on: a request line, a header, or a chunk-size
@@ -69,7 +74,7 @@ def serve_http(
 
     class Server(BaseApplication):
         def load_config(self) -> None:
-            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("bind", bind_address(host, port))
             self.cfg.set("workers", workers)
             self.cfg.set("threads", threads)
             self.cfg.set("worker_class", "gthread")
