@@ -12,6 +12,7 @@ import sys
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.doorbell import Doorbell
+from bot.logsafe import NoExceptionText
 from bot.processes import Heartbeat
 
 log = logging.getLogger("carethread")
@@ -19,6 +20,8 @@ log = logging.getLogger("carethread")
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # every logger's tracebacks, without messages
+        handler.addFilter(NoExceptionText())
     logging.getLogger("alembic").setLevel(logging.WARNING)
     from bot.workflows import WORKFLOWS
 
@@ -52,7 +55,9 @@ def startup_line(settings: Settings) -> str:
         database = make_url(settings.database_url).render_as_string(hide_password=True)
     except Exception:  # an unparsable URL already failed preflight; never echo it raw
         database = "(unreadable DATABASE_URL)"
-    mode = "Socket Mode" if settings.socket_mode else f"HTTP on {settings.host}:{settings.port}"
+    from bot.serve import bind_address
+
+    mode = "Socket Mode" if settings.socket_mode else f"HTTP on {bind_address(settings.host, settings.port)}"
     web = (
         ""
         if settings.socket_mode

@@ -14,6 +14,7 @@ like, and what it was.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -121,6 +122,31 @@ def _api_url(raw: str) -> str:
     if not raw.startswith(("http://", "https://")):
         raise ValueError("must be an http(s) URL")
     return raw if raw.endswith("/") else raw + "/"
+
+
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def _host(raw: str) -> str:
+    """An IPv4 address, an IPv6 address (bare or in brackets: kept bare, serve.py brackets
+    it for gunicorn) or a hostname."""
+    host = raw[1:-1] if raw.startswith("[") and raw.endswith("]") else raw
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    labels = host.removesuffix(".").split(".")
+    if (
+        ":" not in host
+        and len(host) <= 253
+        and all(_HOST_LABEL.fullmatch(label) for label in labels)
+        and not labels[-1].isdigit()  # 300.1.1.1 is a wrong address, not a name
+    ):
+        return host
+    raise ValueError(
+        "must be an IPv4 address like 0.0.0.0, an IPv6 address like :: or [::1], or a hostname like localhost"
+    )
 
 
 def _fernet_keys(raw: str) -> tuple[str, ...]:
@@ -268,7 +294,8 @@ class Settings(EnvSettings):
     data_dir: Path = Field(DEFAULT_DATA_DIR, validation_alias="CARETHREAD_DATA_DIR")
     database_url: str = Field(validation_alias="DATABASE_URL", repr=False)
     port: Annotated[int, whole(1, 65535)] = Field(3000, validation_alias="PORT")
-    host: str = Field("0.0.0.0", validation_alias="HOST")  # HTTP mode: the address to listen on
+    # HTTP mode: the address to listen on.
+    host: Annotated[str, parsed(_host)] = Field("0.0.0.0", validation_alias="HOST")
     admins: Annotated[frozenset[str], parsed(_ids)] = Field(frozenset(), validation_alias="CARETHREAD_ADMINS")
     admin_channel: str | None = Field(None, validation_alias="CARETHREAD_ADMIN_CHANNEL")
     sweep_seconds: Annotated[int, whole(1, 86400)] = Field(60, validation_alias="CARETHREAD_SWEEP_SECONDS")

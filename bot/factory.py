@@ -16,6 +16,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.contributions import Workflow
 from bot.deps import Deps
+from bot.logsafe import drop_exception_text
 from bot.workflows import WORKFLOWS
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,16 @@ def create_app(
 
 class _NoBodies(logging.Filter):
     """Bolt puts request bodies into some of its log lines (a failed signature check at INFO,
-    an unmatched request at WARNING, most DEBUG lines). No request body may reach the log:
-    such lines are cut to their first words."""
+    an unmatched request at WARNING, most DEBUG lines), and the exception's message into its
+    error handlers' lines. No request body may reach the log: such lines are cut to their
+    first words, and a traceback keeps its types and frames but not its messages."""
 
     CUT = ("Invalid request signature", "Unhandled request", "A global middleware")
+    ERRORS = (
+        "Failed to run listener function",
+        "Failed to run a middleware",
+        "Failed to run an internal function",
+    )
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.INFO:
@@ -64,6 +71,10 @@ class _NoBodies(logging.Filter):
         for start in self.CUT:
             if message.startswith(start):
                 record.msg, record.args = f"{start} (request body not logged)", ()
+        for start in self.ERRORS:
+            if message.startswith(start):
+                record.msg, record.args = f"{start} (error message not logged)", ()
+        drop_exception_text(record)
         return True
 
 

@@ -3,8 +3,9 @@
 The edge runs before Bolt and answers what Bolt should never see: a body over the size limit
 gets 413 before it is read (or as soon as reading passes the limit), a request that is not
 signed with the signing secret (or is older than five minutes) gets 401, and a signed body
-that cannot be read (bad UTF-8, bad JSON, a cut-off `payload`) gets 400. Nothing here, and
-nothing anywhere, logs any part of a request body.
+that cannot be read (a broken chunked upload, bad UTF-8, bad JSON, a cut-off `payload`) or
+is not shaped as Bolt reads it (a view that is not an object, actions that are not a list
+of them...) gets 400. Nothing here, and nothing anywhere, logs any part of a request body.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
-from slack_bolt.request.internals import parse_body
+from slack_bolt.context import BoltContext
+from slack_bolt.request.internals import build_context, parse_body
 from sqlalchemy import text
 
 from bot.factory import deps_of
@@ -79,7 +81,10 @@ def _check(environ: dict[str, Any], secret: bytes) -> str | None:
     if length is not None and (length < 0 or length > MAX_BODY_BYTES):
         return "413 Content Too Large"
     stream = environ.get("wsgi.input") or io.BytesIO()
-    raw = stream.read(length) if length is not None else stream.read(MAX_BODY_BYTES + 1)
+    try:
+        raw = stream.read(length) if length is not None else stream.read(MAX_BODY_BYTES + 1)
+    except Exception:  # gunicorn's chunked reader quotes the bad bytes in what it raises:
+        return "400 Bad Request"  # the exception is dropped here, never logged or re-raised
     if len(raw) > MAX_BODY_BYTES:
         return "413 Content Too Large"
     environ["wsgi.input"] = io.BytesIO(raw)
@@ -92,9 +97,48 @@ def _check(environ: dict[str, Any], secret: bytes) -> str | None:
         body = parse_body(raw.decode("utf-8"), environ.get("CONTENT_TYPE"))
     except ValueError:  # UnicodeDecodeError and JSONDecodeError both are
         return "400 Bad Request"
-    if not isinstance(body, dict):
+    if not isinstance(body, dict) or not _shaped(body):
         return "400 Bad Request"
     return None
+
+
+def _action_list(actions: Any) -> bool:
+    return (
+        isinstance(actions, list)
+        and len(actions) > 0
+        and all(isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions)
+    )
+
+
+def _has_str(value: Any, key: str) -> bool:
+    return isinstance(value, dict) and isinstance(value.get(key), str)
+
+
+# What Bolt's listener matchers index into, by payload type: without it they raise, and the
+# request would get a 500 instead of a 400. Types not listed reach no listener (Bolt: 404).
+_SHAPES: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "view_submission": lambda b: _has_str(b.get("view"), "callback_id"),
+    "view_closed": lambda b: _has_str(b.get("view"), "callback_id"),
+    "block_actions": lambda b: _action_list(b.get("actions")),
+    "block_suggestion": lambda b: _has_str(b, "action_id") and _has_str(b, "block_id"),
+    "event_callback": lambda b: _has_str(b.get("event"), "type"),
+    "url_verification": lambda b: _has_str(b, "challenge"),
+}
+
+
+def _shaped(body: dict[str, Any]) -> bool:
+    """Whether a parsed body has the shape Bolt needs: a slash command's name, each payload
+    type's parts (`_SHAPES`), and what Bolt's own context reads (ids, channel, authorizations)."""
+    if "command" in body and not (isinstance(body["command"], str) and body["command"].startswith("/")):
+        return False
+    kind = body.get("type")
+    if isinstance(kind, str) and kind in _SHAPES and not _SHAPES[kind](body):
+        return False
+    try:
+        build_context(BoltContext(), body)  # what Bolt does first with every request
+    except Exception:
+        return False
+    return True
 
 
 def _signed(secret: bytes, raw: bytes, timestamp: str, signature: str) -> bool:

@@ -71,6 +71,18 @@ def test_http_mode_serves_health_and_commands(tmp_path, slack, db_url_and_engine
         assert card.args["channel"] == "C0CARE" and card.args["text"] == "Case C-1 care-team thread"
         assert "C-1" in slack.wait_for("response_url", timeout=15)[0].args["text"]
         assert (tmp_path / "carethread-keys.env").exists()
+        # Bytes gunicorn cannot parse: its errors quote them. A chunk-size line of clinical
+        # text (a body's first bytes) gets the edge's plain 400; a request line or a header
+        # gunicorn refuses itself, and its log line keeps the kind of error, not the bytes.
+        chunked = (
+            b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\nclozapine 400mg\r\n{}\r\n0\r\n\r\n"
+        )
+        answer = _raw_http(port, chunked)
+        assert answer.startswith(b"HTTP/1.1 400") and b"clozapine" not in answer
+        assert _raw_http(port, b"clozapine 400mg HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 400")
+        bad_header = b"POST /slack/events HTTP/1.1\r\nHost: x\r\nX-Note: clozapine\x00400mg\r\n\r\n"
+        assert _raw_http(port, bad_header).startswith(b"HTTP/1.1 400")
     finally:
         process.terminate()
         _, log = process.communicate(timeout=20)
@@ -79,6 +91,18 @@ def test_http_mode_serves_health_and_commands(tmp_path, slack, db_url_and_engine
     assert f"HTTP on 0.0.0.0:{port}" in start and f"Slack API {slack.api_url}" in start
     assert "database " in start and "request worker" in start and "outbox relay" in start
     assert PASSWORD not in log and "Running job" not in log and "executed successfully" not in log
+    assert "clozapine" not in log
+    assert "Invalid request from ip=127.0.0.1: Invalid HTTP Header (request bytes not logged)" in log
+
+
+def _raw_http(port: int, request: bytes) -> bytes:
+    """Send bytes as they are (no client would send these) and read the whole answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
 
 
 def test_the_start_up_line_masks_the_database_password(tmp_path):

@@ -16,6 +16,7 @@ from bot.crypto import Cipher
 from bot.deps import check_keys
 from bot.handoffs.settings import HandoffSettings
 from bot.reviews.settings import ReviewSettings
+from bot.serve import bind_address
 from bot.side_effects.settings import DEFAULT_RED_FLAGS, SideEffectSettings
 from bot.workflows import WORKFLOWS
 from devtools.process import app_env
@@ -147,6 +148,36 @@ def test_values_are_parsed_and_checked(tmp_path):
     ]:
         with pytest.raises(ConfigError, match=expected):
             load_settings(env(tmp_path, **{name: value}), dotenv_path=tmp_path / "none", workflows=WORKFLOWS)
+
+
+@pytest.mark.parametrize(
+    ("raw", "host", "bind"),
+    [
+        ("127.0.0.1", "127.0.0.1", "127.0.0.1:3000"),
+        ("0.0.0.0", "0.0.0.0", "0.0.0.0:3000"),
+        ("::", "::", "[::]:3000"),
+        ("::1", "::1", "[::1]:3000"),
+        ("[::1]", "::1", "[::1]:3000"),  # as in a URL: kept bare, bracketed for gunicorn
+        ("localhost", "localhost", "localhost:3000"),
+        ("carethread.internal", "carethread.internal", "carethread.internal:3000"),
+    ],
+)
+def test_host_is_an_address_or_a_hostname_and_gunicorn_binds_it(tmp_path, raw, host, bind):
+    settings = load_settings(env(tmp_path, HOST=raw), dotenv_path=tmp_path / "none")
+    assert settings.host == host
+    assert bind_address(settings.host, settings.port) == bind
+
+
+@pytest.mark.parametrize(
+    "raw", ["300.1.1.1", "::1:3000x", "127.0.0.1:3000", "http://localhost", "my host", "-x"]
+)
+def test_a_host_that_is_neither_is_one_clear_error(tmp_path, raw):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env(tmp_path, HOST=raw), dotenv_path=tmp_path / "none")
+    assert str(caught.value) == (
+        "HOST must be an IPv4 address like 0.0.0.0, an IPv6 address like :: or [::1], or a hostname "
+        f"like localhost, got {raw!r}."
+    )
 
 
 def test_key_file_is_created_once_and_reused(tmp_path):

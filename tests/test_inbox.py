@@ -19,6 +19,7 @@ from bot.delivery import RESPONSE_URL
 from bot.doorbell import Doorbell
 from bot.ids import Callback
 from bot.inbox import NOT_SAVED, SAVED_LATE
+from bot.logsafe import NoExceptionText
 from bot.scheduler import run_sweep
 from devtools import slackreq
 from storage.cases import Case
@@ -53,6 +54,11 @@ def _signed_bytes(body: bytes, *, timestamp: int | None = None) -> dict[str, str
         "X-Slack-Request-Timestamp": ts,
         "X-Slack-Signature": f"v0={digest}",
     }
+
+
+def _form(payload: dict[str, Any]) -> bytes:
+    """An interactivity body: `payload=` and the payload's JSON."""
+    return urlencode({"payload": json.dumps(payload)}).encode()
 
 
 # -- the inbox ------------------------------------------------------------------------------
@@ -271,6 +277,21 @@ def test_oversized_bodies_get_413_before_they_are_read(harness):
         (b"payload=%7B%22type%22%3A%22block_act", "application/x-www-form-urlencoded"),  # cut-off payload
         (b"command=%2Fcase&text=\xff\xfe", "application/x-www-form-urlencoded"),  # bad UTF-8
         (b"payload=%FF%FE", "application/x-www-form-urlencoded"),  # bad UTF-8 inside the payload
+        # Parsed, but not shaped as Bolt's listeners read them (they raised: a 500).
+        (_form({"type": "view_submission", "view": "x"}), "application/x-www-form-urlencoded"),
+        (_form({"type": "view_submission"}), "application/x-www-form-urlencoded"),
+        (_form({"type": "view_submission", "view": {"callback_id": 5}}), "application/x-www-form-urlencoded"),
+        (_form({"type": "view_closed", "view": "x"}), "application/x-www-form-urlencoded"),
+        (_form({"type": "block_actions", "actions": "x"}), "application/x-www-form-urlencoded"),
+        (_form({"type": "block_actions", "actions": []}), "application/x-www-form-urlencoded"),
+        (_form({"type": "block_actions", "actions": [{}]}), "application/x-www-form-urlencoded"),
+        (_form({"type": "block_suggestion", "action_id": 5}), "application/x-www-form-urlencoded"),
+        (b"command=case&text=create", "application/x-www-form-urlencoded"),  # no "/"
+        (b'{"command": 5}', "application/json"),
+        (b'{"type": "event_callback", "event": "x"}', "application/json"),
+        (b'{"type": "event_callback", "event": {"type": "message", "channel": 5}}', "application/json"),
+        (b'{"type": "event_callback", "event": {"type": "x"}, "authorizations": "x"}', "application/json"),
+        (b'{"type": "url_verification", "challenge": 5}', "application/json"),
     ],
 )
 def test_malformed_bodies_get_400_when_signed_and_401_when_not(harness, body, content_type):
@@ -294,11 +315,55 @@ def test_no_part_of_a_refused_body_reaches_the_log(harness, caplog):
     assert _raw(harness, huge, {"Content-Type": "text/plain"}) == 413
     garbage = b"payload=" + b"clozapine{"
     assert _raw(harness, garbage, _signed_bytes(garbage)) == 400
+    misshapen = _form({"type": "block_actions", "actions": [{"value": "clozapine"}], "user": "Heron"})
+    assert _raw(harness, misshapen, _signed_bytes(misshapen)) == 400
+    # A body the server cannot read: gunicorn's chunked reader raises quoting the bytes.
+    environ = slackreq.wsgi_environ("POST", "/slack/events", b"", _signed_bytes(b""), length="")
+    environ["wsgi.input"] = _Unreadable(b"Invalid chunk size: b'clozapine 400mg'")
+    status: dict[str, int] = {}
+    b"".join(harness.wsgi(environ, lambda line, _h, _e=None: status.setdefault("code", int(line.split()[0]))))
+    assert status["code"] == 400
     # Bolt itself: a request no listener handles.
     unhandled = slackreq.block_action(SECRET, user=ALICE, action_id="no_such_button", value="clozapine")
     assert harness.send(unhandled).status in (200, 404)
-    logged = "\n".join(r.getMessage() for r in caplog.records)
+    logged = caplog.text + "\n".join(r.getMessage() for r in caplog.records)
     assert "clozapine" not in logged and "Heron" not in logged
+
+
+class _Unreadable(io.BytesIO):
+    def __init__(self, error: bytes) -> None:
+        super().__init__()
+        self.error = error
+
+    def read(self, *args: Any) -> bytes:
+        raise ValueError(self.error)
+
+
+def test_tracebacks_keep_their_types_and_frames_but_not_their_messages(harness, caplog):
+    """An exception's message can quote what a request carried: Bolt's error handlers put it
+    in their line, and every traceback ends with it. Our own line (the ref) is kept."""
+    clinical = "clozapine " + "300 mg"
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)  # as app.py's on the root logger
+    handler.addFilter(NoExceptionText())
+    ours = logging.getLogger("tests.edge")
+    ours.addHandler(handler)
+    try:
+        try:
+            raise KeyError(clinical)
+        except KeyError as exc:
+            raise ValueError(clinical) from exc
+    except ValueError as error:
+        ours.exception("unhandled error in %s (ref %s)", "cases.command", "ab12cd34")
+        logging.getLogger("slack_bolt").exception(f"Failed to run listener function (error: {error})")
+    finally:
+        ours.removeHandler(handler)
+    for text in (stream.getvalue(), caplog.text):
+        assert "clozapine" not in text
+        assert "Traceback (most recent call last)" in text and "test_inbox.py" in text
+        assert "KeyError (message not logged)" in text and "ValueError (message not logged)" in text
+    assert "unhandled error in cases.command (ref ab12cd34)" in stream.getvalue()
+    assert "Failed to run listener function (error message not logged)" in caplog.text
 
 
 # -- PostgreSQL refusing connections ---------------------------------------------------------
