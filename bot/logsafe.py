@@ -4,14 +4,24 @@ An exception's message can quote its input (a value that did not parse, the byte
 could not read, a clinician's text): a logged traceback keeps each exception's type and
 frames, and its message becomes "(message not logged)". What our own code logs with an
 exception (the action, the ref the user was given) is the record's message and is kept.
+
+Kept too: the messages of errors about the connection or the machine (a database that is
+locked or refused the connection, a socket that timed out), which say what an operator must
+fix and quote nothing a request carried (SQL statements are logged with their parameters
+hidden, storage/db.py). A database's constraint errors are not among them: PostgreSQL's
+DETAIL quotes the conflicting values.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import traceback
 
+from sqlalchemy import exc as sa_exc
+
 NOT_LOGGED = "(message not logged)"
+_SAY_WHY = (OSError, sqlite3.OperationalError, sa_exc.OperationalError, sa_exc.InterfaceError)
 
 
 def drop_exception_text(record: logging.LogRecord) -> None:
@@ -36,7 +46,8 @@ def _lines(exc: BaseException, seen: set[int]) -> list[str]:
         lines += traceback.format_tb(exc.__traceback__)
     kind = type(exc)
     name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
-    lines.append(f"{name} {NOT_LOGGED}\n")
+    message = f": {exc}" if isinstance(exc, _SAY_WHY) else f" {NOT_LOGGED}"
+    lines.append(f"{name}{message}\n")
     return lines
 
 

@@ -366,6 +366,27 @@ def test_tracebacks_keep_their_types_and_frames_but_not_their_messages(harness, 
     assert "Failed to run listener function (error message not logged)" in caplog.text
 
 
+def test_a_database_or_connection_error_keeps_the_message_an_operator_needs(caplog):
+    import sqlite3
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(NoExceptionText())
+    ours = logging.getLogger("tests.edge")
+    ours.addHandler(handler)
+    try:
+        for error in (sqlite3.OperationalError("database is locked"), ConnectionRefusedError(111, "refused")):
+            try:
+                raise error
+            except Exception:
+                ours.exception("the inbox could not be written")
+    finally:
+        ours.removeHandler(handler)
+    said = stream.getvalue()
+    assert "sqlite3.OperationalError: database is locked" in said
+    assert "ConnectionRefusedError: [Errno 111] refused" in said
+
+
 # -- PostgreSQL refusing connections ---------------------------------------------------------
 
 
