@@ -3,6 +3,14 @@
 SQLite gets WAL (readers never block the writer), a busy timeout (writers wait instead of
 failing) and foreign keys on. Every SQLite transaction starts with BEGIN IMMEDIATE so two
 writers serialize at the start instead of deadlocking when both try to upgrade a read lock.
+
+Those waits are long (BUSY_SECONDS, the pool's 30 s) for the work that is not answering
+anyone. A transaction that must be over in time (`begin_by`: the ack path's inbox save,
+which Slack gives 3 s) has every wait bounded by what is left of its deadline instead, and
+fails (DeadlinePassed, or the database's own timeout error) rather than start late: the
+wait for a pooled connection and for a new one, SQLite's writer turn, lock file and busy
+timeout, PostgreSQL's lock and statement timeouts; and it is rolled back, not committed,
+if the deadline passed while it ran.
 """
 
 from __future__ import annotations
@@ -15,40 +23,82 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.pool import QueuePool
 from sqlmodel import Session, create_engine
+
+BUSY_SECONDS = 30  # how long a writer without a deadline waits for SQLite's lock
+PG_CONNECT_SECONDS = 2  # a new PostgreSQL connection under a deadline: psycopg's least
+
+# The deadline (time.monotonic()) of the transaction this thread is in, if it has one.
+_DEADLINE: ContextVar[float | None] = ContextVar("carethread_deadline", default=None)
+
+
+class DeadlinePassed(sa_exc.TimeoutError):
+    """A transaction with a deadline (`begin_by`) could not be done in time: nothing of it
+    was committed."""
+
+
+def _left(deadline: float) -> float:
+    """Seconds left before `deadline`; DeadlinePassed when none are."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise DeadlinePassed("the transaction's deadline passed before it was done")
+    return left
+
+
+class _BoundedPool(QueuePool):
+    """A QueuePool whose wait for a free connection is bounded by the thread's deadline, if
+    it has one (`begin_by`); the others wait the pool's timeout as before."""
+
+    @property
+    def _timeout(self) -> float:
+        deadline = _DEADLINE.get()
+        if deadline is None:
+            return self._long_timeout
+        return max(0.0, min(self._long_timeout, deadline - time.monotonic()))
+
+    @_timeout.setter
+    def _timeout(self, value: float) -> None:
+        self._long_timeout = value
 
 
 def make_engine(url: str, *, echo: bool = False, connect_args: dict | None = None) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        on_disk = bool(parsed.database) and parsed.database != ":memory:"
+        if on_disk:
+            Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
             echo=echo,
             hide_parameters=True,  # errors and logs never quote values (they can be clinical)
-            connect_args={"check_same_thread": False, "timeout": 30, **(connect_args or {})},
+            connect_args={"check_same_thread": False, "timeout": BUSY_SECONDS, **(connect_args or {})},
+            **({"poolclass": _BoundedPool} if on_disk else {}),
         )
-        on_disk = bool(parsed.database) and parsed.database != ":memory:"
         _configure_sqlite(engine, Path(f"{parsed.database}.writer-lock") if on_disk else None)
         return engine
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             url = str(parsed.set(drivername="postgresql+psycopg"))
-        return create_engine(
+        engine = create_engine(
             url,
             echo=echo,
             hide_parameters=True,
             pool_pre_ping=True,
+            poolclass=_BoundedPool,
             pool_size=10,
             max_overflow=20,
             connect_args=connect_args or {},
         )
+        _configure_postgres(engine)
+        return engine
     raise ValueError(f"DATABASE_URL must be sqlite:/// or postgresql+psycopg://, got {parsed.drivername}")
 
 
@@ -75,7 +125,10 @@ class _WriterTurn:
     (it holds a shared lock on a second file, `want_path`, meanwhile), a deferring writer waits
     up to DEFER_SECONDS before it takes the lock again. Otherwise the work process, running
     one transaction after another, took the lock back each time before a waiting ack noticed
-    it was free, and acks waited through several of its transactions."""
+    it was free, and acks waited through several of its transactions.
+
+    A writer with a deadline (`begin_by`) waits for its turn, and for the lock file, only
+    until then, and then fails (DeadlinePassed) instead of proceeding: it must not start late."""
 
     WAIT_SECONDS = 30.0
     POLL_SECONDS = 0.001
@@ -95,7 +148,9 @@ class _WriterTurn:
         self.defers = False
         self.checkpoints = True  # this process's commits copy the WAL back into the database
 
-    def take(self) -> bool:
+    def take(self, deadline: float | None = None) -> bool:
+        """This thread's turn: True once taken, False when WAIT_SECONDS ran out (SQLite's
+        own lock decides then); with `deadline`, DeadlinePassed when it is not taken by then."""
         me = threading.get_ident()
         with self._mutex:
             if self._owner == me:
@@ -110,22 +165,28 @@ class _WriterTurn:
                 entry = (me, handed)
                 self._waiting.append(entry)
         if first:  # the other processes' turn is taken outside the mutex: it may take a while
-            self._lock_file()
-            return True
-        if handed.acquire(timeout=self.WAIT_SECONDS):
-            self._lock_file()
-            return True
+            return self._lock_file(deadline)
+        if handed.acquire(timeout=self._wait(deadline)):
+            return self._lock_file(deadline)
         with self._mutex:
             if entry in self._waiting:  # still queued: give up the turn, SQLite decides
                 self._waiting.remove(entry)
+                if deadline is not None:
+                    raise DeadlinePassed("no turn to write before the deadline")
                 return False
-        self._lock_file()
-        return True  # handed over just as the wait ran out
+        return self._lock_file(deadline)  # handed over just as the wait ran out
 
-    def _lock_file(self) -> None:
-        """The other processes' turn, taken by the thread whose turn it is in this one."""
+    def _wait(self, deadline: float | None) -> float:
+        if deadline is None:
+            return self.WAIT_SECONDS
+        return max(0.0, min(self.WAIT_SECONDS, deadline - time.monotonic()))
+
+    def _lock_file(self, deadline: float | None) -> bool:
+        """The other processes' turn, taken by the thread whose turn it is in this one; with
+        `deadline`, when it is not taken by then the turn here is given back and
+        DeadlinePassed raised."""
         if self._lock_path is None or self._want_path is None:
-            return
+            return True
         if self._lock_fd is None or self._want_fd is None or self._lock_pid != os.getpid():
             self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
             self._want_fd = os.open(self._want_path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -135,15 +196,19 @@ class _WriterTurn:
             fcntl.flock(self._want_fd, fcntl.LOCK_UN)
         if _flock(self._lock_fd, fcntl.LOCK_EX):
             self._locked = True
-            return
+            return True
         waiting = not self.defers and _flock(self._want_fd, fcntl.LOCK_SH)
         try:
             self._locked = _poll(
-                lambda: _flock(self._lock_fd, fcntl.LOCK_EX), self.WAIT_SECONDS, self.POLL_SECONDS
+                lambda: _flock(self._lock_fd, fcntl.LOCK_EX), self._wait(deadline), self.POLL_SECONDS
             )  # not taken in WAIT_SECONDS: SQLite's own lock decides
         finally:
             if waiting:
                 fcntl.flock(self._want_fd, fcntl.LOCK_UN)
+        if not self._locked and deadline is not None:
+            self.give_back()
+            raise DeadlinePassed("another process kept the database's writer lock past the deadline")
+        return True
 
     def give_back(self) -> None:
         with self._mutex:
@@ -206,6 +271,7 @@ def defer_writes(engine: Engine) -> None:
 
 
 _TURN = "carethread_writer_turn"  # set on a pooled connection while it holds the turn
+_BUSY = "carethread_busy_ms"  # a pooled SQLite connection's busy timeout, as last set
 
 
 def _configure_sqlite(engine: Engine, lock_path: Path | None) -> None:
@@ -216,12 +282,21 @@ def _configure_sqlite(engine: Engine, lock_path: Path | None) -> None:
         if info.pop(_TURN, False):
             turn.give_back()
 
+    def busy_timeout(conn: Connection, ms: int) -> None:
+        """The connection's wait for SQLite's lock: short under a deadline, long otherwise
+        (the pooled connection goes on to other transactions)."""
+        info = conn.connection.info
+        if info.get(_BUSY) != ms:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={int(ms)}")
+            info[_BUSY] = ms
+
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # pragma: no cover - exercised by every test
+    def _on_connect(dbapi_connection, record):  # pragma: no cover - exercised by every test
         dbapi_connection.isolation_level = None  # let us emit BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000}")
+        record.info[_BUSY] = BUSY_SECONDS * 1000
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         if not turn.checkpoints:
@@ -233,12 +308,18 @@ def _configure_sqlite(engine: Engine, lock_path: Path | None) -> None:
         # A read-only snapshot (snapshot_scope) must not hold the write lock: in WAL mode a
         # plain BEGIN reads a consistent snapshot while writers carry on.
         if conn.get_execution_options().get(_READ_ONLY):
+            busy_timeout(conn, BUSY_SECONDS * 1000)
             conn.exec_driver_sql("BEGIN")
             return
+        deadline = _DEADLINE.get()
         info = conn.connection.info  # the pooled connection's: outlives this checkout
-        if turn.take():
+        if turn.take(deadline):
             info[_TURN] = True
         try:
+            # Under a deadline, SQLite's lock is waited for only as long as is left of it:
+            # "database is locked" then, and the INSERT never runs.
+            wait = BUSY_SECONDS if deadline is None else _left(deadline)
+            busy_timeout(conn, max(1, int(wait * 1000)))
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
             give_back(info)
@@ -269,6 +350,45 @@ def _configure_sqlite(engine: Engine, lock_path: Path | None) -> None:
     @event.listens_for(engine.pool, "checkin")
     def _on_checkin(_dbapi_connection, record):  # pragma: no cover - a transaction never ended
         give_back(record.info)
+
+
+def _configure_postgres(engine: Engine) -> None:
+    @event.listens_for(engine, "do_connect")
+    def _on_connect(_dialect, _record, _cargs, cparams):  # pragma: no cover - exercised by tests
+        if _DEADLINE.get() is not None:  # a new connection for a transaction with a deadline
+            cparams["connect_timeout"] = PG_CONNECT_SECONDS
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # pragma: no cover - exercised by tests
+        deadline = _DEADLINE.get()
+        if deadline is None:
+            return
+        # Each statement of this transaction, and each wait for a lock, ends by the deadline
+        # (an error, and the transaction rolls back); SET LOCAL: only this transaction's.
+        ms = str(max(1, int(_left(deadline) * 1000)))
+        conn.exec_driver_sql(
+            "SELECT set_config('statement_timeout', %(ms)s, true), set_config('lock_timeout', %(ms)s, true)",
+            {"ms": ms},
+        )
+
+
+@contextmanager
+def begin_by(engine: Engine, deadline: float) -> Iterator[Connection]:
+    """A write transaction that is committed by `deadline` (time.monotonic()) or not at all.
+
+    For the ack path's inbox save (bot/group_insert.py): every wait it would make is bounded
+    by what is left (a pooled or new connection, SQLite's writer turn, lock file and busy
+    timeout, PostgreSQL's lock and statement timeouts), and what outlasts it fails with
+    DeadlinePassed or the database's timeout error before anything is written. Past the
+    deadline when the caller is done, it is rolled back instead of committed: the person was,
+    or is about to be, told it was not saved. Only a COMMIT already sent is not interrupted."""
+    token = _DEADLINE.set(deadline)
+    try:
+        with engine.connect() as connection, connection.begin():
+            yield connection
+            _left(deadline)
+    finally:
+        _DEADLINE.reset(token)
 
 
 _READ_ONLY = "carethread_read_only"

@@ -9,11 +9,13 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import event, func, select
+from sqlalchemy.exc import SQLAlchemyError
 
-from bot.group_insert import GroupInsert, Replayed
-from storage.db import session_scope
+from bot.group_insert import SAVE_SECONDS, GroupInsert, Replayed
+from storage.db import DeadlinePassed, session_scope
 from storage.inbox import InboxRequest
 from storage.migrate import upgrade
+from tests.holding import POSTGRES_HOLDER, SQLITE_HOLDERS, holding
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
@@ -99,6 +101,43 @@ def test_a_database_error_fails_the_whole_batch_and_saves_none_of_it(migrated):
     with session_scope(migrated) as session:
         assert session.execute(select(func.count()).select_from(InboxRequest)).scalar_one() == 0
     assert isinstance(saver.save(_row(2)), int)  # the next request is saved as usual
+
+
+def test_a_batch_that_waits_out_its_deadline_fails_every_request_in_it_and_saves_none(migrated):
+    """Another writer holds the lock the inserts need for longer than Slack waits: every
+    request of the batch (and of the batches queued behind it) fails within SAVE_SECONDS,
+    each told so, and none is saved once the lock is let go."""
+    how = POSTGRES_HOLDER if migrated.dialect.name == "postgresql" else SQLITE_HOLDERS[0]
+    saver = GroupInsert(migrated)
+    with holding(migrated, how):
+        started = time.monotonic()
+        outcomes = _together(saver, [_row(n) for n in range(5)])
+        answered = time.monotonic() - started
+    assert all(isinstance(o, SQLAlchemyError) for o in outcomes), outcomes
+    assert answered < SAVE_SECONDS + 1.5, answered  # not the 30 s the workers would wait
+    with session_scope(migrated) as session:
+        assert session.execute(select(func.count()).select_from(InboxRequest)).scalar_one() == 0
+    assert isinstance(saver.save(_row(5)), int)  # the lock let go: saved as usual
+
+
+def test_a_batch_written_past_its_deadline_is_rolled_back_not_committed(migrated, monkeypatch):
+    """The inserts themselves outlast the deadline: the person is told it was not saved, so
+    the transaction must not commit afterwards."""
+    monkeypatch.setattr("bot.group_insert.SAVE_SECONDS", 0.5)
+    saver = GroupInsert(migrated)
+
+    def slow(_conn, _cursor, statement: str, *_args) -> None:
+        if statement.lstrip().upper().startswith("INSERT"):
+            time.sleep(0.7)
+
+    event.listen(migrated, "after_cursor_execute", slow)
+    try:
+        [outcome] = _together(saver, [_row(1)])
+    finally:
+        event.remove(migrated, "after_cursor_execute", slow)
+    assert isinstance(outcome, DeadlinePassed)
+    with session_scope(migrated) as session:
+        assert session.execute(select(func.count()).select_from(InboxRequest)).scalar_one() == 0
 
 
 @pytest.fixture

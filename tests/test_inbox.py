@@ -17,6 +17,7 @@ import pytest
 
 from bot.delivery import RESPONSE_URL
 from bot.doorbell import Doorbell
+from bot.group_insert import SAVE_SECONDS
 from bot.ids import Callback
 from bot.inbox import NOT_SAVED, SAVED_LATE
 from bot.logsafe import NoExceptionText
@@ -26,6 +27,7 @@ from storage.cases import Case
 from storage.core import OutboxStatus
 from storage.inbox import InboxRequest, InboxStatus
 from storage.side_effects import SideEffectReport
+from tests.holding import POSTGRES_HOLDER, SQLITE_HOLDERS, holding
 from tests.side_effect_helpers import MEDS, TEAM, THERAPIST, report_values, submit_report
 from tests.support import ALICE, SECRET, Harness, care_team, make_settings, reply_text
 
@@ -157,6 +159,41 @@ def test_requests_are_refused_with_a_message_when_the_inbox_cannot_be_written(ha
         with harness.engine.begin() as connection:
             connection.exec_driver_sql("ALTER TABLE inbox_away RENAME TO inbox")
     assert len(harness.rows(SideEffectReport)) == 0
+
+
+@pytest.mark.parametrize("how", SQLITE_HOLDERS)
+def test_a_locked_sqlite_database_is_answered_in_time_and_nothing_saved_after(harness, how):
+    """Another writer keeps SQLite's lock (and/or the writer-lock file, or this process's
+    writer turn) longer than Slack waits: the command is told it was not saved within
+    SAVE_SECONDS (not after the 30 s the workers would wait), and once the lock is let go
+    the request is not saved after all, nor worked on."""
+    if harness.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    _locked_inbox_answered_in_time(harness, how)
+
+
+def test_a_locked_postgres_inbox_is_answered_in_time_and_nothing_saved_after(harness):
+    """A transaction elsewhere holds a lock the inbox insert needs: lock_timeout and
+    statement_timeout end the insert by the deadline, and nothing is saved after."""
+    if harness.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    _locked_inbox_answered_in_time(harness, POSTGRES_HOLDER)
+
+
+def _locked_inbox_answered_in_time(h: Harness, how: str) -> None:
+    case_id = care_team(h, TEAM, meds=MEDS)
+    h.settle()
+    saved, viewed = len(h.rows(InboxRequest)), len(h.audit_events(action="case.viewed"))
+    with holding(h.engine, how):  # held for HOLD_SECONDS at most, well past the deadline
+        started = time.monotonic()
+        response = h.command(THERAPIST, f"show C-{case_id}", settle=False)
+        answered = time.monotonic() - started
+    h.settle()  # the lock is let go: a save still under way would commit now
+    assert response.status == 200 and json.loads(response.body)["text"] == NOT_SAVED
+    assert answered < SAVE_SECONDS + 1.5, answered  # margin for a loaded CI machine
+    assert len(h.rows(InboxRequest)) == saved
+    assert len(h.audit_events(action="case.viewed")) == viewed
+    assert not _shown(h.slack)
 
 
 # -- backpressure and forms first ----------------------------------------------------------

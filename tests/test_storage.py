@@ -134,3 +134,22 @@ def test_a_web_process_connection_never_checkpoints_and_a_work_process_one_does(
     finally:
         web.dispose()
         work.dispose()
+
+
+def test_only_a_transaction_with_a_deadline_waits_briefly(engine):
+    """`begin_by` (the ack path's inbox save) bounds its waits by its deadline; the pooled
+    connection then goes back to the long waits of the work that is not answering Slack."""
+    import time
+
+    from storage.db import begin_by, is_postgres
+
+    if is_postgres(engine):
+        show = "SELECT setting::int FROM pg_settings WHERE name = 'lock_timeout'"  # in ms
+    else:
+        show = "PRAGMA busy_timeout"
+    with begin_by(engine, time.monotonic() + 1.5) as connection:
+        assert engine.pool._timeout <= 1.5  # type: ignore[attr-defined]
+        assert 0 < connection.exec_driver_sql(show).scalar() <= 1500
+    with engine.begin() as connection:
+        assert engine.pool._timeout == 30  # type: ignore[attr-defined]
+        assert connection.exec_driver_sql(show).scalar() == (0 if is_postgres(engine) else 30000)
