@@ -1,6 +1,7 @@
 """The inbox across process deaths, with `python app.py` as an operator runs it (gunicorn):
 killed (SIGKILL) right after acknowledging a burst, or stopped (SIGTERM) with work in hand,
-then started again: every acknowledged request is processed once, each message sent once."""
+then started again: every acknowledged request is processed once, each message sent once.
+And Socket Mode stopped by SIGTERM with work in hand releases it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.ids import Callback
 from devtools import slackreq
@@ -241,3 +244,95 @@ def test_sigterm_releases_every_claim_so_another_process_takes_them_at_once(
         process.wait(timeout=30)
     with session_scope(engine) as session:
         assert len(session.execute(select(SideEffectReport.id)).scalars().all()) == BURST
+
+
+# `python app.py` in Socket Mode, but the connection to Slack is a stand-in: connect()
+# delivers requests the way the Socket Mode client does (parsed payloads, no signature), and
+# start(), the library's own, would then wait in its bare Event().wait() as with a real socket.
+SOCKET_MODE_CHILD = """
+import sys
+from urllib.parse import parse_qsl
+
+import slack_bolt.adapter.socket_mode as socket_mode
+from slack_bolt.request import BoltRequest
+
+from devtools import slackreq
+
+
+class Delivering(socket_mode.SocketModeHandler):
+    def connect(self):
+        for text in sys.argv[1:]:
+            command = slackreq.slash_command(
+                "unused", command="/case", text=text, user=sys.argv[0], response_url=RESPOND
+            )
+            body = dict(parse_qsl(command.body))
+            self.app.dispatch(BoltRequest(body=body, mode="socket_mode"))
+
+    def close(self):
+        super().close()
+        print("closed", flush=True)
+
+
+socket_mode.SocketModeHandler = Delivering
+import app
+
+sys.exit(app.main())
+"""
+
+
+def _held_inbox(engine) -> int:
+    return _count(
+        engine,
+        select(func.count())
+        .select_from(InboxRequest)
+        .where(InboxRequest.status == InboxStatus.PENDING, InboxRequest.owner.is_not(None)),
+    )
+
+
+def test_sigterm_in_socket_mode_releases_every_claim(tmp_path, slack, db_url_and_engine):
+    """SocketModeHandler.start() installs no SIGTERM handler: SIGTERM ended the process in
+    its wait, and the requests it had claimed waited out their ten-minute lease."""
+    url, engine = db_url_and_engine
+    env = _env(
+        tmp_path,
+        slack,
+        url,
+        SLACK_APP_TOKEN="xapp-test",
+        CARETHREAD_WORK_THREADS="1",
+        CARETHREAD_LEASE_SECONDS="600",
+    )
+    # The one worker waits on Slack to open a form; the five commands after it stay queued.
+    texts = ["create"] + [f"create Heron {n}" for n in range(5)]
+    script = SOCKET_MODE_CHILD.replace("RESPOND", repr(slack.url + "respond/socket"))
+    slack.hold("views.open")
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, THERAPIST, *texts],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+
+        def claimed() -> bool:
+            assert process.poll() is None, process.communicate()[1][-2000:]
+            try:
+                return _held_inbox(engine) == len(texts)
+            except SQLAlchemyError:  # not migrated yet
+                return False
+
+        wait_until(claimed, 60, "the requests claimed in Socket Mode")
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        slack.release("views.open")
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=20)
+    assert process.returncode == 0, stderr[-2000:]
+    assert "closed" in stdout  # the connection was closed before the rest stopped
+    released = re.search(r"released (\d+) request", stderr)
+    assert released and int(released.group(1)) >= len(texts) - 1, stderr[-2000:]
+    assert _held_inbox(engine) == 0  # another replica takes them now, not in ten minutes
