@@ -13,7 +13,9 @@ first unit that commits during that work marks the row done in its own transacti
 killed before it is claimed again after its lease, one killed after it is not run twice.
 
 - Replays: the signature hash is unique, so the same signed request sent again within its
-  five minutes collides and is refused (401) and audited.
+  five minutes collides and is refused (401) and audited, whatever its headers (a retry
+  header is not signed). Slack signs each retry afresh, with its own timestamp, so a real
+  retry does not collide; its event_id de-duplicates it.
 - Failure to save: the person is told at once, in the ack (see `_not_saved`), and the
   request is not acknowledged as accepted: nothing acknowledged is lost.
 - Backpressure: each process keeps at most `queue_limit` requests in its local queue.
@@ -238,12 +240,7 @@ class Inbox:
         }
         try:
             row_id = self._saver.save(row)  # with whatever other acks wait: one transaction
-        except Replayed:
-            if kind == InboxKind.EVENT and request.headers.get("x-slack-retry-num"):
-                # Slack's own retry, re-sent within the same second (so signed alike): the
-                # delivery is already in the inbox and acts once.
-                ack()
-                return None
+        except Replayed:  # whatever its headers: X-Slack-Retry-Num is not signed
             return self._replayed(key, body, kind)
         except SQLAlchemyError as exc:
             log.error("could not save a %s request (%s) to the inbox: %s", kind, key, _reason(exc))

@@ -104,6 +104,21 @@ def test_a_replayed_request_is_refused_and_audited_and_acts_once(harness):
     assert refused[0].actor == ALICE and "Heron" not in refused[0].details
 
 
+def test_a_replay_that_claims_to_be_slacks_retry_is_refused_too(harness):
+    """X-Slack-Retry-Num is not signed: anyone replaying a captured event can add it. Slack's
+    own retries are signed afresh, so they never collide on the signature."""
+    event = {"type": "app_home_opened", "user": ALICE, "tab": "home"}
+    request = slackreq.event_callback(SECRET, event)
+    assert harness.send(request).status == 200
+    replayed = slackreq.SignedRequest(
+        request.body, {**request.headers, "X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+    )
+    assert harness.send(replayed).status == 401
+    assert len(harness.rows(InboxRequest)) == 1 and len(harness.slack.calls_to("views.publish")) == 1
+    [refused] = harness.audit_events(action="request.replayed")
+    assert refused.outcome == "denied" and refused.actor == ALICE
+
+
 def test_a_replayed_modal_submission_creates_one_report(harness):
     case_id = care_team(harness, TEAM, meds=MEDS)
     request = slackreq.view_submission(
