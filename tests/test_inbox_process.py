@@ -18,6 +18,7 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -144,18 +145,29 @@ def _messages(slack) -> Counter:
 
 def test_sigkill_right_after_acking_a_burst_loses_nothing(tmp_path, slack, db_url_and_engine):
     url, engine = db_url_and_engine
-    env = _env(tmp_path, slack, url, CARETHREAD_LEASE_SECONDS="3")
+    env = _env(tmp_path, slack, url, CARETHREAD_LEASE_SECONDS="3", CARETHREAD_WORK_THREADS="2")
     port = free_port()
     process = _start(env, port)
     try:
         case_id = _seed_case(port, slack, engine)
+        # One worker waits on Slack to open a form until after the kill, so at least that
+        # request is certainly in flight, not done, when the process dies; the other works
+        # off the burst meanwhile.
+        slack.hold("views.open")
+        opener = slackreq.slash_command(
+            SECRET, command="/case", text="create", user=THERAPIST, response_url=slack.url + "respond/form"
+        )
+        assert _post(port, opener)[0] == 200
         answers = _burst(port, case_id)
         os.killpg(process.pid, signal.SIGKILL)  # the moment the last 200 is back
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=20)
+        slack.release("views.open")
     assert [status for status, _ in answers] == [200] * BURST
+    not_done = _pending_inbox(engine)
+    assert not_done >= 1  # the restart below has work left to do, not only to find done
     with session_scope(engine) as session:
         # Messages whose Slack call may have been in flight at the kill: sent at least once.
         in_flight = session.execute(
@@ -164,7 +176,7 @@ def test_sigkill_right_after_acking_a_burst_loses_nothing(tmp_path, slack, db_ur
             .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.lease_until.is_not(None))
         ).scalar_one()
         inbox_rows = session.execute(select(func.count()).select_from(InboxRequest)).scalar_one()
-    assert inbox_rows == BURST + 2  # every acknowledged request was saved before its 200
+    assert inbox_rows == BURST + 3  # every acknowledged request was saved before its 200
 
     process = _start(env, port)
     try:
@@ -180,7 +192,7 @@ def test_sigkill_right_after_acking_a_burst_loses_nothing(tmp_path, slack, db_ur
             select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == OutboxStatus.SENT)
         ).scalar_one()
     assert len(reports) == BURST  # each acknowledged submission acted once
-    assert statuses == Counter({InboxStatus.DONE: BURST + 2})
+    assert statuses == Counter({InboxStatus.DONE: BURST + 3})
     sent = _messages(slack)
     calls = sum(sent.values())
     assert sent_rows <= calls <= sent_rows + in_flight, (sent_rows, calls, in_flight)
@@ -207,10 +219,9 @@ def test_sigterm_releases_every_claim_so_another_process_takes_them_at_once(
         forged = slackreq.slash_command(
             "not-the-secret", command="/case", text="clozapine 300 mg", user=THERAPIST
         )
-        try:
+        with pytest.raises(urllib.error.HTTPError) as refused:
             _post(port, forged)
-        except urllib.error.HTTPError as err:
-            assert err.code == 401
+        assert refused.value.code == 401
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
     finally:
