@@ -151,15 +151,28 @@ def stop_background(app, scheduler) -> None:
 
 
 def _serve_socket_mode(settings: Settings) -> int:
+    """Socket Mode: one process until SIGTERM or SIGINT, then the connection is closed and
+    whatever it holds is finished or released (stop_background). Not SocketModeHandler.start():
+    it waits in a bare Event().wait() with no SIGTERM handler, so SIGTERM ended the process
+    there and its claims waited out their lease."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     from bot.factory import create_app
+    from bot.processes import stop_on_signal, wait_for_stop
 
+    stop = stop_on_signal()
     app = create_app(settings)
     scheduler = start_background(app)
+    handler = SocketModeHandler(app, settings.app_token)
     try:
-        SocketModeHandler(app, settings.app_token).start()
+        handler.connect()
+        log.info("CareThread connected to Slack in Socket Mode")
+        wait_for_stop(stop)
     finally:
+        try:
+            handler.close()  # no new requests while the rest stops
+        except Exception:
+            log.exception("could not close the Socket Mode connection")
         stop_background(app, scheduler)
     return 0
 
@@ -210,16 +223,11 @@ def _serve_http(settings: Settings) -> int:
 def _work_process(settings: Settings, doorbell: Doorbell, heartbeat: Heartbeat, number: int) -> int:
     """One work process: inbox workers, relay and sweeps until SIGTERM, then whatever it
     holds is finished or released (stop_background)."""
-    import signal
-    import threading
-
     from bot.factory import create_app, deps_of
-    from bot.processes import settle_heap
+    from bot.processes import settle_heap, stop_on_signal, wait_for_stop
     from storage.db import defer_writes
 
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_on_signal()
     if settings.work_niceness:
         os.nice(settings.work_niceness)  # acks first (bot/processes.py); raising it needs no privilege
     app = create_app(settings)
@@ -228,8 +236,7 @@ def _work_process(settings: Settings, doorbell: Doorbell, heartbeat: Heartbeat, 
     scheduler = start_background(app, doorbell)
     heartbeat.keep_beating(stop)
     log.debug("CareThread work process %s ready", number)
-    while not stop.wait(1.0):
-        pass
+    wait_for_stop(stop)
     stop_background(app, scheduler)
     return 0
 

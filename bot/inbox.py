@@ -13,12 +13,15 @@ first unit that commits during that work marks the row done in its own transacti
 killed before it is claimed again after its lease, one killed after it is not run twice.
 
 - Replays: the signature hash is unique, so the same signed request sent again within its
-  five minutes collides and is refused (401) and audited.
-- Failure to save: the person is told at once, in the ack (see `_not_saved`), and the
-  request is not acknowledged as accepted: nothing acknowledged is lost.
+  five minutes collides and is refused (401) and audited, whatever its headers (a retry
+  header is not signed). Slack signs each retry afresh, with its own timestamp, so a real
+  retry does not collide; its event_id de-duplicates it.
+- Failure to save: the person is told at once (see `_not_saved`), and the request is not
+  acknowledged as accepted: nothing acknowledged is lost.
 - Backpressure: each process keeps at most `queue_limit` requests in its local queue.
   Beyond that the request is still saved, unleased, and the person is told the reply may
-  be late; whichever process has room claims it from the database. A web process, which
+  be late (a command in its ack, a button through its response_url; a modal just closes,
+  as it always does); whichever process has room claims it from the database. A web process, which
   cannot see the work process's queue, counts the requests still pending instead (at most
   every BEHIND_CHECK_SECONDS).
 - Forms first: a request that opens a modal (its trigger_id lasts 3 s) jumps the queue, and
@@ -35,6 +38,7 @@ import itertools
 import json
 import logging
 import os
+import queue
 import socket
 import threading
 import time
@@ -78,6 +82,8 @@ MAX_ATTEMPTS = 50
 KEEP_DONE = timedelta(hours=1)  # long past the five minutes in which a replay could come back
 BEHIND_CHECK_SECONDS = 0.5  # a web process recounts the pending requests at most this often
 CLAIM_PER_WORKER = 4  # a work process claims a few rows at a time, so forms wait little
+NOTICE_THREADS = 2  # send the notices to buttons' response_urls, off the ack's path
+NOTICE_QUEUE = 200  # notices waiting beyond this are dropped (logged): the request is saved anyway
 
 _processing: ContextVar[_Processing | None] = ContextVar("carethread_inbox_row", default=None)
 
@@ -142,6 +148,53 @@ def kind_of(body: dict[str, Any]) -> InboxKind:
     )
 
 
+class _Notices:
+    """Ephemeral notices through a request's response_url (Bolt's `respond`), sent by a few
+    background threads: a button's ack can carry no message, and the ack must not wait on
+    Slack. Started on first use, so a process forked after import starts its own."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple[Callable[..., Any], str]] = queue.Queue(NOTICE_QUEUE)
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def send(self, request: BoltRequest, text: str) -> bool:
+        """Queue `text` for the person; False when nobody can be told this way: the request
+        has no response_url (a button in a modal), or too many notices wait already."""
+        respond = request.context.respond  # Bolt builds one even without a response_url
+        if respond is None or not request.context.response_url:
+            return False
+        try:
+            self._queue.put_nowait((respond, text))
+        except queue.Full:
+            log.warning("inbox: too many notices waiting; one was not sent")
+            return False
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            while len(self._threads) < NOTICE_THREADS:
+                thread = threading.Thread(target=self._run, name="inbox-notice", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+        return True
+
+    def _run(self) -> None:
+        while True:
+            respond, text = self._queue.get()
+            try:
+                respond(text=text, response_type="ephemeral", replace_original=False)
+            except Exception as exc:
+                log.error("could not send a notice through a response_url: %s", type(exc).__name__)
+            finally:
+                self._queue.task_done()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Tests: until every queued notice has been sent (or failed)."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return not self._queue.unfinished_tasks
+
+
 def signature_hash(request: BoltRequest) -> str | None:
     """What identifies one signed delivery: its timestamp and signature (Socket Mode has none)."""
     headers = request.headers or {}
@@ -187,6 +240,7 @@ class Inbox:
         self._remote: Doorbell | None = None
         self._behind = False
         self._behind_checked = float("-inf")
+        self.notices = _Notices()
 
     # -- registry: filled by each handlers module's register() --------------------------------
 
@@ -238,16 +292,11 @@ class Inbox:
         }
         try:
             row_id = self._saver.save(row)  # with whatever other acks wait: one transaction
-        except Replayed:
-            if kind == InboxKind.EVENT and request.headers.get("x-slack-retry-num"):
-                # Slack's own retry, re-sent within the same second (so signed alike): the
-                # delivery is already in the inbox and acts once.
-                ack()
-                return None
+        except Replayed:  # whatever its headers: X-Slack-Retry-Num is not signed
             return self._replayed(key, body, kind)
         except SQLAlchemyError as exc:
             log.error("could not save a %s request (%s) to the inbox: %s", kind, key, _reason(exc))
-            return _not_saved(kind, body, ack, request)
+            return self._not_saved(kind, body, ack, request)
         if local:
             self._push(row_id, urgent)
             ack()
@@ -262,9 +311,33 @@ class Inbox:
             late = True
         if late and kind == InboxKind.COMMAND:
             ack(text=SAVED_LATE, response_type="ephemeral")
-        else:
-            ack()
+            return None
+        if late and body.get("type") == "block_actions":
+            self.notices.send(request, SAVED_LATE)  # a button's ack carries no message
+        ack()  # a modal closes, as it always does on submit; an event has nobody to tell
         return None
+
+    def _not_saved(
+        self, kind: InboxKind, body: dict[str, Any], ack: Ack, request: BoltRequest
+    ) -> BoltResponse | None:
+        """The request could not be saved: say so where the person is looking, and keep the
+        form (a modal stays open with the message on its first field). A button is told
+        through its response_url; one without (a button in a modal), a modal with no input
+        block to carry the message, and events get a 503: Slack shows an error on the
+        button or the modal, and sends an event again."""
+        if kind == InboxKind.COMMAND:
+            ack(text=NOT_SAVED, response_type="ephemeral")
+            return None
+        if kind == InboxKind.VIEW:
+            block = _first_input_block(body)
+            if block:
+                ack(response_action="errors", errors={block: NOT_SAVED})
+                return None
+            return BoltResponse(status=503, body="")
+        if kind != InboxKind.EVENT and self.notices.send(request, NOT_SAVED):
+            ack()
+            return None
+        return BoltResponse(status=503, body="")
 
     def _replayed(self, key: str, body: dict[str, Any], kind: InboxKind) -> BoltResponse:
         """A signature already seen: Slack never sends one twice, so someone replayed it."""
@@ -489,31 +562,6 @@ def _reason(exc: BaseException) -> str:
     """An error's kind, never its message: SQL errors can quote the statement's values."""
     orig = getattr(exc, "orig", None)
     return type(orig or exc).__name__
-
-
-def _not_saved(kind: InboxKind, body: dict[str, Any], ack: Ack, request: BoltRequest) -> BoltResponse | None:
-    """The request could not be saved: say so where the person is looking, and keep the
-    form (a modal stays open with the message on its first field). Events get a 503 so
-    Slack sends them again."""
-    if kind == InboxKind.COMMAND:
-        ack(text=NOT_SAVED, response_type="ephemeral")
-        return None
-    if kind == InboxKind.VIEW:
-        block = _first_input_block(body)
-        if block:
-            ack(response_action="errors", errors={block: NOT_SAVED})
-            return None
-        return BoltResponse(status=503, body="")
-    if kind == InboxKind.EVENT:
-        return BoltResponse(status=503, body="")
-    respond = request.context.respond
-    if respond is not None:
-        try:
-            respond(text=NOT_SAVED, response_type="ephemeral", replace_original=False)
-        except Exception as exc:
-            log.error("could not tell the person their click was not saved: %s", type(exc).__name__)
-    ack()
-    return None
 
 
 def _first_input_block(body: dict[str, Any]) -> str | None:

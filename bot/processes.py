@@ -149,6 +149,23 @@ class Heartbeat:
             return False
 
 
+def stop_on_signal() -> threading.Event:
+    """An event that SIGTERM or SIGINT sets, instead of ending the process where it stands:
+    whoever waits on it (`wait_for_stop`) then stops in order and releases what it holds.
+    Called in the main thread, before anything is claimed."""
+    stop = threading.Event()
+    for sig in SIGNALS:
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def wait_for_stop(stop: threading.Event) -> None:
+    """Block the main thread until `stop` is set. Short waits: the signal handler that sets
+    it runs in this thread, between them."""
+    while not stop.wait(1.0):
+        pass
+
+
 def settle_heap() -> None:
     """Once a process has built the app, before its first request: what start-up made (the
     app, templates, SQLAlchemy's mappers, imported modules) lives as long as the process, so

@@ -111,8 +111,10 @@ def block_action(
     message_ts: str | None = "1700000001.000100",
     view: dict[str, Any] | None = None,
     timestamp: int | None = None,
-    response_url: str = "http://127.0.0.1:9/respond/x",
+    response_url: str | None = "http://127.0.0.1:9/respond/x",
 ) -> SignedRequest:
+    """A button click. `view` puts it in a modal; `response_url=None` leaves that out, as
+    Slack does for a button in a modal."""
     payload: dict[str, Any] = {
         "type": "block_actions",
         "team": {"id": TEAM, "domain": "clinic"},
@@ -128,8 +130,9 @@ def block_action(
                 "action_ts": _action_ts(),
             }
         ],
-        "response_url": response_url,
     }
+    if response_url is not None:
+        payload["response_url"] = response_url
     if view is not None:
         payload["container"] = {"type": "view", "view_id": view.get("id", "V1")}
         payload["view"] = view

@@ -18,7 +18,7 @@ import pytest
 from bot.delivery import RESPONSE_URL
 from bot.doorbell import Doorbell
 from bot.group_insert import SAVE_SECONDS
-from bot.ids import Callback
+from bot.ids import Action, Callback
 from bot.inbox import NOT_SAVED, SAVED_LATE
 from bot.logsafe import NoExceptionText
 from bot.scheduler import run_sweep
@@ -112,6 +112,21 @@ def test_a_replayed_request_is_refused_and_audited_and_acts_once(harness):
     assert refused[0].actor == ALICE and "Heron" not in refused[0].details
 
 
+def test_a_replay_that_claims_to_be_slacks_retry_is_refused_too(harness):
+    """X-Slack-Retry-Num is not signed: anyone replaying a captured event can add it. Slack's
+    own retries are signed afresh, so they never collide on the signature."""
+    event = {"type": "app_home_opened", "user": ALICE, "tab": "home"}
+    request = slackreq.event_callback(SECRET, event)
+    assert harness.send(request).status == 200
+    replayed = slackreq.SignedRequest(
+        request.body, {**request.headers, "X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+    )
+    assert harness.send(replayed).status == 401
+    assert len(harness.rows(InboxRequest)) == 1 and len(harness.slack.calls_to("views.publish")) == 1
+    [refused] = harness.audit_events(action="request.replayed")
+    assert refused.outcome == "denied" and refused.actor == ALICE
+
+
 def test_a_replayed_modal_submission_creates_one_report(harness):
     case_id = care_team(harness, TEAM, meds=MEDS)
     request = slackreq.view_submission(
@@ -196,6 +211,40 @@ def _locked_inbox_answered_in_time(h: Harness, how: str) -> None:
     assert not _shown(h.slack)
 
 
+def test_a_click_or_a_form_that_cannot_be_saved_is_never_acknowledged_as_saved(harness):
+    """A button's ack carries no message: it is told through its response_url. A button in
+    a modal has none, and a modal with no input block has no field to show the message on:
+    they get a 503, so Slack shows an error on the button or the modal."""
+    no_input = "tests_no_input"
+    harness.app.view(no_input)(harness.deps.inbox.listener("tests.no_input", lambda _deps, _body: None))
+    with harness.engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE inbox RENAME TO inbox_away")
+    try:
+        click = slackreq.block_action(
+            SECRET,
+            user=ALICE,
+            action_id=Action.VIEW_DETAILS,
+            value="1",
+            response_url=harness.slack.url + "respond/lost",
+        )
+        answer = harness.send(click, settle=False)
+        assert (answer.status, answer.body) == (200, "")
+        in_modal = slackreq.block_action(
+            SECRET, user=ALICE, action_id=Action.VIEW_DETAILS, value="1", view={"id": "V1"}, response_url=None
+        )
+        assert harness.send(in_modal, settle=False).status == 503
+        form = slackreq.view_submission(SECRET, user=ALICE, callback_id=no_input, values={})
+        assert harness.send(form, settle=False).status == 503
+        assert harness.deps.inbox.notices.wait_idle(10)
+    finally:
+        with harness.engine.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE inbox_away RENAME TO inbox")
+    [told] = harness.slack.calls_to("response_url")
+    assert told.args["token"] == "lost" and told.args["text"] == NOT_SAVED
+    assert (told.args["response_type"], told.args["replace_original"]) == ("ephemeral", False)
+    assert harness.rows(InboxRequest) == []
+
+
 # -- backpressure and forms first ----------------------------------------------------------
 
 
@@ -217,6 +266,48 @@ def test_beyond_the_queue_bound_requests_are_saved_and_the_person_told_it_may_be
         listings = [c for c in slack.calls_to("response_url") if "created" not in reply_text(c.args)]
         assert len(listings) == 4  # every one answered, late or not
     finally:
+        slack.release("views.open")
+        h.close()
+
+
+def test_beyond_the_queue_bound_a_click_is_saved_and_the_person_told_through_its_response_url(
+    make_harness, slack
+):
+    """A button's ack can carry no message: the notice goes through the click's response_url,
+    and the ack does not wait for it (here Slack holds every response_url call)."""
+    h = make_harness(CARETHREAD_INBOX_QUEUE="2", CARETHREAD_WORK_THREADS="1")
+    try:
+        h.command(ALICE, "create Blue Heron")
+        slack.hold("views.open")  # Slack is slow: the one worker waits on a modal
+        h.command(ALICE, "create", settle=False)
+        _wait_busy(h)
+        slack.hold("response_url")
+        answers, slowest = [], 0.0
+        for n in range(4):
+            click = slackreq.block_action(
+                SECRET,
+                user=ALICE,
+                action_id=Action.VIEW_DETAILS,
+                value="1",
+                response_url=slack.url + f"respond/click{n}",
+            )
+            started = time.monotonic()
+            answers.append(h.send(click, settle=False))
+            slowest = max(slowest, time.monotonic() - started)
+        assert [(a.status, a.body) for a in answers] == [(200, "")] * 4
+        assert slowest < 5  # a held response_url call waits 30 s
+        slack.release("response_url")
+        assert h.deps.inbox.notices.wait_idle(10)
+        told = [c.args for c in slack.calls_to("response_url") if c.args.get("text") == SAVED_LATE]
+        assert sorted(t["token"] for t in told) == ["click2", "click3"]
+        assert {(t["response_type"], t["replace_original"]) for t in told} == {("ephemeral", False)}
+        slack.release("views.open")
+        h.settle()
+        assert h.deps.inbox.wait_idle(10)
+        h.settle()
+        assert [r.status for r in h.rows(InboxRequest)] == [InboxStatus.DONE] * 6
+    finally:
+        slack.release("response_url")
         slack.release("views.open")
         h.close()
 

@@ -1,6 +1,7 @@
 """The inbox across process deaths, with `python app.py` as an operator runs it (gunicorn):
 killed (SIGKILL) right after acknowledging a burst, or stopped (SIGTERM) with work in hand,
-then started again: every acknowledged request is processed once, each message sent once."""
+then started again: every acknowledged request is processed once, each message sent once.
+And Socket Mode stopped by SIGTERM with work in hand releases it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -16,8 +18,10 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.ids import Callback
 from devtools import slackreq
@@ -141,18 +145,29 @@ def _messages(slack) -> Counter:
 
 def test_sigkill_right_after_acking_a_burst_loses_nothing(tmp_path, slack, db_url_and_engine):
     url, engine = db_url_and_engine
-    env = _env(tmp_path, slack, url, CARETHREAD_LEASE_SECONDS="3")
+    env = _env(tmp_path, slack, url, CARETHREAD_LEASE_SECONDS="3", CARETHREAD_WORK_THREADS="2")
     port = free_port()
     process = _start(env, port)
     try:
         case_id = _seed_case(port, slack, engine)
+        # One worker waits on Slack to open a form until after the kill, so at least that
+        # request is certainly in flight, not done, when the process dies; the other works
+        # off the burst meanwhile.
+        slack.hold("views.open")
+        opener = slackreq.slash_command(
+            SECRET, command="/case", text="create", user=THERAPIST, response_url=slack.url + "respond/form"
+        )
+        assert _post(port, opener)[0] == 200
         answers = _burst(port, case_id)
         os.killpg(process.pid, signal.SIGKILL)  # the moment the last 200 is back
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=20)
+        slack.release("views.open")
     assert [status for status, _ in answers] == [200] * BURST
+    not_done = _pending_inbox(engine)
+    assert not_done >= 1  # the restart below has work left to do, not only to find done
     with session_scope(engine) as session:
         # Messages whose Slack call may have been in flight at the kill: sent at least once.
         in_flight = session.execute(
@@ -161,7 +176,7 @@ def test_sigkill_right_after_acking_a_burst_loses_nothing(tmp_path, slack, db_ur
             .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.lease_until.is_not(None))
         ).scalar_one()
         inbox_rows = session.execute(select(func.count()).select_from(InboxRequest)).scalar_one()
-    assert inbox_rows == BURST + 2  # every acknowledged request was saved before its 200
+    assert inbox_rows == BURST + 3  # every acknowledged request was saved before its 200
 
     process = _start(env, port)
     try:
@@ -177,7 +192,7 @@ def test_sigkill_right_after_acking_a_burst_loses_nothing(tmp_path, slack, db_ur
             select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == OutboxStatus.SENT)
         ).scalar_one()
     assert len(reports) == BURST  # each acknowledged submission acted once
-    assert statuses == Counter({InboxStatus.DONE: BURST + 2})
+    assert statuses == Counter({InboxStatus.DONE: BURST + 3})
     sent = _messages(slack)
     calls = sum(sent.values())
     assert sent_rows <= calls <= sent_rows + in_flight, (sent_rows, calls, in_flight)
@@ -204,10 +219,9 @@ def test_sigterm_releases_every_claim_so_another_process_takes_them_at_once(
         forged = slackreq.slash_command(
             "not-the-secret", command="/case", text="clozapine 300 mg", user=THERAPIST
         )
-        try:
+        with pytest.raises(urllib.error.HTTPError) as refused:
             _post(port, forged)
-        except urllib.error.HTTPError as err:
-            assert err.code == 401
+        assert refused.value.code == 401
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
     finally:
@@ -241,3 +255,95 @@ def test_sigterm_releases_every_claim_so_another_process_takes_them_at_once(
         process.wait(timeout=30)
     with session_scope(engine) as session:
         assert len(session.execute(select(SideEffectReport.id)).scalars().all()) == BURST
+
+
+# `python app.py` in Socket Mode, but the connection to Slack is a stand-in: connect()
+# delivers requests the way the Socket Mode client does (parsed payloads, no signature), and
+# start(), the library's own, would then wait in its bare Event().wait() as with a real socket.
+SOCKET_MODE_CHILD = """
+import sys
+from urllib.parse import parse_qsl
+
+import slack_bolt.adapter.socket_mode as socket_mode
+from slack_bolt.request import BoltRequest
+
+from devtools import slackreq
+
+
+class Delivering(socket_mode.SocketModeHandler):
+    def connect(self):
+        for text in sys.argv[1:]:
+            command = slackreq.slash_command(
+                "unused", command="/case", text=text, user=sys.argv[0], response_url=RESPOND
+            )
+            body = dict(parse_qsl(command.body))
+            self.app.dispatch(BoltRequest(body=body, mode="socket_mode"))
+
+    def close(self):
+        super().close()
+        print("closed", flush=True)
+
+
+socket_mode.SocketModeHandler = Delivering
+import app
+
+sys.exit(app.main())
+"""
+
+
+def _held_inbox(engine) -> int:
+    return _count(
+        engine,
+        select(func.count())
+        .select_from(InboxRequest)
+        .where(InboxRequest.status == InboxStatus.PENDING, InboxRequest.owner.is_not(None)),
+    )
+
+
+def test_sigterm_in_socket_mode_releases_every_claim(tmp_path, slack, db_url_and_engine):
+    """SocketModeHandler.start() installs no SIGTERM handler: SIGTERM ended the process in
+    its wait, and the requests it had claimed waited out their ten-minute lease."""
+    url, engine = db_url_and_engine
+    env = _env(
+        tmp_path,
+        slack,
+        url,
+        SLACK_APP_TOKEN="xapp-test",
+        CARETHREAD_WORK_THREADS="1",
+        CARETHREAD_LEASE_SECONDS="600",
+    )
+    # The one worker waits on Slack to open a form; the five commands after it stay queued.
+    texts = ["create"] + [f"create Heron {n}" for n in range(5)]
+    script = SOCKET_MODE_CHILD.replace("RESPOND", repr(slack.url + "respond/socket"))
+    slack.hold("views.open")
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, THERAPIST, *texts],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+
+        def claimed() -> bool:
+            assert process.poll() is None, process.communicate()[1][-2000:]
+            try:
+                return _held_inbox(engine) == len(texts)
+            except SQLAlchemyError:  # not migrated yet
+                return False
+
+        wait_until(claimed, 60, "the requests claimed in Socket Mode")
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        slack.release("views.open")
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=20)
+    assert process.returncode == 0, stderr[-2000:]
+    assert "closed" in stdout  # the connection was closed before the rest stopped
+    released = re.search(r"released (\d+) request", stderr)
+    assert released and int(released.group(1)) >= len(texts) - 1, stderr[-2000:]
+    assert _held_inbox(engine) == 0  # another replica takes them now, not in ten minutes
