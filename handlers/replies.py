@@ -21,7 +21,7 @@ from bot.deps import Deps, open_unit
 from bot.errors import BadInput, CareThreadError, Duplicate, FieldErrors
 from bot.inbox import in_worker
 from bot.slack import SlackUnavailable
-from bot.unit import Actor
+from bot.unit import Actor, Unit
 
 log = logging.getLogger(__name__)
 Reply = Callable[[dict[str, Any]], None]
@@ -124,8 +124,11 @@ def dm(deps: Deps, user_id: str) -> Reply:
     trusting: replies go to the user by DM, through the outbox."""
 
     def send(message: dict[str, Any]) -> None:
-        with deps.unit(Actor.app(Source.MODAL)) as unit:
-            unit.post(channel=user_id, message=message, purpose="error_reply")
+        _queue(
+            deps,
+            Source.MODAL,
+            lambda unit: unit.post(channel=user_id, message=message, purpose="error_reply"),
+        )
 
     return send
 
@@ -136,8 +139,13 @@ def in_channel(deps: Deps, user_id: str, channel: str | None) -> Reply:
         return dm(deps, user_id)
 
     def send(message: dict[str, Any]) -> None:
-        with deps.unit(Actor.app(Source.BUTTON)) as unit:
-            unit.ephemeral(channel=channel, user=user_id, message=message, purpose="error_reply")
+        _queue(
+            deps,
+            Source.BUTTON,
+            lambda unit: unit.ephemeral(
+                channel=channel, user=user_id, message=message, purpose="error_reply"
+            ),
+        )
 
     return send
 
@@ -157,15 +165,24 @@ def ephemeral(deps: Deps, body: dict[str, Any], *, replace_original: bool = Fals
         return dm(deps, user)
 
     def send(message: dict[str, Any]) -> None:
-        unit = open_unit()
-        if unit is not None:  # the reply commits with the work it reports
-            unit.respond(
+        _queue(
+            deps,
+            Source.COMMAND,
+            lambda unit: unit.respond(
                 url=url, user=user, message=message, purpose="reply", replace_original=replace_original
-            )
-            return
-        with deps.unit(Actor.app(Source.COMMAND)) as unit:
-            unit.respond(
-                url=url, user=user, message=message, purpose="reply", replace_original=replace_original
-            )
+            ),
+        )
 
     return send
+
+
+def _queue(deps: Deps, source: Source, queue: Callable[[Unit], object]) -> None:
+    """Queue a reply in the unit open on this thread, so it commits with the work it reports
+    (a crash between two commits would lose the reply to work that was done); with none
+    open (an error reply, after the work's unit rolled back), in a unit of its own."""
+    unit = open_unit()
+    if unit is not None:
+        queue(unit)
+        return
+    with deps.unit(Actor.app(source)) as own:
+        queue(own)
