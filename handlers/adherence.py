@@ -81,10 +81,10 @@ def _command(deps: Deps, body: dict[str, Any]) -> None:
                     choices = adherence.form_choices(unit, case_id=case_id)
                 deps.gateway.open_view(body["trigger_id"], report_view(deps, choices, reason=reason))
                 deps.record(actor, "adherence.form_opened", Outcome.OK, case_id=case_id)
-            case ListAdherence(case_id=case_id):
-                with deps.unit(actor) as unit:
+            case ListAdherence(case_id=case_id):  # a view: reads in a snapshot (Deps.unit)
+                with deps.unit(actor, reads_only=True) as unit:
                     ref, lines = adherence.list_reports(unit, case_id=case_id)
-                reply(deps.renderer.message("adherence/adherence_list", case_ref=ref, lines=lines))
+                    reply(deps.renderer.message("adherence/adherence_list", case_ref=ref, lines=lines))
 
 
 def _submit_report(deps: Deps, body: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from bot.inputs import Help, whole_number
 from bot.slack import SlackUnavailable
 from bot.unit import Actor
 from handlers import actors
-from handlers.replies import ephemeral, replying
+from handlers.replies import Reply, ephemeral, replying
 
 PAGE_ACTIONS = (Action.AUDIT_OLDER, Action.AUDIT_NEWER)
 
@@ -49,11 +49,12 @@ def _command(deps: Deps, body: dict[str, Any]) -> None:
     with replying(deps, actor, "command:/audit", reply):
         command = parsing_audit.parse_audit_command(body.get("text") or "")
         match command:
-            case Help():
-                deps.record(actor, "help.viewed", Outcome.OK, command=str(Command.AUDIT))
-                reply(deps.renderer.message("audit/audit_help", usage=list(AUDIT_USAGE.values())))
+            case Help():  # a view: its audit event and reply are written together, after (Deps.unit)
+                with deps.unit(actor, reads_only=True) as unit:
+                    unit.audit("help.viewed", command=str(Command.AUDIT))
+                    reply(deps.renderer.message("audit/audit_help", usage=list(AUDIT_USAGE.values())))
             case ShowTimeline(case_id=case_id, page=page):
-                reply(_timeline_message(deps, actor, case_id, page))
+                _show_timeline(deps, actor, reply, case_id, page)
             case ExportTrail(case_id=case_id, format=fmt):
                 reply(_export(deps, actor, case_id, fmt))
 
@@ -63,7 +64,7 @@ def _page(deps: Deps, body: dict[str, Any]) -> None:
     action = (body.get("actions") or [{}])[0]
     with replying(deps, actor, f"button:{action.get('action_id')}", ephemeral(deps, body)):
         case_id, page, upto = _read_page_value(str(action.get("value") or ""))
-        ephemeral(deps, body, replace_original=True)(_timeline_message(deps, actor, case_id, page, upto))
+        _show_timeline(deps, actor, ephemeral(deps, body, replace_original=True), case_id, page, upto)
 
 
 def _thread_message(deps: Deps, body: dict[str, Any]) -> None:
@@ -80,22 +81,27 @@ def _thread_message(deps: Deps, body: dict[str, Any]) -> None:
             transcript.record_activity(unit, activity, delivery_id=delivery_id)
 
 
-def _timeline_message(
-    deps: Deps, actor: Actor, case_id: int, page: int, upto: int | None = None
-) -> dict[str, Any]:
-    with deps.unit(actor) as unit:
+def _show_timeline(
+    deps: Deps, actor: Actor, reply: Reply, case_id: int, page: int, upto: int | None = None
+) -> None:
+    """A page of the timeline: a view, which reads in a snapshot (Deps.unit reads_only)."""
+    with deps.unit(actor, reads_only=True) as unit:
         t = audit.timeline(unit, case_id=case_id, page=page, upto=upto)
-    return deps.renderer.message(
-        "audit/audit_timeline",
-        t=t,
-        older_action=Action.AUDIT_OLDER,
-        newer_action=Action.AUDIT_NEWER,
-    )
+        reply(
+            deps.renderer.message(
+                "audit/audit_timeline",
+                t=t,
+                older_action=Action.AUDIT_OLDER,
+                newer_action=Action.AUDIT_NEWER,
+            )
+        )
 
 
 def _export(deps: Deps, actor: Actor, case_id: int, fmt: parsing_audit.ExportFormat) -> dict[str, Any]:
-    """Record the export, then send the file; a failed send is recorded and reported."""
-    with deps.unit(actor) as unit:
+    """Record the export, then send the file; a failed send is recorded and reported. The
+    export reads the whole trail in a snapshot (Deps.unit reads_only): its audit event is
+    written when the unit ends, before the file is sent."""
+    with deps.unit(actor, reads_only=True) as unit:
         export = audit.export_trail(unit, case_id=case_id, fmt=fmt)
     try:
         file_id = deps.gateway.send_file_dm(

@@ -23,7 +23,7 @@ from bot.inputs import FieldCheck, Help, clean_text, parse_id, whole_number
 from bot.render import Renderer
 from bot.unit import Actor, Unit
 from handlers import actors
-from handlers.replies import dm, ephemeral, read_submission, replying, where_clicked
+from handlers.replies import Reply, dm, ephemeral, read_submission, replying, where_clicked
 
 STALE = "That consultation button is out of date. Open it again from the case thread."
 
@@ -72,34 +72,40 @@ def _command(deps: Deps, body: dict[str, Any]) -> None:
     reply = ephemeral(deps, body)
     with replying(deps, actor, "command:/consult", reply):
         command = parsing.parse_consult_command(body.get("text") or "")
-        reply(_run(deps, actor, command))
+        _run(deps, actor, command, reply)
 
 
-def _run(deps: Deps, actor: Actor, command: parsing.ConsultCommand) -> dict[str, Any]:
+# `/consult` commands that only read (and audit that they did): their units read in a snapshot.
+VIEWS = (parsing.MinutesReport,)
+
+
+def _run(deps: Deps, actor: Actor, command: parsing.ConsultCommand, reply: Reply) -> None:
     render = deps.renderer.message
     if isinstance(command, Help):
-        return render("consults/consult_help", usage=list(CONSULT_USAGE.values()))
+        reply(render("consults/consult_help", usage=list(CONSULT_USAGE.values())))
+        return
     # The caller's Slack time zone dates their minutes; read before the unit (own session).
     tz = deps.gateway.user(actor.user_id).tz if isinstance(command, parsing.LogMinutes) else None
-    with deps.unit(actor) as unit:
+    with deps.unit(actor, reads_only=isinstance(command, VIEWS)) as unit:
         match command:
             case parsing.RequestConsult(case_id=case_id, reason=reason):
                 consults.request_consult(unit, case_id=case_id, reason=reason)
-                return _requested(deps, case_id)
+                message = _requested(deps, case_id)
             case parsing.LogMinutes(case_id=case_id, minutes=minutes, on=on):
                 row = consults.log_minutes(unit, case_id=case_id, minutes=minutes, on=on, tz=tz)
-                return render(
+                message = render(
                     "core/reply",
                     text=f"Logged {row.minutes} minutes of consultant review on C-{case_id} for "
                     f"{row.on_date.isoformat()}.",
                     hint=f"Monthly totals: `/consult minutes {row.on_date:%Y-%m}`.",
                 )
             case parsing.MinutesReport(year=year, month=month):
-                return render(
+                message = render(
                     "consults/consult_minutes", t=consults.minutes_totals(unit, year=year, month=month)
                 )
             case _:  # pragma: no cover - the parser returns only the types above
                 raise BadInput("Unknown command.", usage=CONSULT_USAGE["help"])
+        reply(message)  # in the unit: the reply is queued in the same commit as what it reports
 
 
 def _requested(deps: Deps, case_id: int) -> dict[str, Any]:

@@ -107,18 +107,18 @@ def _handoff_command(deps: Deps, body: dict[str, Any]) -> None:
         match command:
             case Help():
                 reply(render("handoffs/handoff_help", usage=list(HANDOFF_USAGE.values()), roles=ROLE_HELP))
-            case ListHandoffs():
-                with deps.unit(actor) as unit:
+            case ListHandoffs():  # a view: reads in a snapshot (Deps.unit)
+                with deps.unit(actor, reads_only=True) as unit:
                     listing = handoffs.list_mine(unit)
-                reply(
-                    render(
-                        "handoffs/handoff_list",
-                        given=listing.given,
-                        received=listing.received,
-                        coverage=listing.coverage,
-                        actions=Action,
+                    reply(
+                        render(
+                            "handoffs/handoff_list",
+                            given=listing.given,
+                            received=listing.received,
+                            coverage=listing.coverage,
+                            actions=Action,
+                        )
                     )
-                )
             case StartHandoff():
                 _open_form(deps, actor, body, command)
             case CancelHandoff(case_id=case_id):

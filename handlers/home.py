@@ -13,8 +13,9 @@ from handlers.replies import replying
 
 
 def publish_home(deps: Deps, actor: Actor) -> None:
-    """Gather the actor's Home in one unit (audited as home.viewed) and publish it."""
-    with deps.unit(actor) as unit:
+    """Gather the actor's Home in one unit (audited as home.viewed) and publish it. A view: it
+    reads in a snapshot, and writes only its audit events, after (Deps.unit reads_only)."""
+    with deps.unit(actor, reads_only=True) as unit:
         data = home.home_for(unit)
     view = deps.renderer.view(
         "cases/home", cases=data.cases, waiting=data.waiting, sections=data.sections, now=deps.clock.now()

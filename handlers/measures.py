@@ -44,8 +44,8 @@ def _score(deps: Deps, body: dict[str, Any]) -> None:
         match parse_score_command(body.get("text") or ""):
             case Help():
                 reply(_help(deps))
-            case ShowScores(case_id=case_id):
-                with deps.unit(actor) as unit:
+            case ShowScores(case_id=case_id):  # a view: reads in a snapshot (Deps.unit)
+                with deps.unit(actor, reads_only=True) as unit:
                     summary, courses = service.show_scores(unit, case_id=case_id)
                     reply(deps.renderer.message("measures/score_list", s=summary, courses=courses))
             case RecordScore() as command:
@@ -68,12 +68,12 @@ def _registry(deps: Deps, body: dict[str, Any]) -> None:
         match parse_registry_command(body.get("text") or ""):
             case Help():
                 reply(_help(deps))
-            case RegistryMinutes(year=year, month=month):
-                with deps.unit(actor) as unit:
+            case RegistryMinutes(year=year, month=month):  # every /registry is a view (Deps.unit)
+                with deps.unit(actor, reads_only=True) as unit:
                     totals = consults.minutes_totals(unit, year=year, month=month)
                     reply(deps.renderer.message("consults/consult_minutes", t=totals))
             case command:
-                with deps.unit(actor) as unit:
+                with deps.unit(actor, reads_only=True) as unit:
                     found = registry.registry_for(unit, everything=command.everything)
                     reply(deps.renderer.message("measures/registry", r=found, home=False))
 

@@ -32,10 +32,9 @@ def _command(deps: Deps, body: dict[str, Any]) -> None:
                 with deps.unit(actor) as unit:
                     line = oncall.add_shift(unit, user_id=user_id, starts_at=starts_at, ends_at=ends_at)
                 reply(_render(deps, "changed", shift=line, added=True))
-            case ListShifts():
-                with deps.unit(actor) as unit:
-                    lines = oncall.list_shifts(unit)
-                reply(_render(deps, "list", shifts=lines))
+            case ListShifts():  # a view: reads in a snapshot (Deps.unit)
+                with deps.unit(actor, reads_only=True) as unit:
+                    reply(_render(deps, "list", shifts=oncall.list_shifts(unit)))
             case RemoveShift(shift_id=shift_id):
                 with deps.unit(actor) as unit:
                     line = oncall.remove_shift(unit, shift_id=shift_id)

@@ -36,7 +36,7 @@ from bot.reviews.fields import (
 )
 from bot.unit import Actor, Unit
 from handlers import actors
-from handlers.replies import dm, ephemeral, read_submission, replying, where_clicked
+from handlers.replies import Reply, dm, ephemeral, read_submission, replying, where_clicked
 
 
 def register(app: App, deps: Deps) -> None:
@@ -131,7 +131,7 @@ def _command(deps: Deps, body: dict[str, Any]) -> None:
     reply = ephemeral(deps, body)
     with replying(deps, actor, "command:/review", reply):
         command = parsing.parse_review_command(body.get("text") or "")
-        reply(_run(deps, actor, command))
+        _run(deps, actor, command, reply)
 
 
 def _apply_update(unit: Unit, review_id: int, values: reviews.UpdateValues) -> None:
@@ -143,38 +143,43 @@ def _apply_decision(unit: Unit, review_id: int, values: tuple[Decision, str, Rel
     reviews.decide(unit, review_id=review_id, decision=decision, note=note, plan=plan)
 
 
-def _run(deps: Deps, actor: Actor, command: parsing.ReviewCommand) -> dict[str, Any]:
+# `/review` commands that only read (and audit that they did): their units read in a snapshot.
+VIEWS = (parsing.ListReviews, parsing.ShowDigest, parsing.ShowSchedule)
+
+
+def _run(deps: Deps, actor: Actor, command: parsing.ReviewCommand, reply: Reply) -> None:
     render = deps.renderer.message
     if isinstance(command, Help):
-        return render("reviews/review_help", usage=list(REVIEW_USAGE.values()))
+        reply(render("reviews/review_help", usage=list(REVIEW_USAGE.values())))
+        return
     # The caller's Slack time zone, read before the unit opens: the gateway has its own session.
     tz = deps.gateway.user(actor.user_id).tz if isinstance(command, parsing.SetCadence) else None
-    with deps.unit(actor) as unit:
+    with deps.unit(actor, reads_only=isinstance(command, VIEWS)) as unit:
         match command:
             case parsing.ListReviews():
-                return render("reviews/review_list", lines=reviews.list_reviews(unit))
+                message = render("reviews/review_list", lines=reviews.list_reviews(unit))
             case parsing.ShowDigest(all=everything):
                 digest = caseload.digest_for(unit, everything=everything)
-                return render(
+                message = render(
                     "reviews/review_digest",
                     digest=digest,
                     scope="all" if everything else "mine",
                     now=unit.now,
                 )
             case parsing.ShowSchedule(case_id=case_id):
-                return render(
+                message = render(
                     "reviews/review_schedule", s=reviews.show_schedule(unit, case_id=case_id), changed=None
                 )
             case parsing.SetCadence(case_id=case_id, cadence=cadence):
                 info = reviews.set_cadence(unit, case_id=case_id, cadence=cadence, tz=tz)
-                return render("reviews/review_schedule", s=info, changed="set")
+                message = render("reviews/review_schedule", s=info, changed="set")
             case parsing.TurnOff(case_id=case_id):
-                return render(
+                message = render(
                     "reviews/review_schedule", s=reviews.turn_off(unit, case_id=case_id), changed="off"
                 )
             case parsing.StartNow(case_id=case_id):
                 reviews.start_now(unit, case_id=case_id)
-                return render(
+                message = render(
                     "core/reply",
                     text=f"Started a review of C-{case_id}: its prompt is in the case thread.",
                     hint="Each member adds an update there; then the prescriber, therapist or case manager "
@@ -182,6 +187,7 @@ def _run(deps: Deps, actor: Actor, command: parsing.ReviewCommand) -> dict[str, 
                 )
             case _:  # pragma: no cover - the parser returns only the types above
                 raise BadInput("Unknown command.", usage=REVIEW_USAGE["help"])
+        reply(message)  # in the unit: the reply is queued in the same commit as what it reports
 
 
 def _review_id(raw: Any) -> int:

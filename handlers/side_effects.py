@@ -94,10 +94,10 @@ def _command(deps: Deps, body: dict[str, Any]) -> None:
                     choices = side_effects.form_choices(unit, case_id=case_id)
                 deps.gateway.open_view(body["trigger_id"], report_view(deps, choices, notes=notes))
                 deps.record(actor, "side_effect.form_opened", Outcome.OK, case_id=case_id)
-            case ListReports(case_id=case_id):
-                with deps.unit(actor) as unit:
+            case ListReports(case_id=case_id):  # a view: reads in a snapshot (Deps.unit)
+                with deps.unit(actor, reads_only=True) as unit:
                     ref, lines = side_effects.list_reports(unit, case_id=case_id)
-                reply(deps.renderer.message("side_effects/side_effect_list", case_ref=ref, lines=lines))
+                    reply(deps.renderer.message("side_effects/side_effect_list", case_ref=ref, lines=lines))
 
 
 def _case_picked(deps: Deps, body: dict[str, Any]) -> None:
