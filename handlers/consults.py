@@ -127,7 +127,7 @@ def _request_clicked(deps: Deps, body: dict[str, Any]) -> None:
         case_id = parse_id(_value(body), stale=STALE)
         with deps.unit(actor) as unit:
             consults.request_consult(unit, case_id=case_id, reason=None)
-        reply(_requested(deps, case_id))
+            reply(_requested(deps, case_id))  # in the unit: committed with the request
 
 
 def _accept_clicked(deps: Deps, body: dict[str, Any]) -> None:
@@ -138,13 +138,13 @@ def _accept_clicked(deps: Deps, body: dict[str, Any]) -> None:
         consult_id = parse_id(_value(body), stale=STALE)
         with deps.unit(actor) as unit:
             answered = consults.respond(unit, consult_id=consult_id, choice="accept", note=None)
-        reply(
-            deps.renderer.message(
-                "core/reply",
-                text=f"You accepted the consultant's recommendation on {case_ref(answered.case_id)}.",
-                hint="It is recorded in the case thread and the consultant was told.",
+            reply(
+                deps.renderer.message(
+                    "core/reply",
+                    text=f"You accepted the consultant's recommendation on {case_ref(answered.case_id)}.",
+                    hint="It is recorded in the case thread and the consultant was told.",
+                )
             )
-        )
 
 
 def _open_recommendation(deps: Deps, body: dict[str, Any]) -> None:

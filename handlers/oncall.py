@@ -29,16 +29,16 @@ def _command(deps: Deps, body: dict[str, Any]) -> None:
             case Help():
                 reply(_render(deps, "help", usage=list(ONCALL_USAGE.values())))
             case AddShift(user_id=user_id, starts_at=starts_at, ends_at=ends_at):
-                with deps.unit(actor) as unit:
+                with deps.unit(actor) as unit:  # the reply commits with the change it reports
                     line = oncall.add_shift(unit, user_id=user_id, starts_at=starts_at, ends_at=ends_at)
-                reply(_render(deps, "changed", shift=line, added=True))
+                    reply(_render(deps, "changed", shift=line, added=True))
             case ListShifts():  # a view: reads in a snapshot (Deps.unit)
                 with deps.unit(actor, reads_only=True) as unit:
                     reply(_render(deps, "list", shifts=oncall.list_shifts(unit)))
             case RemoveShift(shift_id=shift_id):
                 with deps.unit(actor) as unit:
                     line = oncall.remove_shift(unit, shift_id=shift_id)
-                reply(_render(deps, "changed", shift=line, added=False))
+                    reply(_render(deps, "changed", shift=line, added=False))
 
 
 def _render(deps: Deps, name: str, **context: Any) -> dict[str, Any]:
