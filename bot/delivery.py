@@ -325,11 +325,11 @@ class Relay:
                 row.status, row.lease_until = OutboxStatus.SUPERSEDED, None
                 self._audit(session, row, "message.superseded", Outcome.OK, {"method": row.method})
                 return 0
-            if row.method == RESPONSE_URL and now - row.created_at > RESPONSE_URL_LIFETIME:
+            args = json.loads(self.cipher.decrypt(row.payload_enc))
+            if row.method == RESPONSE_URL and now - _asked_at(row, args) > RESPONSE_URL_LIFETIME:
                 self._reply_by_dm(session, row, "expired")
                 return 1
             channel = parent.result_channel if row.update_of and parent else row.channel
-            args = json.loads(self.cipher.decrypt(row.payload_enc))
             args["channel"] = channel
             if row.thread_of and parent:
                 args["thread_ts"] = parent.result_ts
@@ -526,6 +526,13 @@ class Relay:
             if row is not None and row.status == OutboxStatus.PENDING and row.lease_until == claim.lease:
                 row.lease_until, row.last_error = None, error
                 row.next_attempt_at = self.clock.now() + delay
+
+
+def _asked_at(row: OutboxMessage, payload: dict[str, Any]) -> datetime:
+    """When the request a reply answers reached us (Unit.respond), from which its response_url
+    lasts RESPONSE_URL_LIFETIME; for a reply queued before that was recorded, when it was queued."""
+    asked = payload.get("asked_at")
+    return datetime.fromisoformat(asked) if isinstance(asked, str) else row.created_at
 
 
 def _retry_after(headers: Any) -> float:

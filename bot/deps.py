@@ -23,7 +23,7 @@ from bot.config import ConfigError, Settings
 from bot.contributions import Workflow
 from bot.crypto import KEY_CHECK_PLAINTEXT, Cipher, KeyMismatchError
 from bot.delivery import Relay
-from bot.inbox import Inbox, finish_in
+from bot.inbox import Inbox, finish_in, received_at
 from bot.render import Renderer
 from bot.slack import SlackGateway
 from bot.unit import Actor, Unit, refusal_event
@@ -67,7 +67,7 @@ class Deps:
         mark, in a short transaction after (bot/unit.py `Unit`)."""
         if reads_only:
             with snapshot_scope(self.engine) as snapshot:
-                unit = Unit(self, snapshot, actor, reads_only=True)
+                unit = Unit(self, snapshot, actor, reads_only=True, asked_at=received_at())
                 with self._opened(unit):
                     yield unit
             with session_scope(self.engine) as session:
@@ -76,7 +76,7 @@ class Deps:
                 auditlog.append(session, self.audit_key, unit.events)
         else:
             with session_scope(self.engine) as session:
-                unit = Unit(self, session, actor)
+                unit = Unit(self, session, actor, asked_at=received_at())
                 committed = finish_in(session, unit.now)
                 with self._opened(unit):
                     yield unit

@@ -46,7 +46,7 @@ import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, BoltRequest, BoltResponse
@@ -91,6 +91,7 @@ _processing: ContextVar[_Processing | None] = ContextVar("carethread_inbox_row",
 @dataclass
 class _Processing:
     row_id: int
+    received_at: datetime
     finished: bool = False
 
 
@@ -130,6 +131,13 @@ def finish_in(session: Session, now: Any) -> Callable[[], None]:
 def in_worker() -> bool:
     """True while an inbox row is being processed on this thread."""
     return _processing.get() is not None
+
+
+def received_at() -> datetime | None:
+    """When the request being worked on on this thread reached us (its inbox row's time):
+    a reply's response_url lasts 30 minutes from then, not from when the reply was queued."""
+    current = _processing.get()
+    return current.received_at if current is not None else None
 
 
 def _nothing() -> None:
@@ -510,6 +518,7 @@ class Inbox:
             if row is None or row.status != rows.InboxStatus.PENDING or row.body_enc is None:
                 return
             key, body_enc, content_type, attempts = row.listener, row.body_enc, row.content_type, row.attempts
+            received = row.received_at
         route = self.routes.get(key)
         try:
             if route is None:
@@ -520,7 +529,7 @@ class Inbox:
             with session_scope(self.engine) as session:
                 rows.mark_failed(session, row_id=row_id, now=self.clock.now(), error=type(exc).__name__)
             return
-        current = _Processing(row_id)
+        current = _Processing(row_id, received)
         token = _processing.set(current)
         error: Exception | None = None
         try:

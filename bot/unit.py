@@ -51,12 +51,23 @@ class Unit:
     kept every acknowledgement waiting behind it. It may queue replies and plain messages,
     not threaded ones or updates (they need an outbox id at once), and changes nothing else."""
 
-    def __init__(self, deps: Deps, session: Session, actor: Actor, *, reads_only: bool = False) -> None:
+    def __init__(
+        self,
+        deps: Deps,
+        session: Session,
+        actor: Actor,
+        *,
+        reads_only: bool = False,
+        asked_at: datetime | None = None,
+    ) -> None:
         self.deps = deps
         self.session = session
         self.actor = actor
         self.reads_only = reads_only
         self.now: datetime = deps.clock.now()
+        # When the request this unit answers reached us (its inbox row), if it came that way:
+        # its response_url lasts 30 minutes from then.
+        self.asked_at: datetime = asked_at or self.now
         self.events: list[PendingEvent] = []
         self.queued: list[tuple[int, str]] = []  # (outbox id, method) of every message queued
         # Replies this thread claimed when it queued them (respond): outbox id -> the lease it wrote.
@@ -191,7 +202,7 @@ class Unit:
         """Queue a reply to the person who asked, through their request's response_url
         (seen by `user` only; by DM to `user` once the URL has expired, bot/delivery.py)."""
         reply = {**message, "response_type": "ephemeral", "replace_original": replace_original}
-        payload = {"url": url, "user": user, "message": reply}
+        payload = {"url": url, "user": user, "message": reply, "asked_at": self.asked_at.isoformat()}
         # Claimed by this thread, which sends it right after the commit (bot/deps.py); if it
         # cannot, the relay takes it once the lease is over. The lease goes in with the
         # INSERT: set after the flush, it cost an UPDATE of the row at commit.

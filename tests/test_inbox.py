@@ -364,6 +364,23 @@ def test_a_reply_goes_by_dm_once_its_response_url_has_expired(harness):
     assert harness.audit_events(action="message.reply_by_dm")
 
 
+def test_a_request_worked_on_after_its_response_url_expired_is_answered_by_dm(harness):
+    """The 30 minutes count from when the request reached us, not from when its reply was
+    queued: a request that waited in the inbox (workers down, the database away) past them
+    is answered by DM, without trying the dead URL first."""
+    harness.deps.inbox.stop()
+    harness.command(ALICE, "create Blue Heron", settle=False)
+    [row] = harness.rows(InboxRequest)
+    harness.clock.advance(timedelta(minutes=31))
+    harness.deps.inbox._process(row.id)
+    assert harness.deps.relay.wait_idle(10)
+    assert harness.slack.calls_to("response_url") == []
+    dms = harness.posts(ALICE)
+    assert len(dms) == 1 and "C-1" in reply_text(dms[0])
+    [moved] = harness.audit_events(action="message.reply_by_dm")
+    assert json.loads(moved.details)["why"] == "expired"
+
+
 def test_a_used_up_response_url_falls_back_to_a_dm(harness):
     harness.slack.fail("response_url", status=404, error="expired_url", times=1)
     harness.command(ALICE, "create Blue Heron")
