@@ -248,13 +248,25 @@ def test_a_click_or_a_form_that_cannot_be_saved_is_never_acknowledged_as_saved(h
 # -- backpressure and forms first ----------------------------------------------------------
 
 
-def test_beyond_the_queue_bound_requests_are_saved_and_the_person_told_it_may_be_late(make_harness, slack):
-    h = make_harness(CARETHREAD_INBOX_QUEUE="2", CARETHREAD_WORK_THREADS="1")
+@contextlib.contextmanager
+def _one_worker_held(make_harness, slack, **env: str):
+    """A harness whose one inbox worker waits on Slack to open a form (Slack is slow), so
+    what is sent next stays queued; released and closed on the way out."""
+    h = make_harness(CARETHREAD_WORK_THREADS="1", **env)
     try:
         h.command(ALICE, "create Blue Heron")
-        slack.hold("views.open")  # Slack is slow: the one worker waits on a modal
+        slack.hold("views.open")
         h.command(ALICE, "create", settle=False)
         _wait_busy(h)
+        yield h
+    finally:
+        for method in list(slack.held):  # whatever the test still holds, so closing cannot wait on it
+            slack.release(method)
+        h.close()
+
+
+def test_beyond_the_queue_bound_requests_are_saved_and_the_person_told_it_may_be_late(make_harness, slack):
+    with _one_worker_held(make_harness, slack, CARETHREAD_INBOX_QUEUE="2") as h:
         answers = [h.command(ALICE, "list", settle=False) for _ in range(4)]
         texts = [a.body and json.loads(a.body)["text"] for a in answers]
         assert texts == ["", "", SAVED_LATE, SAVED_LATE]
@@ -265,9 +277,6 @@ def test_beyond_the_queue_bound_requests_are_saved_and_the_person_told_it_may_be
         assert [r.status for r in h.rows(InboxRequest)] == [InboxStatus.DONE] * 6
         listings = [c for c in slack.calls_to("response_url") if "created" not in reply_text(c.args)]
         assert len(listings) == 4  # every one answered, late or not
-    finally:
-        slack.release("views.open")
-        h.close()
 
 
 def test_beyond_the_queue_bound_a_click_is_saved_and_the_person_told_through_its_response_url(
@@ -275,12 +284,7 @@ def test_beyond_the_queue_bound_a_click_is_saved_and_the_person_told_through_its
 ):
     """A button's ack can carry no message: the notice goes through the click's response_url,
     and the ack does not wait for it (here Slack holds every response_url call)."""
-    h = make_harness(CARETHREAD_INBOX_QUEUE="2", CARETHREAD_WORK_THREADS="1")
-    try:
-        h.command(ALICE, "create Blue Heron")
-        slack.hold("views.open")  # Slack is slow: the one worker waits on a modal
-        h.command(ALICE, "create", settle=False)
-        _wait_busy(h)
+    with _one_worker_held(make_harness, slack, CARETHREAD_INBOX_QUEUE="2") as h:
         slack.hold("response_url")
         answers, slowest = [], 0.0
         for n in range(4):
@@ -306,20 +310,11 @@ def test_beyond_the_queue_bound_a_click_is_saved_and_the_person_told_through_its
         assert h.deps.inbox.wait_idle(10)
         h.settle()
         assert [r.status for r in h.rows(InboxRequest)] == [InboxStatus.DONE] * 6
-    finally:
-        slack.release("response_url")
-        slack.release("views.open")
-        h.close()
 
 
 def test_a_request_that_opens_a_form_jumps_the_queue(make_harness, slack):
     """A modal's trigger_id lasts 3 s: a request that opens one goes before those queued."""
-    h = make_harness(CARETHREAD_WORK_THREADS="1")
-    try:
-        h.command(ALICE, "create Blue Heron")
-        slack.hold("views.open")
-        h.command(ALICE, "create", settle=False)  # the one worker now waits on Slack
-        _wait_busy(h)
+    with _one_worker_held(make_harness, slack) as h:
         for _ in range(3):
             h.command(ALICE, "show C-1", settle=False)
         h.command(ALICE, "create", settle=False)  # another form, behind three queued requests
@@ -328,9 +323,6 @@ def test_a_request_that_opens_a_form_jumps_the_queue(make_harness, slack):
         opened_or_viewed = ("case.create_form_opened", "case.viewed")
         order = [e.action for e in h.audit_events() if e.action in opened_or_viewed]
         assert order == ["case.create_form_opened"] * 2 + ["case.viewed"] * 3
-    finally:
-        slack.release("views.open")
-        h.close()
 
 
 def _wait_busy(h: Harness) -> None:
