@@ -16,6 +16,7 @@ if the deadline passed while it ran.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
@@ -67,6 +68,11 @@ class _BoundedPool(QueuePool):
     @_timeout.setter
     def _timeout(self, value: float) -> None:
         self._long_timeout = value
+
+
+# SQLAlchemy names a pool's logger after its class, and quiets only its own ("sqlalchemy.*"):
+# keep this one as quiet, or every start logs "Pool disposed … Pool recreating" at INFO.
+logging.getLogger(f"{_BoundedPool.__module__}.{_BoundedPool.__name__}").setLevel(logging.WARNING)
 
 
 def make_engine(url: str, *, echo: bool = False, connect_args: dict | None = None) -> Engine:
