@@ -77,7 +77,7 @@ def _command(deps: Deps, body: dict[str, Any]) -> None:
             case Help():
                 reply(_help(deps))
             case OpenAdherenceForm(case_id=case_id, reason=reason):
-                with deps.unit(actor) as unit:
+                with deps.unit(actor, reads_only=True) as unit:  # reads the form's options
                     choices = adherence.form_choices(unit, case_id=case_id)
                 deps.gateway.open_view(body["trigger_id"], report_view(deps, choices, reason=reason))
                 deps.record(actor, "adherence.form_opened", Outcome.OK, case_id=case_id)

@@ -273,12 +273,12 @@ def _run(deps: Deps, actor, body: dict[str, Any], command: parsing.CaseCommand, 
             reply(render("cases/help", case_usage=list(CASE_USAGE.values()), roles=ROLE_HELP))
         return
     if isinstance(command, parsing.RecordConsent):
-        with deps.unit(actor) as unit:
+        with deps.unit(actor, reads_only=True) as unit:  # may they? (audited): reads only
             ref = consent.open_form(unit, case_id=command.case_id)
         deps.gateway.open_view(body["trigger_id"], _consent_form(deps, command.case_id, ref))
         return
     if isinstance(command, parsing.MedicationForm):
-        with deps.unit(actor) as unit:
+        with deps.unit(actor, reads_only=True) as unit:  # the form's options: reads only
             context = medications.form_context(
                 unit, case_id=command.case_id, verb=command.verb, name=command.name, detail=command.detail
             )

@@ -90,7 +90,7 @@ def _command(deps: Deps, body: dict[str, Any]) -> None:
             case Help():
                 reply(_help(deps))
             case OpenReportForm(case_id=case_id, notes=notes):
-                with deps.unit(actor) as unit:
+                with deps.unit(actor, reads_only=True) as unit:  # reads the form's options
                     choices = side_effects.form_choices(unit, case_id=case_id)
                 deps.gateway.open_view(body["trigger_id"], report_view(deps, choices, notes=notes))
                 deps.record(actor, "side_effect.form_opened", Outcome.OK, case_id=case_id)
@@ -107,7 +107,7 @@ def _case_picked(deps: Deps, body: dict[str, Any]) -> None:
     with replying(deps, actor, "modal:side_effect_pick_case", dm(deps, actor.user_id)):
         raw = (action.get("selected_option") or {}).get("value") or action.get("value") or ""
         case_id = parse_id(raw, stale="Pick a case from the list.")
-        with deps.unit(actor) as unit:
+        with deps.unit(actor, reads_only=True) as unit:
             choices = side_effects.form_choices(unit, case_id=case_id, picker=True)
         deps.gateway.update_view(view.get("id", ""), report_view(deps, choices), view_hash=view.get("hash"))
 
